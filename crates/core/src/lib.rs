@@ -10,3 +10,4 @@
 
 pub mod build;
 pub mod fs;
+pub mod volume;
