@@ -1,0 +1,9 @@
+//! The evidence image and what proves it.
+//!
+//! - [`seektable`]: the zstd seekable format's seek table (facebook/zstd
+//!   `contrib/seekable_format/zstd_seekable_compression_format.md`): a
+//!   skippable frame (magic `0x184D2A5E`) after the data frames, holding one
+//!   entry per frame and a 9-byte footer ending in `0x8F92EAB1`. `zstd -d`
+//!   skips it, so decompression yields exactly the LiME stream.
+
+pub mod seektable;
