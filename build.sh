@@ -1,0 +1,304 @@
+#!/usr/bin/env bash
+# build.sh: build the forensics volume, and check it.
+#
+#   ./build.sh [build]   static binaries for x86_64 and aarch64 (musl), the volume
+#                        tree dist/volume/ and the ext4 image dist/forensics-volume.img
+#   ./build.sh test      everything that checks the project (fmt, clippy, all tests
+#                        including root, loop-device and VM ones, reproducibility)
+#   ./build.sh demo      build, then the whole mount -> capture -> unmount flow in a
+#                        local VM standing in for an EC2 instance
+#   ./build.sh setup     only install what is missing
+#
+# Setup is part of every command: on Debian as root, missing packages and Rust
+# targets are installed (and said so); elsewhere the missing pieces are named.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$TOP"
+
+TARGETS=(x86_64-unknown-linux-musl aarch64-unknown-linux-musl)
+BINS=(capture mount-helper unmount-helper)
+LABEL=FORENSICS
+IMAGE_SIZE=256M
+DIST=${FV_DIST:-$TOP/dist}
+export FV_CACHE=${FV_CACHE:-/var/cache/forensics-volume}
+
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
+
+arch_of() { # target triple -> uname -m
+	case $1 in
+	x86_64-*) echo x86_64 ;;
+	aarch64-*) echo aarch64 ;;
+	*) die "unknown target $1" ;;
+	esac
+}
+
+# ---------------------------------------------------------------- setup
+
+# Debian packages the build and the tests need, with the command that proves each.
+# qemu packages go in with --no-install-recommends: their recommends conflict
+# with the backported qemu-utils some Debian 12 images carry.
+PACKAGES=(
+	"musl-gcc:musl-tools"
+	"aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
+	"qemu-aarch64-static:qemu-user-static"
+	"mkfs.ext4:e2fsprogs"
+	"debugfs:e2fsprogs"
+	"git:git"
+	"python3:python3"
+	"zstd:zstd"
+	"shellcheck:shellcheck"
+	"dash:dash"
+	"busybox:busybox-static"
+	"cpio:cpio"
+	"losetup:mount"
+	"qemu-system-x86_64:qemu-system-x86"
+	"qemu-system-aarch64:qemu-system-arm"
+)
+
+ensure_packages() {
+	local missing=() entry cmd pkg
+	for entry in "${PACKAGES[@]}"; do
+		cmd=${entry%%:*} pkg=${entry#*:}
+		command -v "$cmd" >/dev/null 2>&1 || [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
+	done
+	# python3 -m venv needs Debian's python3-venv unless the python is not Debian's.
+	if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+		missing+=(python3-venv)
+	fi
+	((${#missing[@]})) || return 0
+	if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+		say "installing Debian packages: ${missing[*]}"
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq >&2 || die "apt-get update failed"
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
+			die "apt-get install ${missing[*]} failed"
+	else
+		die "missing tools; install these Debian packages (as root: apt-get install --no-install-recommends ${missing[*]})"
+	fi
+}
+
+ensure_rust() {
+	command -v cargo >/dev/null 2>&1 ||
+		die "no Rust toolchain: install rustup (https://rustup.rs), then rerun"
+	local installed target
+	installed=$(rustup target list --installed 2>/dev/null || true)
+	for target in "${TARGETS[@]}"; do
+		if ! grep -qx "$target" <<<"$installed"; then
+			say "adding Rust target $target"
+			rustup target add "$target" >&2 || die "rustup target add $target failed"
+		fi
+	done
+	local component
+	for component in rustfmt clippy; do
+		if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+			say "adding Rust component $component"
+			rustup component add "$component" >&2 || die "rustup component add $component failed"
+		fi
+	done
+}
+
+setup() {
+	ensure_packages
+	ensure_rust
+}
+
+# ---------------------------------------------------------------- build
+
+# Everything that makes the output depend on the commit and nothing else.
+reproducible_env() {
+	GIT_COMMIT=$(git -C "$TOP" rev-parse HEAD 2>/dev/null || echo unknown)
+	if [[ $GIT_COMMIT != unknown ]] && [[ -n $(git -C "$TOP" status --porcelain --untracked-files=no 2>/dev/null) ]]; then
+		GIT_COMMIT="$GIT_COMMIT-dirty"
+	fi
+	SOURCE_DATE_EPOCH=$(git -C "$TOP" log -1 --format=%ct 2>/dev/null || echo 0)
+	export SOURCE_DATE_EPOCH FV_GIT_COMMIT=$GIT_COMMIT
+	local version
+	version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$TOP/Cargo.toml" | head -n1)
+	export FV_LONG_VERSION="$version (commit $GIT_COMMIT)"
+	BUILD_TIME=$(date -u -d "@$SOURCE_DATE_EPOCH" +%Y-%m-%dT%H:%M:%SZ)
+	VERSION=$version
+
+	# The filesystem UUID and directory hash seed come from the commit: two
+	# builds of one commit make the same image, different commits differ.
+	local h
+	h=$(printf '%s' "$GIT_COMMIT" | sha256sum | cut -c1-32)
+	FS_UUID="${h:0:8}-${h:8:4}-4${h:13:3}-8${h:17:3}-${h:20:12}"
+
+	local target_dir cargo_home sysroot
+	target_dir=${CARGO_TARGET_DIR:-$TOP/target}
+	cargo_home=${CARGO_HOME:-$HOME/.cargo}
+	sysroot=$(rustc --print sysroot)
+	local remap="--remap-path-prefix=$TOP=/build/forensics-volume --remap-path-prefix=$target_dir=/build/target --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$sysroot=/rustc-sysroot"
+	export RUSTFLAGS="-C target-feature=+crt-static $remap"
+	local cmap="-ffile-prefix-map=$TOP=/build/forensics-volume -ffile-prefix-map=$target_dir=/build/target -ffile-prefix-map=$cargo_home=/cargo"
+	export CFLAGS_x86_64_unknown_linux_musl="$cmap" CFLAGS_aarch64_unknown_linux_musl="$cmap"
+	export CC_x86_64_unknown_linux_musl=musl-gcc
+	export CC_aarch64_unknown_linux_musl=aarch64-linux-gnu-gcc
+	export AR_aarch64_unknown_linux_musl=aarch64-linux-gnu-ar
+	export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=aarch64-linux-gnu-gcc
+	export CARGO_TARGET_DIR=$target_dir
+	export TZ=UTC LC_ALL=C
+}
+
+build_binaries() {
+	local target args=()
+	for target in "${TARGETS[@]}"; do args+=(--target "$target"); done
+	say "building ${BINS[*]} for ${TARGETS[*]} (release, static)"
+	local pkgs=()
+	for b in "${BINS[@]}"; do pkgs+=(-p "$b"); done
+	cargo build --locked --release "${args[@]}" "${pkgs[@]}" >&2
+}
+
+assemble_volume() {
+	local vol=$DIST/volume
+	say "assembling $vol"
+	rm -rf "$vol"
+	mkdir -p "$vol"
+	cp -R "$TOP/volume-layout/." "$vol/"
+	mkdir -p "$vol/captures" "$vol/modules" "$vol/ssm"
+	local target arch b
+	for target in "${TARGETS[@]}"; do
+		arch=$(arch_of "$target")
+		mkdir -p "$vol/bin/$arch"
+		for b in "${BINS[@]}"; do
+			install -m 0755 "$CARGO_TARGET_DIR/$target/release/$b" "$vol/bin/$arch/$b"
+		done
+	done
+	# SSM documents and their scripts, rendered from deploy/ (one source of truth).
+	if [[ -x $TOP/deploy/render.sh ]]; then
+		"$TOP/deploy/render.sh" "$DIST/deploy" >&2
+		cp -R "$DIST/deploy/ssm/." "$vol/ssm/"
+	fi
+
+	cat >"$vol/forensics-volume.json" <<EOF
+{
+  "toolkit": "forensics-volume",
+  "format": 1,
+  "version": "$VERSION",
+  "git_commit": "$GIT_COMMIT",
+  "build_time": "$BUILD_TIME",
+  "targets": ["${TARGETS[0]}", "${TARGETS[1]}"],
+  "label": "$LABEL"
+}
+EOF
+	# Every file the toolkit runs or reads, sha256sum -c compatible, sorted.
+	(cd "$vol" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort |
+		xargs -d '\n' sha256sum) >"$vol/SHA256SUMS"
+
+	# Fixed modes and times: the image must not depend on umask or checkout time.
+	find "$vol" -type d -exec chmod 0755 {} +
+	find "$vol" -type f -exec chmod 0644 {} +
+	find "$vol/bin" "$vol/ssm" -type f \( -name '*.sh' -o -path '*/bin/*' \) -exec chmod 0755 {} +
+	chmod 0700 "$vol/captures"
+	find "$vol" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
+}
+
+make_image() {
+	local img=$DIST/forensics-volume.img
+	say "making $img (ext4, label $LABEL, UUID $FS_UUID)"
+	rm -f "$img"
+	# -O ^metadata_csum,^64bit: mountable by old kernels (RHEL 7's 3.10).
+	# resize=2^32-1: reserved GDT blocks so the filesystem can be grown online
+	# to 16 TiB. E2FSPROGS_FAKE_TIME fixes the superblock times.
+	E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mkfs.ext4 -q -F -t ext4 -b 4096 -L "$LABEL" -U "$FS_UUID" \
+		-E "root_owner=0:0,hash_seed=$FS_UUID,resize=4294967295" \
+		-O ^metadata_csum,^64bit -d "$DIST/volume" "$img" "$IMAGE_SIZE" >&2
+	if [[ $EUID -ne 0 ]]; then
+		# mkfs -d copies owners from the tree; built as a user, make them root's.
+		local cmds
+		cmds=$(cd "$DIST/volume" && find . -mindepth 1 -printf '/%P\n' |
+			awk '{print "sif \"" $0 "\" uid 0"; print "sif \"" $0 "\" gid 0"}')
+		E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f - "$img" <<<"$cmds" >/dev/null 2>&1
+	fi
+	(cd "$DIST" && sha256sum forensics-volume.img >forensics-volume.img.sha256)
+}
+
+report() {
+	say "built $GIT_COMMIT ($BUILD_TIME)"
+	local f
+	(cd "$DIST/volume" && for f in bin/*/*; do
+		printf '  %-26s %9d bytes  %s\n' "$f" "$(stat -c %s "$f")" "$(sha256sum "$f" | cut -d' ' -f1)"
+	done)
+	printf '  %-26s %9d bytes  %s\n' "dist/forensics-volume.img" "$(stat -c %s "$DIST/forensics-volume.img")" \
+		"$(cut -d' ' -f1 "$DIST/forensics-volume.img.sha256")"
+	printf '  volume tree: %s\n  image: %s (label %s, UUID %s)\n' "$DIST/volume" "$DIST/forensics-volume.img" "$LABEL" "$FS_UUID"
+}
+
+build() {
+	setup
+	reproducible_env
+	build_binaries
+	assemble_volume
+	make_image
+	report
+}
+
+# ---------------------------------------------------------------- test
+
+# Builds the same commit again in a fresh clone at another path and compares
+# every binary and the image byte for byte.
+check_reproducible() {
+	local dirty
+	dirty=$(git status --porcelain --untracked-files=no)
+	local base=${FV_REPRO_DIR:-$FV_CACHE/repro}
+	rm -rf "$base/clone"
+	mkdir -p "$base"
+	say "reproducibility: building $(git rev-parse --short HEAD) again in a fresh clone at $base/clone"
+	git clone -q --no-local "$TOP" "$base/clone"
+	git -C "$base/clone" checkout -q "$(git rev-parse HEAD)"
+	if [[ -n $dirty ]]; then
+		say "reproducibility: this tree has uncommitted changes; comparing two fresh clones instead"
+		rm -rf "$base/clone-a"
+		git clone -q --no-local "$TOP" "$base/clone-a"
+		(unset RUSTFLAGS FV_GIT_COMMIT FV_LONG_VERSION; CARGO_TARGET_DIR=$base/target-a FV_DIST=$base/dist-a "$base/clone-a/build.sh" build)
+		ref=$base/dist-a
+	else
+		ref=$DIST
+	fi
+	(unset RUSTFLAGS FV_GIT_COMMIT FV_LONG_VERSION; CARGO_TARGET_DIR=$base/target-b FV_DIST=$base/dist-b "$base/clone/build.sh" build)
+	local f bad=0
+	while IFS= read -r f; do
+		if cmp -s "$ref/$f" "$base/dist-b/$f"; then
+			printf '  identical  %s  %s\n' "$(sha256sum "$ref/$f" | cut -d' ' -f1)" "$f"
+		else
+			printf '  DIFFERENT  %s\n' "$f"
+			bad=1
+		fi
+	done < <(cd "$ref" && { find volume/bin -type f; echo forensics-volume.img; } | LC_ALL=C sort)
+	((bad == 0)) || die "reproducibility: builds of one commit differ (see above)"
+	say "reproducibility: every binary and the image are byte-identical"
+}
+
+run_tests() {
+	setup
+	say "cargo fmt --check"
+	cargo fmt --all -- --check
+	say "cargo clippy (-D warnings)"
+	cargo clippy --locked --workspace --all-targets -- -D warnings
+	build
+	say "cargo test (all tests, including root, loop-device and VM ones)"
+	FV_DIST=$DIST cargo test --locked --workspace -- --include-ignored
+	if [[ -x $TOP/deploy/check.sh ]]; then
+		say "deploy material: deploy/check.sh"
+		"$TOP/deploy/check.sh"
+	fi
+	check_reproducible
+	say "all checks passed"
+}
+
+demo() {
+	build
+	[[ -x $TOP/tests/vm/demo.sh ]] || die "the VM demo (tests/vm/demo.sh) is not in this tree yet"
+	FV_DIST=$DIST "$TOP/tests/vm/demo.sh"
+}
+
+case ${1:-build} in
+build) build ;;
+test) run_tests ;;
+demo) demo ;;
+setup) setup ;;
+-h | --help | help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
+*) die "unknown command '$1' (build, test, demo, setup)" ;;
+esac
