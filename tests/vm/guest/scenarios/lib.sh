@@ -1,0 +1,101 @@
+# shellcheck shell=sh
+# Helpers for the guest's scenarios (busybox ash). Output protocol, parsed by
+# tests/vm/host/results.py:
+#   @@FV <key> <value>             one result
+#   @@FV-BEGIN <name> / @@FV-END <name> rc=<n>   a block of command output
+#   @@FV-FAIL <message>            the guest-side scenario failed
+#   @@FV-DONE rc=<n>               end of the scenario (from /init)
+
+fv_result() {
+	k=$1
+	shift
+	echo "@@FV $k $*"
+}
+
+fv_fail() {
+	echo "@@FV-FAIL $*"
+}
+
+# fv_block NAME CMD...: run CMD, its output (stdout and stderr) framed for the host.
+fv_block() {
+	n=$1
+	shift
+	echo "@@FV-BEGIN $n"
+	"$@" 2>&1
+	r=$?
+	echo "@@FV-END $n rc=$r"
+	return $r
+}
+
+# fv_wait_serial SERIAL: the NVMe namespace (nvmeXnY) whose controller serial is SERIAL.
+fv_wait_serial() {
+	i=0
+	while [ $i -lt 100 ]; do
+		for d in /sys/block/nvme*n*; do
+			[ -e "$d/device/serial" ] || continue
+			s=$(sed 's/[[:space:]]*$//' "$d/device/serial")
+			if [ "$s" = "$1" ]; then
+				basename "$d"
+				return 0
+			fi
+		done
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# Sectors written to a block device so far (field 7 of /sys/block/X/stat).
+fv_written_sectors() {
+	awk '{print $7}' "/sys/block/$1/stat"
+}
+
+# Page cache in KiB ("Cached" in /proc/meminfo).
+fv_cached_kib() {
+	awk '$1 == "Cached:" {print $2}' /proc/meminfo
+}
+
+# fv_ssm NAME: run the rendered SSM document's script /fv/ssm/NAME.sh the way
+# the SSM agent does (sh, from the agent's orchestration directory, with a
+# timeout), with the test-only NVMe model override in its environment.
+fv_ssm() {
+	name=$1
+	tmo=${2:-600}
+	d=/var/lib/amazon/ssm/$name
+	mkdir -p "$d"
+	cp "/fv/ssm/$name.sh" "$d/_script.sh"
+	chmod 0700 "$d/_script.sh"
+	t0=$(date +%s)
+	echo "@@FV-BEGIN ssm-$name"
+	(cd "$d" && FV_TEST_ACCEPT_NVME_MODEL='QEMU NVMe Ctrl' timeout "$tmo" sh "$d/_script.sh") 2>&1
+	r=$?
+	echo "@@FV-END ssm-$name rc=$r"
+	fv_result "ssm-$name-rc" "$r"
+	fv_result "ssm-$name-seconds" "$(($(date +%s) - t0))"
+	return $r
+}
+
+# The forensics volume's mountpoint (from /proc/mounts), empty when unmounted.
+fv_volume_mountpoint() {
+	awk -v d="/dev/$VOLUME_DEV" '$1 == d {print $2; exit}' /proc/mounts
+}
+
+# Plant the memory tokens: the suspect file read into the page cache, and a
+# process whose heap holds FVHEAP-<random>. Only the random suffix is printed
+# (on the console, and as argv); the full token exists only in the shell's heap.
+fv_plant_tokens() {
+	cat /suspect/evidence/secret.txt >/dev/null || return 1
+	r=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	sh -c 'T="FVHEAP-$1"; while :; do sleep 5; done' fv-heap "$r" &
+	fv_result heap-suffix "$r"
+	fv_result heap-pid "$!"
+	# A process with a file open and its cwd on the suspect disk: it is busy.
+	(cd /suspect/evidence && exec sh -c 'exec 3<secret.txt; while :; do sleep 5; done') &
+	fv_result busy-pid "$!"
+}
+
+fv_record_state() {
+	sync
+	fv_result "$1-suspect-written" "$(fv_written_sectors "$SUSPECT_DEV")"
+	fv_result "$1-cached-kib" "$(fv_cached_kib)"
+}

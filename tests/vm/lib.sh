@@ -1,0 +1,279 @@
+# shellcheck shell=bash
+# Shared functions of the VM test bench (sourced by bench.sh and demo.sh).
+#
+# The bench is the project's stand-in for a breached EC2 instance: a qemu guest
+# running Debian's own kernel (a real /proc/kcore and /proc/iomem), with the
+# suspect's root disk and the forensics volume as NVMe devices whose serials
+# are EBS volume IDs. Everything it downloads is cached under
+# ${FV_CACHE:-/var/cache/forensics-volume}/vm so that repeated runs are fast.
+
+set -euo pipefail
+
+FV_VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+FV_ROOT=$(cd "$FV_VM_DIR/../.." && pwd)
+FV_CACHE=${FV_CACHE:-/var/cache/forensics-volume}
+VMCACHE=$FV_CACHE/vm
+FV_DIST=${FV_DIST:-$FV_ROOT/dist}
+# Volume ID of the forensics volume and of the suspect's root disk, as the
+# NVMe serials EBS gives them (volume ID without the dash).
+FV_VOLUME_ID=vol-0123456789abcdef0
+FV_SUSPECT_VOLUME_ID=vol-0badc0ffee0000001
+# qemu's NVMe model; the tools accept it only with this test-only override.
+FV_QEMU_NVME_MODEL='QEMU NVMe Ctrl'
+
+log() { printf '[vm %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
+die() {
+	printf '[vm %s] FAIL: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2
+	exit 1
+}
+
+need_root() {
+	[ "$(id -u)" = 0 ] || die "the VM bench needs root (apt-get for qemu, kernels and LiME headers; loop-free image handling); run it as root"
+}
+
+# Debian architecture name for a qemu/uname architecture.
+deb_arch() {
+	case $1 in
+	x86_64) echo amd64 ;;
+	aarch64) echo arm64 ;;
+	*) die "unsupported guest architecture '$1'" ;;
+	esac
+}
+
+# apt-get update once per bench run (and only when something must be fetched).
+_apt_updated=
+apt_update_once() {
+	if [ -z "$_apt_updated" ]; then
+		log "apt-get update (package lists for the kernel, busybox and LiME downloads)"
+		apt-get update -qq >&2 || die "apt-get update failed"
+		_apt_updated=1
+	fi
+}
+
+# ensure_packages CMD:PACKAGE ... : install the Debian packages whose command is
+# missing. qemu packages MUST be installed without recommends on Debian 12
+# (with them apt reports broken packages).
+ensure_packages() {
+	local missing=() spec cmd pkg
+	for spec in "$@"; do
+		cmd=${spec%%:*}
+		pkg=${spec#*:}
+		if ! command -v "$cmd" >/dev/null 2>&1 && [ ! -e "$cmd" ]; then
+			missing+=("$pkg")
+		fi
+	done
+	if [ ${#missing[@]} -gt 0 ]; then
+		need_root
+		apt_update_once
+		log "installing host packages: ${missing[*]}"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
+			die "apt-get install ${missing[*]} failed"
+	fi
+}
+
+host_packages() {
+	ensure_packages qemu-system-x86_64:qemu-system-x86 qemu-system-aarch64:qemu-system-arm \
+		busybox:busybox-static mkfs.ext4:e2fsprogs debugfs:e2fsprogs e2fsck:e2fsprogs \
+		zstd:zstd cpio:cpio depmod:kmod python3:python3 timeout:coreutils
+}
+
+# apt_download DIR PACKAGE... : fetch .debs into DIR (cached), print their paths.
+apt_download() {
+	local dir=$1
+	shift
+	mkdir -p "$dir"
+	local p f
+	for p in "$@"; do
+		f=$(find "$dir" -maxdepth 1 -name "${p%%:*}_*.deb" | head -n1)
+		if [ -z "$f" ]; then
+			apt_update_once
+			log "apt-get download $p -> $dir"
+			(cd "$dir" && apt-get download -q "$p" >&2) || die "apt-get download $p failed"
+			f=$(find "$dir" -maxdepth 1 -name "${p%%:*}_*.deb" | head -n1)
+			[ -n "$f" ] || die "apt-get download $p produced no .deb in $dir"
+		fi
+		echo "$f"
+	done
+}
+
+# Resolve linux-image-<arch>'s real kernel package (linux-image-6.1.0-N-<arch>).
+kernel_package() {
+	local arch=$1 da flavour dep
+	da=$(deb_arch "$arch")
+	flavour=$da
+	dep=$(apt-cache depends "linux-image-$flavour:$da" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	if [ -z "$dep" ]; then
+		apt_update_once
+		dep=$(apt-cache depends "linux-image-$flavour:$da" 2>/dev/null | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+	fi
+	[ -n "$dep" ] || die "cannot resolve linux-image-$flavour's kernel package (apt-cache depends)"
+	echo "${dep%%:*}"
+}
+
+ensure_foreign_arch() {
+	local da=$1
+	[ "$da" = "$(dpkg --print-architecture)" ] && return 0
+	if ! dpkg --print-foreign-architectures | grep -qx "$da"; then
+		log "dpkg --add-architecture $da (to download the $da kernel and busybox-static; nothing is installed)"
+		dpkg --add-architecture "$da"
+		_apt_updated=
+	fi
+}
+
+# fetch_kernel ARCH: download and extract Debian's kernel for ARCH; sets
+# KVER (uname -r), KROOT (extracted package root) and KIMAGE (bootable image).
+fetch_kernel() {
+	local arch=$1 da pkg deb
+	da=$(deb_arch "$arch")
+	ensure_foreign_arch "$da"
+	pkg=$(kernel_package "$arch")
+	KVER=${pkg#linux-image-}
+	deb=$(apt_download "$VMCACHE/debs" "$pkg:$da")
+	KROOT=$VMCACHE/$arch/kernel-$KVER
+	if [ ! -e "$KROOT/.done" ]; then
+		log "extracting $(basename "$deb") (dpkg-deb -x, nothing installed)"
+		rm -rf "$KROOT"
+		mkdir -p "$KROOT"
+		dpkg-deb -x "$deb" "$KROOT"
+		touch "$KROOT/.done"
+	fi
+	KIMAGE=$KROOT/boot/vmlinuz-$KVER
+	[ -f "$KIMAGE" ] || die "no kernel image $KIMAGE in $deb"
+}
+
+# fetch_busybox ARCH: the static busybox for the guest; sets BUSYBOX.
+fetch_busybox() {
+	local arch=$1 da deb dir
+	da=$(deb_arch "$arch")
+	if [ "$da" = "$(dpkg --print-architecture)" ] && [ -x /bin/busybox ] && file_is_static /bin/busybox; then
+		BUSYBOX=/bin/busybox
+		return
+	fi
+	ensure_foreign_arch "$da"
+	deb=$(apt_download "$VMCACHE/debs" "busybox-static:$da")
+	dir=$VMCACHE/$arch/busybox
+	if [ ! -x "$dir/bin/busybox" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		dpkg-deb -x "$deb" "$dir"
+	fi
+	BUSYBOX=$dir/bin/busybox
+}
+
+file_is_static() {
+	# busybox-static's binary has no program interpreter.
+	! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'program interpreter'
+}
+
+# Modules the guest loads: NVMe (both disks are NVMe, as on Nitro), ext4 and
+# the crc32c implementation ext4 asks for at mount time. Dependencies come
+# from modules.dep (depmod run on the extracted package).
+GUEST_MODULES="nvme ext4 crc32c_generic loop"
+
+# build_base_initramfs ARCH: busybox + modules + guest init, cached per kernel
+# and per content of tests/vm/guest; sets BASE_INITRAMFS.
+build_base_initramfs() {
+	local arch=$1 key tree mods m dep
+	fetch_kernel "$arch"
+	fetch_busybox "$arch"
+	key=$( (
+		echo "$KVER $GUEST_MODULES"
+		sha256sum "$BUSYBOX"
+		find "$FV_VM_DIR/guest" -type f -print0 | sort -z | xargs -0 sha256sum
+	) | sha256sum | cut -c1-16)
+	BASE_INITRAMFS=$VMCACHE/$arch/initramfs-$KVER-$key.cpio.gz
+	[ -s "$BASE_INITRAMFS" ] && return 0
+	log "building the $arch guest initramfs (busybox-static, modules: $GUEST_MODULES + deps)"
+	tree=$(mktemp -d "$VMCACHE/$arch/initramfs-tree.XXXXXX")
+	mkdir -p "$tree"/{bin,sbin,proc,sys,dev,run,tmp,etc,suspect,root,var/lib/amazon/ssm,fv} "$tree/lib/modules/$KVER"
+	cp "$BUSYBOX" "$tree/bin/busybox"
+	ln -s busybox "$tree/bin/sh"
+	# The guest's modules.dep, from the package's own module tree.
+	if [ ! -s "$KROOT/lib/modules/$KVER/modules.dep" ]; then
+		depmod -b "$KROOT" "$KVER" || die "depmod on $KROOT failed"
+	fi
+	mods=()
+	for m in $GUEST_MODULES; do
+		dep=$(awk -v m="$m" '{ n = $1; sub(/:$/, "", n); sub(/.*\//, "", n); sub(/\.ko.*$/, "", n)
+			gsub(/-/, "_", n); gsub(/-/, "_", m); if (n == m) { print; exit } }' "$KROOT/lib/modules/$KVER/modules.dep")
+		[ -n "$dep" ] || die "module $m not found in $KROOT/lib/modules/$KVER/modules.dep"
+		# shellcheck disable=SC2086
+		mods+=($(echo "$dep" | tr -d ':'))
+	done
+	for m in $(printf '%s\n' "${mods[@]}" | sort -u); do
+		mkdir -p "$tree/lib/modules/$KVER/$(dirname "$m")"
+		cp "$KROOT/lib/modules/$KVER/$m" "$tree/lib/modules/$KVER/$m"
+	done
+	cp "$KROOT/lib/modules/$KVER"/modules.{order,builtin,builtin.modinfo} "$tree/lib/modules/$KVER/"
+	depmod -b "$tree" "$KVER" || die "depmod on the initramfs tree failed"
+	cp "$FV_VM_DIR/guest/init" "$tree/init"
+	chmod 0755 "$tree/init"
+	cp -r "$FV_VM_DIR/guest/scenarios" "$tree/fv/scenarios"
+	(cd "$tree" && find . -print0 | cpio --null -o -H newc --quiet --owner=0:0 | gzip -1) >"$BASE_INITRAMFS.tmp"
+	mv "$BASE_INITRAMFS.tmp" "$BASE_INITRAMFS"
+	rm -rf "$tree"
+}
+
+# pack_overlay DIR OUT: a second cpio archive (the kernel unpacks concatenated
+# archives in order) carrying the per-run files under /fv.
+pack_overlay() {
+	local dir=$1 out=$2
+	(cd "$dir" && find . -print0 | cpio --null -o -H newc --quiet --owner=0:0 | gzip -1) >"$out"
+}
+
+# kvm_works: /dev/kvm can exist without running guests (nested virtualisation
+# off, as on the development machine), so probe by booting the kernel for a
+# few seconds; the answer is cached per host boot. FV_VM_KVM=0/1 forces it.
+kvm_works() {
+	case ${FV_VM_KVM:-} in 0) return 1 ;; 1) return 0 ;; esac
+	[ -c /dev/kvm ] || return 1
+	local probe=$VMCACHE/kvm-probe.$(cat /proc/sys/kernel/random/boot_id)
+	if [ ! -f "$probe" ]; then
+		log "probing KVM (a short boot of the guest kernel with -accel kvm)"
+		local out
+		out=$(timeout --kill-after=2 8 qemu-system-x86_64 -accel kvm -cpu host -machine q35 -m 128M \
+			-display none -monitor none -nodefaults -serial stdio -no-reboot \
+			-kernel "$KIMAGE" -append "console=ttyS0 panic=-1" </dev/null 2>&1 || true)
+		if printf '%s' "$out" | grep -q 'Linux version'; then echo yes >"$probe"; else echo no >"$probe"; fi
+	fi
+	[ "$(cat "$probe")" = yes ]
+}
+
+# run_vm ARCH INITRAMFS VOLUME_IMG SUSPECT_IMG SCENARIO LOG TIMEOUT [MEM_MB]
+# Boots the guest; its serial console goes to LOG (and stderr with FV_VM_VERBOSE=1).
+# qemu is always killed: by timeout(1) after TIMEOUT seconds, and by the trap.
+run_vm() {
+	local arch=$1 initrd=$2 vol=$3 suspect=$4 scenario=$5 logf=$6 tmo=$7 mem=${8:-512}
+	local qemu accel cpu machine console
+	local serial_v=${FV_VOLUME_ID/-/} serial_s=${FV_SUSPECT_VOLUME_ID/-/}
+	case $arch in
+	x86_64)
+		qemu=qemu-system-x86_64 machine=q35 console=ttyS0 cpu=max
+		accel=tcg
+		if kvm_works; then accel=kvm cpu=host; fi
+		;;
+	aarch64)
+		qemu=qemu-system-aarch64 machine=virt console=ttyAMA0 cpu=max accel=tcg
+		;;
+	esac
+	local args=(
+		-machine "$machine" -accel "$accel" -cpu "$cpu" -smp 2 -m "${mem}M"
+		-display none -monitor none -serial stdio -no-reboot -nodefaults
+		-kernel "$KIMAGE" -initrd "$initrd"
+		-append "console=$console panic=-1 quiet loglevel=3 fv.scenario=$scenario"
+		-drive "file=$suspect,if=none,id=suspect,format=raw"
+		-device "nvme,serial=$serial_s,drive=suspect"
+		-drive "file=$vol,if=none,id=fv,format=raw"
+		-device "nvme,serial=$serial_v,drive=fv"
+	)
+	log "booting $arch guest ($accel, ${mem} MiB, scenario $scenario, timeout ${tmo}s; console log $logf)"
+	local rc=0
+	if [ "${FV_VM_VERBOSE:-0}" = 1 ]; then
+		timeout --kill-after=5 "$tmo" "$qemu" "${args[@]}" </dev/null 2>&1 | tee "$logf" >&2 || rc=$?
+	else
+		timeout --kill-after=5 "$tmo" "$qemu" "${args[@]}" </dev/null >"$logf" 2>&1 || rc=$?
+	fi
+	[ "$rc" = 124 ] && die "the $arch guest did not finish scenario $scenario within ${tmo}s (qemu killed); see $logf"
+	[ "$rc" = 0 ] || die "qemu exited with status $rc; see $logf"
+	grep -q '^@@FV-DONE' "$logf" || die "the guest never reported the end of scenario $scenario; see $logf"
+}
