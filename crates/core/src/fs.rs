@@ -216,19 +216,21 @@ impl Dir {
     }
 
     /// Renames `from` to `to` within this directory, failing if `to` exists
-    /// (`RENAME_NOREPLACE`), unless `replace` is set.
+    /// (atomically, by link + unlink), unless `replace` is set.
     ///
     /// # Errors
     /// [`FsError::Exists`] when `to` exists and `replace` is false.
     pub fn rename(&self, from: &OsStr, to: &OsStr, replace: bool) -> Result<()> {
         let path = self.path.join(to);
-        let flags = if replace {
-            nix::fcntl::RenameFlags::empty()
-        } else {
-            nix::fcntl::RenameFlags::RENAME_NOREPLACE
-        };
-        nix::fcntl::renameat2(&self.fd, from, &self.fd, to, flags)
-            .map_err(|e| FsError::sys(&path, "rename", e))
+        if replace {
+            return nix::fcntl::renameat(&self.fd, from, &self.fd, to)
+                .map_err(|e| FsError::sys(&path, "rename", e));
+        }
+        // No RENAME_NOREPLACE on musl (nix exposes renameat2 for glibc only):
+        // link(2) refuses an existing target atomically, then drop the old name.
+        nix::unistd::linkat(&self.fd, from, &self.fd, to, AtFlags::empty())
+            .map_err(|e| FsError::sys(&path, "link", e))?;
+        self.remove_file(from)
     }
 
     /// Removes the file `name` (not a directory).
