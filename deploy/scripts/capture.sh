@@ -1,0 +1,185 @@
+#!/bin/sh
+# Forensics-CaptureMemory: run `capture` from the mounted forensics volume.
+#
+# The image, its hashes, the kernel context and manifest.json are written by
+# capture into a new directory under the volume's captures/ folder; this
+# script only checks the volume is the one mounted by Forensics-MountVolume,
+# keeps capture inside the SSM time limit and prints a short summary last.
+#
+# The SSM agent kills a command that outruns its executionTimeout outright,
+# which would leave no finalized image. So capture gets SIGTERM (it then ends
+# in a valid, labelled partial image) when the time budget runs out, leaving
+# a margin for it to finish its seek table, hashes and manifest.
+#
+# Parameters (assigned above this script by the SSM document; by hand, export):
+#   FV_VOLUME_ID           vol-... of the forensics volume (required)
+#   FV_MOUNT_POINT         its mount point (default /run/forensics-volume/<volume id>)
+#   FV_CASE_ID, FV_EXAMINER, FV_NOTE   recorded in the manifest
+#   FV_SOURCE              auto, kcore, crash, mem, lime-module or lime-tcp:127.0.0.1:PORT
+#   FV_LEVEL, FV_THREADS   zstd level and threads (empty: capture's defaults)
+#   FV_IMDS                true: ask IMDSv2 for the instance identity; false: --no-imds
+#   FV_EXECUTION_TIMEOUT   the document's executionTimeout in seconds, 5..172800
+# Test-only environment: FV_PROC_ROOT (default /proc).
+#
+# Exit codes: 2 bad parameter; 5 forensics volume not mounted as expected;
+# 6 no capture binary or LiME module; otherwise capture's own exit code.
+set -eu
+
+NAME=Forensics-CaptureMemory
+PROC=${FV_PROC_ROOT:-/proc}
+VOLUME_ID=${FV_VOLUME_ID:-}
+MOUNT_POINT=${FV_MOUNT_POINT:-}
+CASE_ID=${FV_CASE_ID:-}
+EXAMINER=${FV_EXAMINER:-}
+NOTE=${FV_NOTE:-}
+SOURCE=${FV_SOURCE:-auto}
+LEVEL=${FV_LEVEL:-}
+THREADS=${FV_THREADS:-}
+IMDS=${FV_IMDS:-true}
+TIMEOUT=${FV_EXECUTION_TIMEOUT:-}
+
+say() { printf '%s\n' "$*"; }
+warn() { printf '%s\n' "$*" >&2; }
+die() {
+    code=$1
+    shift
+    warn "ERROR: $*"
+    say "$NAME: FAILED (exit $code): $*"
+    exit "$code"
+}
+
+# number NAME VALUE MIN MAX: VALUE is a decimal integer in [MIN, MAX].
+number() {
+    case $2 in
+    '' | *[!0-9]*) die 2 "$1 '$2' is not a number" ;;
+    esac
+    if [ "${#2}" -gt 6 ] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
+        die 2 "$1 $2 is out of range $3..$4"
+    fi
+}
+
+# ---- parameters -------------------------------------------------------------
+case $VOLUME_ID in
+vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
+vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
+*) die 2 "malformed or missing volume ID '$VOLUME_ID'" ;;
+esac
+[ -n "$MOUNT_POINT" ] || MOUNT_POINT=/run/forensics-volume/$VOLUME_ID
+case $MOUNT_POINT in
+/run/*[!A-Za-z0-9._/-]* | */. | */./* | */.. | */../* | *//*) die 2 "mount point '$MOUNT_POINT' is not a plain path" ;;
+/run/*) ;;
+*) die 2 "mount point '$MOUNT_POINT' is not under /run" ;;
+esac
+case $CASE_ID in
+'') die 2 "no case ID given" ;;
+*[!A-Za-z0-9._-]* | [._-]*) die 2 "case ID '$CASE_ID' may hold only letters, digits, '.', '_' and '-'" ;;
+esac
+case $EXAMINER in
+'') die 2 "no examiner given" ;;
+*[!A-Za-z0-9\ ._@+-]*) die 2 "examiner '$EXAMINER' has characters other than letters, digits, space and ._@+-" ;;
+esac
+case $NOTE in
+*[!A-Za-z0-9\ ,.:\;_/@#+=\(\)-]*) die 2 "note has characters outside letters, digits, space and ,.:;_/@#+=()-" ;;
+esac
+case $SOURCE in
+auto | kcore | crash | mem | lime-module) ;;
+lime-tcp:127.0.0.1:[0-9]* | lime-tcp:localhost:[0-9]*)
+    number 'LiME TCP port' "${SOURCE##*:}" 1 65535
+    ;;
+*) die 2 "source '$SOURCE' (expected auto, kcore, crash, mem, lime-module or lime-tcp:127.0.0.1:PORT)" ;;
+esac
+[ -z "$LEVEL" ] || number 'compression level' "$LEVEL" 1 19
+[ -z "$THREADS" ] || number threads "$THREADS" 1 256
+case $IMDS in
+true | false) ;;
+*) die 2 "IMDS '$IMDS' (expected true or false)" ;;
+esac
+# The agent silently runs an out-of-range executionTimeout for 3600 s.
+number 'execution timeout' "$TIMEOUT" 5 172800
+
+# ---- the forensics volume ---------------------------------------------------
+mount_options=''
+while read -r _id _parent _majmin _root mp opts _rest; do
+    [ "$mp" = "$MOUNT_POINT" ] && mount_options=$opts
+done <"$PROC/self/mountinfo"
+[ -n "$mount_options" ] || die 5 "nothing is mounted at $MOUNT_POINT: run Forensics-MountVolume first"
+case ,$mount_options, in
+*,rw,*) ;;
+*) die 5 "$MOUNT_POINT is mounted read-only ($mount_options): Forensics-MountVolume did not finish; run it again" ;;
+esac
+if ! { [ -f "$MOUNT_POINT/forensics-volume.json" ] && [ ! -L "$MOUNT_POINT/forensics-volume.json" ]; }; then
+    die 5 "$MOUNT_POINT has no forensics-volume.json marker: not the forensics volume"
+fi
+ARCH=$(uname -m)
+CAPTURE=$MOUNT_POINT/bin/$ARCH/capture
+if ! { [ -f "$CAPTURE" ] && [ ! -L "$CAPTURE" ] && [ -x "$CAPTURE" ]; }; then
+    die 6 "no capture binary for $ARCH on the volume ($CAPTURE)"
+fi
+
+if [ "$SOURCE" = lime-module ]; then
+    RELEASE=$(uname -r)
+    MODULE=$MOUNT_POINT/modules/$RELEASE/lime.ko
+    if ! { [ -f "$MODULE" ] && [ ! -L "$MODULE" ]; }; then
+        die 6 "no LiME module for kernel $RELEASE on the volume (modules/$RELEASE/lime.ko); build one for this exact kernel and publish a new volume, or use Source=auto"
+    fi
+    SOURCE=lime-module:$MODULE
+fi
+
+# ---- time budget ------------------------------------------------------------
+# Leave capture a margin to finalize after SIGTERM: 1/10 of the timeout,
+# at least 30 s and at most 600 s (short timeouts keep at least 5 s).
+margin=$((TIMEOUT / 10))
+[ "$margin" -ge 30 ] || margin=30
+[ "$margin" -le 600 ] || margin=600
+budget=$((TIMEOUT - margin))
+[ "$budget" -ge 5 ] || budget=5
+
+MEM_KIB=''
+while read -r key value _unit; do
+    [ "$key" = MemTotal: ] && MEM_KIB=$value
+done <"$PROC/meminfo"
+if [ -n "$MEM_KIB" ]; then
+    # 40 MiB/s is a slow, small gp3 volume: below that the budget is tight.
+    need=$((MEM_KIB / 1024 / 40 + 120))
+    if [ "$need" -gt "$budget" ]; then
+        warn "WARNING: $((MEM_KIB / 1024)) MiB of RAM may need about ${need}s at 40 MiB/s, but the budget is ${budget}s (ExecutionTimeout $TIMEOUT s): the capture may end partial. Raise ExecutionTimeout (up to 172800)."
+    fi
+fi
+
+set -- --case-id "$CASE_ID" --examiner "$EXAMINER" --source "$SOURCE" --output "$MOUNT_POINT/captures"
+[ -z "$NOTE" ] || set -- "$@" --note "$NOTE"
+[ -z "$LEVEL" ] || set -- "$@" --level "$LEVEL"
+[ -z "$THREADS" ] || set -- "$@" --threads "$THREADS"
+[ "$IMDS" = true ] || set -- "$@" --no-imds
+
+say "capture: $VOLUME_ID at $MOUNT_POINT, source $SOURCE, time budget ${budget}s of ${TIMEOUT}s"
+
+# ---- capture, with a watchdog that sends SIGTERM when the budget is spent ---
+"$CAPTURE" "$@" </dev/null &
+cpid=$!
+(
+    trap 'kill "$spid" 2>/dev/null; exit 0' TERM
+    sleep "$budget" &
+    spid=$!
+    wait "$spid"
+    warn "WARNING: time budget of ${budget}s spent: sending SIGTERM to capture to finalize a partial image"
+    kill -TERM "$cpid" 2>/dev/null || :
+) &
+wpid=$!
+trap 'kill -TERM "$cpid" 2>/dev/null || :' TERM INT HUP
+while :; do
+    rc=0
+    wait "$cpid" || rc=$?
+    # wait returns early (status > 128) when a trapped signal arrives; wait
+    # again until capture itself has ended.
+    kill -0 "$cpid" 2>/dev/null || break
+done
+trap - TERM INT HUP
+kill -TERM "$wpid" 2>/dev/null || :
+wait "$wpid" 2>/dev/null || :
+
+case $rc in
+0) say "$NAME: OK: capture complete on $VOLUME_ID under $MOUNT_POINT/captures (manifest.json there has every hash); next: Forensics-UnmountVolume" ;;
+*) say "$NAME: FAILED or PARTIAL (capture exit $rc, see its message above and the manifest under $MOUNT_POINT/captures); unmount with Forensics-UnmountVolume to keep what was written" ;;
+esac
+exit "$rc"

@@ -1,0 +1,170 @@
+"""Rendering the forensics-volume SSM documents and CloudFormation templates.
+
+Sources (one source of truth, see docs/deploy.md):
+  deploy/scripts/*.sh         the shell the Command documents run (also copied to ssm/ on the volume)
+  deploy/scripts/plan.py      the runbook's aws:executeScript step
+  deploy/documents/*.json     document templates; {"fv:script": FILE, "fv:parameters": {VAR: PARAM}}
+                              becomes the runCommand lines, {"fv:python": FILE} the script text
+  deploy/cloudformation/*.json  templates; {"fv:document": NAME [, "fv:defaults": {PARAM: value}]}
+                              becomes the rendered document (with CloudFormation values as defaults),
+                              {"fv:include": FILE} the JSON of cloudformation/FILE
+
+Output (deterministic: same sources, same bytes):
+  OUT/ssm/<Document>.json, OUT/ssm/*.sh, OUT/ssm/README.txt
+  OUT/cloudformation/forensics-member.json, OUT/cloudformation/forensics-security.json
+
+Only the Python standard library is used.
+"""
+
+import copy
+import json
+import os
+import re
+
+DEPLOY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPTS = os.path.join(DEPLOY, "scripts")
+DOCUMENTS = os.path.join(DEPLOY, "documents")
+CLOUDFORMATION = os.path.join(DEPLOY, "cloudformation")
+
+COMMAND_DOCUMENTS = ["Forensics-MountVolume", "Forensics-CaptureMemory", "Forensics-UnmountVolume"]
+AUTOMATION_DOCUMENTS = ["Forensics-CaptureInstanceMemory"]
+DOCUMENTS_ALL = COMMAND_DOCUMENTS + AUTOMATION_DOCUMENTS
+TEMPLATES = {"member.json": "forensics-member.json", "security.json": "forensics-security.json"}
+# cloudformation/ files that are pieces of the templates ({"fv:include": FILE}), not templates.
+TEMPLATE_PARTS = ["key-policy.json"]
+SHELL_SCRIPTS = ["mount.sh", "capture.sh", "unmount.sh"]
+
+RENDER_NOTE = ("# Rendered by deploy/render.sh from deploy/scripts/%s (the same file is ssm/%s "
+               "on the volume). Edit that file, not this document.")
+PARAM_NOTE = "# SSM substitutes these parameters; each value is constrained by the document's allowedPattern."
+# The SSM agent replaces {{ Name }} (spaces optional) with the parameter's value.
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_:.]+)\s*\}\}")
+
+
+class RenderError(Exception):
+    """A source that cannot be rendered: names the file and what is wrong."""
+
+
+def read_text(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def load_json(path):
+    try:
+        return json.loads(read_text(path))
+    except (OSError, ValueError) as e:
+        raise RenderError("%s: %s" % (path, e)) from e
+
+
+def dump_json(obj):
+    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+
+
+def script_lines(script, parameters, document):
+    """runCommand lines: the script's shebang, a note, one assignment per
+    SSM parameter, then the rest of the script exactly as in the file."""
+    text = read_text(os.path.join(SCRIPTS, script))
+    if "{{" in text or "}}" in text:
+        raise RenderError("deploy/scripts/%s contains '{{' or '}}', which SSM would treat as a parameter" % script)
+    if "\r" in text or not text.endswith("\n"):
+        raise RenderError("deploy/scripts/%s must use LF line ends and end with a newline" % script)
+    lines = text[:-1].split("\n")
+    if not lines[0].startswith("#!"):
+        raise RenderError("deploy/scripts/%s must start with a #! line" % script)
+    declared = document.get("parameters", {})
+    prologue = [RENDER_NOTE % (script, script), PARAM_NOTE]
+    for var, param in parameters.items():
+        if not re.fullmatch(r"FV_[A-Z0-9_]+", var):
+            raise RenderError("%s: variable %r is not FV_*" % (script, var))
+        if param not in declared:
+            raise RenderError("%s: parameter %r is not declared by the document" % (script, param))
+        prologue.append("%s='{{ %s }}'" % (var, param))
+    return [lines[0]] + prologue + lines[1:]
+
+
+def source_of_lines(lines):
+    """Inverse of script_lines: the script file's text, or None if the lines
+    are not shaped like a rendered script."""
+    if len(lines) < 3 or not lines[1].startswith("# Rendered by deploy/render.sh") or lines[2] != PARAM_NOTE:
+        return None
+    i = 3
+    while i < len(lines) and re.fullmatch(r"FV_[A-Z0-9_]+='\{\{ [A-Za-z0-9]+ \}\}'", lines[i]):
+        i += 1
+    return "\n".join([lines[0]] + lines[i:]) + "\n"
+
+
+def _expand(node, document):
+    if isinstance(node, dict):
+        if "fv:script" in node:
+            return script_lines(node["fv:script"], node.get("fv:parameters", {}), document)
+        if "fv:python" in node:
+            text = read_text(os.path.join(SCRIPTS, node["fv:python"]))
+            if "{{" in text or "}}" in text:
+                raise RenderError("deploy/scripts/%s contains '{{' or '}}', which SSM would substitute" % node["fv:python"])
+            return text
+        return {k: _expand(v, document) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_expand(v, document) for v in node]
+    return node
+
+
+def render_document(name):
+    """The final SSM document NAME as a JSON-ready object."""
+    template = load_json(os.path.join(DOCUMENTS, name + ".json"))
+    return _expand(template, template)
+
+
+def _embed(node, documents):
+    if isinstance(node, dict):
+        if "fv:include" in node:
+            return _embed(load_json(os.path.join(CLOUDFORMATION, node["fv:include"])), documents)
+        if "fv:document" in node:
+            name = node["fv:document"]
+            if name not in documents:
+                raise RenderError("CloudFormation template names unknown document %r" % name)
+            doc = copy.deepcopy(documents[name])
+            for param, value in node.get("fv:defaults", {}).items():
+                if param not in doc.get("parameters", {}):
+                    raise RenderError("fv:defaults names %r, not a parameter of %s" % (param, name))
+                doc["parameters"][param]["default"] = value
+            return doc
+        return {k: _embed(v, documents) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_embed(v, documents) for v in node]
+    return node
+
+
+def render_all():
+    """Every output file: {relative path: (text, mode)}."""
+    documents = {name: render_document(name) for name in DOCUMENTS_ALL}
+    out = {}
+    for name, doc in documents.items():
+        out["ssm/%s.json" % name] = (dump_json(doc), 0o644)
+    for script in SHELL_SCRIPTS:
+        out["ssm/" + script] = (read_text(os.path.join(SCRIPTS, script)), 0o755)
+    out["ssm/README.txt"] = (read_text(os.path.join(DEPLOY, "ssm-README.txt")), 0o644)
+    for src, dst in TEMPLATES.items():
+        template = load_json(os.path.join(CLOUDFORMATION, src))
+        out["cloudformation/" + dst] = (dump_json(_embed(template, documents)), 0o644)
+    return out
+
+
+def write_all(outdir):
+    files = render_all()
+    for sub in ("ssm", "cloudformation"):
+        path = os.path.join(outdir, sub)
+        if os.path.islink(path):
+            raise RenderError("%s is a symlink: refusing" % path)
+        if os.path.isdir(path):
+            for entry in sorted(os.listdir(path)):
+                os.unlink(os.path.join(path, entry))
+        else:
+            os.makedirs(path, mode=0o755)
+    for rel in sorted(files):
+        text, mode = files[rel]
+        path = os.path.join(outdir, rel)
+        with open(path, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.chmod(path, mode)
+    return sorted(files)
