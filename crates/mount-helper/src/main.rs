@@ -1,12 +1,10 @@
 //! `mount-helper`: finds an EBS volume by its ID and mounts it safely.
 
 use clap::Parser;
-
-/// Locate an EBS volume by its volume ID and mount it safely.
-#[derive(Debug, Parser)]
-#[command(name = "mount-helper", version = fv_core::build::LONG_VERSION)]
-struct Args {}
+use mount_helper::cli::Args;
 
 fn main() {
-    let _args = Args::parse();
+    let args = Args::parse();
+    eprintln!("mount-helper: {:?}: not implemented yet", args.command);
+    std::process::exit(mount_helper::exit::FAILURE);
 }

@@ -1,12 +1,10 @@
 //! `unmount-helper`: flushes and unmounts the forensics volume, safe to detach.
 
 use clap::Parser;
-
-/// Flush and unmount the forensics volume so it is safe to detach.
-#[derive(Debug, Parser)]
-#[command(name = "unmount-helper", version = fv_core::build::LONG_VERSION)]
-struct Args {}
+use unmount_helper::cli::Args;
 
 fn main() {
-    let _args = Args::parse();
+    let args = Args::parse();
+    eprintln!("unmount-helper: {args:?}: not implemented yet");
+    std::process::exit(unmount_helper::exit::FAILURE);
 }

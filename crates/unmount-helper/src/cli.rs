@@ -1,0 +1,51 @@
+//! The command line of `unmount-helper` (docs/unmount-helper.md).
+
+use std::path::PathBuf;
+
+use clap::{ArgGroup, Parser, ValueEnum};
+
+/// Sync and unmount the forensics volume, prove nothing holds it, flush the
+/// device and say when it is safe to detach.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "unmount-helper", version = fv_core::build::LONG_VERSION)]
+#[command(group(ArgGroup::new("target").required(true).args(["mountpoint", "volume_id"])))]
+pub struct Args {
+    /// The mountpoint to unmount.
+    #[arg(long, value_name = "DIR")]
+    pub mountpoint: Option<PathBuf>,
+
+    /// Unmount wherever this EBS volume is mounted (it must be mounted once).
+    #[arg(long, value_name = "vol-…")]
+    pub volume_id: Option<String>,
+
+    /// Print one JSON object on stdout instead of human text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// How to move the executable off the volume (tests only).
+    #[arg(long, hide = true, value_enum, default_value_t = Reexec::Auto)]
+    pub reexec: Reexec,
+
+    /// sysfs root (tests only).
+    #[arg(long, hide = true, value_name = "DIR", default_value = "/sys")]
+    pub sysfs_root: PathBuf,
+    /// devtmpfs root (tests only).
+    #[arg(long, hide = true, value_name = "DIR", default_value = "/dev")]
+    pub dev_root: PathBuf,
+    /// procfs root (tests only).
+    #[arg(long, hide = true, value_name = "DIR", default_value = "/proc")]
+    pub proc_root: PathBuf,
+}
+
+/// How the executable leaves the volume before anything else happens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Reexec {
+    /// memfd, falling back to a copy under /run.
+    Auto,
+    /// memfd only.
+    Memfd,
+    /// A copy under /run, deleted once running.
+    Copy,
+    /// Do not re-exec (only when the binary is not on the volume).
+    Never,
+}
