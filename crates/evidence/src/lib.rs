@@ -5,5 +5,8 @@
 //!   skippable frame (magic `0x184D2A5E`) after the data frames, holding one
 //!   entry per frame and a 9-byte footer ending in `0x8F92EAB1`. `zstd -d`
 //!   skips it, so decompression yields exactly the LiME stream.
+//! - [`manifest`]: the versioned capture manifest (`manifest.json`, schema in
+//!   `docs/manifest.md`) that `capture` writes last and `verify` checks.
 
+pub mod manifest;
 pub mod seektable;
