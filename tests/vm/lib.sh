@@ -16,10 +16,10 @@ VMCACHE=$FV_CACHE/vm
 FV_DIST=${FV_DIST:-$FV_ROOT/dist}
 # Volume ID of the forensics volume and of the suspect's root disk, as the
 # NVMe serials EBS gives them (volume ID without the dash).
-FV_VOLUME_ID=vol-0123456789abcdef0
-FV_SUSPECT_VOLUME_ID=vol-0badc0ffee0000001
+FV_VOLUME_ID='vol-0123456789abcdef0'
+FV_SUSPECT_VOLUME_ID='vol-0badc0ffee0000001'
 # qemu's NVMe model; the tools accept it only with this test-only override.
-FV_QEMU_NVME_MODEL='QEMU NVMe Ctrl'
+export FV_QEMU_NVME_MODEL='QEMU NVMe Ctrl'
 
 log() { printf '[vm %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -173,7 +173,7 @@ GUEST_MODULES="nvme ext4 crc32c_generic loop"
 # build_base_initramfs ARCH: busybox + modules + guest init, cached per kernel
 # and per content of tests/vm/guest; sets BASE_INITRAMFS.
 build_base_initramfs() {
-	local arch=$1 key tree mods m dep
+	local arch=$1 key tree mods m dep deps
 	fetch_kernel "$arch"
 	fetch_busybox "$arch"
 	key=$( (
@@ -183,6 +183,7 @@ build_base_initramfs() {
 	) | sha256sum | cut -c1-16)
 	BASE_INITRAMFS=$VMCACHE/$arch/initramfs-$KVER-$key.cpio.gz
 	[ -s "$BASE_INITRAMFS" ] && return 0
+	rm -f "$VMCACHE/$arch"/initramfs-*.cpio.gz
 	log "building the $arch guest initramfs (busybox-static, modules: $GUEST_MODULES + deps)"
 	tree=$(mktemp -d "$VMCACHE/$arch/initramfs-tree.XXXXXX")
 	mkdir -p "$tree"/{bin,sbin,proc,sys,dev,run,tmp,etc,suspect,root,var/lib/amazon/ssm,fv} "$tree/lib/modules/$KVER"
@@ -197,8 +198,8 @@ build_base_initramfs() {
 		dep=$(awk -v m="$m" '{ n = $1; sub(/:$/, "", n); sub(/.*\//, "", n); sub(/\.ko.*$/, "", n)
 			gsub(/-/, "_", n); gsub(/-/, "_", m); if (n == m) { print; exit } }' "$KROOT/lib/modules/$KVER/modules.dep")
 		[ -n "$dep" ] || die "module $m not found in $KROOT/lib/modules/$KVER/modules.dep"
-		# shellcheck disable=SC2086
-		mods+=($(echo "$dep" | tr -d ':'))
+		read -r -a deps <<<"$(echo "$dep" | tr -d ':')"
+		mods+=("${deps[@]}")
 	done
 	for m in $(printf '%s\n' "${mods[@]}" | sort -u); do
 		mkdir -p "$tree/lib/modules/$KVER/$(dirname "$m")"
@@ -227,7 +228,8 @@ pack_overlay() {
 kvm_works() {
 	case ${FV_VM_KVM:-} in 0) return 1 ;; 1) return 0 ;; esac
 	[ -c /dev/kvm ] || return 1
-	local probe=$VMCACHE/kvm-probe.$(cat /proc/sys/kernel/random/boot_id)
+	local probe
+	probe=$VMCACHE/kvm-probe.$(cat /proc/sys/kernel/random/boot_id)
 	if [ ! -f "$probe" ]; then
 		log "probing KVM (a short boot of the guest kernel with -accel kvm)"
 		local out
@@ -253,7 +255,9 @@ run_vm() {
 		if kvm_works; then accel=kvm cpu=host; fi
 		;;
 	aarch64)
-		qemu=qemu-system-aarch64 machine=virt console=ttyAMA0 cpu=max accel=tcg
+		qemu=qemu-system-aarch64 machine=virt console=ttyAMA0 accel=tcg
+		# pauth-impdef: TCG emulates pointer authentication much faster.
+		cpu=max,pauth-impdef=on
 		;;
 	esac
 	local args=(
@@ -266,6 +270,12 @@ run_vm() {
 		-drive "file=$vol,if=none,id=fv,format=raw"
 		-device "nvme,serial=$serial_v,drive=fv"
 	)
+	# More disks: FV_EXTRA_DISKS="VOLUME_ID=PATH ..." (NVMe, serial from the ID).
+	local x
+	for x in ${FV_EXTRA_DISKS:-}; do
+		args+=(-drive "file=${x#*=},if=none,id=x${#args[@]},format=raw"
+			-device "nvme,serial=$(echo "${x%%=*}" | tr -d -),drive=x${#args[@]}")
+	done
 	log "booting $arch guest ($accel, ${mem} MiB, scenario $scenario, timeout ${tmo}s; console log $logf)"
 	local rc=0
 	if [ "${FV_VM_VERBOSE:-0}" = 1 ]; then
@@ -276,4 +286,60 @@ run_vm() {
 	[ "$rc" = 124 ] && die "the $arch guest did not finish scenario $scenario within ${tmo}s (qemu killed); see $logf"
 	[ "$rc" = 0 ] || die "qemu exited with status $rc; see $logf"
 	grep -q '^@@FV-DONE' "$logf" || die "the guest never reported the end of scenario $scenario; see $logf"
+}
+
+# build_lime ARCH: LiME from Debian's lime-forensics-dkms source, built
+# against the guest kernel's headers (downloaded and extracted, not
+# installed); sets LIME_KO. The headers' Makefile includes the -common tree
+# by absolute path: the extracted copy's line is rewritten to point at it.
+build_lime() {
+	local arch=$1 da src hdr common kb out
+	[ "$arch" = x86_64 ] || die "the bench builds LiME for the x86_64 guest only"
+	fetch_kernel "$arch"
+	da=$(deb_arch "$arch")
+	LIME_KO=$VMCACHE/$arch/lime-$KVER/lime.ko
+	[ -s "$LIME_KO" ] && return 0
+	ensure_packages gcc:gcc make:make /usr/include/stdio.h:libc6-dev
+	local kbuild_pkg
+	kbuild_pkg=linux-kbuild-$(echo "$KVER" | cut -d. -f1,2)
+	local debs
+	mapfile -t debs < <(apt_download "$VMCACHE/debs" lime-forensics-dkms "linux-headers-$KVER:$da" \
+		"linux-headers-${KVER%-"$da"}-common" "$kbuild_pkg:$da")
+	out=$VMCACHE/$arch/lime-build
+	rm -rf "$out"
+	mkdir -p "$out/root"
+	local d
+	for d in "${debs[@]}"; do dpkg-deb -x "$d" "$out/root"; done
+	hdr=$out/root/usr/src/linux-headers-$KVER
+	common=$out/root/usr/src/linux-headers-${KVER%-"$da"}-common
+	{ [ -f "$hdr/Makefile" ] && [ -d "$common" ]; } || die "unexpected layout of the kernel headers packages in $out/root"
+	sed -i "s|^include /usr/src/linux-headers-${KVER%-"$da"}-common/Makefile|include $common/Makefile|" "$hdr/Makefile"
+	src=$(find "$out/root/usr/src" -maxdepth 1 -name 'lime-forensics-*' | head -n1)
+	[ -n "$src" ] || die "no LiME source in lime-forensics-dkms"
+	cp -r "$src" "$out/lime"
+	log "building LiME $(basename "$src") for $KVER (make -C <headers> M=<source> modules)"
+	kb=$(command -v gcc)
+	make -C "$hdr" M="$out/lime" CC="$kb" modules >"$out/make.log" 2>&1 ||
+		die "LiME build failed (see $out/make.log)"
+	mkdir -p "$(dirname "$LIME_KO")"
+	cp "$out/lime/lime.ko" "$LIME_KO"
+	rm -rf "$out/root"
+}
+
+# place_lime IMG: put LIME_KO at modules/<KVER>/lime.ko on the volume image
+# (debugfs -w; the image is never mounted), root-owned, mode 0644.
+place_lime() {
+	local img=$1
+	debugfs -w -f - "$img" >"$WORK/debugfs-lime.log" 2>&1 <<CMDS || die "debugfs write of lime.ko failed"
+mkdir modules/$KVER
+write $LIME_KO modules/$KVER/lime.ko
+sif modules/$KVER uid 0
+sif modules/$KVER gid 0
+sif modules/$KVER mode 040755
+sif modules/$KVER/lime.ko uid 0
+sif modules/$KVER/lime.ko gid 0
+sif modules/$KVER/lime.ko mode 0100644
+CMDS
+	debugfs -R "stat modules/$KVER/lime.ko" "$img" 2>/dev/null | grep -q "Size: $(stat -c %s "$LIME_KO")" ||
+		die "lime.ko is not on the volume image after debugfs write (see $WORK/debugfs-lime.log)"
 }

@@ -8,6 +8,7 @@ RESULTS=$FV_VM_DIR/host/results.py
 list_scenarios() {
 	cat <<'LIST'
 boot               bench smoke test: guest boots, both NVMe disks, real /proc/kcore
+boot-aarch64       the same on the aarch64 guest
 capture            mount, capture (source kcore), unmount documents; full evidence checks
 lime               the same with capture --source lime-module (LiME built for the guest kernel)
 aarch64            the capture scenario on an aarch64 guest with the aarch64 binaries
@@ -50,9 +51,12 @@ expect() {
 }
 
 finish_checks() {
-	local n
+	local n secs
 	n=$(wc -l <"$WORK/checks")
+	secs=$(($(date +%s) - SCENARIO_T0))
 	[ "$n" -gt 0 ] || die "scenario $1 made no checks"
+	printf '%s %s %ss (guest %ss) %s checks, %s failed %s\n' "$(date -u +%FT%TZ)" "$1" "$secs" \
+		"${GUEST_SECONDS:-?}" "$n" "$CHECK_FAILS" "${IMAGE_SUMMARY:-}" >>"$FV_VM_WORK/timings.txt"
 	if [ "$CHECK_FAILS" -ne 0 ]; then
 		die "scenario $1: $CHECK_FAILS of $n checks failed (details above; work dir $WORK)"
 	fi
@@ -117,18 +121,317 @@ boot_guest() {
 	[ -z "$fails" ] || log "guest reported: $fails"
 }
 
+# --- SSM documents -----------------------------------------------------------
+
+# ssm_doc NAME: the rendered Command document whose file name holds NAME
+# (MountVolume, CaptureMemory, UnmountVolume) under $FV_SSM_DIR.
+ssm_doc() {
+	local dir=${FV_SSM_DIR:-$FV_DIST/deploy/ssm} f
+	[ -d "$dir" ] || die "no rendered SSM documents at $dir (deploy/render.sh via ./build.sh; or set FV_SSM_DIR)"
+	f=$(find "$dir" -maxdepth 1 -type f \( -name "*$1*.json" -o -name "*$1*.yaml" -o -name "*$1*.yml" \) | LC_ALL=C sort | head -n1)
+	[ -n "$f" ] || die "no rendered SSM document named *$1* in $dir"
+	echo "$f"
+}
+
+# render_ssm NAME DOC-KEYWORD Param=value...: extract the document's script,
+# substituting parameters as SSM does, into the guest overlay as /fv/ssm/NAME.sh.
+# Values are offered by name; those the document does not have are not passed
+# (SSM would reject them), and the document's defaults fill in the rest.
+render_ssm() {
+	local name=$1 doc pass=() kv known
+	doc=$(ssm_doc "$2")
+	shift 2
+	known=$(python3 "$FV_VM_DIR/host/ssm_extract.py" --params "$doc" | awk '{print $1}') ||
+		die "cannot read the parameters of $doc"
+	for kv in "$@"; do
+		if grep -qx "${kv%%=*}" <<<"$known"; then pass+=("$kv"); fi
+	done
+	python3 "$FV_VM_DIR/host/ssm_extract.py" "$doc" "${pass[@]}" >"$WORK/overlay/fv/ssm/$name.sh" ||
+		die "cannot extract the script of $doc"
+	log "SSM $name: $(basename "$doc") with ${pass[*]:-defaults only}"
+}
+
+# The parameters the bench offers to every document (by name; see render_ssm).
+ssm_params() {
+	local source=$1
+	echo "VolumeId=$FV_VOLUME_ID"
+	echo "CaseId=VM-BENCH-$(date -u +%Y%m%d)"
+	echo "Examiner=fv-vm-bench"
+	echo "Note=qemu guest standing in for an EC2 instance"
+	echo "Source=$source"
+	echo "Level=1"
+	echo "CompressionLevel=1"
+	echo "Imds=false"
+	echo "UseImds=false"
+	echo "ExecutionTimeout=1200"
+}
+
+render_all_ssm() {
+	local source=$1 params=()
+	mapfile -t params < <(ssm_params "$source")
+	render_ssm mount MountVolume "${params[@]}"
+	render_ssm capture CaptureMemory "${params[@]}"
+	render_ssm unmount UnmountVolume "${params[@]}"
+}
+
+# --- evidence checks ---------------------------------------------------------
+
+host_capture_bin() {
+	local b=$FV_DIST/volume/bin/x86_64/capture
+	[ -x "$b" ] || die "no host capture binary at $b (./build.sh)"
+	echo "$b"
+}
+
+# read_back: copy captures/ out of the volume image without mounting it;
+# sets CAPDIR to the one capture directory.
+read_back() {
+	rm -rf "$WORK/evidence"
+	mkdir -p "$WORK/evidence"
+	debugfs -R "rdump /captures $WORK/evidence" "$WORK/volume.img" >"$WORK/debugfs.log" 2>&1 ||
+		die "debugfs rdump of /captures failed (see $WORK/debugfs.log)"
+	local dirs
+	dirs=$(find "$WORK/evidence/captures" -mindepth 1 -maxdepth 1 -type d | LC_ALL=C sort)
+	check one-capture-directory "$([ "$(printf '%s\n' "$dirs" | grep -c .)" = 1 ] && echo 0 || echo 1)" \
+		"$(printf '%s' "$dirs" | sed "s|$WORK/evidence/||" | tr '\n' ' ')"
+	CAPDIR=$(printf '%s\n' "$dirs" | head -n1)
+	[ -n "$CAPDIR" ] || return 1
+}
+
+manifest_field() {
+	python3 -c 'import json,sys
+m=json.load(open(sys.argv[1]))
+for k in sys.argv[2].split("."):
+    m=m.get(k) if isinstance(m, dict) else None
+print(m if not isinstance(m,(dict,list)) else json.dumps(m))' "$CAPDIR/manifest.json" "$1"
+}
+
+# check_guest_flow: the three documents ran and succeeded, nothing left mounted.
+check_guest_flow() {
+	local fails
+	fails=$(python3 "$RESULTS" "$WORK/console.log" fails)
+	check guest-scenario-clean "$([ -z "$fails" ] && echo 0 || echo 1)" "$fails"
+	local d
+	for d in mount capture unmount; do
+		check "ssm-$d-exit-0" "$([ "$(res "ssm-$d-rc" || echo missing)" = 0 ] && echo 0 || echo 1)" \
+			"exit $(res "ssm-$d-rc" || echo missing), $(res "ssm-$d-seconds" || echo '?') s; $(res_block "ssm-$d" 2>/dev/null | tail -n1 | cut -c1-120)"
+	done
+	check volume-unmounted-at-end "$([ -z "$(res after-unmount-mountpoint)" ] && echo 0 || echo 1)" \
+		"mounted at '$(res after-unmount-mountpoint || true)'"
+}
+
+# check_footprint: suspect disk untouched; page cache did not flood.
+check_footprint() {
+	local w0 w1 c0 c1 grow
+	w0=$(res before-mount-suspect-written || echo x)
+	w1=$(res after-unmount-suspect-written || echo y)
+	check suspect-written-sectors-unchanged "$([ "$w0" = "$w1" ] && echo 0 || echo 1)" "before mount $w0, after unmount $w1"
+	c0=$(res before-capture-cached-kib || echo 0)
+	c1=$(res after-capture-cached-kib || echo 999999999)
+	grow=$((c1 - c0))
+	check page-cache-growth-under-64MiB "$([ "$grow" -lt 65536 ] && echo 0 || echo 1)" \
+		"Cached $c0 KiB -> $c1 KiB (+$((grow / 1024)) MiB)"
+}
+
+# check_evidence ARCH EXPECTED-SOURCE: the capture on the volume image.
+check_evidence() {
+	local arch=$1 want_source=$2 cap out rc
+	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
+	read_back || return 0
+	cap=$(host_capture_bin)
+	expect capture-verify "$cap" verify "$CAPDIR"
+	expect sha256-sidecar sh -c "cd '$CAPDIR' && sha256sum -c memory.lime.zst.sha256"
+	local status source
+	status=$(manifest_field status || true)
+	source=$(manifest_field source.kind || manifest_field source || true)
+	check manifest-status-complete "$([ "$status" = complete ] && echo 0 || echo 1)" "status '$status'"
+	check "manifest-source-$want_source" "$(printf '%s' "$source" | grep -q "$want_source" && echo 0 || echo 1)" "source '$(printf '%s' "$source" | cut -c1-100)'"
+	rm -f "$WORK/memory.lime"
+	expect zstd-decompress zstd -q -d "$CAPDIR/memory.lime.zst" -o "$WORK/memory.lime"
+	res_block iomem >"$WORK/iomem.txt"
+	out=$(python3 "$FV_VM_DIR/host/lime_check.py" "$WORK/memory.lime" "$WORK/iomem.txt" 2>&1) && rc=0 || rc=$?
+	printf '%s\n' "$out" >"$WORK/lime-ranges.txt"
+	check lime-ranges-equal-iomem-ram "$rc" "$(printf '%s' "$out" | tail -n1)"
+	check page-cache-token-in-image "$(grep -a -q -F "$PAGE_TOKEN" "$WORK/memory.lime" && echo 0 || echo 1)" "$PAGE_TOKEN"
+	local heap
+	heap="FVHEAP-$(res heap-suffix || echo missing)"
+	check heap-token-in-image "$(grep -a -q -F "$heap" "$WORK/memory.lime" && echo 0 || echo 1)" "$heap"
+	local banner
+	banner=$(res_block version | head -n1)
+	ensure_volatility
+	"$VOL" -q -f "$WORK/memory.lime" banners.Banners >"$WORK/volatility-banners.txt" 2>"$WORK/volatility.err" || true
+	check volatility-banner-found "$(grep -q -F "${banner:0:60}" "$WORK/volatility-banners.txt" && echo 0 || echo 1)" \
+		"$(grep -F -m1 'Linux version' "$WORK/volatility-banners.txt" | cut -c1-110)"
+	IMAGE_SUMMARY="$(stat -c %s "$WORK/memory.lime") bytes LiME -> $(stat -c %s "$CAPDIR/memory.lime.zst") bytes zst"
+	log "image: $IMAGE_SUMMARY"
+	echo "image $IMAGE_SUMMARY" >>"$WORK/summary"
+}
+
+# ensure_volatility: Volatility 3 from PyPI in a venv in the cache; sets VOL.
+ensure_volatility() {
+	local venv=$VMCACHE/volatility3-venv
+	VOL=$venv/bin/vol
+	[ -x "$VOL" ] && return 0
+	ensure_packages python3:python3
+	python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_packages /usr/lib/python3/dist-packages/pip:python3-venv
+	log "installing Volatility 3 from PyPI into $venv"
+	rm -rf "$venv"
+	python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
+	"$venv/bin/pip" install -q "volatility3==$VOLATILITY_VERSION" >&2 || die "pip install volatility3 failed"
+	[ -x "$VOL" ] || die "volatility3 installed no 'vol' command"
+}
+VOLATILITY_VERSION=2.28.2
+
 # --- scenarios ---------------------------------------------------------------
 
-scenario_boot() {
+scenario_boot() { boot_flow x86_64; }
+scenario_boot_aarch64() { boot_flow aarch64; }
+
+boot_flow() {
 	make_suspect_image
 	rm -f "$WORK/volume.img"
 	mkfs.ext4 -q -F -L FORENSICS "$WORK/volume.img" 32M
-	boot_guest x86_64 boot 120 256
+	boot_guest "$1" boot 180 256
 	local rc
 	rc=$(python3 "$RESULTS" "$WORK/console.log" fails)
 	check guest-ran-clean "$([ -z "$rc" ] && echo 0 || echo 1)" "$rc"
 	check kcore-present "$([ -n "$(res kcore-size)" ] && echo 0 || echo 1)" "kcore size $(res kcore-size || true)"
 	check volume-model "$([ "$(res volume-model)" = "$FV_QEMU_NVME_MODEL" ] && echo 0 || echo 1)" "$(res volume-model || true)"
+}
+
+# capture_flow ARCH SOURCE MEM_MB VOLUME_MIB: the capture scenario's body.
+capture_flow() {
+	local arch=$1 source=$2 mem=$3 volsize=$4
+	make_suspect_image
+	prepare_volume "$volsize"
+	[ "${LIME_ON_VOLUME:-0}" = 1 ] && place_lime "$WORK/volume.img"
+	render_all_ssm "$source"
+	boot_guest "$arch" capture 1500 "$mem"
+	check_guest_flow
+	check_footprint
+	check_evidence "$arch" "$source"
+}
+
+scenario_capture() { capture_flow x86_64 kcore 512 1536; }
+
+scenario_lime() {
+	build_lime x86_64
+	LIME_ON_VOLUME=1 capture_flow x86_64 lime-module 512 1536
+}
+
+scenario_aarch64() { capture_flow aarch64 kcore 512 1536; }
+
+# block_has NAME EXTENDED-REGEX: the guest block NAME's output matches.
+block_has() { res_block "$1" | grep -q -i -E "$2"; }
+ok_if() { if "$@"; then echo 0; else echo 1; fi; }
+rc_of() { res "ssm-$1-rc" || echo missing; }
+nonzero() { [ "$1" != missing ] && [ "$1" != 0 ]; }
+
+scenario_fail_wrong_id() {
+	local absent=vol-0fffffffffffffff0 params=()
+	make_suspect_image
+	prepare_volume 1024
+	mapfile -t params < <(ssm_params kcore | grep -v '^VolumeId=')
+	render_ssm mount-absent MountVolume "VolumeId=$absent" WaitSeconds=5 "${params[@]}"
+	render_ssm mount-suspect MountVolume "VolumeId=$FV_SUSPECT_VOLUME_ID" WaitSeconds=5 "${params[@]}"
+	boot_guest x86_64 fail-wrong-id 600 256
+	local r
+	r=$(rc_of mount-absent)
+	check absent-volume-mount-fails "$(ok_if nonzero "$r")" "exit $r"
+	check absent-volume-message "$(ok_if block_has ssm-mount-absent "$absent.*not found|not found.*$absent")" \
+		"$(res_block ssm-mount-absent | grep -i -m1 'not found' | cut -c1-120)"
+	r=$(rc_of mount-suspect)
+	check suspect-volume-mount-refused "$(ok_if nonzero "$r")" "exit $r"
+	check suspect-volume-message "$(ok_if block_has ssm-mount-suspect 'refus')" \
+		"$(res_block ssm-mount-suspect | grep -i -m1 'refus' | cut -c1-120)"
+	check nothing-mounted "$(ok_if [ -z "$(res volume-mountpoint)" ])" "volume mountpoint '$(res volume-mountpoint || true)'"
+	check no-mountpoint-left "$(ok_if ! block_has run-forensics-volume 'vol-')" "$(res_block run-forensics-volume | tr '\n' ' ' | cut -c1-120)"
+	check suspect-disk-mounted-once "$(ok_if [ "$(res_block mounts | grep -c "^/dev/$(res suspect-dev) ")" = 2 ])" "still at /suspect and /tmp only"
+	check volume-not-written "$(ok_if [ "$(res volume-written)" = 0 ])" "$(res volume-written || true) sectors"
+	check suspect-written-sectors-unchanged "$(ok_if [ "$(res before-suspect-written)" = "$(res after-suspect-written)" ])" \
+		"$(res before-suspect-written || true) -> $(res after-suspect-written || true)"
+}
+
+scenario_fail_bad_marker() {
+	local bad_marker=vol-0bad0000000000001 bad_label=vol-0bad0000000000002 params=() m h0 h1
+	make_suspect_image
+	prepare_volume 1024
+	# An altered marker: same file, "toolkit" no longer forensics-volume.
+	cp --sparse=always "$WORK/volume.img" "$WORK/bad-marker.img"
+	debugfs -R "cat /forensics-volume.json" "$WORK/bad-marker.img" 2>/dev/null |
+		sed 's/"toolkit": *"forensics-volume"/"toolkit": "not-the-forensics-volume"/' >"$WORK/marker.json"
+	grep -q not-the-forensics-volume "$WORK/marker.json" || die "cannot alter the marker (is forensics-volume.json on the image?)"
+	debugfs -w -R "rm /forensics-volume.json" "$WORK/bad-marker.img" >/dev/null 2>&1
+	debugfs -w -R "write $WORK/marker.json /forensics-volume.json" "$WORK/bad-marker.img" >/dev/null 2>&1
+	# A wrong label.
+	cp --sparse=always "$WORK/volume.img" "$WORK/bad-label.img"
+	tune2fs -L NOT-FORENSICS "$WORK/bad-label.img" >/dev/null
+	for m in bad-marker bad-label; do sha256sum "$WORK/$m.img" | cut -d' ' -f1 >"$WORK/$m.sha256"; done
+	mapfile -t params < <(ssm_params kcore | grep -v '^VolumeId=')
+	render_ssm mount-bad-marker MountVolume "VolumeId=$bad_marker" WaitSeconds=10 "${params[@]}"
+	render_ssm mount-bad-label MountVolume "VolumeId=$bad_label" WaitSeconds=10 "${params[@]}"
+	printf 'FV_BAD_MARKER_ID=%s\nFV_BAD_LABEL_ID=%s\n' "$bad_marker" "$bad_label" >"$WORK/overlay/fv/drill.env"
+	FV_EXTRA_DISKS="$bad_marker=$WORK/bad-marker.img $bad_label=$WORK/bad-label.img" boot_guest x86_64 fail-bad-marker 600 256
+	local r
+	for m in bad-marker bad-label; do
+		r=$(rc_of "mount-$m")
+		check "$m-refused" "$(ok_if nonzero "$r")" "exit $r: $(res_block "ssm-mount-$m" | grep -i -E -m1 'marker|label|refus|error' | cut -c1-110)"
+		check "$m-left-unmounted" "$(ok_if [ -z "$(res "$m-mounted")" ])" "mounted at '$(res "$m-mounted" || true)'"
+		check "$m-not-written" "$(ok_if [ "$(res "$m-written-before")" = "$(res "$m-written-after")" ])" \
+			"$(res "$m-written-before" || true) -> $(res "$m-written-after" || true) sectors"
+		h0=$(cat "$WORK/$m.sha256")
+		h1=$(sha256sum "$WORK/$m.img" | cut -d' ' -f1)
+		check "$m-image-unchanged" "$(ok_if [ "$h0" = "$h1" ])" "sha256 ${h1:0:16}"
+	done
+	check bad-marker-message "$(ok_if block_has ssm-mount-bad-marker 'marker')" ""
+	check bad-label-message "$(ok_if block_has ssm-mount-bad-label 'label')" ""
+	check no-mountpoint-left "$(ok_if ! block_has run-forensics-volume 'vol-')" "$(res_block run-forensics-volume | tr '\n' ' ' | cut -c1-120)"
+}
+
+scenario_fail_too_small() {
+	local min_blocks bs
+	make_suspect_image
+	prepare_volume 0
+	# Shrink a copy to its minimum, then leave it FV_SMALL_FREE_MIB of room.
+	e2fsck -fy "$WORK/volume.img" >/dev/null 2>&1 || true
+	resize2fs -M "$WORK/volume.img" >"$WORK/resize.log" 2>&1 || die "resize2fs -M failed (see $WORK/resize.log)"
+	bs=$(dumpe2fs -h "$WORK/volume.img" 2>/dev/null | awk -F: '/^Block size/ {print $2+0}')
+	min_blocks=$(dumpe2fs -h "$WORK/volume.img" 2>/dev/null | awk -F: '/^Block count/ {print $2+0}')
+	truncate -s $((min_blocks * bs + ${FV_SMALL_FREE_MIB:-96} * 1048576)) "$WORK/volume.img"
+	render_all_ssm kcore
+	printf 'FV_FILL_MIB=%s\n' "${FV_FILL_MIB:-288}" >"$WORK/overlay/fv/drill.env"
+	boot_guest x86_64 fail-too-small 1500 512
+	local r status
+	r=$(rc_of capture)
+	check capture-not-complete "$(ok_if nonzero "$r")" "exit $r: $(res_block ssm-capture | tail -n1 | cut -c1-110)"
+	check ssm-unmount-exit-0 "$(ok_if [ "$(rc_of unmount)" = 0 ])" "exit $(rc_of unmount)"
+	check volume-unmounted-at-end "$(ok_if [ -z "$(res after-unmount-mountpoint)" ])" ""
+	check suspect-written-sectors-unchanged "$(ok_if [ "$(res before-mount-suspect-written)" = "$(res after-unmount-suspect-written)" ])" \
+		"$(res before-mount-suspect-written || true) -> $(res after-unmount-suspect-written || true)"
+	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
+	read_back || return 0
+	status=$(manifest_field status || true)
+	check manifest-status-partial "$(ok_if [ "$status" = partial ])" "status '$status', reason '$(manifest_field status_reason 2>/dev/null | cut -c1-80 || true)'"
+	expect partial-capture-verifies "$(host_capture_bin)" verify "$CAPDIR"
+	expect zstd-decompress zstd -q -t "$CAPDIR/memory.lime.zst"
+}
+
+scenario_fail_busy_unmount() {
+	make_suspect_image
+	prepare_volume 1024
+	render_all_ssm kcore
+	cp "$WORK/overlay/fv/ssm/unmount.sh" "$WORK/overlay/fv/ssm/unmount-busy.sh"
+	boot_guest x86_64 fail-busy-unmount 600 256
+	local r pid
+	pid=$(res holder-pid || echo missing)
+	check ssm-mount-exit-0 "$(ok_if [ "$(rc_of mount)" = 0 ])" "exit $(rc_of mount)"
+	r=$(rc_of unmount-busy)
+	check busy-unmount-refused "$(ok_if nonzero "$r")" "exit $r"
+	check busy-unmount-names-process "$(ok_if block_has ssm-unmount-busy "(pid[ =:]*)?\\b$pid\\b")" \
+		"$(res_block ssm-unmount-busy | grep -m1 -w "$pid" | cut -c1-120)"
+	check still-mounted-while-busy "$(ok_if [ -n "$(res busy-mountpoint)" ])" "at '$(res busy-mountpoint || true)'"
+	check unmount-after-exit-succeeds "$(ok_if [ "$(rc_of unmount)" = 0 ])" "exit $(rc_of unmount)"
+	check volume-unmounted-at-end "$(ok_if [ -z "$(res after-unmount-mountpoint)" ])" ""
+	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
 }
 
 run_scenario() {

@@ -1,0 +1,161 @@
+//! The VM bench (issue 7, `tests/vm/`): a qemu guest running Debian's kernel
+//! stands in for a breached EC2 instance, and the rendered SSM documents'
+//! scripts run in it, unchanged, against `dist/forensics-volume.img` attached
+//! as an NVMe device whose serial is an EBS volume ID. Each test runs one
+//! scenario through `tests/vm/bench.sh run NAME`, which prints every check and
+//! exits non-zero if any fails; the work directory (console log, evidence
+//! read back from the volume image) is `tests/vm/work/NAME`.
+//!
+//! These tests take minutes and need root, qemu and `./build.sh` output, so
+//! they are `#[ignore]`d for a plain `cargo test`; `./build.sh test` runs them
+//! with `--include-ignored`. They never skip: a scenario that cannot run
+//! (no root, no qemu, no dist/) fails with the reason.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Instant;
+
+/// One guest at a time: the machine has two cores and the scenarios share
+/// the bench's cache and work directories.
+static VM_LOCK: Mutex<()> = Mutex::new(());
+
+fn bench() -> PathBuf {
+    fv_tests::workspace_root().join("tests/vm/bench.sh")
+}
+
+fn is_root() -> bool {
+    // /proc/self belongs to the process's effective user.
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+#[expect(
+    clippy::panic,
+    reason = "test helper: a scenario that cannot run must fail its test, loudly"
+)]
+fn run_scenario(name: &str) {
+    let _guard = VM_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    assert!(
+        is_root(),
+        "vm_{name}: needs root (qemu guests, apt-get downloads of the guest kernel, \
+         debugfs on volume images); run as root, e.g. via ./build.sh test"
+    );
+    let start = Instant::now();
+    let status = Command::new(bench())
+        .args(["run", name])
+        .env("FV_DIST", fv_tests::dist_dir())
+        .status()
+        .unwrap_or_else(|e| panic!("vm_{name}: cannot run {}: {e}", bench().display()));
+    let secs = start.elapsed().as_secs();
+    eprintln!("vm_{name}: {secs} s");
+    assert!(
+        status.success(),
+        "vm_{name}: scenario failed ({status}) after {secs} s; checks and console log in \
+         tests/vm/work/{name}/"
+    );
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_boot() {
+    run_scenario("boot");
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_boot_aarch64() {
+    run_scenario("boot-aarch64");
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_capture() {
+    run_scenario("capture");
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_lime() {
+    run_scenario("lime");
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_aarch64() {
+    run_scenario("aarch64");
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_fail_wrong_id() {
+    run_scenario("fail-wrong-id");
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_fail_bad_marker() {
+    run_scenario("fail-bad-marker");
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_fail_too_small() {
+    run_scenario("fail-too-small");
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_fail_busy_unmount() {
+    run_scenario("fail-busy-unmount");
+}
+
+/// The bench's SSM extractor substitutes parameters exactly as SSM does and
+/// rejects what SSM rejects. Runs without root or qemu.
+#[test]
+fn vm_ssm_extractor_substitutes_like_ssm() {
+    let dir = tempfile::tempdir().unwrap();
+    let doc = dir.path().join("Forensics-Test.json");
+    std::fs::write(
+        &doc,
+        r#"{"schemaVersion":"2.2","description":"t",
+        "parameters":{"VolumeId":{"type":"String","allowedPattern":"^vol-[0-9a-f]{8,17}$"},
+                      "Level":{"type":"String","default":"3","allowedPattern":"^[0-9]{1,2}$"}},
+        "mainSteps":[{"action":"aws:runShellScript","name":"run",
+          "inputs":{"runCommand":["FV_VOLUME_ID='{{ VolumeId }}'","FV_LEVEL='{{Level}}'","echo \"$FV_VOLUME_ID $FV_LEVEL\""]}}]}"#,
+    )
+    .unwrap();
+    let extractor = fv_tests::workspace_root().join("tests/vm/host/ssm_extract.py");
+    let run = |args: &[&str]| {
+        Command::new("python3")
+            .arg(&extractor)
+            .arg(&doc)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = run(&["VolumeId=vol-0123456789abcdef0"]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(ok.stdout).unwrap(),
+        "FV_VOLUME_ID='vol-0123456789abcdef0'\nFV_LEVEL='3'\necho \"$FV_VOLUME_ID $FV_LEVEL\"\n"
+    );
+    // allowedPattern is enforced, as the SSM API does before the agent runs anything.
+    let bad = run(&["VolumeId=vol-1'; reboot; '"]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("allowedPattern"));
+    // A required parameter without a value, and an unknown one, are errors.
+    assert_eq!(run(&[]).status.code(), Some(2));
+    assert_eq!(
+        run(&["VolumeId=vol-0123456789abcdef0", "Nope=1"])
+            .status
+            .code(),
+        Some(2)
+    );
+}

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Compare a LiME stream's records with the guest's /proc/iomem System RAM.
+
+    lime_check.py MEMORY.lime IOMEM.txt
+
+Reads only the 32-byte record headers (seeking over the data), checks the
+stream is well formed (magic, version, inclusive ranges, data lengths, no
+trailing bytes) and that its ranges are exactly the top-level "System RAM"
+ranges of iomem. Prints the ranges; exit 0 when they match, 1 otherwise.
+"""
+import os
+import struct
+import sys
+
+MAGIC = 0x4C694D45
+
+
+def lime_ranges(path):
+    size = os.path.getsize(path)
+    out = []
+    with open(path, "rb") as f:
+        off = 0
+        while off < size:
+            f.seek(off)
+            hdr = f.read(32)
+            if len(hdr) != 32:
+                raise ValueError(f"truncated header at offset {off}")
+            magic, version, start, end, _reserved = struct.unpack("<IIQQ8s", hdr)
+            if magic != MAGIC or version != 1:
+                raise ValueError(f"bad LiME header at offset {off}: magic {magic:#x} version {version}")
+            if end < start:
+                raise ValueError(f"record at offset {off}: end {end:#x} before start {start:#x}")
+            off += 32 + end - start + 1
+            if off > size:
+                raise ValueError(f"record {start:#x}-{end:#x} runs past the end of the stream")
+            out.append((start, end))
+    return out
+
+
+def iomem_ram(path):
+    out = []
+    with open(path) as f:
+        for line in f:
+            if line.startswith(" ") or ":" not in line:
+                continue
+            rng, name = line.split(":", 1)
+            if name.strip() != "System RAM":
+                continue
+            a, b = rng.strip().split("-")
+            out.append((int(a, 16), int(b, 16)))
+    return out
+
+
+def main():
+    lime = lime_ranges(sys.argv[1])
+    ram = iomem_ram(sys.argv[2])
+    for s, e in lime:
+        print(f"lime  {s:#014x}-{e:#014x} ({(e - s + 1) >> 10} KiB)")
+    for s, e in ram:
+        print(f"iomem {s:#014x}-{e:#014x} ({(e - s + 1) >> 10} KiB)")
+    if not ram:
+        print("iomem has no System RAM (read as non-root?)")
+        return 1
+    if lime != ram:
+        print("MISMATCH between LiME records and iomem System RAM")
+        return 1
+    print(f"{len(lime)} ranges match")
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (OSError, ValueError) as e:
+        print(f"lime_check: {e}")
+        sys.exit(1)
