@@ -241,6 +241,17 @@ kvm_works() {
 	[ "$(cat "$probe")" = yes ]
 }
 
+# kill_qemu: the bench never leaves a guest running, whatever ends it.
+kill_qemu() {
+	local pid
+	[ -n "${QEMU_PIDFILE:-}" ] && [ -s "$QEMU_PIDFILE" ] || return 0
+	pid=$(cat "$QEMU_PIDFILE")
+	if [ -n "$pid" ] && grep -q qemu-system "/proc/$pid/cmdline" 2>/dev/null; then
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	rm -f "$QEMU_PIDFILE"
+}
+
 # run_vm ARCH INITRAMFS VOLUME_IMG SUSPECT_IMG SCENARIO LOG TIMEOUT [MEM_MB]
 # Boots the guest; its serial console goes to LOG (and stderr with FV_VM_VERBOSE=1).
 # qemu is always killed: by timeout(1) after TIMEOUT seconds, and by the trap.
@@ -277,12 +288,24 @@ run_vm() {
 			-device "nvme,serial=$(echo "${x%%=*}" | tr -d -),drive=x${#args[@]}")
 	done
 	log "booting $arch guest ($accel, ${mem} MiB, scenario $scenario, timeout ${tmo}s; console log $logf)"
+	QEMU_PIDFILE=$logf.qemu-pid
+	args+=(-pidfile "$QEMU_PIDFILE")
+	trap kill_qemu EXIT
+	trap 'kill_qemu; exit 130' INT
+	trap 'kill_qemu; exit 143' TERM
 	local rc=0
 	if [ "${FV_VM_VERBOSE:-0}" = 1 ]; then
 		timeout --kill-after=5 "$tmo" "$qemu" "${args[@]}" </dev/null 2>&1 | tee "$logf" >&2 || rc=$?
+	elif [ "${FV_VM_VERBOSE:-0}" = story ]; then
+		# The demo: the documents' own output, live, without the bench's protocol.
+		timeout --kill-after=5 "$tmo" "$qemu" "${args[@]}" </dev/null 2>&1 | tee "$logf" |
+			awk '/^@@FV-BEGIN ssm-/ { sub(/^@@FV-BEGIN ssm-/, ""); printf "   ┌─ guest: SSM document %s (its script, unchanged, run by sh as the agent does)\n", $0; show = 1; fflush(); next }
+			     /^@@FV-END ssm-/ { printf "   └─ %s\n", $NF; show = 0; fflush(); next }
+			     show { print "   │ " $0; fflush() }' >&2 || rc=$?
 	else
 		timeout --kill-after=5 "$tmo" "$qemu" "${args[@]}" </dev/null >"$logf" 2>&1 || rc=$?
 	fi
+	kill_qemu
 	[ "$rc" = 124 ] && die "the $arch guest did not finish scenario $scenario within ${tmo}s (qemu killed); see $logf"
 	[ "$rc" = 0 ] || die "qemu exited with status $rc; see $logf"
 	grep -q '^@@FV-DONE' "$logf" || die "the guest never reported the end of scenario $scenario; see $logf"

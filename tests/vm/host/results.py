@@ -8,7 +8,11 @@
     results.py LOG json             everything as JSON
 """
 import json
+import signal
 import sys
+
+# Readers like `grep -m1` may close the pipe early: that is not an error.
+signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 def parse(path):

@@ -128,8 +128,8 @@ boot_guest() {
 ssm_doc() {
 	local dir=${FV_SSM_DIR:-$FV_DIST/deploy/ssm} f
 	[ -d "$dir" ] || die "no rendered SSM documents at $dir (deploy/render.sh via ./build.sh; or set FV_SSM_DIR)"
-	f=$(find "$dir" -maxdepth 1 -type f \( -name "*$1*.json" -o -name "*$1*.yaml" -o -name "*$1*.yml" \) | LC_ALL=C sort | head -n1)
-	[ -n "$f" ] || die "no rendered SSM document named *$1* in $dir"
+	f=$(find "$dir" -maxdepth 1 -type f \( -name "Forensics-$1.json" -o -name "Forensics-$1.yaml" -o -name "Forensics-$1.yml" \) | LC_ALL=C sort | head -n1)
+	[ -n "$f" ] || die "no rendered SSM document Forensics-$1.{json,yaml} in $dir"
 	echo "$f"
 }
 
@@ -242,11 +242,14 @@ check_evidence() {
 	expect sha256-sidecar sh -c "cd '$CAPDIR' && sha256sum -c memory.lime.zst.sha256"
 	local status source
 	status=$(manifest_field status || true)
-	source=$(manifest_field source.kind || manifest_field source || true)
+	source=$(manifest_field source.kind || true)
 	check manifest-status-complete "$([ "$status" = complete ] && echo 0 || echo 1)" "status '$status'"
 	check "manifest-source-$want_source" "$(printf '%s' "$source" | grep -q "$want_source" && echo 0 || echo 1)" "source '$(printf '%s' "$source" | cut -c1-100)'"
 	rm -f "$WORK/memory.lime"
 	expect zstd-decompress zstd -q -d "$CAPDIR/memory.lime.zst" -o "$WORK/memory.lime"
+	local lime_sha
+	lime_sha=$(sha256sum "$WORK/memory.lime" | cut -d' ' -f1)
+	check lime-sha256-matches-manifest "$(ok_if [ "$lime_sha" = "$(manifest_field image.lime_sha256)" ])" "${lime_sha:0:16}..."
 	res_block iomem >"$WORK/iomem.txt"
 	out=$(python3 "$FV_VM_DIR/host/lime_check.py" "$WORK/memory.lime" "$WORK/iomem.txt" 2>&1) && rc=0 || rc=$?
 	printf '%s\n' "$out" >"$WORK/lime-ranges.txt"
@@ -321,7 +324,12 @@ scenario_lime() {
 scenario_aarch64() { capture_flow aarch64 kcore 512 1536; }
 
 # block_has NAME EXTENDED-REGEX: the guest block NAME's output matches.
-block_has() { res_block "$1" | grep -q -i -E "$2"; }
+block_has() {
+	local out
+	out=$(res_block "$1") || return 1
+	grep -q -i -E -- "$2" <<<"$out"
+}
+not() { ! "$@"; }
 ok_if() { if "$@"; then echo 0; else echo 1; fi; }
 rc_of() { res "ssm-$1-rc" || echo missing; }
 nonzero() { [ "$1" != missing ] && [ "$1" != 0 ]; }
@@ -344,7 +352,7 @@ scenario_fail_wrong_id() {
 	check suspect-volume-message "$(ok_if block_has ssm-mount-suspect 'refus')" \
 		"$(res_block ssm-mount-suspect | grep -i -m1 'refus' | cut -c1-120)"
 	check nothing-mounted "$(ok_if [ -z "$(res volume-mountpoint)" ])" "volume mountpoint '$(res volume-mountpoint || true)'"
-	check no-mountpoint-left "$(ok_if ! block_has run-forensics-volume 'vol-')" "$(res_block run-forensics-volume | tr '\n' ' ' | cut -c1-120)"
+	check no-mountpoint-left "$(ok_if not block_has run-forensics-volume 'vol-')" "$(res_block run-forensics-volume | tr '\n' ' ' | cut -c1-120)"
 	check suspect-disk-mounted-once "$(ok_if [ "$(res_block mounts | grep -c "^/dev/$(res suspect-dev) ")" = 2 ])" "still at /suspect and /tmp only"
 	check volume-not-written "$(ok_if [ "$(res volume-written)" = 0 ])" "$(res volume-written || true) sectors"
 	check suspect-written-sectors-unchanged "$(ok_if [ "$(res before-suspect-written)" = "$(res after-suspect-written)" ])" \
@@ -384,7 +392,7 @@ scenario_fail_bad_marker() {
 	done
 	check bad-marker-message "$(ok_if block_has ssm-mount-bad-marker 'marker')" ""
 	check bad-label-message "$(ok_if block_has ssm-mount-bad-label 'label')" ""
-	check no-mountpoint-left "$(ok_if ! block_has run-forensics-volume 'vol-')" "$(res_block run-forensics-volume | tr '\n' ' ' | cut -c1-120)"
+	check no-mountpoint-left "$(ok_if not block_has run-forensics-volume 'vol-')" "$(res_block run-forensics-volume | tr '\n' ' ' | cut -c1-120)"
 }
 
 scenario_fail_too_small() {
@@ -410,7 +418,9 @@ scenario_fail_too_small() {
 	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
 	read_back || return 0
 	status=$(manifest_field status || true)
-	check manifest-status-partial "$(ok_if [ "$status" = partial ])" "status '$status', reason '$(manifest_field status_reason 2>/dev/null | cut -c1-80 || true)'"
+	check manifest-status-partial "$(ok_if [ "$status" = partial ])" "status '$status'"
+	check manifest-partial-cause-no-space "$(ok_if [ "$(manifest_field partial_reason.cause)" = no_space ])" \
+		"cause '$(manifest_field partial_reason.cause || true)': $(manifest_field partial_reason.detail 2>/dev/null | cut -c1-90 || true)"
 	expect partial-capture-verifies "$(host_capture_bin)" verify "$CAPDIR"
 	expect zstd-decompress zstd -q -t "$CAPDIR/memory.lime.zst"
 }
