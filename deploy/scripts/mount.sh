@@ -24,9 +24,10 @@
 #   FV_STAGE0_MODE=find           print the device found and stop before mounting
 #   FV_TEST_ACCEPT_NVME_MODEL     also accept this NVMe model (qemu's "QEMU NVMe Ctrl")
 #
-# Exit codes: 0 mounted and adopted; 2 bad parameter; 3 device not found;
-# 4 device refused (protected, ambiguous); 5 mountpoint or mount failed;
-# 6 not a forensics volume (marker or helper missing); 7 mount-helper failed.
+# Exit codes: 0 mounted and adopted; 20 bad parameter; 21 device not found;
+# 22 device refused (protected, ambiguous, wrong size); 23 mount point or
+# mount failed; 24 not a forensics volume (marker or helper missing); any
+# other code is mount-helper's own (docs/mount-helper.md), passed through.
 set -eu
 
 NAME=Forensics-MountVolume
@@ -48,11 +49,16 @@ warn() { printf '%s\n' "$*" >&2; }
 note() { NOTES="$NOTES $*"; }
 
 # die CODE MESSAGE: the reason on stderr, and a one-line summary last on stdout.
+# The summary is the first line of the message; the rest (the devices seen)
+# goes to stderr only.
+NL='
+'
 die() {
     code=$1
     shift
     warn "ERROR: $*"
-    say "$NAME: FAILED (exit $code): $*"
+    msg=$*
+    say "$NAME: FAILED (exit $code): ${msg%%"$NL"*}"
     exit "$code"
 }
 
@@ -81,8 +87,8 @@ attr() {
 case $VOLUME_ID in
 vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
 vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
-'') die 2 "no volume ID given (FV_VOLUME_ID)" ;;
-*) die 2 "malformed volume ID '$VOLUME_ID' (expected vol- and 8 or 17 hex digits)" ;;
+'') die 20 "no volume ID given (FV_VOLUME_ID)" ;;
+*) die 20 "malformed volume ID '$VOLUME_ID' (expected vol- and 8 or 17 hex digits)" ;;
 esac
 SERIAL=vol${VOLUME_ID#vol-}
 
@@ -90,20 +96,20 @@ LETTER=''
 case $REQUESTED in
 '') ;;
 /dev/sd[b-z] | /dev/xvd[b-z] | sd[b-z] | xvd[b-z]) LETTER=${REQUESTED#"${REQUESTED%?}"} ;;
-*) die 2 "malformed requested device '$REQUESTED' (expected sdX, /dev/sdX or xvdX)" ;;
+*) die 20 "malformed requested device '$REQUESTED' (expected sdX, /dev/sdX or xvdX)" ;;
 esac
 
 case $WAIT in
-'' | *[!0-9]*) die 2 "wait seconds '$WAIT' is not a number" ;;
+'' | *[!0-9]*) die 20 "wait seconds '$WAIT' is not a number" ;;
 esac
 if ! { [ "${#WAIT}" -le 4 ] && [ "$WAIT" -le 3600 ]; }; then
-    die 2 "wait seconds $WAIT out of range 0..3600"
+    die 20 "wait seconds $WAIT out of range 0..3600"
 fi
 
 case $SIZE_GIB in
 '') ;;
-*[!0-9]* | 0*) die 2 "expected size '$SIZE_GIB' is not a whole number of GiB" ;;
-*) [ "${#SIZE_GIB}" -le 5 ] || die 2 "expected size $SIZE_GIB GiB is out of range" ;;
+*[!0-9]* | 0*) die 20 "expected size '$SIZE_GIB' is not a whole number of GiB" ;;
+*) [ "${#SIZE_GIB}" -le 5 ] || die 20 "expected size $SIZE_GIB GiB is out of range" ;;
 esac
 
 if [ -z "$MOUNT_POINT" ]; then
@@ -112,17 +118,17 @@ if [ -z "$MOUNT_POINT" ]; then
 else
     case $MOUNT_POINT in
     /run/*) ;;
-    *) die 2 "mount point '$MOUNT_POINT' is not under /run" ;;
+    *) die 20 "mount point '$MOUNT_POINT' is not under /run" ;;
     esac
     case $MOUNT_POINT in
-    *//* | */ | */. | */./* | */.. | */../* | *[!A-Za-z0-9._/-]*) die 2 "mount point '$MOUNT_POINT' is not a plain path" ;;
+    *//* | */ | */. | */./* | */.. | */../* | *[!A-Za-z0-9._/-]*) die 20 "mount point '$MOUNT_POINT' is not a plain path" ;;
     esac
     MOUNT_BASE=${MOUNT_POINT%/*}
 fi
 
 case $MODE in
 mount | find) ;;
-*) die 2 "FV_STAGE0_MODE='$MODE' (expected mount or find)" ;;
+*) die 20 "FV_STAGE0_MODE='$MODE' (expected mount or find)" ;;
 esac
 
 # Overrides exist for the fixture and VM tests; say so every time one is on.
@@ -148,14 +154,14 @@ protect() {
         nums="$nums$(attr "$p/dev") "
         for h in "$p/holders/"*; do
             [ -e "$h" ] || continue
-            die 4 "refusing $disk: partition ${p##*/} has holder ${h##*/} (LVM/md/dm)"
+            die 22 "refusing $disk: partition ${p##*/} has holder ${h##*/} (LVM/md/dm)"
         done
     done
     for h in "$SYS/block/$disk/holders/"*; do
         [ -e "$h" ] || continue
-        die 4 "refusing $disk: it has holder ${h##*/} (LVM/md/dm)"
+        die 22 "refusing $disk: it has holder ${h##*/} (LVM/md/dm)"
     done
-    [ -r "$PROC/self/mountinfo" ] || die 4 "refusing $disk: cannot read $PROC/self/mountinfo to prove it is not mounted"
+    [ -r "$PROC/self/mountinfo" ] || die 22 "refusing $disk: cannot read $PROC/self/mountinfo to prove it is not mounted"
     # mountinfo: id parent major:minor root mountpoint options... - fstype source superoptions
     while read -r _id _parent majmin _root mp rest; do
         src=${rest#* - }
@@ -166,13 +172,13 @@ protect() {
         case "$names" in *" $src "*) hit=1 ;; esac
         [ "$hit" = 1 ] || continue
         if [ "$mp" = / ]; then
-            die 4 "refusing $disk: it is the root device (/ is on $majmin)"
+            die 22 "refusing $disk: it is the root device (/ is on $majmin)"
         fi
-        die 4 "refusing $disk: it or a partition is mounted at $mp (device $majmin)"
+        die 22 "refusing $disk: it or a partition is mounted at $mp (device $majmin)"
     done <"$PROC/self/mountinfo"
     if [ -r "$PROC/swaps" ]; then
         while read -r swdev _rest; do
-            case "$names" in *" ${swdev##*/} "*) die 4 "refusing $disk: $swdev is in use as swap" ;; esac
+            case "$names" in *" ${swdev##*/} "*) die 22 "refusing $disk: $swdev is in use as swap" ;; esac
         done <"$PROC/swaps"
     fi
 }
@@ -202,10 +208,10 @@ find_nvme() {
             continue
         fi
         if ! size_ok "$n"; then
-            die 4 "refusing $n: serial $SERIAL matches but its size is $(attr "$b/size") sectors, not $SIZE_GIB GiB"
+            die 22 "refusing $n: serial $SERIAL matches but its size is $(attr "$b/size") sectors, not $SIZE_GIB GiB"
         fi
         if [ -n "$FOUND" ]; then
-            die 4 "two NVMe devices carry serial $SERIAL: $FOUND and $n; refusing both"
+            die 22 "two NVMe devices carry serial $SERIAL: $FOUND and $n; refusing both"
         fi
         if [ "$model" != "$EBS_MODEL" ]; then
             warn "WARNING: TEST OVERRIDE: accepting $n with model '$model'"
@@ -254,11 +260,11 @@ find_xen() {
     done
     case $present in
     '') return 0 ;;
-    ' '*' '*) die 4 "ambiguous Xen devices for $REQUESTED:$present; refusing both" ;;
+    ' '*' '*) die 22 "ambiguous Xen devices for $REQUESTED:$present; refusing both" ;;
     esac
     FOUND=${present# }
-    [ -n "$SIZE_GIB" ] || die 2 "$FOUND may be $REQUESTED, but on Xen no volume ID is visible: pass ExpectedSizeGiB (FV_EXPECT_SIZE_GIB) too"
-    size_ok "$FOUND" || die 4 "refusing $FOUND: its size is $(attr "$SYS/block/$FOUND/size") sectors, not $SIZE_GIB GiB"
+    [ -n "$SIZE_GIB" ] || die 20 "$FOUND may be $REQUESTED, but on Xen no volume ID is visible: pass ExpectedSizeGiB (FV_EXPECT_SIZE_GIB) too"
+    size_ok "$FOUND" || die 22 "refusing $FOUND: its size is $(attr "$SYS/block/$FOUND/size") sectors, not $SIZE_GIB GiB"
     HOW="Xen name $FOUND for requested $REQUESTED (no volume ID is visible on Xen: the marker and mount-helper confirm it)"
 }
 
@@ -276,7 +282,7 @@ locate() {
   (no NVMe or Xen block devices at all under $SYS/block)"
     hint=''
     [ -n "$REQUESTED" ] || hint=' (on Xen instances pass RequestedDevice)'
-    die 3 "volume $VOLUME_ID not found after ${WAIT}s$hint; devices seen:$SEEN"
+    die 21 "volume $VOLUME_ID not found after ${WAIT}s$hint; every device seen is listed on stderr$SEEN"
 }
 
 locate
@@ -311,35 +317,35 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-[ "$(id -u)" = 0 ] || die 5 "must run as root"
-[ -b "$DEV/$FOUND" ] || die 3 "$DEV/$FOUND is not a block device"
-[ ! -L "$MOUNT_BASE" ] || die 5 "$MOUNT_BASE is a symlink: refusing (planted?)"
+[ "$(id -u)" = 0 ] || die 23 "must run as root"
+[ -b "$DEV/$FOUND" ] || die 21 "$DEV/$FOUND is not a block device"
+[ ! -L "$MOUNT_BASE" ] || die 23 "$MOUNT_BASE is a symlink: refusing (planted?)"
 if [ ! -e "$MOUNT_BASE" ] && [ "$MOUNT_BASE" = /run/forensics-volume ]; then
-    mkdir -m 0700 "$MOUNT_BASE" || die 5 "cannot create $MOUNT_BASE"
+    mkdir -m 0700 "$MOUNT_BASE" || die 23 "cannot create $MOUNT_BASE"
 fi
 if ! { [ -d "$MOUNT_BASE" ] && [ ! -L "$MOUNT_BASE" ] && [ -O "$MOUNT_BASE" ]; }; then
-    die 5 "$MOUNT_BASE is not a directory owned by root"
+    die 23 "$MOUNT_BASE is not a directory owned by root"
 fi
 if ! { [ ! -e "$MOUNT_POINT" ] && [ ! -L "$MOUNT_POINT" ]; }; then
-    die 5 "$MOUNT_POINT already exists (mounted by an earlier run? unmount with Forensics-UnmountVolume)"
+    die 23 "$MOUNT_POINT already exists (mounted by an earlier run? unmount with Forensics-UnmountVolume)"
 fi
-mkdir -m 0700 "$MOUNT_POINT" || die 5 "cannot create $MOUNT_POINT"
+mkdir -m 0700 "$MOUNT_POINT" || die 23 "cannot create $MOUNT_POINT"
 CREATED=1
 if ! { [ -d "$MOUNT_POINT" ] && [ ! -L "$MOUNT_POINT" ]; }; then
-    die 5 "$MOUNT_POINT changed under us"
+    die 23 "$MOUNT_POINT changed under us"
 fi
 
 MOUNTED=1
 mount -t ext4 -o ro,noload,nosuid,nodev "$DEV/$FOUND" "$MOUNT_POINT" ||
-    die 5 "mount -t ext4 -o ro,noload,nosuid,nodev $DEV/$FOUND $MOUNT_POINT failed"
+    die 23 "mount -t ext4 -o ro,noload,nosuid,nodev $DEV/$FOUND $MOUNT_POINT failed"
 
 if ! { [ -f "$MOUNT_POINT/forensics-volume.json" ] && [ ! -L "$MOUNT_POINT/forensics-volume.json" ]; }; then
-    die 6 "$DEV/$FOUND has no forensics-volume.json marker: not a forensics volume; unmounted"
+    die 24 "$DEV/$FOUND has no forensics-volume.json marker: not a forensics volume; unmounted"
 fi
 ARCH=$(uname -m)
 HELPER=$MOUNT_POINT/bin/$ARCH/mount-helper
 if ! { [ -f "$HELPER" ] && [ ! -L "$HELPER" ] && [ -x "$HELPER" ]; }; then
-    die 6 "the volume has no mount-helper for $ARCH ($HELPER); unmounted"
+    die 24 "the volume has no mount-helper for $ARCH ($HELPER); unmounted"
 fi
 
 say "stage-0: $VOLUME_ID is $DEV/$FOUND ($HOW), mounted read-only at $MOUNT_POINT; running mount-helper"
@@ -349,7 +355,7 @@ set -- mount --volume-id "$VOLUME_ID" --mountpoint "$MOUNT_POINT" --json
 rc=0
 "$HELPER" "$@" || rc=$?
 if [ "$rc" != 0 ]; then
-    die 7 "mount-helper refused or failed (exit $rc), see its message above; the volume is unmounted"
+    die "$rc" "mount-helper refused or failed (exit $rc, docs/mount-helper.md), see its message above; the volume is not left mounted"
 fi
 ADOPTED=1
 say "$NAME: OK: $VOLUME_ID ($DEV/$FOUND, by $HOW) mounted read-write at $MOUNT_POINT${NOTES}"

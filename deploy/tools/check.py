@@ -1,0 +1,896 @@
+"""Offline validation of everything under deploy/ (run by deploy/check.sh).
+
+    python3 deploy/tools/check.py [--cfn-lint PATH] [--volume-ssm DIR]
+
+Checks, each reported as PASS or FAIL with the reason, closing with
+"N passed, M failed" (exit 1 on any failure):
+  - rendering is deterministic and every rendered script equals its source;
+  - SSM documents: schema, size, every parameter constrained, the patterns
+    refuse shell metacharacters and accept good values, step inputs present;
+  - the runbook: steps and documents it names exist, every failure path before
+    the capture reaches clean-up, no path after the capture deletes the
+    volume before the evidence snapshot is complete; plan.py's arithmetic;
+  - shellcheck on every script, including those extracted from the documents;
+  - stage-0 against fixture sysfs trees under dash and busybox ash;
+  - capture.sh's parameter checks and time-budget watchdog, unmount.sh;
+  - publish.sh --dry-run output, and its refusals;
+  - cfn-lint on both CloudFormation templates.
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+import fvdeploy
+import ssm_script
+
+sys.path.insert(0, fvdeploy.SCRIPTS)
+import plan  # noqa: E402  (deploy/scripts/plan.py, the runbook's executeScript)
+
+DEPLOY = fvdeploy.DEPLOY
+SHELLS = {"dash": ["dash"], "busybox-ash": ["busybox", "sh"]}
+MAX_DOCUMENT_BYTES = 64 * 1024
+RESULTS = []
+
+
+class CheckFailed(Exception):
+    pass
+
+
+def check(name):
+    def wrap(fn):
+        def run(*a, **k):
+            try:
+                fn(*a, **k)
+            except CheckFailed as e:
+                RESULTS.append((name, str(e)))
+                print("FAIL %s: %s" % (name, e))
+                return
+            except Exception:  # a crash in a check is a failure, with its trace
+                RESULTS.append((name, "crashed"))
+                print("FAIL %s: crashed\n%s" % (name, traceback.format_exc()))
+                return
+            RESULTS.append((name, None))
+            print("PASS %s" % name)
+        return run
+    return wrap
+
+
+def expect(cond, msg):
+    if not cond:
+        raise CheckFailed(msg)
+
+
+def rendered():
+    return fvdeploy.render_all()
+
+
+def documents():
+    return {name: json.loads(rendered()["ssm/%s.json" % name][0]) for name in fvdeploy.DOCUMENTS_ALL}
+
+
+# ---- rendering ---------------------------------------------------------------
+
+@check("render: two renders are byte-identical, and render.sh writes exactly render_all()")
+def check_deterministic():
+    a, b = rendered(), rendered()
+    expect(a == b, "two renders differ")
+    with tempfile.TemporaryDirectory() as out:
+        r = subprocess.run([os.path.join(DEPLOY, "render.sh"), out], capture_output=True, text=True)
+        expect(r.returncode == 0, "render.sh failed: %s" % r.stderr)
+        for rel, (text, mode) in a.items():
+            path = os.path.join(out, rel)
+            with open(path, encoding="utf-8") as f:
+                expect(f.read() == text, "%s differs from render_all()" % rel)
+            expect(os.stat(path).st_mode & 0o777 == mode, "%s has mode %o" % (rel, os.stat(path).st_mode & 0o777))
+
+
+@check("render: every runCommand is its source script plus the parameter prologue, and nothing else")
+def check_matches_source():
+    for name in fvdeploy.COMMAND_DOCUMENTS:
+        doc = documents()[name]
+        template = fvdeploy.load_json(os.path.join(fvdeploy.DOCUMENTS, name + ".json"))
+        for step, tstep in zip(doc["mainSteps"], template["mainSteps"]):
+            source_name = tstep["inputs"]["runCommand"]["fv:script"]
+            lines = step["inputs"]["runCommand"]
+            source = fvdeploy.read_text(os.path.join(fvdeploy.SCRIPTS, source_name))
+            expect(fvdeploy.source_of_lines(lines) == source, "%s does not carry %s unchanged" % (name, source_name))
+            params = set(re.findall(r"\{\{ ([A-Za-z0-9]+) \}\}", "\n".join(lines)))
+            expect(params == set(doc["parameters"]),
+                   "%s: script uses %s, document declares %s" % (name, sorted(params), sorted(doc["parameters"])))
+    runbook = documents()["Forensics-CaptureInstanceMemory"]
+    planstep = [s for s in runbook["mainSteps"] if s["action"] == "aws:executeScript"][0]
+    expect(planstep["inputs"]["Script"] == fvdeploy.read_text(os.path.join(fvdeploy.SCRIPTS, "plan.py")),
+           "the runbook's script is not deploy/scripts/plan.py")
+
+
+@check("render: the volume's ssm/ folder (if built) equals a fresh render")
+def check_volume_copy(volume_ssm):
+    if not volume_ssm:
+        print("     (no --volume-ssm given: comparing the render with itself only)")
+        return
+    expect(os.path.isdir(volume_ssm), "%s is not a directory" % volume_ssm)
+    want = {rel[len("ssm/"):]: text for rel, (text, _) in rendered().items() if rel.startswith("ssm/")}
+    have = sorted(os.listdir(volume_ssm))
+    expect(have == sorted(want), "%s holds %s, expected %s" % (volume_ssm, have, sorted(want)))
+    for entry, text in want.items():
+        with open(os.path.join(volume_ssm, entry), encoding="utf-8") as f:
+            expect(f.read() == text, "%s/%s is stale: rebuild" % (volume_ssm, entry))
+
+
+# ---- SSM documents -------------------------------------------------------------
+
+# Values are assigned inside single quotes: these could leave the quotes, or be
+# read by SSM as another parameter ({{ }}). Forbidden in every parameter.
+QUOTE_BREAKERS = ["'", '"', "`", "$", "\\", "\n", "\r", "{", "}"]
+# Harmless inside quotes, but no parameter but the free-text Note needs them.
+SHELL_META = QUOTE_BREAKERS + [";", "|", "&", "<", ">", "*", "?", "[", "!", "~", "#", "(", ")"]
+
+
+@check("documents: schema versions, size under 64 KB, descriptions, every parameter constrained")
+def check_document_shape():
+    for name, doc in documents().items():
+        size = len(rendered()["ssm/%s.json" % name][0].encode())
+        expect(size < MAX_DOCUMENT_BYTES, "%s is %d bytes" % (name, size))
+        want = "2.2" if name in fvdeploy.COMMAND_DOCUMENTS else "0.3"
+        expect(doc.get("schemaVersion") == want, "%s: schemaVersion %r" % (name, doc.get("schemaVersion")))
+        expect(doc.get("description"), "%s has no description" % name)
+        for pname, spec in doc["parameters"].items():
+            expect(spec.get("type") == "String", "%s.%s is not a String" % (name, pname))
+            expect(spec.get("description"), "%s.%s has no description" % (name, pname))
+            expect("allowedPattern" in spec or "allowedValues" in spec, "%s.%s is unconstrained" % (name, pname))
+            pattern = spec.get("allowedPattern")
+            if pattern:
+                expect(pattern.startswith("^") and pattern.endswith("$"), "%s.%s pattern is not anchored" % (name, pname))
+            bases = [v for v in GOOD.get(pname, []) + [spec.get("default", "")] if v]
+            expect(bases, "%s.%s: no good value known to probe it with (add one to GOOD)" % (name, pname))
+            for meta in (QUOTE_BREAKERS if pname == "Note" else SHELL_META):
+                for v in bases:
+                    half = len(v) // 2
+                    for probe in (v + meta, meta + v, v[:half] + meta + v[half:], meta):
+                        expect(not ssm_ok(spec, probe), "%s.%s accepts %r" % (name, pname, probe))
+            if "default" in spec:
+                expect(ssm_ok(spec, spec["default"]), "%s.%s default %r is refused by its own pattern"
+                       % (name, pname, spec["default"]))
+
+
+def ssm_ok(spec, value):
+    if "allowedValues" in spec and value not in spec["allowedValues"]:
+        return False
+    if "allowedPattern" in spec and not re.fullmatch(spec["allowedPattern"][1:-1], value):
+        return False
+    return True
+
+
+GOOD = {
+    "VolumeId": ["vol-0123456789abcdef0", "vol-1a2b3c4d"],
+    "RequestedDevice": ["", "sdf", "/dev/sdp", "xvdf"],
+    "ExpectedSizeGiB": ["", "1", "16384"],
+    "MountPoint": ["", "/run/fv", "/run/forensics-volume/vol-0123456789abcdef0"],
+    "WaitSeconds": ["0", "120", "3600"],
+    "CaseId": ["IR-2026-042", "case_7.b"],
+    "Examiner": ["A. Responder", "soc-team@example.org"],
+    "Note": ["", "host beaconing to 203.0.113.7; see ticket #42 (P1)"],
+    "Source": ["auto", "kcore", "lime-module", "lime-tcp:127.0.0.1:4444"],
+    "ExecutionTimeout": ["5", "3600", "172800"],
+    "InstanceId": ["i-0123456789abcdef0", "i-1a2b3c4d"],
+    "SnapshotId": ["", "snap-0123456789abcdef0"],
+    "Threads": ["", "1", "8", "256"],
+    "CompressionLevel": ["", "1", "19"],
+    "UseImds": ["true", "false"],
+    "SnapshotParameter": ["/forensics-volume/snapshot-id",
+                          "arn:aws:ssm:eu-west-1:111122223333:parameter/forensics-volume/snapshot-id"],
+    "KmsKeyId": ["arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef",
+                 "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/12345678-1234-1234-1234-123456789012"],
+    "SecurityAccountId": ["", "111122223333"],
+    "OutputS3BucketName": ["forensics-output-111122223333-eu-west-1"],
+    "AutomationAssumeRole": ["arn:aws:iam::444455556666:role/Forensics-AutomationExecutionRole"],
+    "VolumeIops": ["3000", "80000"],
+    "VolumeThroughput": ["125", "2000"],
+    "VolumeSizePercentOfRam": ["100", "400"],
+    "MinCaptureRateMiBps": ["1", "40", "9999"],
+}
+BAD = {
+    "VolumeId": ["vol-0123456789ABCDEF0", "vol-123", "vol-0123456789abcdef0\n", "vol-0123456789abcdef0 x"],
+    "RequestedDevice": ["sda1", "/dev/nvme1n1", "sd", "../sdf"],
+    "MountPoint": ["/run/../etc", "/run/.x", "/tmp/x", "/run", "/run/a//b", "/run/a/"],
+    "WaitSeconds": ["3601", "-1", "01x"],
+    "CaseId": ["-rf", ".hidden", "a b"],
+    "Source": ["lime:/etc/shadow", "lime-tcp:10.0.0.1:4444", "auto "],
+    "ExecutionTimeout": ["0", "4", "172801", "999999", "03600"],
+    "Threads": ["0", "257"],
+    "CompressionLevel": ["0", "20"],
+}
+
+
+@check("documents: patterns accept good values and refuse bad ones; ExecutionTimeout is exactly 5..172800")
+def check_patterns():
+    for name, doc in documents().items():
+        for pname, spec in doc["parameters"].items():
+            for v in GOOD.get(pname, []):
+                expect(ssm_ok(spec, v), "%s.%s refuses good value %r" % (name, pname, v))
+            for v in BAD.get(pname, []):
+                expect(not ssm_ok(spec, v), "%s.%s accepts bad value %r" % (name, pname, v))
+    spec = documents()["Forensics-CaptureMemory"]["parameters"]["ExecutionTimeout"]
+    accepted = [n for n in range(0, 200001) if ssm_ok(spec, str(n))]
+    expect(accepted == list(range(5, 172801)), "ExecutionTimeout accepts %d..%d (%d values)"
+           % (accepted[0], accepted[-1], len(accepted)))
+    spec = documents()["Forensics-MountVolume"]["parameters"]["WaitSeconds"]
+    accepted = [n for n in range(0, 10000) if ssm_ok(spec, str(n))]
+    expect(accepted == list(range(0, 3601)), "WaitSeconds accepts the wrong range")
+
+
+@check("documents: Command steps are Linux runShellScript with runCommand and a valid timeout")
+def check_command_steps():
+    for name in fvdeploy.COMMAND_DOCUMENTS:
+        doc = documents()[name]
+        expect(len(doc["mainSteps"]) == 1, "%s has %d steps" % (name, len(doc["mainSteps"])))
+        step = doc["mainSteps"][0]
+        expect(step["action"] == "aws:runShellScript", "%s: action %s" % (name, step["action"]))
+        expect(step.get("precondition") == {"StringEquals": ["platformType", "Linux"]}, "%s: no Linux precondition" % name)
+        inputs = step["inputs"]
+        expect(isinstance(inputs.get("runCommand"), list) and inputs["runCommand"], "%s: no runCommand" % name)
+        timeout = inputs.get("timeoutSeconds")
+        if timeout == "{{ ExecutionTimeout }}":
+            expect("ExecutionTimeout" in doc["parameters"], "%s: timeout parameter missing" % name)
+        else:
+            expect(timeout.isdigit() and 5 <= int(timeout) <= 172800, "%s: timeoutSeconds %r" % (name, timeout))
+        unknown = set(ssm_script.PLACEHOLDER.findall(json.dumps(doc))) - set(doc["parameters"])
+        expect(not unknown, "%s uses undeclared parameters %s" % (name, unknown))
+
+
+# ---- the runbook ------------------------------------------------------------------
+
+REQUIRED_INPUTS = {
+    "aws:executeAwsApi": ["Service", "Api"],
+    "aws:waitForAwsResourceProperty": ["Service", "Api", "PropertySelector", "DesiredValues"],
+    "aws:assertAwsResourceProperty": ["Service", "Api", "PropertySelector", "DesiredValues"],
+    "aws:executeScript": ["Runtime", "Handler", "Script"],
+    "aws:runCommand": ["DocumentName", "InstanceIds"],
+    "aws:branch": ["Choices"],
+}
+DELETE_APIS = {"DeleteVolume"}
+
+
+def runbook_graph(doc):
+    """success and failure edges of each step (None = end of execution)."""
+    steps = doc["mainSteps"]
+    names = [s["name"] for s in steps]
+    ok, fail = {}, {}
+    for i, s in enumerate(steps):
+        nxt = names[i + 1] if i + 1 < len(names) else None
+        if s["action"] == "aws:branch":
+            ok[s["name"]] = [c["NextStep"] for c in s["inputs"]["Choices"]] + [s["inputs"].get("Default")]
+        elif s.get("isEnd"):
+            ok[s["name"]] = [None]
+        else:
+            ok[s["name"]] = [s.get("nextStep", nxt)]
+        on_failure = s.get("onFailure", "Abort")
+        fail[s["name"]] = [on_failure[len("step:"):]] if on_failure.startswith("step:") else [None]
+    return ok, fail
+
+
+@check("runbook: steps have their inputs, referenced steps, outputs and documents exist")
+def check_runbook_references():
+    doc = documents()["Forensics-CaptureInstanceMemory"]
+    steps = {s["name"]: s for s in doc["mainSteps"]}
+    expect(len(steps) == len(doc["mainSteps"]), "duplicate step names")
+    outputs = {(s["name"], o["Name"]) for s in doc["mainSteps"] for o in s.get("outputs", [])}
+    builtin = {"CommandId", "Status", "ResponseCode", "Output"}
+    for s in doc["mainSteps"]:
+        for key in REQUIRED_INPUTS[s["action"]]:
+            expect(key in s["inputs"], "%s (%s) lacks input %s" % (s["name"], s["action"], key))
+        if s["action"] == "aws:runCommand":
+            expect(s["inputs"]["DocumentName"] in fvdeploy.COMMAND_DOCUMENTS,
+                   "%s runs unknown document %s" % (s["name"], s["inputs"]["DocumentName"]))
+            target = documents()[s["inputs"]["DocumentName"]]
+            given = s["inputs"].get("Parameters", {})
+            for p in given:
+                expect(p in target["parameters"], "%s passes %s, unknown to %s" % (s["name"], p, s["inputs"]["DocumentName"]))
+            for p, spec in target["parameters"].items():
+                expect(p in given or "default" in spec, "%s does not pass required %s" % (s["name"], p))
+    ok, fail = runbook_graph(doc)
+    for name in steps:
+        for t in ok[name] + fail[name]:
+            expect(t is None or t in steps, "%s jumps to unknown step %s" % (name, t))
+    text = json.dumps(doc)
+    for ref in re.findall(r"\{\{ ?([A-Za-z0-9_:]+)\.([A-Za-z0-9_]+) ?\}\}", text):
+        if ref[0] in ("global", "automation"):
+            continue
+        expect(ref[0] in steps, "reference to unknown step %s.%s" % ref)
+        runs = steps[ref[0]]["action"] == "aws:runCommand"
+        expect(ref in outputs or (runs and ref[1] in builtin), "reference to undeclared output %s.%s" % ref)
+    for ref in re.findall(r"\{\{ ?([A-Za-z0-9_]+) ?\}\}", text):
+        expect(ref in doc["parameters"], "reference to undeclared parameter %s" % ref)
+    for out in doc["outputs"]:
+        step, _, field = out.partition(".")
+        runs = steps.get(step, {}).get("action") == "aws:runCommand"
+        expect((step, field) in outputs or (runs and field in builtin), "runbook output %s is not produced" % out)
+    reachable, todo = set(), [doc["mainSteps"][0]["name"]]
+    while todo:
+        n = todo.pop()
+        if n is None or n in reachable:
+            continue
+        reachable.add(n)
+        todo += ok[n] + fail[n]
+    expect(reachable == set(steps), "unreachable steps: %s" % sorted(set(steps) - reachable))
+
+
+@check("runbook: every failure before the capture reaches volume clean-up; after it, nothing deletes evidence")
+def check_runbook_failure_paths():
+    doc = documents()["Forensics-CaptureInstanceMemory"]
+    steps = {s["name"]: s for s in doc["mainSteps"]}
+    ok, fail = runbook_graph(doc)
+
+    def deletes(n):
+        return steps[n]["action"] == "aws:executeAwsApi" and steps[n]["inputs"]["Api"] in DELETE_APIS
+
+    def reaches_delete(start):
+        """Following success edges (and failure edges of non-critical steps),
+        does every path from start reach a DeleteVolume step?"""
+        memo = {}
+
+        def walk(n):
+            if n is None:
+                return False
+            if deletes(n):
+                return True
+            if n in memo:
+                return memo[n]  # False while n is being walked: a loop never reaches the delete
+            memo[n] = False
+            # A non-critical clean-up step goes on when it fails; a critical
+            # one that fails (a detach that never completes) stops, reported.
+            nexts = list(ok[n])
+            if steps[n].get("isCritical") is False:
+                nexts = nexts + fail[n]
+            memo[n] = all(walk(t) for t in nexts)
+            return memo[n]
+        return walk(start)
+
+    names = [s["name"] for s in doc["mainSteps"]]
+    create = names.index("CreateVolume")
+    capture = names.index("Capture")
+    for n in names[create + 1:capture]:
+        expect(fail[n][0] is not None, "%s aborts without cleaning up the volume" % n)
+        expect(reaches_delete(fail[n][0]), "failure of %s does not reach DeleteVolume" % n)
+    # After the capture: no path (success or failure) reaches a delete except
+    # through the success of WaitSnapshotCompleted.
+    seen, todo = set(), [names[capture]]
+    while todo:
+        n = todo.pop()
+        if n is None or n in seen:
+            continue
+        seen.add(n)
+        expect(not deletes(n), "%s can delete the volume before the evidence snapshot is complete" % n)
+        nexts = fail[n] + ([] if n == "WaitSnapshotCompleted" else ok[n])
+        todo += nexts
+    expect("SnapshotEvidence" in seen and "WaitSnapshotCompleted" in seen, "capture does not lead to the snapshot")
+    expect(fail["Capture"] == ["Unmount"], "a failed capture must still unmount and keep the evidence")
+    delete_steps = [n for n in names if deletes(n)]
+    for n in delete_steps:
+        expect(steps[n].get("isEnd") is True, "%s does not end the execution" % n)
+
+
+@check("plan.py: volume size, gp3 limits, device names and timeout")
+def check_plan():
+    p = plan.make_plan(16384, 2, ["/dev/xvda", "/dev/sdf"], 6000, 1000, 110, 40)
+    expect(p["VolumeSizeGiB"] == 2 + 18 + 1, "16 GiB RAM: size %d" % p["VolumeSizeGiB"])
+    expect(p["DeviceName"] == "/dev/sdg", "device %s" % p["DeviceName"])
+    expect(p["CaptureTimeout"] == str(900 + 16384 // 40 + 1), "timeout %s" % p["CaptureTimeout"])
+    expect((p["VolumeIops"], p["VolumeThroughput"]) == (6000, 1000), "iops/throughput changed: %s" % p)
+    small = plan.make_plan(1024, 2, ["/dev/xvda"], 6000, 1000, 110, 40)
+    expect(small["VolumeSizeGiB"] == 5 and small["VolumeIops"] == 3000 and small["VolumeThroughput"] == 750,
+           "small volume not held to gp3 limits: %s" % small)
+    huge = plan.make_plan(24 * 1024 * 1024, 2, [], 6000, 1000, 110, 40)
+    expect(huge["CaptureTimeout"] == "172800" and "capped" in huge["Notes"], "timeout not capped: %s" % huge)
+    expect(plan.free_device(["/dev/sd%s" % c for c in "fghijklmno"] + ["/dev/xvda"]) == "/dev/sdp", "sdp not found")
+    expect(plan.free_device(["xvdf"]) == "/dev/sdg", "xvdf does not block sdf")
+    for bad in ([["/dev/sd%s" % c for c in "fghijklmnop"]], ):
+        try:
+            plan.free_device(*bad)
+        except plan.PlanError:
+            pass
+        else:
+            raise CheckFailed("all of sd[f-p] used but a device was chosen")
+    for args in ((0, 2, [], 6000, 1000, 110, 40), (1024, 2, [], 2000, 1000, 110, 40),
+                 (1024, 2, [], 6000, 100, 110, 40), (1024, 2, [], 6000, 1000, 99, 40)):
+        try:
+            plan.make_plan(*args)
+        except plan.PlanError:
+            continue
+        raise CheckFailed("make_plan%r did not refuse" % (args,))
+    expect(plan.resolve_snapshot_id("", "snap-0123456789abcdef0\n") == "snap-0123456789abcdef0", "parameter value")
+    try:
+        plan.resolve_snapshot_id("", "unpublished")
+    except plan.PlanError as e:
+        expect("publish" in str(e), "unhelpful message: %s" % e)
+    else:
+        raise CheckFailed("an unpublished parameter was accepted")
+    for inst, word in (({"State": {"Name": "stopped"}, "Architecture": "x86_64"}, "stopped"),
+                       ({"State": {"Name": "running"}, "Platform": "windows", "Architecture": "x86_64"}, "Windows"),
+                       ({"State": {"Name": "running"}, "Architecture": "i386"}, "i386")):
+        try:
+            plan.check_instance(inst)
+        except plan.PlanError as e:
+            expect(word in str(e), "message %r lacks %r" % (str(e), word))
+        else:
+            raise CheckFailed("instance %r accepted" % inst)
+    plan.check_instance({"State": {"Name": "running"}, "Architecture": "arm64"})
+
+
+# ---- shellcheck -------------------------------------------------------------------------
+
+@check("shellcheck: sources, tools and the scripts extracted from the rendered documents")
+def check_shellcheck():
+    files = [os.path.join(DEPLOY, f) for f in ("render.sh", "check.sh", "publish.sh")]
+    files += [os.path.join(fvdeploy.SCRIPTS, f) for f in fvdeploy.SHELL_SCRIPTS]
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in fvdeploy.COMMAND_DOCUMENTS:
+            doc = documents()[name]
+            raw = "\n".join(doc["mainSteps"][0]["inputs"]["runCommand"]) + "\n"
+            path = os.path.join(tmp, name + ".rendered.sh")
+            with open(path, "w") as f:
+                f.write(raw)
+            files.append(path)
+        r = subprocess.run(["shellcheck", "--shell=sh", "--severity=style"] + files, capture_output=True, text=True)
+        expect(r.returncode == 0, "shellcheck found problems:\n%s" % r.stdout[-4000:])
+
+
+# ---- stage-0 against fixture sysfs trees -----------------------------------------------
+
+class Fixture:
+    """A fake /sys and /proc for stage-0's find mode."""
+
+    def __init__(self, root):
+        self.root = root
+        self.sys = os.path.join(root, "sys")
+        self.proc = os.path.join(root, "proc")
+        os.makedirs(os.path.join(self.sys, "block"))
+        os.makedirs(os.path.join(self.proc, "self"))
+        self.mounts = []
+        self.swaps = []
+        self._minor = 0
+
+    def _write(self, path, text):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            f.write(text)
+
+    def disk(self, name, serial=None, model=None, gib=8, partitions=0, holders=()):
+        d = os.path.join(self.sys, "block", name)
+        os.makedirs(os.path.join(d, "holders"))
+        major = 259 if name.startswith("nvme") else 202
+        self._minor += 1
+        self._write(os.path.join(d, "dev"), "%d:%d\n" % (major, self._minor))
+        self._write(os.path.join(d, "size"), "%d\n" % (gib * 2097152))
+        if serial is not None:
+            # sysfs pads the fields: serial to 20 bytes, model to 40.
+            self._write(os.path.join(d, "device", "serial"), "%-20s\n" % serial)
+            self._write(os.path.join(d, "device", "model"), "%-40s\n" % model)
+        for h in holders:
+            self._write(os.path.join(d, "holders", h), "")
+        for i in range(1, partitions + 1):
+            pname = name + ("p%d" % i if name[-1].isdigit() else "%d" % i)
+            p = os.path.join(d, pname)
+            os.makedirs(os.path.join(p, "holders"))
+            self._write(os.path.join(p, "partition"), "%d\n" % i)
+            self._minor += 1
+            self._write(os.path.join(p, "dev"), "%d:%d\n" % (major, self._minor))
+        return self
+
+    def devnum(self, name):
+        """major:minor of a disk or partition in the fixture."""
+        block = os.path.join(self.sys, "block")
+        for path in [os.path.join(block, name)] + [os.path.join(block, d, name) for d in sorted(os.listdir(block))]:
+            if os.path.isfile(os.path.join(path, "dev")):
+                with open(os.path.join(path, "dev")) as f:
+                    return f.read().strip()
+        raise KeyError(name)
+
+    def holder(self, disk, partition, holder):
+        self._write(os.path.join(self.sys, "block", disk, partition, "holders", holder), "")
+        return self
+
+    def mount(self, name, mountpoint, fstype="ext4"):
+        self.mounts.append("%d 1 %s / %s rw,relatime shared:1 - %s /dev/%s rw"
+                           % (20 + len(self.mounts), self.devnum(name), mountpoint, fstype, name))
+        return self
+
+    def swap(self, name):
+        self.swaps.append("/dev/%s partition 1048572 0 -2" % name)
+        return self
+
+    def finish(self):
+        self._write(os.path.join(self.proc, "self", "mountinfo"), "\n".join(self.mounts) + "\n")
+        self._write(os.path.join(self.proc, "swaps"),
+                    "Filename\tType\tSize\tUsed\tPriority\n" + "".join(s + "\n" for s in self.swaps))
+        return self
+
+
+EBS = "Amazon Elastic Block Store"
+STORE = "Amazon EC2 NVMe Instance Storage"
+TARGET = "vol-0123456789abcdef0"
+ROOTVOL = "vol-0aaaaaaaaaaaaaaaa"
+
+
+def nitro(fx, target_model=EBS):
+    fx.disk("nvme0n1", "vol0aaaaaaaaaaaaaaaa", EBS, partitions=2).mount("nvme0n1p1", "/")
+    fx.disk("nvme1n1", "AWS1F2E3D4C5B6A7980", STORE)
+    fx.disk("nvme2n1", "AWS1F2E3D4C5B6A7981", STORE)
+    fx.disk("nvme3n1", "vol0123456789abcdef0", target_model, gib=21)
+    fx.disk("nvme3c3n1", "vol0123456789abcdef0", target_model, gib=21)  # hidden multipath path
+    fx.disk("nvme4n1", "vol0bbbbbbbbbbbbbbbb", EBS).mount("nvme4n1", "/data")
+    return fx
+
+
+# (name, builder, document parameters, extra environment, exit code, text expected in the output)
+STAGE0_CASES = [
+    ("nitro: the target among root, instance store, another EBS and a multipath node",
+     nitro, {"VolumeId": TARGET}, {}, 0, "found nvme3n1 by NVMe serial vol0123456789abcdef0"),
+    ("nitro: matching expected size", nitro, {"VolumeId": TARGET, "ExpectedSizeGiB": "21"}, {}, 0, "found nvme3n1"),
+    ("nitro: wrong expected size refused", nitro, {"VolumeId": TARGET, "ExpectedSizeGiB": "20"}, {}, 22,
+     "not 20 GiB"),
+    ("nitro: the root volume's ID is refused", nitro, {"VolumeId": ROOTVOL}, {}, 22, "root device"),
+    ("nitro: a mounted volume is refused", nitro, {"VolumeId": "vol-0bbbbbbbbbbbbbbbb"}, {}, 22, "mounted at /data"),
+    ("nitro: a volume with holders (LVM/dm) is refused",
+     lambda fx: fx.disk("nvme0n1", "vol0123456789abcdef0", EBS, holders=["dm-0"]),
+     {"VolumeId": TARGET}, {}, 22, "holder dm-0"),
+    ("nitro: a partition with holders is refused",
+     lambda fx: fx.disk("nvme0n1", "vol0123456789abcdef0", EBS, partitions=1).holder("nvme0n1", "nvme0n1p1", "dm-1"),
+     {"VolumeId": TARGET}, {}, 22, "partition nvme0n1p1 has holder dm-1"),
+    ("nitro: a volume in use as swap is refused",
+     lambda fx: fx.disk("nvme5n1", "vol0123456789abcdef0", EBS).swap("nvme5n1"),
+     {"VolumeId": TARGET}, {}, 22, "swap"),
+    ("nitro: two devices with the volume's serial are both refused",
+     lambda fx: fx.disk("nvme1n1", "vol0123456789abcdef0", EBS).disk("nvme2n1", "vol0123456789abcdef0", EBS),
+     {"VolumeId": TARGET}, {}, 22, "two NVMe devices"),
+    ("nitro: instance store with the volume's serial is not taken",
+     lambda fx: fx.disk("nvme1n1", "vol0123456789abcdef0", STORE),
+     {"VolumeId": TARGET, "WaitSeconds": "0"}, {}, 21, "nvme1n1: model 'Amazon EC2 NVMe Instance Storage' is not EBS"),
+    ("nitro: legacy 8-hex volume ID", lambda fx: fx.disk("nvme1n1", "vol1a2b3c4d", EBS),
+     {"VolumeId": "vol-1a2b3c4d"}, {}, 0, "found nvme1n1"),
+    ("nitro: qemu's model is refused without the test override",
+     lambda fx: nitro(fx, "QEMU NVMe Ctrl"), {"VolumeId": TARGET, "WaitSeconds": "0"}, {}, 21,
+     "nvme3n1: model 'QEMU NVMe Ctrl' is not EBS"),
+    ("nitro: qemu's model is accepted with FV_TEST_ACCEPT_NVME_MODEL, loudly",
+     lambda fx: nitro(fx, "QEMU NVMe Ctrl"), {"VolumeId": TARGET},
+     {"FV_TEST_ACCEPT_NVME_MODEL": "QEMU NVMe Ctrl"}, 0, "TEST OVERRIDE NVMe model 'QEMU NVMe Ctrl' accepted"),
+    ("nitro: not attached yet: waits WaitSeconds, then lists what it saw",
+     nitro, {"VolumeId": "vol-0cccccccccccccccc", "WaitSeconds": "1"}, {}, 21,
+     "nvme4n1: serial 'vol0bbbbbbbbbbbbbbbb' is another volume"),
+    ("xen: requested sdf is xvdf",
+     lambda fx: fx.disk("xvda", partitions=1).mount("xvda1", "/").disk("xvdf", gib=21).disk("xvdg"),
+     {"VolumeId": TARGET, "RequestedDevice": "/dev/sdf", "ExpectedSizeGiB": "21"}, {}, 0, "found xvdf by Xen name"),
+    ("xen: letters shifted by four: sdf is xvdj",
+     lambda fx: fx.disk("xvde", partitions=1).mount("xvde1", "/").disk("xvdf").disk("xvdj", gib=21),
+     {"VolumeId": TARGET, "RequestedDevice": "sdf", "ExpectedSizeGiB": "21"}, {}, 0, "found xvdj"),
+    ("xen: no expected size is refused", lambda fx: fx.disk("xvda").disk("xvdf", gib=21),
+     {"VolumeId": TARGET, "RequestedDevice": "sdf"}, {}, 20, "ExpectedSizeGiB"),
+    ("xen: wrong size is refused", lambda fx: fx.disk("xvda").disk("xvdf", gib=8),
+     {"VolumeId": TARGET, "RequestedDevice": "sdf", "ExpectedSizeGiB": "21"}, {}, 22, "not 21 GiB"),
+    ("xen: both xvdf and sdf exist: ambiguous, refused", lambda fx: fx.disk("xvda").disk("xvdf", gib=21).disk("sdf", gib=21),
+     {"VolumeId": TARGET, "RequestedDevice": "sdf", "ExpectedSizeGiB": "21"}, {}, 22, "ambiguous"),
+    ("xen: the requested device is the mounted root disk", lambda fx: fx.disk("xvdf", gib=21).mount("xvdf", "/"),
+     {"VolumeId": TARGET, "RequestedDevice": "xvdf", "ExpectedSizeGiB": "21"}, {}, 22, "root device"),
+]
+
+
+def run_stage0(shell, fx, params, env_extra):
+    doc = documents()["Forensics-MountVolume"]
+    text, _ = ssm_script.script(doc, params)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "FV_SYSFS_ROOT": fx.sys, "FV_PROC_ROOT": fx.proc,
+           "FV_STAGE0_MODE": "find"}
+    env.update(env_extra)
+    return subprocess.run(SHELLS[shell] + ["-c", text, "stage0"], capture_output=True, text=True, env=env, timeout=60)
+
+
+def make_stage0_check(shell, case):
+    title, build, params, env_extra, code, needle = case
+
+    @check("stage-0 (%s): %s" % (shell, title))
+    def run():
+        with tempfile.TemporaryDirectory() as tmp:
+            fx = Fixture(tmp)
+            build(fx)
+            fx.finish()
+            r = run_stage0(shell, fx, params, env_extra)
+            out = r.stdout + r.stderr
+            expect(r.returncode == code, "exit %d, expected %d; output:\n%s" % (r.returncode, code, out))
+            expect(needle in out, "output lacks %r:\n%s" % (needle, out))
+            last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+            if code != 0:
+                expect(last.startswith("Forensics-MountVolume: FAILED (exit %d)" % code),
+                       "last stdout line is not the summary: %r" % last)
+            expect(len(r.stdout) < 2500, "stdout is %d characters" % len(r.stdout))
+    return run
+
+
+@check("stage-0: SSM refuses injection in every parameter before the script runs")
+def check_stage0_injection():
+    doc = documents()["Forensics-MountVolume"]
+    for pname in doc["parameters"]:
+        for evil in ("$(reboot)", "'; reboot; '", "`reboot`", "x\nreboot"):
+            params = {"VolumeId": TARGET, pname: evil}
+            try:
+                ssm_script.script(doc, params)
+            except ssm_script.ParameterError:
+                continue
+            raise CheckFailed("%s=%r accepted" % (pname, evil))
+
+
+@check("stage-0: the script itself refuses malformed values given by hand (dash)")
+def check_stage0_self_validation():
+    src = os.path.join(fvdeploy.SCRIPTS, "mount.sh")
+    for env, code in (({"FV_VOLUME_ID": "vol-12;reboot"}, 20), ({"FV_VOLUME_ID": ""}, 20),
+                      ({"FV_VOLUME_ID": TARGET, "FV_MOUNT_POINT": "/run/../etc"}, 20),
+                      ({"FV_VOLUME_ID": TARGET, "FV_MOUNT_POINT": "/etc/x"}, 20),
+                      ({"FV_VOLUME_ID": TARGET, "FV_REQUESTED_DEVICE": "sda1"}, 20),
+                      ({"FV_VOLUME_ID": TARGET, "FV_WAIT_SECONDS": "99999999999999999999"}, 20),
+                      ({"FV_VOLUME_ID": TARGET, "FV_STAGE0_MODE": "nope"}, 20)):
+        r = subprocess.run(["dash", src], capture_output=True, text=True, env=dict(env, PATH=os.environ["PATH"]))
+        expect(r.returncode == code, "%r: exit %d, expected %d: %s" % (env, r.returncode, code, r.stderr))
+
+
+# ---- capture.sh and unmount.sh -------------------------------------------------------------
+
+FAKE_CAPTURE = """#!/bin/sh
+# Test double for capture's process behaviour only (arguments, SIGTERM): the
+# real binary is tested in crates/capture and in the VM tests.
+printf '%s\\n' "$@" > "$FV_TEST_ARGS"
+trap 'echo "capture: SIGTERM: finalizing partial image"; exit 3' TERM
+while :; do sleep 1; done
+"""
+
+FAKE_UNMOUNT = """#!/bin/sh
+printf '%s\\n' "$@" > "$FV_TEST_ARGS"
+exit "$FV_TEST_RC"
+"""
+
+
+class VolumeFixture:
+    """A directory under /run that stands for the mounted forensics volume
+    (the scripts refuse mount points outside /run), and a mountinfo."""
+
+    def __init__(self, options="rw,nosuid,nodev,noatime"):
+        os.makedirs("/run", exist_ok=True)
+        self.mp = tempfile.mkdtemp(prefix="fv-check-", dir="/run")
+        self.tmp = tempfile.mkdtemp(prefix="fv-check-")
+        self.proc = os.path.join(self.tmp, "proc")
+        os.makedirs(os.path.join(self.proc, "self"))
+        arch = os.uname().machine
+        self.bin = os.path.join(self.mp, "bin", arch)
+        os.makedirs(self.bin)
+        os.makedirs(os.path.join(self.mp, "captures"))
+        with open(os.path.join(self.mp, "forensics-volume.json"), "w") as f:
+            f.write('{"toolkit":"forensics-volume"}\n')
+        self.mountinfo(options)
+        with open(os.path.join(self.proc, "meminfo"), "w") as f:
+            f.write("MemTotal:       16384000 kB\nMemFree:  1000 kB\n")
+        self.args = os.path.join(self.tmp, "args")
+
+    def mountinfo(self, options):
+        with open(os.path.join(self.proc, "self", "mountinfo"), "w") as f:
+            f.write("25 1 259:1 / / rw,relatime shared:1 - ext4 /dev/nvme0n1p1 rw\n")
+            if options:
+                f.write("90 25 259:7 / %s %s shared:9 - ext4 /dev/nvme3n1 rw\n" % (self.mp, options))
+
+    def tool(self, name, text):
+        path = os.path.join(self.bin, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o755)
+
+    def close(self):
+        shutil.rmtree(self.mp, ignore_errors=True)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def run(self, shell, document, params, env_extra=None, timeout=120):
+        text, _ = ssm_script.script(documents()[document], dict(params, MountPoint=self.mp))
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "FV_PROC_ROOT": self.proc, "FV_TEST_ARGS": self.args}
+        env.update(env_extra or {})
+        return subprocess.run(SHELLS[shell] + ["-c", text, "fv"], capture_output=True, text=True, env=env,
+                              timeout=timeout)
+
+
+CAPTURE_PARAMS = {"VolumeId": TARGET, "CaseId": "IR-42", "Examiner": "A. Responder", "Note": "beacon (P1)",
+                  "UseImds": "false", "Threads": "2"}
+
+
+def make_capture_checks(shell):
+    @check("capture.sh (%s): arguments, and SIGTERM to capture when the time budget is spent" % shell)
+    def watchdog():
+        v = VolumeFixture()
+        try:
+            v.tool("capture", FAKE_CAPTURE)
+            start = time.monotonic()
+            r = v.run(shell, "Forensics-CaptureMemory", dict(CAPTURE_PARAMS, ExecutionTimeout="35"))
+            took = time.monotonic() - start
+            out = r.stdout + r.stderr
+            expect(r.returncode == 3, "exit %d, expected capture's 3:\n%s" % (r.returncode, out))
+            expect(4 <= took < 20, "took %.1fs; the budget was 5s" % took)
+            expect("time budget of 5s spent" in out and "SIGTERM: finalizing" in out, "no watchdog message:\n%s" % out)
+            expect(r.stdout.strip().splitlines()[-1].startswith("Forensics-CaptureMemory: FAILED or PARTIAL (capture exit 3"),
+                   "summary is not last:\n%s" % r.stdout)
+            with open(v.args) as f:
+                args = f.read().split("\n")[:-1]
+            want = ["--case-id", "IR-42", "--examiner", "A. Responder", "--source", "auto", "--output",
+                    v.mp + "/captures", "--note", "beacon (P1)", "--threads", "2", "--no-imds"]
+            expect(args == want, "capture got %r, expected %r" % (args, want))
+            expect("may end partial" in out, "no warning for a timeout too short for 15 GiB of RAM:\n%s" % out)
+        finally:
+            v.close()
+
+    @check("capture.sh (%s): refuses a read-only or missing mount, and a missing LiME module" % shell)
+    def refusals():
+        v = VolumeFixture(options="ro,nosuid,nodev")
+        try:
+            v.tool("capture", FAKE_CAPTURE)
+            r = v.run(shell, "Forensics-CaptureMemory", dict(CAPTURE_PARAMS, ExecutionTimeout="600"))
+            expect(r.returncode == 23 and "read-only" in r.stderr, "ro mount: exit %d %s" % (r.returncode, r.stderr))
+            v.mountinfo(None)
+            r = v.run(shell, "Forensics-CaptureMemory", dict(CAPTURE_PARAMS, ExecutionTimeout="600"))
+            expect(r.returncode == 23 and "run Forensics-MountVolume first" in r.stderr, "no mount: exit %d" % r.returncode)
+            v.mountinfo("rw")
+            r = v.run(shell, "Forensics-CaptureMemory", dict(CAPTURE_PARAMS, ExecutionTimeout="600", Source="lime-module"))
+            expect(r.returncode == 24 and "no LiME module for kernel" in r.stderr, "module: exit %d %s"
+                   % (r.returncode, r.stderr))
+            expect(not os.path.exists(v.args), "capture ran although it was refused")
+        finally:
+            v.close()
+
+    @check("unmount.sh (%s): passes the helper's refusal through, and proves the mount is gone" % shell)
+    def unmount():
+        v = VolumeFixture()
+        try:
+            v.tool("unmount-helper", FAKE_UNMOUNT)
+            r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "5"})
+            expect(r.returncode == 5 and "do NOT detach" in r.stdout, "busy: exit %d %s" % (r.returncode, r.stdout))
+            with open(v.args) as f:
+                expect(f.read().split() == ["--mountpoint", v.mp, "--json"], "unmount-helper arguments")
+            r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "0"})
+            expect(r.returncode == 25 and "still mounted" in r.stdout, "fake success: exit %d %s" % (r.returncode, r.stdout))
+            v.mountinfo(None)
+            r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "0"})
+            expect(r.returncode == 0 and "nothing is mounted" in r.stdout, "not mounted: exit %d %s" % (r.returncode, r.stdout))
+        finally:
+            v.close()
+
+    return [watchdog, refusals, unmount]
+
+
+# ---- publish.sh ----------------------------------------------------------------------------
+
+@check("publish.sh --dry-run: prints every call, in order, and touches nothing")
+def check_publish_dry_run():
+    with tempfile.TemporaryDirectory() as tmp:
+        img = os.path.join(tmp, "forensics-volume.img")
+        with open(img, "wb") as f:
+            f.truncate(4 * 1024 * 1024)
+        key = "arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+        env = {"PATH": "/usr/bin:/bin"}  # neither aws nor coldsnap on PATH: dry runs need neither
+        r = subprocess.run([os.path.join(DEPLOY, "publish.sh"), "--dry-run", "--image", img, "--region", "eu-west-1",
+                            "--kms-key-id", key, "--copy-to", "us-east-1,ap-southeast-2",
+                            "--share-with", "444455556666,777788889999", "--description", "fv test"],
+                           capture_output=True, text=True, env=env)
+        expect(r.returncode == 0, "exit %d: %s" % (r.returncode, r.stderr))
+        calls = [l for l in r.stdout.splitlines() if l.startswith("+ ")]
+        want_prefixes = [
+            "+ coldsnap --region eu-west-1 upload --kms-key-id " + key + " --description 'fv test' --no-progress --wait " + img,
+            "+ aws ec2 create-tags --region eu-west-1 --resources SNAPSHOT-eu-west-1",
+            "+ aws ec2 modify-snapshot-attribute --region eu-west-1 --snapshot-id SNAPSHOT-eu-west-1 --attribute createVolumePermission --operation-type add --user-ids 444455556666 777788889999",
+            "+ aws ssm put-parameter --region eu-west-1 --name /forensics-volume/snapshot-id --type String --overwrite --value SNAPSHOT-eu-west-1",
+            "+ aws ec2 copy-snapshot --region us-east-1 --source-region eu-west-1 --source-snapshot-id SNAPSHOT-eu-west-1 --encrypted --kms-key-id arn:aws:kms:us-east-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef",
+            "+ aws ec2 wait snapshot-completed --region us-east-1 --snapshot-ids SNAPSHOT-us-east-1",
+        ]
+        for w in want_prefixes:
+            expect(any(c.startswith(w) for c in calls), "missing call %r in:\n%s" % (w, "\n".join(calls)))
+        regions = [c for c in calls if c.startswith("+ aws ssm put-parameter")]
+        expect(len(regions) == 3, "put-parameter in %d regions, expected 3" % len(regions))
+        shares = [c for c in calls if "modify-snapshot-attribute" in c]
+        expect(len(shares) == 3, "shared in %d regions, expected 3" % len(shares))
+        order = [calls.index(next(c for c in calls if c.startswith(w))) for w in want_prefixes[:4]]
+        expect(order == sorted(order), "calls out of order: upload, tag, share, then the parameter")
+
+
+@check("publish.sh: clear errors for a missing tool, a bad key, a bad account, a missing image")
+def check_publish_errors():
+    with tempfile.TemporaryDirectory() as tmp:
+        img = os.path.join(tmp, "img")
+        with open(img, "wb") as f:
+            f.write(b"\0" * 4096)
+        empty = os.path.join(tmp, "empty.img")
+        open(empty, "wb").close()
+        key = "arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+        base = [os.path.join(DEPLOY, "publish.sh"), "--image", img, "--region", "eu-west-1", "--kms-key-id", key]
+        env = {"PATH": tmp + ":/usr/bin:/bin"}
+        cases = [
+            (base, "coldsnap is not installed"),
+            (base[:2] + [empty] + base[3:], "is empty"),
+            (base[:-1] + ["alias/foo"], "--kms-key-id"),
+            (base + ["--share-with", "12345"], "--share-with"),
+            ([os.path.join(DEPLOY, "publish.sh"), "--image", img + ".missing", "--region", "eu-west-1",
+              "--kms-key-id", key], "no image"),
+            (base + ["--copy-to", "eu-west-1;reboot"], "--copy-to"),
+        ]
+        for argv, needle in cases:
+            r = subprocess.run(argv, capture_output=True, text=True, env=env)
+            expect(r.returncode != 0 and needle in r.stderr, "%r: exit %d, stderr %r" % (argv[5:], r.returncode, r.stderr))
+        fake_coldsnap = os.path.join(tmp, "coldsnap")
+        with open(fake_coldsnap, "w") as f:
+            f.write("#!/bin/sh\nexit 0\n")
+        os.chmod(fake_coldsnap, 0o755)
+        r = subprocess.run(base, capture_output=True, text=True, env=env)
+        if shutil.which("aws", path=env["PATH"]) is None:
+            expect(r.returncode != 0 and "aws CLI is not installed" in r.stderr, "no aws: %r" % r.stderr)
+
+
+# ---- cfn-lint -------------------------------------------------------------------------------
+
+@check("cfn-lint: both CloudFormation templates")
+def check_cfn_lint(cfn_lint):
+    expect(cfn_lint, "no cfn-lint given (deploy/check.sh installs it)")
+    with tempfile.TemporaryDirectory() as out:
+        files = []
+        for rel, (text, _) in rendered().items():
+            if rel.startswith("cloudformation/"):
+                path = os.path.join(out, os.path.basename(rel))
+                with open(path, "w") as f:
+                    f.write(text)
+                files.append(path)
+        r = subprocess.run([cfn_lint, "--"] + files, capture_output=True, text=True)
+        expect(r.returncode == 0, "cfn-lint exit %d:\n%s%s" % (r.returncode, r.stdout[-4000:], r.stderr[-2000:]))
+
+
+@check("cloudformation: no hard-coded account IDs, regions or partitions; documents embedded unchanged")
+def check_cfn_portable():
+    docs = documents()
+    for rel, (text, _) in rendered().items():
+        if not rel.startswith("cloudformation/"):
+            continue
+        t = json.loads(text)
+        raw = json.dumps(t)
+        expect(not re.search(r"(?<![0-9])[0-9]{12}(?![0-9])", raw), "%s has a 12-digit number" % rel)
+        expect(not re.search(r"\b(us|eu|ap|sa|ca|me|af|il|mx)-(north|south|east|west|central|northeast|southeast|southwest|northwest)-[0-9]\b", raw),
+               "%s names a region" % rel)
+        expect("arn:aws:" not in raw, "%s hard-codes the aws partition" % rel)
+        for res in t["Resources"].values():
+            if res["Type"] == "AWS::SSM::Document":
+                name = res["Properties"]["Name"]
+                content = res["Properties"]["Content"]
+                expect(content["mainSteps"] == docs[name]["mainSteps"], "%s: %s steps differ" % (rel, name))
+                expect(res["Properties"].get("UpdateMethod") == "NewVersion", "%s: %s would be replaced" % (rel, name))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--cfn-lint")
+    ap.add_argument("--volume-ssm")
+    args = ap.parse_args()
+    missing = [t for t in ("shellcheck", "dash", "busybox") if shutil.which(t) is None]
+    if missing:
+        print("FAIL tools: %s not installed (apt-get install shellcheck dash busybox-static)" % ", ".join(missing))
+        RESULTS.append(("tools", "missing"))
+    checks = [check_deterministic, check_matches_source, lambda: check_volume_copy(args.volume_ssm),
+              check_document_shape, check_patterns, check_command_steps, check_runbook_references,
+              check_runbook_failure_paths, check_plan, check_shellcheck, check_stage0_injection,
+              check_stage0_self_validation]
+    for shell in SHELLS:
+        checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]
+        checks += make_capture_checks(shell)
+    checks += [check_publish_dry_run, check_publish_errors, lambda: check_cfn_lint(args.cfn_lint), check_cfn_portable]
+    for c in checks:
+        c()
+    failed = sum(1 for _, e in RESULTS if e)
+    print("%d passed, %d failed" % (len(RESULTS) - failed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
