@@ -199,19 +199,21 @@ make_image() {
 	local img=$DIST/forensics-volume.img
 	say "making $img (ext4, label $LABEL, UUID $FS_UUID)"
 	rm -f "$img"
+	truncate -s "$IMAGE_SIZE" "$img"
 	# -O ^metadata_csum,^64bit: mountable by old kernels (RHEL 7's 3.10).
 	# resize=2^32-1: reserved GDT blocks so the filesystem can be grown online
 	# to 16 TiB. E2FSPROGS_FAKE_TIME fixes the superblock times.
 	E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mkfs.ext4 -q -F -t ext4 -b 4096 -L "$LABEL" -U "$FS_UUID" \
 		-E "root_owner=0:0,hash_seed=$FS_UUID,resize=4294967295" \
-		-O ^metadata_csum,^64bit -d "$DIST/volume" "$img" "$IMAGE_SIZE" >&2
-	if [[ $EUID -ne 0 ]]; then
-		# mkfs -d copies owners from the tree; built as a user, make them root's.
-		local cmds
-		cmds=$(cd "$DIST/volume" && find . -mindepth 1 -printf '/%P\n' |
-			awk '{print "sif \"" $0 "\" uid 0"; print "sif \"" $0 "\" gid 0"}')
-		E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f - "$img" <<<"$cmds" >/dev/null 2>&1
-	fi
+		-O ^metadata_csum,^64bit -d "$DIST/volume" "$img" >&2
+	# mkfs -d copies owners and ctimes from the tree; ctime cannot be set on
+	# the tree (it is the checkout's time), and a user build would make the
+	# user the owner. Set both on every inode, with the fixed time again.
+	local cmds
+	cmds=$(cd "$DIST/volume" && find . -printf '/%P\n' |
+		awk -v t="$SOURCE_DATE_EPOCH" '{printf "sif \"%s\" ctime @%s\nsif \"%s\" uid 0\nsif \"%s\" gid 0\n", $0, t, $0, $0}')
+	E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH debugfs -w -f - "$img" <<<"$cmds" >/dev/null 2>&1 ||
+		die "debugfs could not fix ownership and times in $img"
 	(cd "$DIST" && sha256sum forensics-volume.img >forensics-volume.img.sha256)
 }
 
