@@ -13,9 +13,9 @@
 # log, the evidence read back from the volume image and a summary.
 # Exit status 0 only when every check of the scenario passed.
 set -euo pipefail
-# shellcheck source=tests/vm/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=tests/vm/host/scenarios.sh
+# shellcheck source=SCRIPTDIR/host/scenarios.sh
 . "$FV_VM_DIR/host/scenarios.sh"
 
 usage() {

@@ -11,9 +11,9 @@
 # /var/cache/forensics-volume), FV_VM_WORK (default tests/vm/work).
 # Exit status 0 only when every check passed.
 set -euo pipefail
-# shellcheck source=tests/vm/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . "$(dirname "$0")/lib.sh"
-# shellcheck source=tests/vm/host/scenarios.sh
+# shellcheck source=SCRIPTDIR/host/scenarios.sh
 . "$FV_VM_DIR/host/scenarios.sh"
 
 STEP=0

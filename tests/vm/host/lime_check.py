@@ -2,6 +2,7 @@
 """Compare a LiME stream's records with the guest's /proc/iomem System RAM.
 
     lime_check.py MEMORY.lime IOMEM.txt
+    lime_check.py --cut DEVICE.img MEMORY.lime   (stream LiME wrote on a raw disk)
 
 Reads only the 32-byte record headers (seeking over the data), checks the
 stream is well formed (magic, version, inclusive ranges, data lengths, no
@@ -51,7 +52,38 @@ def iomem_ram(path):
     return out
 
 
+def cut_stream(device, out):
+    """Copy the LiME stream at the start of DEVICE (an image LiME wrote onto a
+    raw disk) into OUT, up to the end of its last record."""
+    end = 0
+    with open(device, "rb") as f:
+        while True:
+            f.seek(end)
+            hdr = f.read(32)
+            if len(hdr) < 32:
+                break
+            magic, version, start, stop, _ = struct.unpack("<IIQQ8s", hdr)
+            if magic != MAGIC or version != 1 or stop < start:
+                break
+            end += 32 + stop - start + 1
+        if end == 0:
+            raise ValueError(f"no LiME record at the start of {device}")
+        f.seek(0)
+        with open(out, "wb") as o:
+            left = end
+            while left:
+                chunk = f.read(min(left, 1 << 20))
+                if not chunk:
+                    raise ValueError(f"{device} ends inside a record")
+                o.write(chunk)
+                left -= len(chunk)
+    print(f"{end} bytes of LiME stream")
+    return 0
+
+
 def main():
+    if sys.argv[1] == "--cut":
+        return cut_stream(sys.argv[2], sys.argv[3])
     lime = lime_ranges(sys.argv[1])
     ram = iomem_ram(sys.argv[2])
     for s, e in lime:

@@ -9,6 +9,7 @@ list_scenarios() {
 	cat <<'LIST'
 boot               bench smoke test: guest boots, both NVMe disks, real /proc/kcore
 boot-aarch64       the same on the aarch64 guest
+reference-lime     the checks' oracle against LiME itself (insmod lime.ko onto a raw disk)
 capture            mount, capture (source kcore), unmount documents; full evidence checks
 lime               the same with capture --source lime-module (LiME built for the guest kernel)
 aarch64            the capture scenario on an aarch64 guest with the aarch64 binaries
@@ -234,7 +235,7 @@ check_footprint() {
 
 # check_evidence ARCH EXPECTED-SOURCE: the capture on the volume image.
 check_evidence() {
-	local arch=$1 want_source=$2 cap out rc
+	local arch=$1 want_source=$2 cap
 	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
 	read_back || return 0
 	cap=$(host_capture_bin)
@@ -250,20 +251,7 @@ check_evidence() {
 	local lime_sha
 	lime_sha=$(sha256sum "$WORK/memory.lime" | cut -d' ' -f1)
 	check lime-sha256-matches-manifest "$(ok_if [ "$lime_sha" = "$(manifest_field image.lime_sha256)" ])" "${lime_sha:0:16}..."
-	res_block iomem >"$WORK/iomem.txt"
-	out=$(python3 "$FV_VM_DIR/host/lime_check.py" "$WORK/memory.lime" "$WORK/iomem.txt" 2>&1) && rc=0 || rc=$?
-	printf '%s\n' "$out" >"$WORK/lime-ranges.txt"
-	check lime-ranges-equal-iomem-ram "$rc" "$(printf '%s' "$out" | tail -n1)"
-	check page-cache-token-in-image "$(grep -a -q -F "$PAGE_TOKEN" "$WORK/memory.lime" && echo 0 || echo 1)" "$PAGE_TOKEN"
-	local heap
-	heap="FVHEAP-$(res heap-suffix || echo missing)"
-	check heap-token-in-image "$(grep -a -q -F "$heap" "$WORK/memory.lime" && echo 0 || echo 1)" "$heap"
-	local banner
-	banner=$(res_block version | head -n1)
-	ensure_volatility
-	"$VOL" -q -f "$WORK/memory.lime" banners.Banners >"$WORK/volatility-banners.txt" 2>"$WORK/volatility.err" || true
-	check volatility-banner-found "$(grep -q -F "${banner:0:60}" "$WORK/volatility-banners.txt" && echo 0 || echo 1)" \
-		"$(grep -F -m1 'Linux version' "$WORK/volatility-banners.txt" | cut -c1-110)"
+	check_lime_content
 	IMAGE_SUMMARY="$(stat -c %s "$WORK/memory.lime") bytes LiME -> $(stat -c %s "$CAPDIR/memory.lime.zst") bytes zst"
 	log "image: $IMAGE_SUMMARY"
 	echo "image $IMAGE_SUMMARY" >>"$WORK/summary"
@@ -322,6 +310,43 @@ scenario_lime() {
 }
 
 scenario_aarch64() { capture_flow aarch64 kcore 512 1536; }
+
+# check_lime_content: the checks of a LiME stream at $WORK/memory.lime that do
+# not depend on our tool (ranges, tokens, Volatility's banner).
+check_lime_content() {
+	local out rc heap banner
+	res_block iomem >"$WORK/iomem.txt"
+	out=$(python3 "$FV_VM_DIR/host/lime_check.py" "$WORK/memory.lime" "$WORK/iomem.txt" 2>&1) && rc=0 || rc=$?
+	printf '%s\n' "$out" >"$WORK/lime-ranges.txt"
+	check lime-ranges-equal-iomem-ram "$rc" "$(printf '%s' "$out" | tail -n1)"
+	check page-cache-token-in-image "$(grep -a -q -F "$PAGE_TOKEN" "$WORK/memory.lime" && echo 0 || echo 1)" "$PAGE_TOKEN"
+	heap="FVHEAP-$(res heap-suffix || echo missing)"
+	check heap-token-in-image "$(grep -a -q -F "$heap" "$WORK/memory.lime" && echo 0 || echo 1)" "$heap"
+	# Negative control: a token of the same shape that never entered the guest.
+	local control
+	control=FVHEAP-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	check control-token-absent "$(grep -a -q -F "$control" "$WORK/memory.lime" && echo 1 || echo 0)" "$control"
+	banner=$(res_block version | head -n1)
+	ensure_volatility
+	"$VOL" -q -f "$WORK/memory.lime" banners.Banners >"$WORK/volatility-banners.txt" 2>"$WORK/volatility.err" || true
+	check volatility-banner-found "$(grep -q -F "${banner:0:60}" "$WORK/volatility-banners.txt" && echo 0 || echo 1)" \
+		"$(grep -F -m1 'Linux version' "$WORK/volatility-banners.txt" | cut -c1-110)"
+}
+
+scenario_reference_lime() {
+	build_lime x86_64
+	make_suspect_image
+	rm -f "$WORK/volume.img"
+	truncate -s 640M "$WORK/volume.img"
+	cp "$LIME_KO" "$WORK/overlay/fv/lime.ko"
+	boot_guest x86_64 reference-lime 900 512
+	local fails
+	fails=$(python3 "$RESULTS" "$WORK/console.log" fails)
+	check guest-scenario-clean "$(ok_if [ -z "$fails" ])" "$fails; LiME took $(res lime-seconds || echo '?') s"
+	expect cut-lime-stream python3 "$FV_VM_DIR/host/lime_check.py" --cut "$WORK/volume.img" "$WORK/memory.lime"
+	rm -f "$WORK/volume.img"
+	check_lime_content
+}
 
 # block_has NAME EXTENDED-REGEX: the guest block NAME's output matches.
 block_has() {

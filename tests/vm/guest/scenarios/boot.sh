@@ -1,6 +1,6 @@
 # shellcheck shell=sh
 # Scenario "boot": the bench's own smoke test (devices, modules, kcore).
-# shellcheck source=tests/vm/guest/scenarios/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /fv/scenarios/lib.sh
 fv_block iomem cat /proc/iomem
 fv_result kcore-size "$(stat -c %s /proc/kcore)"

@@ -3,7 +3,7 @@
 # plant the tokens, then run the three rendered SSM documents' scripts
 # unchanged, in order, recording the suspect disk's written sectors and the
 # page cache around them.
-# shellcheck source=tests/vm/guest/scenarios/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /fv/scenarios/lib.sh
 fv_block iomem cat /proc/iomem
 fv_plant_tokens || { fv_fail "cannot plant the memory tokens"; exit 1; }

@@ -3,7 +3,7 @@
 # altered (volume ID $FV_BAD_MARKER_ID) and one whose ext4 label is wrong
 # ($FV_BAD_LABEL_ID). The mount document must refuse both, leave them
 # unmounted, and write nothing to them.
-# shellcheck source=tests/vm/guest/scenarios/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /fv/scenarios/lib.sh
 marker_dev=$(fv_wait_serial "vol${FV_BAD_MARKER_ID#vol-}") || { fv_fail "bad-marker volume missing"; exit 1; }
 label_dev=$(fv_wait_serial "vol${FV_BAD_LABEL_ID#vol-}") || { fv_fail "bad-label volume missing"; exit 1; }

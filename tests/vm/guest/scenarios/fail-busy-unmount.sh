@@ -2,7 +2,7 @@
 # Drill "fail-busy-unmount": a process holds a file on the mounted forensics
 # volume. The unmount document must refuse and name the process, leave the
 # volume mounted, and succeed once the process has exited.
-# shellcheck source=tests/vm/guest/scenarios/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /fv/scenarios/lib.sh
 fv_ssm mount 300 || { fv_fail "the mount document failed"; exit 1; }
 mp=$(fv_volume_mountpoint)

@@ -2,7 +2,7 @@
 # Drill "fail-too-small": memory filled with incompressible data, and a
 # forensics volume without room for it. The capture must end in a partial,
 # clearly labelled image that still verifies, and the volume must unmount.
-# shellcheck source=tests/vm/guest/scenarios/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /fv/scenarios/lib.sh
 fv_block iomem cat /proc/iomem
 mkdir -p /fill

@@ -2,7 +2,7 @@
 # Drill "fail-wrong-id": the mount document given a volume ID that is not
 # attached, then the suspect's own root volume ID. Both must fail clearly and
 # leave nothing mounted and no mountpoint behind.
-# shellcheck source=tests/vm/guest/scenarios/lib.sh
+# shellcheck source=SCRIPTDIR/lib.sh
 . /fv/scenarios/lib.sh
 fv_record_state before
 fv_ssm mount-absent 120 && fv_fail "mount document succeeded for a volume that is not attached"
