@@ -72,6 +72,12 @@ fn vm_boot_aarch64() {
 
 #[test]
 #[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_reference_lime() {
+    run_scenario("reference-lime");
+}
+
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
 fn vm_capture() {
     run_scenario("capture");
 }

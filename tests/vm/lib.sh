@@ -82,14 +82,18 @@ apt_download() {
 	local dir=$1
 	shift
 	mkdir -p "$dir"
-	local p f
+	local p f name arch
 	for p in "$@"; do
-		f=$(find "$dir" -maxdepth 1 -name "${p%%:*}_*.deb" | head -n1)
+		name=${p%%:*}
+		arch=$(dpkg --print-architecture)
+		case $p in *:*) arch=${p#*:} ;; esac
+		# The file name carries the architecture (or "all"): one cache for all arches.
+		f=$(find "$dir" -maxdepth 1 \( -name "${name}_*_$arch.deb" -o -name "${name}_*_all.deb" \) | head -n1)
 		if [ -z "$f" ]; then
 			apt_update_once
 			log "apt-get download $p -> $dir"
-			(cd "$dir" && apt-get download -q "$p" >&2) || die "apt-get download $p failed"
-			f=$(find "$dir" -maxdepth 1 -name "${p%%:*}_*.deb" | head -n1)
+			(cd "$dir" && apt-get download -q -o APT::Sandbox::User=root "$p" >&2) || die "apt-get download $p failed"
+			f=$(find "$dir" -maxdepth 1 \( -name "${name}_*_$arch.deb" -o -name "${name}_*_all.deb" \) | head -n1)
 			[ -n "$f" ] || die "apt-get download $p produced no .deb in $dir"
 		fi
 		echo "$f"
@@ -141,14 +145,11 @@ fetch_kernel() {
 	[ -f "$KIMAGE" ] || die "no kernel image $KIMAGE in $deb"
 }
 
-# fetch_busybox ARCH: the static busybox for the guest; sets BUSYBOX.
+# fetch_busybox ARCH: Debian's busybox-static for the guest (always the
+# package's binary, even when the host has a dynamic busybox); sets BUSYBOX.
 fetch_busybox() {
 	local arch=$1 da deb dir
 	da=$(deb_arch "$arch")
-	if [ "$da" = "$(dpkg --print-architecture)" ] && [ -x /bin/busybox ] && file_is_static /bin/busybox; then
-		BUSYBOX=/bin/busybox
-		return
-	fi
 	ensure_foreign_arch "$da"
 	deb=$(apt_download "$VMCACHE/debs" "busybox-static:$da")
 	dir=$VMCACHE/$arch/busybox
@@ -158,11 +159,6 @@ fetch_busybox() {
 		dpkg-deb -x "$deb" "$dir"
 	fi
 	BUSYBOX=$dir/bin/busybox
-}
-
-file_is_static() {
-	# busybox-static's binary has no program interpreter.
-	! LC_ALL=C readelf -l "$1" 2>/dev/null | grep -q 'program interpreter'
 }
 
 # Modules the guest loads: NVMe (both disks are NVMe, as on Nitro), ext4 and
