@@ -612,6 +612,108 @@ def make_stage0_check(shell, case):
     return run
 
 
+FAKE_MOUNT_HELPER = """#!/bin/sh
+# Test double standing in for mount-helper's adoption (tested for real in
+# crates/mount and the VM tests): records its arguments, exits as told.
+printf '%s\\n' "$@" > "$FV_TEST_ARGS"
+exit "${FV_TEST_RC:-0}"
+"""
+
+
+def mountinfo_line(mountpoint):
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            if line.split()[4] == mountpoint:
+                return line
+    return None
+
+
+def make_root_stage0_check(shell):
+    @check("stage-0 (%s, root, loop device): mounts ro,noload,nosuid,nodev on a fresh /run dir, hands over, "
+           "cleans up after a refusal" % shell)
+    def run():
+        expect(os.geteuid() == 0, "needs root (loop devices and mount): run deploy/check.sh as root")
+        expect(shutil.which("mkfs.ext4") and shutil.which("losetup"), "needs e2fsprogs and util-linux (mkfs.ext4, losetup)")
+        arch = os.uname().machine
+        with tempfile.TemporaryDirectory() as tmp:
+            loops = []
+            try:
+                for name, marker in (("good", True), ("nomarker", False)):
+                    tree = os.path.join(tmp, name)
+                    os.makedirs(os.path.join(tree, "bin", arch))
+                    if marker:
+                        with open(os.path.join(tree, "forensics-volume.json"), "w") as f:
+                            f.write('{"toolkit":"forensics-volume"}\n')
+                    helper = os.path.join(tree, "bin", arch, "mount-helper")
+                    with open(helper, "w") as f:
+                        f.write(FAKE_MOUNT_HELPER)
+                    os.chmod(helper, 0o755)
+                    img = os.path.join(tmp, name + ".img")
+                    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "FORENSICS", "-d", tree, img, "64M"], check=True,
+                                   capture_output=True)
+                    loop = subprocess.run(["losetup", "-f", "--show", img], check=True, capture_output=True,
+                                          text=True).stdout.strip()
+                    loops.append(loop)
+                fx = Fixture(os.path.join(tmp, "fx"))
+                devdir = os.path.join(tmp, "dev")
+                os.makedirs(devdir)
+                for i, loop in enumerate(loops):
+                    nvme = "nvme%dn1" % (7 + i)
+                    serial = "vol0123456789abcde%02d" % i
+                    fx.disk(nvme, serial[:20], EBS, gib=0)
+                    base = os.path.basename(loop)
+                    for attr in ("dev", "size"):
+                        shutil.copy(os.path.join("/sys/block", base, attr), os.path.join(fx.sys, "block", nvme, attr))
+                    os.symlink(loop, os.path.join(devdir, nvme))
+                args = os.path.join(tmp, "args")
+                doc = documents()["Forensics-MountVolume"]
+
+                def stage0(vol, mp, rc):
+                    text, _ = ssm_script.script(doc, {"VolumeId": vol, "MountPoint": mp, "ExpectedSizeGiB": ""})
+                    env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "FV_SYSFS_ROOT": fx.sys,
+                           "FV_DEV_ROOT": devdir, "FV_TEST_ARGS": args, "FV_TEST_RC": str(rc)}
+                    return subprocess.run(SHELLS[shell] + ["-c", text, "stage0"], capture_output=True, text=True,
+                                          env=env, timeout=120)
+
+                mp = "/run/fv-check-stage0-%d" % os.getpid()
+                r = stage0("vol-0123456789abcde00", mp, 0)
+                try:
+                    expect(r.returncode == 0, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr))
+                    line = mountinfo_line(mp)
+                    expect(line, "nothing mounted at %s after success" % mp)
+                    opts = set(line.split()[5].split(","))
+                    expect({"ro", "nosuid", "nodev"} <= opts, "mount options %s" % opts)
+                    with open(args) as f:
+                        got = f.read().split()
+                    expect(got == ["mount", "--volume-id", "vol-0123456789abcde00", "--mountpoint", mp, "--json"],
+                           "mount-helper got %r" % got)
+                    expect(r.stdout.strip().splitlines()[-1].startswith("Forensics-MountVolume: OK"), r.stdout)
+                finally:
+                    if mountinfo_line(mp):
+                        subprocess.run(["umount", mp], check=False)
+                    if os.path.isdir(mp):
+                        os.rmdir(mp)
+                r = stage0("vol-0123456789abcde00", mp, 9)
+                expect(r.returncode == 9, "helper refusal: exit %d, expected 9 passed through" % r.returncode)
+                expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
+                r = stage0("vol-0123456789abcde01", mp, 0)
+                expect(r.returncode == 24 and "marker" in r.stderr, "no marker: exit %d %s" % (r.returncode, r.stderr))
+                expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
+                os.makedirs(mp)
+                r = stage0("vol-0123456789abcde00", mp, 0)
+                expect(r.returncode == 23 and "already exists" in r.stderr, "existing dir: exit %d" % r.returncode)
+                os.rmdir(mp)
+                os.symlink("/etc", mp)
+                r = stage0("vol-0123456789abcde00", mp, 0)
+                expect(r.returncode == 23 and os.path.islink(mp) and not mountinfo_line("/etc"),
+                       "planted symlink: exit %d %s" % (r.returncode, r.stderr))
+                os.unlink(mp)
+            finally:
+                for loop in loops:
+                    subprocess.run(["losetup", "-d", loop], check=False)
+    return run
+
+
 @check("stage-0: SSM refuses injection in every parameter before the script runs")
 def check_stage0_injection():
     doc = documents()["Forensics-MountVolume"]
@@ -883,6 +985,7 @@ def main():
               check_stage0_self_validation]
     for shell in SHELLS:
         checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]
+        checks.append(make_root_stage0_check(shell))
         checks += make_capture_checks(shell)
     checks += [check_publish_dry_run, check_publish_errors, lambda: check_cfn_lint(args.cfn_lint), check_cfn_portable]
     for c in checks:
