@@ -33,7 +33,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 pub mod identify;
+pub mod locate;
 pub mod mountinfo;
+pub mod protect;
 pub mod superblock;
 pub mod sys;
 pub mod sysfs;

@@ -1,0 +1,22 @@
+//! Mounting and unmounting EBS volumes without harming a suspect host.
+//!
+//! - [`mountpoint`]: mountpoints under `/run/forensics-volume/` (tmpfs),
+//!   created 0700; symlinks, non-directories, non-empty directories and
+//!   existing mountpoints are refused.
+//! - [`verify`]: the forensics-volume marker and the toolkit's
+//!   `SHA256SUMS`, checked on the read-only mount before anything runs.
+//! - [`ops`]: the forensics volume's mount (adopting stage-0's read-only
+//!   mount, journaled read-write remount, online grow with
+//!   `EXT4_IOC_RESIZE_FS`) and evidence mounts (BLKROSET, `ro,noload` /
+//!   `ro,norecovery,nouuid`, written-sector proof from `/sys/block/X/stat`).
+//! - [`holders`]: which processes hold a filesystem (`/proc/*/{fd,cwd,root,exe,maps}`).
+//! - [`unmount`]: syncfs, quiescence check, umount, confirmation in every
+//!   mount namespace, BLKFLSBUF, mountpoint removal.
+//!
+//! Every operation that fails undoes what it did, and says so when it cannot.
+
+pub mod holders;
+pub mod mountpoint;
+pub mod ops;
+pub mod unmount;
+pub mod verify;
