@@ -40,13 +40,15 @@ deb_arch() {
 	esac
 }
 
-# apt-get update once per bench run (and only when something must be fetched).
-_apt_updated=
+# apt-get update at most once an hour (a stamp in the cache: apt_download
+# runs in command substitutions, so a shell variable would not stick).
 apt_update_once() {
-	if [ -z "$_apt_updated" ]; then
+	local stamp=$VMCACHE/apt-updated
+	mkdir -p "$VMCACHE"
+	if [ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]; then
 		log "apt-get update (package lists for the kernel, busybox and LiME downloads)"
 		apt-get update -qq >&2 || die "apt-get update failed"
-		_apt_updated=1
+		touch "$stamp"
 	fi
 }
 
@@ -120,7 +122,7 @@ ensure_foreign_arch() {
 	if ! dpkg --print-foreign-architectures | grep -qx "$da"; then
 		log "dpkg --add-architecture $da (to download the $da kernel and busybox-static; nothing is installed)"
 		dpkg --add-architecture "$da"
-		_apt_updated=
+		rm -f "$VMCACHE/apt-updated"
 	fi
 }
 
