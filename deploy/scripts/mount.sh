@@ -326,8 +326,17 @@ fi
 if ! { [ -d "$MOUNT_BASE" ] && [ ! -L "$MOUNT_BASE" ] && [ -O "$MOUNT_BASE" ]; }; then
     die 23 "$MOUNT_BASE is not a directory owned by root"
 fi
-if ! { [ ! -e "$MOUNT_POINT" ] && [ ! -L "$MOUNT_POINT" ]; }; then
-    die 23 "$MOUNT_POINT already exists (mounted by an earlier run? unmount with Forensics-UnmountVolume)"
+if [ -e "$MOUNT_POINT" ] || [ -L "$MOUNT_POINT" ]; then
+    if is_mounted "$MOUNT_POINT"; then
+        die 23 "something is already mounted at $MOUNT_POINT (an earlier Forensics-MountVolume?): run Forensics-UnmountVolume first"
+    fi
+    # An empty directory left by an earlier, interrupted run: rmdir removes
+    # nothing else (not a symlink, not a file, not a directory with entries).
+    if [ -d "$MOUNT_POINT" ] && [ ! -L "$MOUNT_POINT" ] && rmdir "$MOUNT_POINT" 2>/dev/null; then
+        warn "note: removed the empty directory $MOUNT_POINT left by an earlier run"
+    else
+        die 23 "$MOUNT_POINT already exists and is not an empty directory: refusing (planted?)"
+    fi
 fi
 mkdir -m 0700 "$MOUNT_POINT" || die 23 "cannot create $MOUNT_POINT"
 CREATED=1

@@ -630,7 +630,7 @@ def mountinfo_line(mountpoint):
 
 def make_root_stage0_check(shell):
     @check("stage-0 (%s, root, loop device): mounts ro,noload,nosuid,nodev on a fresh /run dir, hands over, "
-           "cleans up after a refusal" % shell)
+           "cleans up after a refusal, refuses planted or busy mountpoints" % shell)
     def run():
         expect(os.geteuid() == 0, "needs root (loop devices and mount): run deploy/check.sh as root")
         expect(shutil.which("mkfs.ext4") and shutil.which("losetup"), "needs e2fsprogs and util-linux (mkfs.ext4, losetup)")
@@ -699,10 +699,22 @@ def make_root_stage0_check(shell):
                 r = stage0("vol-0123456789abcde01", mp, 0)
                 expect(r.returncode == 24 and "marker" in r.stderr, "no marker: exit %d %s" % (r.returncode, r.stderr))
                 expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
-                os.makedirs(mp)
+                os.makedirs(os.path.join(mp, "x"))
                 r = stage0("vol-0123456789abcde00", mp, 0)
-                expect(r.returncode == 23 and "already exists" in r.stderr, "existing dir: exit %d" % r.returncode)
-                os.rmdir(mp)
+                expect(r.returncode == 23 and "not an empty directory" in r.stderr and os.path.isdir(mp + "/x"),
+                       "non-empty dir: exit %d %s" % (r.returncode, r.stderr))
+                os.rmdir(os.path.join(mp, "x"))
+                r = stage0("vol-0123456789abcde00", mp, 0)
+                try:
+                    expect(r.returncode == 0 and "removed the empty directory" in r.stderr,
+                           "empty dir left by an earlier run: exit %d %s" % (r.returncode, r.stderr))
+                    r = stage0("vol-0123456789abcde00", mp, 0)
+                    expect(r.returncode == 22 and ("mounted at " + mp) in r.stderr,
+                           "second mount of a mounted volume: exit %d %s" % (r.returncode, r.stderr))
+                finally:
+                    if mountinfo_line(mp):
+                        subprocess.run(["umount", mp], check=False)
+                    os.rmdir(mp)
                 os.symlink("/etc", mp)
                 r = stage0("vol-0123456789abcde00", mp, 0)
                 expect(r.returncode == 23 and os.path.islink(mp) and not mountinfo_line("/etc"),
