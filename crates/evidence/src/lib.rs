@@ -10,3 +10,4 @@
 
 pub mod manifest;
 pub mod seektable;
+pub mod writer;

@@ -1,0 +1,552 @@
+//! The threads behind [`super::ImageWriter`].
+//!
+//! ```text
+//!  caller ──Slot──▶ workers (N) ──Frame──▶ writer ──Slot──▶ LiME hasher ──Slot──▶ image hasher ──▶ pool ──▶ caller
+//!          (jobs)   compress      (done)   in order, write,  SHA-256 of the       SHA-256 of the
+//!                                          entries, flush    raw frame            compressed frame
+//! ```
+//!
+//! A fixed number of [`Slot`]s (raw buffer + compressed buffer) circulate;
+//! the caller blocks when all are in flight, which bounds memory whatever the
+//! input size. Hashing happens after the frame is written, so after a write
+//! error the digests cover exactly the frames that are in the file.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::unix::fs::FileExt;
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Mutex};
+
+use sha2::{Digest, Sha256};
+
+use super::entries::{Entries, EntriesError};
+use super::sys::{SyncRange, sync_range, unsupported};
+use crate::seektable::Entry;
+
+/// Flush and drop the written image from the page cache in windows of this
+/// size: small enough that little dirty evidence is held, large enough that
+/// writeback runs in big sequential requests.
+pub(super) const CACHE_WINDOW: u64 = 8 << 20;
+
+/// One frame in flight.
+#[derive(Debug)]
+pub(super) struct Slot {
+    /// Frame number in the image.
+    pub index: u64,
+    /// Uncompressed bytes (the LiME stream).
+    pub raw: Vec<u8>,
+    /// The compressed frame (unused when `zero`).
+    pub comp: Vec<u8>,
+    /// The frame is all zeros and full size: the shared zero frame is written.
+    pub zero: bool,
+    /// Compression failed.
+    pub error: Option<io::Error>,
+}
+
+impl Slot {
+    pub(super) fn new(frame_size: usize) -> Self {
+        Self {
+            index: 0,
+            raw: Vec::with_capacity(frame_size),
+            comp: Vec::with_capacity(zstd::zstd_safe::compress_bound(frame_size)),
+            zero: false,
+            error: None,
+        }
+    }
+}
+
+/// A precompressed all-zero frame of `frame_size` bytes.
+#[derive(Debug)]
+pub(super) struct ZeroFrame {
+    pub bytes: Vec<u8>,
+    pub checksum: u32,
+}
+
+/// Messages to the writer thread.
+#[derive(Debug)]
+pub(super) enum ToWriter {
+    Frame(Slot),
+    /// Once `frames` frames have been handled: truncate to what was written,
+    /// make it durable, reply, carry on.
+    Recover {
+        frames: u64,
+        reply: Sender<Result<Recovered, WriteFailure>>,
+    },
+}
+
+/// What `Recover` found.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Recovered {
+    /// Frames in the file.
+    pub frames: u64,
+}
+
+/// Why the writer thread stopped writing.
+#[derive(Debug)]
+pub(super) enum WriteFailure {
+    /// Writing a frame failed (e.g. `ENOSPC`): recoverable.
+    Write { frame: u64, source: io::Error },
+    /// A frame could not be compressed: recoverable (the frame is dropped).
+    Compress { frame: u64, source: io::Error },
+    /// Recording a seek-table entry failed: recoverable.
+    Entries(EntriesError),
+    /// Written data failed to reach the disk (`EIO` on writeback): what is
+    /// in the file can no longer be trusted to be on disk; not recoverable.
+    Writeback { offset: u64, source: io::Error },
+    /// Truncating or syncing during recovery failed.
+    Recover { op: &'static str, source: io::Error },
+}
+
+impl WriteFailure {
+    /// A copy for the caller (`io::Error` is not `Clone`; the OS error code
+    /// or the kind and message carry over).
+    pub(super) fn duplicate(&self) -> Self {
+        match self {
+            Self::Write { frame, source } => Self::Write {
+                frame: *frame,
+                source: dup(source),
+            },
+            Self::Compress { frame, source } => Self::Compress {
+                frame: *frame,
+                source: dup(source),
+            },
+            Self::Entries(e) => Self::Recover {
+                op: "seek-table entries",
+                source: match e.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code),
+                    None => io::Error::other(e.to_string()),
+                },
+            },
+            Self::Writeback { offset, source } => Self::Writeback {
+                offset: *offset,
+                source: dup(source),
+            },
+            Self::Recover { op, source } => Self::Recover {
+                op,
+                source: dup(source),
+            },
+        }
+    }
+
+    fn recoverable(&self) -> bool {
+        matches!(
+            self,
+            Self::Write { .. } | Self::Compress { .. } | Self::Entries(_)
+        )
+    }
+}
+
+fn dup(e: &io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(code) => io::Error::from_raw_os_error(code),
+        None => io::Error::new(e.kind(), e.to_string()),
+    }
+}
+
+/// State shared between the caller and the writer thread.
+#[derive(Debug)]
+pub(super) struct Shared {
+    /// Set by the writer thread on a failure; the caller checks it on every
+    /// `write()`.
+    pub failed: AtomicBool,
+    /// The failure, taken by the caller to report it.
+    pub failure: Mutex<Option<WriteFailure>>,
+    /// Compression level the workers use for the next frame.
+    pub level: AtomicI32,
+    /// Tests: image bytes past this offset fail to write with `ENOSPC`.
+    #[cfg(test)]
+    pub inject_enospc_at: std::sync::atomic::AtomicU64,
+}
+
+impl Shared {
+    pub(super) fn new(level: i32) -> Self {
+        Self {
+            failed: AtomicBool::new(false),
+            failure: Mutex::new(None),
+            level: AtomicI32::new(level),
+            #[cfg(test)]
+            inject_enospc_at: std::sync::atomic::AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+/// Compression worker: takes slots, compresses (or spots zero frames), passes
+/// them on to the writer.
+pub(super) fn worker(
+    jobs: Arc<Mutex<Receiver<Slot>>>,
+    done: Sender<ToWriter>,
+    shared: Arc<Shared>,
+    frame_size: usize,
+) {
+    let mut level = shared.level.load(Ordering::Relaxed);
+    let mut compressor = new_compressor(level);
+    loop {
+        let job = match jobs.lock() {
+            Ok(rx) => rx.recv(),
+            Err(_) => return,
+        };
+        let Ok(mut slot) = job else { return };
+        slot.zero = slot.raw.len() == frame_size && is_zero(&slot.raw);
+        slot.error = None;
+        if !slot.zero {
+            let want = shared.level.load(Ordering::Relaxed);
+            if want != level {
+                level = want;
+                compressor = new_compressor(level);
+            }
+            let result = match &mut compressor {
+                Ok(c) => c.compress_to_buffer(&slot.raw, &mut slot.comp),
+                Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
+            };
+            if let Err(e) = result {
+                slot.comp.clear();
+                slot.error = Some(e);
+            }
+        }
+        if done.send(ToWriter::Frame(slot)).is_err() {
+            return;
+        }
+    }
+}
+
+/// A frame compressor: zstd content checksum on (the seek table copies it),
+/// content size on (readers can size buffers), no dictionary ID.
+pub(super) fn new_compressor(level: i32) -> io::Result<zstd::bulk::Compressor<'static>> {
+    let mut c = zstd::bulk::Compressor::new(level)?;
+    c.include_checksum(true)?;
+    c.include_contentsize(true)?;
+    c.include_dictid(false)?;
+    Ok(c)
+}
+
+/// Whether `b` is all zero bytes. Checks 256-byte blocks with a branch-free
+/// OR so the compiler vectorizes it; stops at the first non-zero block.
+pub(super) fn is_zero(b: &[u8]) -> bool {
+    let mut blocks = b.chunks_exact(256);
+    for block in &mut blocks {
+        if block.iter().fold(0u8, |acc, &x| acc | x) != 0 {
+            return false;
+        }
+    }
+    blocks.remainder().iter().all(|&x| x == 0)
+}
+
+/// The last four bytes of a frame with a content checksum.
+pub(super) fn frame_checksum(frame: &[u8]) -> u32 {
+    let mut c = [0u8; 4];
+    if let Some(tail) = frame.len().checked_sub(4).and_then(|at| frame.get(at..)) {
+        c.copy_from_slice(tail);
+    }
+    u32::from_le_bytes(c)
+}
+
+/// What the writer thread hands back when its input ends.
+#[derive(Debug)]
+pub(super) struct WriterEnd {
+    pub entries: Entries,
+    pub frames: u64,
+    pub len: u64,
+    pub failure: Option<WriteFailure>,
+}
+
+/// The ordered writer: puts frames in index order, writes them, records
+/// their entries, flushes and drops written data from the page cache, and
+/// passes each written slot to the LiME hasher.
+pub(super) struct OrderedWriter {
+    pub file: Arc<File>,
+    pub entries: Entries,
+    pub zero: Arc<ZeroFrame>,
+    pub shared: Arc<Shared>,
+    pub hash: Sender<Slot>,
+    pub pool: Sender<Slot>,
+    /// Page-cache management off (file system does not support it).
+    pub no_sync_range: bool,
+}
+
+impl OrderedWriter {
+    pub(super) fn run(mut self, input: Receiver<ToWriter>) -> WriterEnd {
+        let mut next = 0u64;
+        let mut len = 0u64;
+        // Start of the window whose writeback was started but not waited for.
+        let mut started = 0u64;
+        // Everything before this is on disk and dropped from the cache.
+        let mut dropped = 0u64;
+        let mut failure: Option<WriteFailure> = None;
+        let mut pending: BTreeMap<u64, Slot> = BTreeMap::new();
+        let mut recover: Option<(u64, Sender<Result<Recovered, WriteFailure>>)> = None;
+
+        loop {
+            // Drain the frames that are next in order.
+            while let Some(slot) = pending.remove(&next) {
+                next += 1;
+                if failure.is_some() {
+                    let _ = self.pool.send(slot);
+                    continue;
+                }
+                match self.write_frame(&slot, len) {
+                    Ok(n) => {
+                        len += n;
+                        if self.hash.send(slot).is_err() {
+                            // The hashers are gone: the caller sees it when
+                            // the pool runs dry or at finish().
+                            return self.end(next, len, failure);
+                        }
+                        if !self.no_sync_range && len - started >= CACHE_WINDOW {
+                            if let Err(f) = self.flush_window(&mut started, &mut dropped, len) {
+                                self.fail(f, &mut failure);
+                            }
+                        }
+                    }
+                    Err(f) => {
+                        let _ = self.pool.send(slot);
+                        // A write may have left part of this frame behind;
+                        // recovery cuts it off.
+                        self.fail(f, &mut failure);
+                    }
+                }
+            }
+            if let Some((frames, _)) = &recover {
+                if *frames <= next {
+                    if let Some((_, reply)) = recover.take() {
+                        let written = self.entries.len();
+                        let result = self.recover(&mut failure, written, len);
+                        if result.is_ok() {
+                            next = written;
+                            started = started.min(len);
+                            dropped = dropped.min(len);
+                        }
+                        let _ = reply.send(result);
+                    }
+                }
+            }
+            match input.recv() {
+                Ok(ToWriter::Frame(slot)) => {
+                    pending.insert(slot.index, slot);
+                }
+                Ok(ToWriter::Recover { frames, reply }) => recover = Some((frames, reply)),
+                Err(_) => break,
+            }
+        }
+        // Every sender is gone: any slot still pending is a frame whose
+        // predecessors never came (a worker died); not written.
+        let frames = self.entries.len();
+        self.end(frames, len, failure)
+    }
+
+    /// Records a failure: kept here to decide recovery, a copy for the caller.
+    fn fail(&self, f: WriteFailure, failure: &mut Option<WriteFailure>) {
+        if let Ok(mut shared) = self.shared.failure.lock() {
+            if shared.is_none() {
+                *shared = Some(f.duplicate());
+            }
+        }
+        self.shared.failed.store(true, Ordering::Release);
+        *failure = Some(f);
+    }
+
+    fn end(self, frames: u64, len: u64, failure: Option<WriteFailure>) -> WriterEnd {
+        WriterEnd {
+            entries: self.entries,
+            frames,
+            len,
+            failure,
+        }
+    }
+
+    /// Writes one frame; returns its compressed length.
+    fn write_frame(&mut self, slot: &Slot, at: u64) -> Result<u64, WriteFailure> {
+        if let Some(e) = &slot.error {
+            return Err(WriteFailure::Compress {
+                frame: slot.index,
+                source: io::Error::new(e.kind(), e.to_string()),
+            });
+        }
+        let (bytes, checksum): (&[u8], u32) = if slot.zero {
+            (&self.zero.bytes, self.zero.checksum)
+        } else {
+            (&slot.comp, frame_checksum(&slot.comp))
+        };
+        let (Ok(compressed), Ok(decompressed)) =
+            (u32::try_from(bytes.len()), u32::try_from(slot.raw.len()))
+        else {
+            return Err(WriteFailure::Compress {
+                frame: slot.index,
+                source: io::Error::other("frame larger than the seek table's u32 sizes"),
+            });
+        };
+        // Positional writes: after a recovery truncated the file, the next
+        // frame goes exactly at its end, whatever the file offset says.
+        #[cfg(test)]
+        {
+            let limit = self.shared.inject_enospc_at.load(Ordering::SeqCst);
+            if at + bytes.len() as u64 > limit {
+                let room = usize::try_from(limit.saturating_sub(at)).unwrap_or(0);
+                let _ = self.file.write_all_at(&bytes[..room.min(bytes.len())], at);
+                return Err(WriteFailure::Write {
+                    frame: slot.index,
+                    source: io::Error::from_raw_os_error(libc::ENOSPC),
+                });
+            }
+        }
+        self.file
+            .write_all_at(bytes, at)
+            .map_err(|source| WriteFailure::Write {
+                frame: slot.index,
+                source,
+            })?;
+        self.entries
+            .push(Entry {
+                compressed,
+                decompressed,
+                checksum: Some(checksum),
+            })
+            .map_err(WriteFailure::Entries)?;
+        Ok(u64::from(compressed))
+    }
+
+    /// Waits for the previous window to reach the disk and drops it from the
+    /// page cache, then starts writeback of the current one.
+    fn flush_window(
+        &mut self,
+        started: &mut u64,
+        dropped: &mut u64,
+        len: u64,
+    ) -> Result<(), WriteFailure> {
+        if *started > *dropped {
+            match sync_range(&self.file, *dropped, *started - *dropped, SyncRange::Wait) {
+                Ok(()) => {
+                    fv_core::fs::drop_cached(&*self.file, *dropped, *started - *dropped);
+                    *dropped = *started;
+                }
+                Err(e) if unsupported(&e) => {
+                    self.no_sync_range = true;
+                    return Ok(());
+                }
+                Err(source) => {
+                    return Err(WriteFailure::Writeback {
+                        offset: *dropped,
+                        source,
+                    });
+                }
+            }
+        }
+        match sync_range(&self.file, *started, len - *started, SyncRange::Start) {
+            Ok(()) => {
+                *started = len;
+                Ok(())
+            }
+            Err(e) if unsupported(&e) => {
+                self.no_sync_range = true;
+                Ok(())
+            }
+            Err(source) => Err(WriteFailure::Writeback {
+                offset: *started,
+                source,
+            }),
+        }
+    }
+
+    /// Cuts the file back to the frames written completely, makes that
+    /// durable and clears a recoverable failure. A failure that cannot be
+    /// recovered from stays: nothing more is written.
+    fn recover(
+        &mut self,
+        failure: &mut Option<WriteFailure>,
+        frames: u64,
+        len: u64,
+    ) -> Result<Recovered, WriteFailure> {
+        if let Some(f) = failure.take() {
+            if !f.recoverable() {
+                let report = f.duplicate();
+                *failure = Some(f);
+                return Err(report);
+            }
+        }
+        let result = self.cut(frames, len);
+        match result {
+            Ok(()) => {
+                if let Ok(mut shared) = self.shared.failure.lock() {
+                    *shared = None;
+                }
+                self.shared.failed.store(false, Ordering::Release);
+                Ok(Recovered { frames })
+            }
+            Err(f) => {
+                let report = f.duplicate();
+                self.fail(f, failure);
+                Err(report)
+            }
+        }
+    }
+
+    fn cut(&mut self, frames: u64, len: u64) -> Result<(), WriteFailure> {
+        self.file
+            .set_len(len)
+            .map_err(|source| WriteFailure::Recover {
+                op: "truncate",
+                source,
+            })?;
+        self.entries
+            .truncate(frames)
+            .map_err(WriteFailure::Entries)?;
+        self.file
+            .sync_data()
+            .map_err(|source| WriteFailure::Recover {
+                op: "fsync",
+                source,
+            })
+    }
+}
+
+/// SHA-256 over the raw frames, in order; passes each slot on.
+pub(super) fn lime_hasher(input: Receiver<Slot>, next: Sender<Slot>) -> Sha256 {
+    let mut sha = Sha256::new();
+    for slot in input {
+        sha.update(&slot.raw);
+        if next.send(slot).is_err() {
+            break;
+        }
+    }
+    sha
+}
+
+/// SHA-256 over the compressed frames as written, in order; returns the
+/// slot to the pool.
+pub(super) fn image_hasher(
+    input: Receiver<Slot>,
+    zero: Arc<ZeroFrame>,
+    pool: Sender<Slot>,
+) -> Sha256 {
+    let mut sha = Sha256::new();
+    for slot in input {
+        if slot.zero {
+            sha.update(&zero.bytes);
+        } else {
+            sha.update(&slot.comp);
+        }
+        // The caller may be gone (finish() after its last frame): fine.
+        let _ = pool.send(slot);
+    }
+    sha
+}
+
+/// A writer that hashes and counts what passes through (the seek table).
+pub(super) struct HashingWriter<'a, W: Write> {
+    pub inner: W,
+    pub sha: &'a mut Sha256,
+    pub len: u64,
+}
+
+impl<W: Write> Write for HashingWriter<'_, W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
