@@ -7,7 +7,12 @@
 //!   skips it, so decompression yields exactly the LiME stream.
 //! - [`manifest`]: the versioned capture manifest (`manifest.json`, schema in
 //!   `docs/manifest.md`) that `capture` writes last and `verify` checks.
+//! - [`reader`]: reading a seekable image without trusting it: the checked
+//!   seek table, random access by LiME stream offset, and parallel in-order
+//!   decoding with per-frame checks ([`xxh64`] is the per-frame checksum).
 
 pub mod manifest;
+pub mod reader;
 pub mod seektable;
 pub mod writer;
+pub mod xxh64;

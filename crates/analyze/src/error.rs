@@ -1,0 +1,139 @@
+//! The errors of `verify`, `extract` and `info`, each mapped to an exit code
+//! ([`crate::exit`]).
+
+use std::io;
+use std::path::PathBuf;
+
+use fv_evidence::manifest::ManifestError;
+use fv_evidence::reader::ReadError;
+use fv_formats::lime::LimeError;
+
+use crate::exit;
+
+/// Why a command could not run to the end.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An input could not be opened or read.
+    #[error("{path}: {source}")]
+    Input {
+        /// The input.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// A path is neither a capture directory nor a format we read.
+    #[error("{path}: {reason}")]
+    Unrecognised {
+        /// The input.
+        path: PathBuf,
+        /// What it is (or is not).
+        reason: String,
+    },
+    /// The manifest cannot be parsed.
+    #[error("{path}: {source}")]
+    Manifest {
+        /// The manifest.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: ManifestError,
+    },
+    /// The manifest contradicts itself or names an unsafe path.
+    #[error("{path}: {reason}")]
+    ManifestInvalid {
+        /// The manifest.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The seekable image cannot be read or a frame is bad.
+    #[error("{path}: {source}")]
+    Image {
+        /// The image.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: ReadError,
+    },
+    /// The LiME stream is malformed.
+    #[error("{path}: {source}")]
+    Lime {
+        /// The image or LiME file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: LimeError,
+    },
+    /// A plain zstd stream cannot be decompressed.
+    #[error("{path}: zstd: {source}")]
+    Zstd {
+        /// The file.
+        path: PathBuf,
+        /// zstd's error.
+        #[source]
+        source: io::Error,
+    },
+    /// Decompressed content disagrees with a recorded digest.
+    #[error("{path}: {what}")]
+    Mismatch {
+        /// The file.
+        path: PathBuf,
+        /// What disagrees.
+        what: String,
+    },
+    /// Bad usage the argument parser could not catch.
+    #[error("{0}")]
+    Usage(String),
+    /// The output file exists.
+    #[error("{path}: already exists (use --force to replace it)")]
+    OutputExists {
+        /// The output.
+        path: PathBuf,
+    },
+    /// The output would replace or be the evidence.
+    #[error("{path}: is the input evidence itself; refusing to write over it, even with --force")]
+    OutputIsInput {
+        /// The output.
+        path: PathBuf,
+    },
+    /// Creating or writing the output failed.
+    #[error("{path}: {source}")]
+    Output {
+        /// The output.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: io::Error,
+    },
+    /// Creating the output failed at the file system layer.
+    #[error(transparent)]
+    OutputFs(#[from] fv_core::fs::FsError),
+    /// Writing the report failed (stdout closed).
+    #[error("writing the report: {0}")]
+    Report(#[source] io::Error),
+}
+
+impl Error {
+    /// The documented exit code for this error ([`crate::exit`]).
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Input { .. } => exit::INPUT,
+            Self::Unrecognised { .. } | Self::Usage(_) => exit::USAGE,
+            Self::Manifest { .. }
+            | Self::ManifestInvalid { .. }
+            | Self::Lime { .. }
+            | Self::Zstd { .. }
+            | Self::Mismatch { .. } => exit::EVIDENCE_BAD,
+            Self::Image { source, .. } => match source {
+                ReadError::Io { .. } => exit::INPUT,
+                _ => exit::EVIDENCE_BAD,
+            },
+            Self::OutputExists { .. }
+            | Self::OutputIsInput { .. }
+            | Self::Output { .. }
+            | Self::OutputFs(_)
+            | Self::Report(_) => exit::OUTPUT,
+        }
+    }
+}

@@ -1,0 +1,396 @@
+//! `capture extract`: the LiME stream (byte-identical to `zstd -d`), padded
+//! or raw, of the whole image or of one physical range.
+//!
+//! The address map comes from the stream's own headers (hopping from header
+//! to header, decompressing only frames that hold one); then only the frames
+//! covering the bytes asked for are decoded, on all cores, each checked
+//! against the seek table before a byte of it is written.
+
+use std::io::Write;
+use std::path::Path;
+
+use fv_evidence::reader::FrameStream;
+use fv_formats::lime::Header;
+use sha2::{Digest, Sha256};
+
+use crate::error::Error;
+use crate::input::Input;
+use crate::lime_map::{FileAt, ImageAt, Located, StreamAt, walk};
+use crate::output::{OutFile, Sink, identity};
+use crate::range::PhysRange;
+use crate::{Exit, ExtractArgs, Format};
+
+/// Chunk size when reading a plain LiME file.
+const FILE_CHUNK: usize = 4 << 20;
+
+/// One contiguous run of payload to emit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Piece {
+    /// Physical range.
+    start: u64,
+    end: u64,
+    /// Where its bytes are in the stream.
+    stream_offset: u64,
+    /// Where they go in the output (after any header for LiME).
+    out_offset: u64,
+}
+
+impl Piece {
+    fn len(&self) -> u64 {
+        self.end - self.start + 1
+    }
+}
+
+/// Which pieces to write and where, for a format and optional range.
+fn plan(map: &[Located], format: Format, range: Option<PhysRange>) -> Vec<Piece> {
+    let mut pieces = Vec::new();
+    let mut out = 0u64;
+    for r in map {
+        let Some(sel) = (match range {
+            Some(want) => want.intersect(r.start, r.end),
+            None => Some(PhysRange {
+                start: r.start,
+                end: r.end,
+            }),
+        }) else {
+            continue;
+        };
+        let stream_offset = r.payload_offset + (sel.start - r.start);
+        let len = sel.end - sel.start + 1;
+        let out_offset = match format {
+            Format::Lime => out + Header::new(0, 0).to_bytes().len() as u64,
+            Format::Raw => out,
+            Format::Padded => sel.start,
+        };
+        pieces.push(Piece {
+            start: sel.start,
+            end: sel.end,
+            stream_offset,
+            out_offset,
+        });
+        out = out_offset + len;
+    }
+    pieces
+}
+
+/// Runs `extract`.
+///
+/// # Errors
+/// Any [`Error`]; the output is removed unless complete.
+pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Exit, Error> {
+    let input = Input::open(&args.image)?;
+    let threads = crate::threads(args.threads);
+    let to_stdout = args.output.as_deref() == Some(Path::new("-"));
+    if to_stdout && args.format == Format::Padded {
+        return Err(Error::Usage(
+            "padded output needs a file (it is sparse: holes are seeked over); give -o FILE".into(),
+        ));
+    }
+    let data_path = input.data_path().to_path_buf();
+    let mut src: Box<dyn StreamAt> = match &input {
+        Input::Capture(_) | Input::Seekable(_) => Box::new(ImageAt::open(&data_path)?),
+        Input::PlainLime(p) => Box::new(FileAt::open(p)?),
+        Input::PlainZstd(p) => {
+            return Err(Error::Unrecognised {
+                path: p.clone(),
+                reason: "is a zstd stream without a seek table: extract needs random access; decompress it with `zstd -d` and extract from the LiME file".into(),
+            });
+        }
+    };
+    let map = walk(src.as_mut())?;
+    if let Input::Capture(c) = &input {
+        // The manifest is checked by `verify`; here the ranges must at least
+        // agree, or the analyst would be extracting something else.
+        let same = c.manifest.ranges.len() == map.len()
+            && c.manifest.ranges.iter().zip(&map).all(|(m, r)| {
+                m.start == r.start && m.end == r.end && m.lime_offset == r.header_offset
+            });
+        if !same {
+            return Err(Error::Mismatch {
+                path: data_path.clone(),
+                what: format!(
+                    "the LiME records in the image differ from the manifest's ranges (run `capture verify {}`)",
+                    args.image.display()
+                ),
+            });
+        }
+    }
+    let pieces = plan(&map, args.format, args.range);
+    if pieces.is_empty() {
+        let have: Vec<String> = map
+            .iter()
+            .map(|r| format!("{:#x}-{:#x}", r.start, r.end))
+            .collect();
+        return Err(Error::Usage(format!(
+            "range {} covers no captured memory; the image holds {}",
+            args.range.map(|r| r.to_string()).unwrap_or_default(),
+            have.join(", ")
+        )));
+    }
+    if args.format == Format::Raw {
+        writeln!(
+            err,
+            "warning: raw output concatenates the ranges: physical addresses are lost (use --format lime or padded to keep them)"
+        )
+        .map_err(Error::Report)?;
+    }
+
+    let sink = if to_stdout {
+        Sink::Stdout(std::io::stdout())
+    } else {
+        let path = args
+            .output
+            .clone()
+            .unwrap_or_else(|| crate::output::default_name(&data_path, args.format, args.range));
+        let mut inputs = vec![];
+        inputs.extend(identity(&data_path));
+        if let Input::Capture(c) = &input {
+            inputs.extend(identity(&c.manifest_path));
+        }
+        Sink::File {
+            out: OutFile::create(&path, args.force, &inputs)?,
+            sparse: args.format == Format::Padded,
+            written: 0,
+        }
+    };
+
+    let whole_lime = args.format == Format::Lime && args.range.is_none();
+    let mut writer = Emit {
+        sink,
+        pieces: &pieces,
+        next: 0,
+        format: args.format,
+        whole_lime,
+        hasher: (args.format != Format::Padded).then(Sha256::new),
+        stream_end: src.stream_len(),
+    };
+    let (lo, hi) = if whole_lime {
+        (0, src.stream_len())
+    } else {
+        let first = pieces.first().map_or(0, |p| p.stream_offset);
+        let last = pieces.last().map_or(0, |p| p.stream_offset + p.len());
+        (first, last)
+    };
+    let frames_decoded = match &input {
+        Input::Capture(_) | Input::Seekable(_) => {
+            let img = ImageAt::open(&data_path)?;
+            let frames = img.reader.table().frames_in(lo, hi).to_vec();
+            let file = crate::input::open_read(&data_path)?;
+            let mut stream = FrameStream::start(file, &frames, 0, threads, ());
+            while let Some(next) = stream.next_frame() {
+                let (frame, data) = next.map_err(|source| Error::Image {
+                    path: data_path.clone(),
+                    source,
+                })?;
+                writer.feed(frame.decompressed_offset, data)?;
+            }
+            stream.finish().map_err(|source| Error::Image {
+                path: data_path.clone(),
+                source,
+            })?;
+            Some(frames.len())
+        }
+        _ => {
+            let mut buf = vec![0u8; FILE_CHUNK];
+            let mut at = lo;
+            while at < hi {
+                let n = usize::try_from((hi - at).min(FILE_CHUNK as u64)).unwrap_or(FILE_CHUNK);
+                src.read_exact_at(at, &mut buf[..n])?;
+                writer.feed(at, &buf[..n])?;
+                at += n as u64;
+            }
+            None
+        }
+    };
+    let (len, digest) = writer.finish_len();
+    let stats = writer.sink_written();
+    let path = writer.sink.finish(len)?;
+
+    let bytes: u64 = pieces.iter().map(Piece::len).sum();
+    let mut line = format!(
+        "extracted {} {} of {} to {}: {} bytes of memory in {} range(s)",
+        args.format.name(),
+        args.range
+            .map_or_else(|| "image".to_string(), |r| format!("range {r}")),
+        args.image.display(),
+        path.display(),
+        bytes,
+        pieces.len(),
+    );
+    if let Some(n) = frames_decoded {
+        line.push_str(&format!(", {n} frame(s) decompressed and checked"));
+    }
+    if let Some(d) = digest {
+        line.push_str(&format!(", output sha256 {d}"));
+        if let (true, Input::Capture(c)) = (whole_lime, &input) {
+            if d == c.manifest.image.lime_sha256 {
+                line.push_str(" (matches the manifest)");
+            } else {
+                return Err(Error::Mismatch {
+                    path: path.clone(),
+                    what: format!(
+                        "extracted LiME stream hashes to {d}, the manifest says {}: the image does not match its manifest (the output was written; run verify)",
+                        c.manifest.image.lime_sha256
+                    ),
+                });
+            }
+        }
+    }
+    if let Some(w) = stats {
+        line.push_str(&format!(
+            ", {} bytes of data written, the rest left as holes",
+            w
+        ));
+    }
+    // On stdout the data goes there; the summary goes to stderr.
+    if to_stdout {
+        writeln!(err, "{line}").map_err(Error::Report)?;
+    } else {
+        writeln!(out, "{line}").map_err(Error::Report)?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// Writes decoded stream bytes as the chosen format.
+struct Emit<'p> {
+    sink: Sink,
+    pieces: &'p [Piece],
+    next: usize,
+    format: Format,
+    whole_lime: bool,
+    hasher: Option<Sha256>,
+    stream_end: u64,
+}
+
+impl Emit<'_> {
+    fn put(&mut self, at: u64, data: &[u8]) -> Result<(), Error> {
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(data);
+        }
+        self.sink.write_at(at, data)
+    }
+
+    /// Takes stream bytes `[offset, offset + data.len())`, arriving in order.
+    fn feed(&mut self, offset: u64, data: &[u8]) -> Result<(), Error> {
+        if self.whole_lime {
+            return self.put(offset, data);
+        }
+        let end = offset + data.len() as u64;
+        while let Some(&p) = self.pieces.get(self.next) {
+            let p_end = p.stream_offset + p.len();
+            if p.stream_offset >= end {
+                break;
+            }
+            let s = offset.max(p.stream_offset);
+            let e = end.min(p_end);
+            if s < e {
+                if s == p.stream_offset && self.format == Format::Lime {
+                    let h = Header::new(p.start, p.end).to_bytes();
+                    self.put(p.out_offset - h.len() as u64, &h)?;
+                }
+                let chunk = &data[(s - offset) as usize..(e - offset) as usize];
+                self.put(p.out_offset + (s - p.stream_offset), chunk)?;
+            }
+            if p_end <= end {
+                self.next += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Output length and digest.
+    fn finish_len(&mut self) -> (u64, Option<String>) {
+        let len = if self.whole_lime {
+            self.stream_end
+        } else {
+            self.pieces.last().map_or(0, |p| p.out_offset + p.len())
+        };
+        (len, self.hasher.take().map(|h| crate::hex(&h.finalize())))
+    }
+
+    fn sink_written(&self) -> Option<u64> {
+        match &self.sink {
+            Sink::File {
+                sparse: true,
+                written,
+                ..
+            } => Some(*written),
+            _ => None,
+        }
+    }
+}
+
+/// For tests and `info`: the plan's total output length.
+#[doc(hidden)]
+pub fn planned_len(map: &[Located], format: Format, range: Option<PhysRange>) -> u64 {
+    plan(map, format, range)
+        .last()
+        .map_or(0, |p| p.out_offset + p.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map() -> Vec<Located> {
+        vec![
+            Located {
+                start: 0x1000,
+                end: 0x1fff,
+                header_offset: 0,
+                payload_offset: 32,
+                len: 0x1000,
+            },
+            Located {
+                start: 0x10_0000,
+                end: 0x10_0fff,
+                header_offset: 32 + 0x1000,
+                payload_offset: 64 + 0x1000,
+                len: 0x1000,
+            },
+        ]
+    }
+
+    #[test]
+    fn plans_each_format() {
+        let lime = plan(&map(), Format::Lime, None);
+        assert_eq!(lime[0].out_offset, 32);
+        assert_eq!(lime[1].out_offset, 64 + 0x1000);
+        let raw = plan(&map(), Format::Raw, None);
+        assert_eq!(raw[1].out_offset, 0x1000);
+        let padded = plan(&map(), Format::Padded, None);
+        assert_eq!(padded[1].out_offset, 0x10_0000);
+        assert_eq!(planned_len(&map(), Format::Padded, None), 0x10_1000);
+    }
+
+    #[test]
+    fn plans_a_range_across_a_gap() {
+        let r = Some(PhysRange {
+            start: 0x1ff0,
+            end: 0x10_000f,
+        });
+        let raw = plan(&map(), Format::Raw, r);
+        assert_eq!(raw.len(), 2);
+        assert_eq!(
+            (raw[0].start, raw[0].end, raw[0].stream_offset),
+            (0x1ff0, 0x1fff, 32 + 0xff0)
+        );
+        assert_eq!(
+            (raw[1].start, raw[1].end, raw[1].out_offset),
+            (0x10_0000, 0x10_000f, 0x10)
+        );
+        assert!(
+            plan(
+                &map(),
+                Format::Raw,
+                Some(PhysRange {
+                    start: 0x3000,
+                    end: 0x4000
+                })
+            )
+            .is_empty()
+        );
+    }
+}

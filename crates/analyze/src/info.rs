@@ -1,0 +1,309 @@
+//! `capture info`: what a capture is, for a person or (`--json`) a program.
+//! Reads the manifest and the seek table; hashes nothing (that is `verify`).
+
+use std::io::Write;
+
+use fv_evidence::manifest::{Manifest, Status};
+use fv_evidence::reader::SeekTable;
+use serde::Serialize;
+
+use crate::error::Error;
+use crate::input::Input;
+use crate::lime_map::{FileAt, ImageAt, Located, walk};
+use crate::{Exit, InfoArgs};
+
+/// The `--json` output.
+#[derive(Debug, Serialize)]
+pub struct Info {
+    /// The path given.
+    pub path: String,
+    /// `capture`, `seekable-zstd`, `zstd` or `lime`.
+    pub kind: &'static str,
+    /// The image or file.
+    pub image: String,
+    /// Its size.
+    pub file_length: u64,
+    /// Length of the LiME stream, when known without decompressing it all.
+    pub lime_length: Option<u64>,
+    /// Data frames (seekable images).
+    pub frames: Option<u64>,
+    /// `ok`, or why the seek table is unusable.
+    pub seek_table: Option<String>,
+    /// The LiME records.
+    pub ranges: Vec<Located>,
+    /// The manifest, for captures.
+    pub manifest: Option<Manifest>,
+}
+
+/// Runs `info`.
+///
+/// # Errors
+/// [`Error`] for an unreadable or unrecognised input or a malformed stream.
+pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<Exit, Error> {
+    let input = Input::open(&args.path)?;
+    let data = input.data_path().to_path_buf();
+    let file_length = std::fs::metadata(&data)
+        .map_err(|source| Error::Input {
+            path: data.clone(),
+            source,
+        })?
+        .len();
+    let mut info = Info {
+        path: args.path.display().to_string(),
+        kind: input.kind(),
+        image: data.display().to_string(),
+        file_length,
+        lime_length: None,
+        frames: None,
+        seek_table: None,
+        ranges: Vec::new(),
+        manifest: None,
+    };
+    match &input {
+        Input::Capture(c) => {
+            let table = crate::input::open_read(&data).and_then(|mut f| {
+                SeekTable::read_from(&mut f).map_err(|source| Error::Image {
+                    path: data.clone(),
+                    source,
+                })
+            });
+            match table {
+                Ok(t) => {
+                    info.frames = Some(t.frames().len() as u64);
+                    info.lime_length = Some(t.decompressed_len());
+                    info.seek_table = Some("ok".into());
+                }
+                Err(e) => info.seek_table = Some(e.to_string()),
+            }
+            info.ranges = c
+                .manifest
+                .ranges
+                .iter()
+                .map(|r| Located {
+                    start: r.start,
+                    end: r.end,
+                    header_offset: r.lime_offset,
+                    payload_offset: r.lime_offset + 32,
+                    len: r.length,
+                })
+                .collect();
+            info.manifest = Some(c.manifest.clone());
+        }
+        Input::Seekable(p) => {
+            let mut img = ImageAt::open(p)?;
+            info.frames = Some(img.reader.table().frames().len() as u64);
+            info.lime_length = Some(img.reader.table().decompressed_len());
+            info.seek_table = Some("ok".into());
+            info.ranges = walk(&mut img)?;
+        }
+        Input::PlainLime(p) => {
+            let mut f = FileAt::open(p)?;
+            info.lime_length = Some(file_length);
+            info.ranges = walk(&mut f)?;
+        }
+        Input::PlainZstd(p) => {
+            // No seek table: the headers can only be found by decompressing.
+            let scan = crate::scan::plain_zstd(p)?;
+            if let Some(e) = scan.zstd_error {
+                return Err(Error::Zstd {
+                    path: p.clone(),
+                    source: e,
+                });
+            }
+            if let Some(e) = scan.lime_error {
+                return Err(Error::Lime {
+                    path: p.clone(),
+                    source: e,
+                });
+            }
+            info.lime_length = Some(scan.lime_len);
+            info.ranges = scan
+                .records
+                .iter()
+                .map(|r| Located {
+                    start: r.header.start,
+                    end: r.header.end,
+                    header_offset: r.header_offset,
+                    payload_offset: r.payload_offset,
+                    len: r.len,
+                })
+                .collect();
+        }
+    }
+    if args.json {
+        let mut text = serde_json::to_vec_pretty(&info)
+            .map_err(|e| Error::Report(std::io::Error::other(e)))?;
+        text.push(b'\n');
+        out.write_all(&text).map_err(Error::Report)?;
+    } else {
+        out.write_all(human(&info).as_bytes())
+            .map_err(Error::Report)?;
+    }
+    Ok(Exit::Ok)
+}
+
+fn size(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {} ({n} bytes)", UNITS[u])
+    }
+}
+
+fn human(i: &Info) -> String {
+    let mut s = String::new();
+    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<14} {v}\n"));
+    line("path", format!("{} ({})", i.path, i.kind));
+    if let Some(m) = &i.manifest {
+        let status = match (&m.status, &m.partial_reason) {
+            (Status::Complete, _) => "complete".to_string(),
+            (Status::Partial, Some(p)) => format!("PARTIAL: {:?}: {}", p.cause, p.detail),
+            (Status::Partial, None) => "PARTIAL".to_string(),
+        };
+        line("status", status);
+        if let Some(id) = &m.case.case_id {
+            line("case", id.clone());
+        }
+        if let Some(e) = &m.case.examiner {
+            line("examiner", e.clone());
+        }
+        if let Some(n) = &m.case.note {
+            line("note", n.clone());
+        }
+        line("host", m.host.hostname.clone());
+        if let Some(imds) = &m.host.imds {
+            let parts: Vec<String> = [
+                &imds.instance_id,
+                &imds.account_id,
+                &imds.region,
+                &imds.availability_zone,
+                &imds.instance_type,
+                &imds.image_id,
+            ]
+            .iter()
+            .filter_map(|v| v.as_ref().cloned())
+            .collect();
+            line("instance", parts.join(" "));
+        }
+        line(
+            "kernel",
+            format!(
+                "{} {} ({})",
+                m.host.kernel_release, m.host.kernel_version, m.host.machine
+            ),
+        );
+        if let Some(b) = &m.host.boot_id {
+            line("boot id", b.clone());
+        }
+        line(
+            "time",
+            format!(
+                "{} - {} ({:.1} s, {}/s)",
+                m.timing.start_utc,
+                m.timing.end_utc,
+                m.timing.duration_seconds,
+                size(m.timing.throughput_bytes_per_second as u64)
+            ),
+        );
+        let detail = m
+            .source
+            .detail
+            .as_deref()
+            .map(|d| format!(", {d}"))
+            .unwrap_or_default();
+        line(
+            "source",
+            format!(
+                "{} {}{detail} (asked: {})",
+                m.source.kind, m.source.location, m.source.requested
+            ),
+        );
+        line(
+            "tool",
+            format!("{} {} ({})", m.tool.name, m.tool.version, m.tool.git_commit),
+        );
+    }
+    let mem: u64 = i.ranges.iter().map(|r| r.len).sum();
+    line(
+        "memory",
+        format!("{} in {} range(s)", size(mem), i.ranges.len()),
+    );
+    for r in &i.ranges {
+        s_push_range(&mut line, r);
+    }
+    if let Some(l) = i.lime_length {
+        line("lime stream", size(l));
+    }
+    let ratio = i
+        .lime_length
+        .filter(|&l| l > 0 && i.kind != "lime")
+        .map(|l| {
+            format!(
+                ", {:.1} % of the LiME stream",
+                i.file_length as f64 * 100.0 / l as f64
+            )
+        })
+        .unwrap_or_default();
+    line(
+        "file",
+        format!("{} {}{ratio}", i.image, size(i.file_length)),
+    );
+    if let Some(f) = i.frames {
+        line(
+            "frames",
+            format!(
+                "{f}, seek table {}",
+                i.seek_table.as_deref().unwrap_or("absent")
+            ),
+        );
+    }
+    if let Some(m) = &i.manifest {
+        let c = &m.image.compression;
+        line(
+            "compression",
+            format!(
+                "{} level {}, {} threads, frames of {}, checksums {}",
+                c.format,
+                c.level,
+                c.threads,
+                size(c.frame_size),
+                if c.checksums { "yes" } else { "no" }
+            ),
+        );
+        line("lime sha256", m.image.lime_sha256.clone());
+        line("file sha256", m.image.compressed_sha256.clone());
+        if m.unreadable.is_empty() {
+            line("unreadable", "none".into());
+        }
+        for u in &m.unreadable {
+            line(
+                "unreadable",
+                format!("{:#x} +{} ({})", u.start, u.length, u.error),
+            );
+        }
+        for u in &m.not_captured {
+            line(
+                "not captured",
+                format!("{:#x} +{} ({})", u.start, u.length, u.error),
+            );
+        }
+        for w in &m.warnings {
+            line("warning", w.clone());
+        }
+    }
+    s
+}
+
+fn s_push_range(line: &mut impl FnMut(&str, String), r: &Located) {
+    line(
+        "",
+        format!("{:#014x}-{:#014x}  {}", r.start, r.end, size(r.len)),
+    );
+}
