@@ -189,6 +189,7 @@ protect() {
 find_nvme() {
     FOUND=''
     SEEN=''
+    NITRO=''
     for b in "$SYS/block/nvme"*; do
         [ -e "$b" ] || continue
         n=${b##*/}
@@ -202,6 +203,7 @@ find_nvme() {
   $n: model '$model' is not EBS (serial '$serial')"
             continue
         fi
+        NITRO=1
         if [ "$serial" != "$SERIAL" ]; then
             SEEN="$SEEN
   $n: serial '$serial' is another volume"
@@ -272,7 +274,9 @@ locate() {
     waited=0
     while :; do
         find_nvme
-        [ -n "$FOUND" ] || find_xen
+        # An instance with EBS NVMe devices is Nitro: the volume will appear
+        # as NVMe; a disk named like the requested device is something else.
+        [ -n "$FOUND" ] || [ -n "$NITRO" ] || find_xen
         [ -z "$FOUND" ] || return 0
         [ "$waited" -lt "$WAIT" ] || break
         sleep 1
