@@ -425,6 +425,73 @@ def check_plan():
     plan.check_instance({"State": {"Name": "running"}, "Architecture": "arm64"})
 
 
+class FakeAws:
+    """boto3 stand-in returning responses shaped as the EC2/SSM API reference
+    documents them: checks plan.handler reads the right fields, offline."""
+
+    def __init__(self, parameter="snap-0123456789abcdef0", state="completed"):
+        self.calls = []
+        self.parameter = parameter
+        self.state = state
+
+    def client(self, service):
+        fake = self
+
+        class Client:
+            def __getattr__(self, api):
+                def call(**kw):
+                    fake.calls.append((service, api, kw))
+                    return fake.respond(service, api, kw)
+                return call
+        return Client()
+
+    def respond(self, service, api, kw):
+        if api == "describe_instances":
+            return {"Reservations": [{"Instances": [{
+                "InstanceId": kw["InstanceIds"][0], "InstanceType": "r6i.large", "Architecture": "x86_64",
+                "State": {"Code": 16, "Name": "running"}, "PlatformDetails": "Linux/UNIX",
+                "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeId": "vol-0aaaaaaaaaaaaaaaa"}},
+                                        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeId": "vol-0bbbbbbbbbbbbbbbb"}}]}]}]}
+        if api == "describe_instance_types":
+            return {"InstanceTypes": [{"InstanceType": "r6i.large", "MemoryInfo": {"SizeInMiB": 16384},
+                                       "Hypervisor": "nitro"}]}
+        if api == "get_parameter":
+            return {"Parameter": {"Name": kw["Name"], "Type": "String", "Value": self.parameter}}
+        if api == "describe_snapshots":
+            return {"Snapshots": [{"SnapshotId": kw["SnapshotIds"][0], "State": self.state, "VolumeSize": 2}]}
+        raise CheckFailed("plan.handler called unexpected API %s.%s" % (service, api))
+
+
+@check("plan.py: the executeScript handler's AWS calls and outputs match the runbook's selectors")
+def check_plan_handler():
+    doc = documents()["Forensics-CaptureInstanceMemory"]
+    step = [s for s in doc["mainSteps"] if s["name"] == "Plan"][0]
+    events = {k: ssm_script.PLACEHOLDER.sub(lambda m: {"InstanceId": "i-0123456789abcdef0", "SnapshotId": "",
+                                                        "SecurityAccountId": "222222222222"}.get(
+        m.group(1), doc["parameters"][m.group(1)].get("default", "")), v) for k, v in step["inputs"]["InputPayload"].items()}
+    fake = FakeAws()
+    sys.modules["boto3"] = fake
+    try:
+        out = plan.handler(events, None)
+        for o in step["outputs"]:
+            key = o["Selector"][len("$.Payload."):]
+            expect(key in out, "output %s (%s) not returned" % (o["Name"], o["Selector"]))
+            want = int if o["Type"] == "Integer" else str
+            expect(isinstance(out[key], want), "%s is %r, declared %s" % (key, out[key], o["Type"]))
+        expect(out["SnapshotId"] == "snap-0123456789abcdef0" and out["DeviceName"] == "/dev/sdg"
+               and out["VolumeSizeGiB"] == 21 and out["Share"] == "yes", "plan %r" % out)
+        expect(("ssm", "get_parameter", {"Name": "/forensics-volume/snapshot-id"}) in fake.calls, "parameter not read")
+        sys.modules["boto3"] = FakeAws(state="pending")
+        try:
+            plan.handler(events, None)
+        except plan.PlanError as e:
+            expect("not completed" in str(e), str(e))
+        else:
+            raise CheckFailed("a pending snapshot was accepted")
+    finally:
+        del sys.modules["boto3"]
+
+
 # ---- shellcheck -------------------------------------------------------------------------
 
 @check("shellcheck: sources, tools and the scripts extracted from the rendered documents")
@@ -996,7 +1063,7 @@ def main():
         RESULTS.append(("tools", "missing"))
     checks = [check_deterministic, check_matches_source, lambda: check_volume_copy(args.volume_ssm),
               check_document_shape, check_patterns, check_command_steps, check_runbook_references,
-              check_runbook_failure_paths, check_plan, check_shellcheck, check_stage0_injection,
+              check_runbook_failure_paths, check_plan, check_plan_handler, check_shellcheck, check_stage0_injection,
               check_stage0_self_validation]
     for shell in SHELLS:
         checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]
