@@ -142,6 +142,17 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
     Ok(Exit::Ok)
 }
 
+fn short(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    format!("{v:.1} {}", UNITS[u])
+}
+
 fn size(n: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
     let mut v = n as f64;
@@ -209,7 +220,7 @@ fn human(i: &Info) -> String {
                 m.timing.start_utc,
                 m.timing.end_utc,
                 m.timing.duration_seconds,
-                size(m.timing.throughput_bytes_per_second as u64)
+                short(m.timing.throughput_bytes_per_second as u64)
             ),
         );
         let detail = m
