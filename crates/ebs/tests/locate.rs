@@ -1,5 +1,8 @@
 //! Locating volumes on fixture trees shaped like Nitro and Xen instances.
-#![allow(clippy::unwrap_used, reason = "test helpers: a failure is a failed test")]
+#![allow(
+    clippy::unwrap_used,
+    reason = "test helpers: a failure is a failed test"
+)]
 
 mod fixture;
 

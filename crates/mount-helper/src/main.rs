@@ -5,6 +5,5 @@ use mount_helper::cli::Args;
 
 fn main() {
     let args = Args::parse();
-    eprintln!("mount-helper: {:?}: not implemented yet", args.command);
-    std::process::exit(mount_helper::exit::FAILURE);
+    std::process::exit(mount_helper::main_with(&args));
 }

@@ -95,7 +95,7 @@ pub enum MountError {
         source: VerifyError,
     },
     /// Growing failed (the volume was unmounted).
-    #[error("growing the filesystem to {blocks} blocks failed: {source}")]
+    #[error("growing the filesystem to {blocks} blocks failed: {source}{}; unmounted", grow_hint(*source))]
     Grow {
         /// Target block count.
         blocks: u64,
@@ -143,6 +143,16 @@ pub enum MountError {
         /// What could not be undone.
         cleanup: String,
     },
+}
+
+fn grow_hint(errno: Errno) -> &'static str {
+    match errno {
+        Errno::EPERM => {
+            " (online resize needs CAP_SYS_RESOURCE: run as full root, not in a restricted container; or pass --no-grow)"
+        }
+        Errno::EOPNOTSUPP => " (this kernel cannot resize this filesystem online; pass --no-grow)",
+        _ => "",
+    }
 }
 
 /// Proof that an evidence mount wrote nothing.

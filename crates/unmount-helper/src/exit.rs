@@ -22,5 +22,8 @@ pub const FLUSH_FAILED: i32 = 8;
 /// The volume is mounted in several places or the mountpoint's device is
 /// protected (root); refused.
 pub const REFUSED: i32 = 9;
+/// Unmounted, but a read-only (evidence) device's written-sector count
+/// changed during the unmount.
+pub const EVIDENCE_WRITTEN: i32 = 10;
 /// Needs root.
 pub const NEEDS_ROOT: i32 = 16;

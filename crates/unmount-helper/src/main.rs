@@ -5,6 +5,5 @@ use unmount_helper::cli::Args;
 
 fn main() {
     let args = Args::parse();
-    eprintln!("unmount-helper: {args:?}: not implemented yet");
-    std::process::exit(unmount_helper::exit::FAILURE);
+    std::process::exit(unmount_helper::main_with(&args));
 }
