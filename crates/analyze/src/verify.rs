@@ -4,7 +4,7 @@
 use std::io::{Read, Write};
 use std::path::Path;
 
-use fv_evidence::manifest::{Manifest, Status};
+use fv_evidence::manifest::{IMAGE_FILE, MANIFEST_FILE, Manifest, Status};
 use fv_formats::lime::{HEADER_LEN, Record};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -116,26 +116,84 @@ impl Findings {
     }
 }
 
+impl Report {
+    fn empty(path: &Path) -> Self {
+        Self {
+            path: path.display().to_string(),
+            kind: "capture",
+            verified: false,
+            summary: String::new(),
+            image: String::new(),
+            file_length: 0,
+            file_sha256: None,
+            lime_length: 0,
+            lime_sha256: None,
+            frames: None,
+            ranges: Vec::new(),
+            files_checked: 0,
+            status: None,
+            digest_matched: None,
+            problems: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
 /// Runs `verify`.
 ///
 /// # Errors
 /// [`Error`] when verification cannot start (unreadable or unrecognised
 /// input, unusable manifest, bad `--sha256`); findings about the evidence
 /// are reported and give [`Exit::EvidenceBad`].
-pub fn run(args: &VerifyArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<Exit, Error> {
+pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Exit, Error> {
     let expected = args
         .sha256
         .as_deref()
         .map(sidecar::normalise_digest)
         .transpose()
         .map_err(Error::Usage)?;
-    let input = Input::open(&args.path)?;
-    let report = verify(
-        &input,
-        &args.path,
-        expected.as_deref(),
-        crate::threads(args.threads),
-    )?;
+    let threads = crate::threads(args.threads);
+    let report = match Input::open(&args.path) {
+        Ok(input) => verify(&input, &args.path, expected.as_deref(), threads)?,
+        // A damaged manifest is a finding, not the end: the image next to
+        // it is still checked on its own.
+        Err(e @ (Error::Manifest { .. } | Error::ManifestInvalid { .. })) => {
+            let dir = if args.path.is_dir() {
+                args.path.clone()
+            } else {
+                args.path
+                    .parent()
+                    .map(Path::to_path_buf)
+                    .unwrap_or_default()
+            };
+            let image = dir.join(IMAGE_FILE);
+            let mut report = if image.is_file() {
+                let input = Input::open(&image)?;
+                verify(&input, &args.path, expected.as_deref(), threads)?
+            } else {
+                Report::empty(&args.path)
+            };
+            report.problems.insert(
+                0,
+                Problem {
+                    check: "manifest",
+                    file: MANIFEST_FILE.into(),
+                    frame: None,
+                    affects: Vec::new(),
+                    message: format!("{e}; the image was checked on its own"),
+                },
+            );
+            report.verified = false;
+            report.kind = "capture";
+            report.summary = format!(
+                "NOT VERIFIED {}: {} problem(s) found (listed above; exit code 1)",
+                args.path.display(),
+                report.problems.len()
+            );
+            report
+        }
+        Err(e) => return Err(e),
+    };
     if args.json {
         let mut text = serde_json::to_vec_pretty(&report)
             .map_err(|e| Error::Report(std::io::Error::other(e)))?;
@@ -149,8 +207,10 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Resu
             }
             writeln!(out, "{line}").map_err(Error::Report)?;
         }
+        // Notes go to stderr so that stdout of a good run is the one line
+        // for the case log.
         for n in &report.notes {
-            writeln!(out, "note: {n}").map_err(Error::Report)?;
+            writeln!(err, "note: {n}").map_err(Error::Report)?;
         }
         writeln!(out, "{}", report.summary).map_err(Error::Report)?;
     }
@@ -192,17 +252,8 @@ pub fn verify(
             }
         }
         Input::Seekable(p) => Some(scan::seekable(p, threads)?),
-        Input::PlainZstd(p) => {
-            notes.push(
-                "plain zstd stream (no seek table): structure and digests checked, single-threaded"
-                    .into(),
-            );
-            Some(scan::plain_zstd(p)?)
-        }
-        Input::PlainLime(p) => {
-            notes.push("uncompressed LiME file: structure and digest checked".into());
-            Some(scan::plain_lime(p)?)
-        }
+        Input::PlainZstd(p) => Some(scan::plain_zstd(p)?),
+        Input::PlainLime(p) => Some(scan::plain_lime(p)?),
     };
 
     // Where damage in the stream lies physically: from the manifest when

@@ -637,3 +637,22 @@ fn info_summarises_for_people_and_programs() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(json(&r.stdout)["ranges"][1]["start"], 0x10_0000);
 }
+
+#[test]
+fn a_damaged_manifest_is_a_finding_and_the_image_is_still_checked() {
+    let t = tmp();
+    let f = capture(t.path(), "cap", &RANGES);
+    let mut m = std::fs::read(f.manifest_path()).unwrap();
+    m.truncate(m.len() / 2);
+    std::fs::write(f.manifest_path(), &m).unwrap();
+    let r = run(&["verify", f.d(), "--json"]);
+    assert_eq!(r.code, 1, "{r:?}");
+    let v = json(&r.stdout);
+    assert_eq!(v["problems"][0]["check"], "manifest");
+    assert_eq!(v["problems"].as_array().unwrap().len(), 1, "{v}");
+    // The image itself (and its sidecar) checked out.
+    assert_eq!(v["lime_sha256"], hex(&f.summary.lime_sha256));
+    let r = run(&["info", f.d()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.error.unwrap().contains("manifest.json"));
+}
