@@ -99,9 +99,11 @@ pub struct MountArgs {
     #[command(flatten)]
     pub device: DeviceArgs,
 
-    /// Where to mount. Default: a fresh directory `/run/forensics-volume.XXXXXX`
-    /// (tmpfs, mode 0700). An existing directory must be empty, not a symlink
-    /// and not a mountpoint; a missing one is created (mode 0700).
+    /// Where to mount. Default: `/run/forensics-volume/<volume id>`
+    /// (`evidence-<volume id>[-pN]` with --evidence), on tmpfs, mode 0700.
+    /// A directory there must be empty, not a symlink and not a mountpoint;
+    /// a missing one is created (mode 0700). Stage-0's read-only mount of the
+    /// volume at this path is adopted.
     #[arg(long, value_name = "DIR")]
     pub mountpoint: Option<PathBuf>,
 

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use fv_ebs::locate::{self, Expectation, KernelIdentify, LocateError, LocateOptions, Located};
+use fv_ebs::protect::Protection;
 use fv_ebs::superblock::Superblock;
 use fv_ebs::{InputError, RequestedDevice, Roots, VolumeId};
 use fv_mount::mountpoint::MountpointError;
@@ -87,6 +88,14 @@ impl Error {
             Self::Input(_) | Self::Locate(LocateError::TargetProtected(_)) => exit::BAD_INPUT,
             Self::Locate(LocateError::NotFound { .. }) => exit::NOT_FOUND,
             Self::Locate(LocateError::Ambiguous { .. }) => exit::AMBIGUOUS,
+            // Only mounted (by us earlier, or by hand): not a protected device.
+            Self::Locate(LocateError::Protected { reasons, .. })
+                if reasons
+                    .iter()
+                    .all(|r| matches!(r, Protection::Mounted { .. })) =>
+            {
+                exit::ALREADY_MOUNTED
+            }
             Self::Locate(LocateError::Protected { .. }) => exit::PROTECTED,
             Self::Locate(LocateError::IdentityMismatch { .. }) => exit::IDENTITY_MISMATCH,
             Self::Locate(LocateError::State(_)) => exit::FAILURE,

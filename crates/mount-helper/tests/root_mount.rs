@@ -100,6 +100,10 @@ fn root_mounts_and_verifies_a_volume_that_fills_its_device() {
     assert_eq!(v["mounted"]["grow"]["to_bytes"], 64u64 << 20);
     assert_eq!(options_of(&mp), "rw,nosuid,nodev,noatime");
     assert!(mp.join("forensics-volume.json").is_file());
+    // Mounting again: already mounted read-write, its own exit code.
+    let ran = run(&mut mount_cmd(&s, &[]));
+    assert_eq!(ran.code, 15, "{ran:?}");
+    assert_eq!(ran.json()["error_kind"], "already_mounted");
     // Human output ends with the verdict.
     let mut cmd = helper();
     cmd.args(["locate", "--volume-id", &s.id, "--wait", "0"])

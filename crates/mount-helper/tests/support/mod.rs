@@ -78,6 +78,9 @@ impl Loop {
         let path = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         let rdev = fs::metadata(&path).unwrap().rdev();
+        // BLKROSET outlives a detach: an evidence test's flag must not make
+        // the next user of this loop device read-only.
+        fv_ebs::sys::block_set_read_only(&fs::File::open(&path).unwrap(), false).unwrap();
         Self { path, name, rdev }
     }
 
@@ -142,6 +145,12 @@ impl Drop for Loop {
                     problems.push(format!("umount {mp}: {e}"));
                 }
             }
+        }
+        let cleared = fs::File::open(&self.path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| fv_ebs::sys::block_set_read_only(&f, false).map_err(|e| e.to_string()));
+        if let Err(e) = cleared {
+            problems.push(format!("BLKROSET 0 on {}: {e}", self.path.display()));
         }
         // Detach in any case (autoclear if still busy), then report.
         match Command::new("losetup").arg("-d").arg(&self.path).output() {
