@@ -136,7 +136,7 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     }
 
     let sink = if to_stdout {
-        Sink::Stdout(std::io::stdout())
+        Sink::Stream(&mut *out)
     } else {
         let path = args
             .output
@@ -252,8 +252,8 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
 }
 
 /// Writes decoded stream bytes as the chosen format.
-struct Emit<'p> {
-    sink: Sink,
+struct Emit<'p, 'w> {
+    sink: Sink<'w>,
     pieces: &'p [Piece],
     next: usize,
     format: Format,
@@ -262,7 +262,7 @@ struct Emit<'p> {
     stream_end: u64,
 }
 
-impl Emit<'_> {
+impl Emit<'_, '_> {
     fn put(&mut self, at: u64, data: &[u8]) -> Result<(), Error> {
         if let Some(h) = self.hasher.as_mut() {
             h.update(data);

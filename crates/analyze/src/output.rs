@@ -139,8 +139,7 @@ const fn libc_s_ifreg() -> u32 {
 }
 
 /// Where extracted bytes go.
-#[derive(Debug)]
-pub enum Sink {
+pub enum Sink<'w> {
     /// A file, written at offsets.
     File {
         /// The file.
@@ -150,11 +149,29 @@ pub enum Sink {
         /// Bytes of data written (holes excluded).
         written: u64,
     },
-    /// Standard output, written in order.
-    Stdout(std::io::Stdout),
+    /// Standard output (the command's `out` stream), written in order.
+    Stream(&'w mut dyn Write),
 }
 
-impl Sink {
+impl std::fmt::Debug for Sink<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::File {
+                out,
+                sparse,
+                written,
+            } => f
+                .debug_struct("File")
+                .field("out", out)
+                .field("sparse", sparse)
+                .field("written", written)
+                .finish(),
+            Self::Stream(_) => f.write_str("Stream"),
+        }
+    }
+}
+
+impl Sink<'_> {
     /// Writes `data` at output offset `at` (stdout: `at` must be the current
     /// end, which the extract loop guarantees).
     ///
@@ -191,7 +208,7 @@ impl Sink {
                 }
                 Ok(())
             }
-            Self::Stdout(s) => s.write_all(data).map_err(|source| Error::Output {
+            Self::Stream(s) => s.write_all(data).map_err(|source| Error::Output {
                 path: PathBuf::from("-"),
                 source,
             }),
@@ -213,7 +230,7 @@ impl Sink {
                 })?;
                 out.commit()
             }
-            Self::Stdout(mut s) => {
+            Self::Stream(s) => {
                 s.flush().map_err(|source| Error::Output {
                     path: PathBuf::from("-"),
                     source,

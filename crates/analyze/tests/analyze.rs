@@ -656,3 +656,28 @@ fn a_damaged_manifest_is_a_finding_and_the_image_is_still_checked() {
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.error.unwrap().contains("manifest.json"));
 }
+
+#[test]
+fn extract_to_stdout_for_pipes() {
+    let t = tmp();
+    let f = capture(t.path(), "cap", &RANGES);
+    let r = run(&["extract", f.d(), "-o", "-"]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout_bytes == f.stream, "stdout is not the LiME stream");
+    assert!(r.stderr.contains("extracted lime image"), "{}", r.stderr);
+    let r = run(&[
+        "extract",
+        f.d(),
+        "--format",
+        "raw",
+        "--range",
+        "0x1000-0x100f",
+        "-o",
+        "-",
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout_bytes, payload(0x1000, 16));
+    // Padded needs a file (holes).
+    let r = run(&["extract", f.d(), "--format", "padded", "-o", "-"]);
+    assert_eq!(r.code, 2, "{r:?}");
+}

@@ -33,6 +33,7 @@ struct Cli {
 pub struct Run {
     pub code: u8,
     pub stdout: String,
+    pub stdout_bytes: Vec<u8>,
     pub stderr: String,
     pub error: Option<String>,
 }
@@ -51,6 +52,7 @@ pub fn run(args: &[&str]) -> Run {
     Run {
         code,
         stdout: String::from_utf8_lossy(&out).into_owned(),
+        stdout_bytes: out.clone(),
         stderr: String::from_utf8_lossy(&err).into_owned(),
         error,
     }
