@@ -1,12 +1,50 @@
-//! `capture`: acquires physical memory into evidence on the forensics volume.
+//! `capture`: acquires physical memory into evidence on the forensics volume
+//! (the default action, see docs/capture.md), and on the analyst's side
+//! verifies, extracts and summarises captures (`verify`, `extract`, `info`,
+//! see docs/analyst.md).
+
+use std::process::ExitCode;
 
 use clap::Parser;
 
-/// Acquire physical memory into a hashed, seekable-zstd LiME image.
+/// Acquire physical memory into a hashed, seekable-zstd LiME image with a
+/// manifest; or, with a subcommand, verify/extract/summarise a capture.
 #[derive(Debug, Parser)]
-#[command(name = "capture", version = fv_core::build::LONG_VERSION)]
-struct Args {}
+#[command(
+    name = "capture",
+    version = fv_core::build::LONG_VERSION,
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<fv_analyze::Command>,
+    #[command(flatten)]
+    capture: fv_acquire::CaptureArgs,
+}
 
-fn main() {
-    let _args = Args::parse();
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(cmd) = &cli.command {
+        return match fv_analyze::run(cmd) {
+            Ok(exit) => exit.into(),
+            Err(e) => {
+                eprintln!("capture: error: {e}");
+                ExitCode::from(e.exit_code())
+            }
+        };
+    }
+    match fv_acquire::run(&cli.capture) {
+        Ok(outcome) => {
+            if cli.capture.json {
+                println!("{}", fv_acquire::run::summary_json(&outcome));
+            } else {
+                println!("{}", fv_acquire::run::summary_line(&outcome));
+            }
+            ExitCode::from(outcome.exit)
+        }
+        Err(e) => {
+            eprintln!("capture: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
 }

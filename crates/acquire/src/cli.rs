@@ -1,0 +1,104 @@
+//! The acquisition's command line (the default action of `capture`).
+
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use crate::spec::SourceSpec;
+
+/// Acquire physical memory into a hashed, seekable-zstd LiME image with a
+/// manifest, on the forensics volume.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CaptureArgs {
+    /// Memory source: auto (kcore, then crash, then mem), kcore, crash, mem,
+    /// lime:PATH, lime:- (stdin or a FIFO), lime-tcp:HOST:PORT,
+    /// lime-module:PATH (or lime-module:auto = the volume's
+    /// modules/<uname -r>/lime.ko).
+    #[arg(long, default_value = "auto", value_name = "SOURCE")]
+    pub source: SourceSpec,
+
+    /// Output root; a new directory per capture is made inside it. Default:
+    /// the `captures` folder of the forensics volume this binary runs from.
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// Accept an output root that is not on the forensics volume.
+    #[arg(long)]
+    pub allow_any_output: bool,
+
+    /// Start even when free space is clearly too small; the capture then
+    /// ends as a labelled partial image when the disk fills.
+    #[arg(long)]
+    pub allow_partial: bool,
+
+    /// zstd compression level (default 1: see docs/capture.md).
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub level: Option<i32>,
+
+    /// Compression threads (default: every CPU).
+    #[arg(long, value_name = "N")]
+    pub threads: Option<NonZeroUsize>,
+
+    /// Case identifier recorded in the manifest.
+    #[arg(long, value_name = "ID")]
+    pub case_id: Option<String>,
+
+    /// Examiner recorded in the manifest.
+    #[arg(long, value_name = "NAME")]
+    pub examiner: Option<String>,
+
+    /// Free-text note recorded in the manifest.
+    #[arg(long, value_name = "TEXT")]
+    pub note: Option<String>,
+
+    /// Do not ask IMDSv2 for the instance identity.
+    #[arg(long)]
+    pub no_imds: bool,
+
+    /// No progress output (errors and the final line only).
+    #[arg(short, long)]
+    pub quiet: bool,
+
+    /// Print the manifest summary as JSON on stdout instead of the final line.
+    #[arg(long)]
+    pub json: bool,
+
+    /// LiME TCP and module sources: seconds to keep retrying until the module
+    /// listens.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub connect_timeout: u64,
+
+    /// LiME stream sources: seconds without data before the source is
+    /// declared stalled (the capture ends as a labelled partial image).
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub stall_timeout: u64,
+
+    /// kcore on kernels before 4.11 (p_paddr = 0): the direct-map base
+    /// (PAGE_OFFSET) to use instead of inferring it from iomem. Hex.
+    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+    pub page_offset: Option<u64>,
+
+    /// Testing: root of /proc.
+    #[arg(long, hide = true, default_value = "/proc")]
+    pub proc_root: PathBuf,
+
+    /// Testing: root of /sys.
+    #[arg(long, hide = true, default_value = "/sys")]
+    pub sys_root: PathBuf,
+
+    /// Testing: root of /dev.
+    #[arg(long, hide = true, default_value = "/dev")]
+    pub dev_root: PathBuf,
+
+    /// Testing: IMDS address (HOST:PORT).
+    #[arg(long, hide = true, default_value = crate::imds::ENDPOINT)]
+    pub imds_endpoint: String,
+
+    /// Testing: uncompressed bytes per zstd frame.
+    #[arg(long, hide = true)]
+    pub frame_size: Option<u32>,
+}
+
+fn parse_hex(s: &str) -> Result<u64, String> {
+    let t = s.trim_start_matches("0x").trim_start_matches("0X");
+    u64::from_str_radix(t, 16).map_err(|e| format!("{s:?} is not a hex address: {e}"))
+}

@@ -1,0 +1,189 @@
+//! The captured host: identity (`uname`, boot ID), the running binary's
+//! hash, peak RSS, and the kernel context files copied for the analyst —
+//! only from `/proc` and `/sys`, never from the suspect's disks.
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use fv_core::fs::Dir;
+use fv_evidence::manifest::FileEntry;
+use sha2::{Digest, Sha256};
+
+use crate::output::hex;
+use crate::physical::Roots;
+
+/// Most bytes copied from one context file (kallsyms is the largest, tens
+/// of MiB at most); bounds time and space on a hostile or odd kernel.
+pub const CONTEXT_CAP: u64 = 256 << 20;
+
+/// `uname` fields.
+#[derive(Debug, Clone, Default)]
+pub struct Uname {
+    /// sysname.
+    pub sysname: String,
+    /// nodename.
+    pub nodename: String,
+    /// release.
+    pub release: String,
+    /// version.
+    pub version: String,
+    /// machine.
+    pub machine: String,
+}
+
+/// `uname(2)`.
+pub fn uname() -> Uname {
+    match nix::sys::utsname::uname() {
+        Ok(u) => Uname {
+            sysname: u.sysname().to_string_lossy().into_owned(),
+            nodename: u.nodename().to_string_lossy().into_owned(),
+            release: u.release().to_string_lossy().into_owned(),
+            version: u.version().to_string_lossy().into_owned(),
+            machine: u.machine().to_string_lossy().into_owned(),
+        },
+        Err(_) => Uname::default(),
+    }
+}
+
+/// `/proc/sys/kernel/random/boot_id`, trimmed.
+pub fn boot_id(roots: &Roots) -> Option<String> {
+    let b = crate::physical::read_small(&roots.proc.join("sys/kernel/random/boot_id"), 256).ok()?;
+    let s = String::from_utf8_lossy(&b).trim().to_string();
+    (!s.is_empty()).then_some(s)
+}
+
+/// The running binary's path and SHA-256 (through `/proc/self/exe`, the
+/// real one: this is about our own process).
+pub fn self_exe() -> (PathBuf, Option<String>) {
+    let path = std::fs::read_link("/proc/self/exe").unwrap_or_default();
+    let sha = File::open("/proc/self/exe").ok().and_then(|f| {
+        let mut h = Sha256::new();
+        let mut r = f;
+        let mut buf = vec![0u8; 1 << 16];
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => h.update(&buf[..n]),
+                Err(_) => return None,
+            }
+        }
+        Some(hex(&h.finalize()))
+    });
+    (path, sha)
+}
+
+/// Peak resident memory (`VmHWM` of `/proc/self/status`), bytes.
+pub fn peak_rss() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+/// One context file to copy: name in `context/`, source path.
+fn context_sources(roots: &Roots) -> Vec<(&'static str, PathBuf)> {
+    let p = |s: &str| roots.proc.join(s);
+    let s = |x: &str| roots.sys.join(x);
+    vec![
+        ("version", p("version")),
+        ("cmdline", p("cmdline")),
+        ("modules", p("modules")),
+        ("kallsyms", p("kallsyms")),
+        ("iomem", p("iomem")),
+        ("cpuinfo", p("cpuinfo")),
+        ("meminfo", p("meminfo")),
+        ("uptime", p("uptime")),
+        ("boot_id", p("sys/kernel/random/boot_id")),
+        ("mountinfo", p("self/mountinfo")),
+        ("vmcoreinfo", s("kernel/vmcoreinfo")),
+        ("kernel-notes", s("kernel/notes")),
+        ("lockdown", s("kernel/security/lockdown")),
+        ("tainted", p("sys/kernel/tainted")),
+    ]
+}
+
+fn copy_into(src: &Path, dir: &Dir, name: &str) -> Result<(u64, String), String> {
+    let mut input = File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
+    let mut out = dir
+        .create_file(OsStr::new(name))
+        .map_err(|e| e.to_string())?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut len = 0u64;
+    while len < CONTEXT_CAP {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n.min((CONTEXT_CAP - len) as usize),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(format!("{}: read: {e}", src.display())),
+        };
+        out.write_all(&buf[..n])
+            .map_err(|e| format!("{}: write: {e}", dir.path().join(name).display()))?;
+        h.update(&buf[..n]);
+        len += n as u64;
+    }
+    fv_core::fs::sync_file(&out, &dir.path().join(name)).map_err(|e| e.to_string())?;
+    fv_core::fs::drop_cached(&out, 0, 0);
+    Ok((len, hex(&h.finalize())))
+}
+
+/// Copies the kernel context into `context/` of the capture directory.
+/// Files that cannot be read are skipped with a warning (a kernel without
+/// `/sys/kernel/notes` is not a reason to stop).
+pub fn write_context(roots: &Roots, capture: &Dir, uname: &Uname) -> (Vec<FileEntry>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut warnings = Vec::new();
+    let dir_name = fv_evidence::manifest::CONTEXT_DIR;
+    let dir = match capture.create_dir(OsStr::new(dir_name)) {
+        Ok(d) => d,
+        Err(e) => {
+            warnings.push(format!("kernel context not written: {e}"));
+            return (files, warnings);
+        }
+    };
+    let uname_text = format!(
+        "{} {} {} {} {}\n",
+        uname.sysname, uname.nodename, uname.release, uname.version, uname.machine
+    );
+    match dir.create_file(OsStr::new("uname")).and_then(|mut f| {
+        f.write_all(uname_text.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(|source| fv_core::fs::FsError::Sys {
+                path: dir.path().join("uname"),
+                op: "write",
+                source,
+            })
+    }) {
+        Ok(()) => files.push(FileEntry {
+            path: format!("{dir_name}/uname"),
+            size: uname_text.len() as u64,
+            sha256: hex(&Sha256::digest(uname_text.as_bytes())),
+        }),
+        Err(e) => warnings.push(format!("context/uname: {e}")),
+    }
+    for (name, src) in context_sources(roots) {
+        if !src.exists() {
+            if name != "lockdown" && name != "kernel-notes" && name != "vmcoreinfo" {
+                warnings.push(format!("context/{name}: {} does not exist", src.display()));
+            }
+            continue;
+        }
+        match copy_into(&src, &dir, name) {
+            Ok((size, sha256)) => files.push(FileEntry {
+                path: format!("{dir_name}/{name}"),
+                size,
+                sha256,
+            }),
+            Err(e) => {
+                warnings.push(format!("context/{name}: {e}"));
+                let _ = dir.remove_file(OsStr::new(name));
+            }
+        }
+    }
+    if let Err(e) = dir.sync() {
+        warnings.push(format!("context: {e}"));
+    }
+    (files, warnings)
+}

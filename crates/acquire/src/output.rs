@@ -1,0 +1,437 @@
+//! Where a capture goes: the output root (on the forensics volume, found by
+//! its marker file), the lock that allows one capture at a time per root,
+//! the free-space check, the capture directory, the space reserve, and
+//! atomic small-file writes.
+//!
+//! Every directory is opened with [`Dir::open`] (no symlink at any
+//! component); every file is created `O_EXCL|O_NOFOLLOW` 0600 relative to a
+//! checked directory fd.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::io::{self, Write};
+use std::os::fd::AsFd;
+use std::path::{Component, Path, PathBuf};
+
+use fv_core::fs::{Dir, FsError};
+use fv_core::volume::{CAPTURES_DIR, MARKER_FILE, MARKER_TOOLKIT};
+use nix::errno::Errno;
+use nix::fcntl::{Flock, FlockArg, OFlag, openat};
+use nix::sys::stat::Mode;
+use sha2::{Digest, Sha256};
+
+/// The lock file in the output root.
+pub const LOCK_FILE: &str = ".capture.lock";
+/// The space reserve in a capture directory (removed at finalization).
+pub const RESERVE_FILE: &str = ".reserve";
+
+/// Why the output cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    /// No `--output` and the binary is not on a forensics volume.
+    #[error(
+        "cannot find the forensics volume: no {MARKER_FILE} above {exe} (the running binary); give --output DIR"
+    )]
+    NoVolume {
+        /// The binary's path.
+        exe: PathBuf,
+    },
+    /// The output root is not on the forensics volume.
+    #[error(
+        "{path}: not on a forensics volume (no {MARKER_FILE} in it or any parent); captures must not be written to the suspect's disks. Use --allow-any-output to override"
+    )]
+    NotOnVolume {
+        /// The output root.
+        path: PathBuf,
+    },
+    /// The output root is another file system mounted inside the volume.
+    #[error(
+        "{path}: on a different file system than the forensics volume at {volume} (something is mounted there); use --allow-any-output to override"
+    )]
+    OtherFilesystem {
+        /// The output root.
+        path: PathBuf,
+        /// The volume root.
+        volume: PathBuf,
+    },
+    /// `..` in the output path (ambiguous with symlink-free traversal).
+    #[error("{path}: '..' is not accepted in --output; give the path without it")]
+    ParentComponent {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Opening or creating failed (symlink, not a directory, exists, ...).
+    #[error(transparent)]
+    Fs(#[from] FsError),
+    /// Another capture holds the lock.
+    #[error(
+        "{path}: another capture is running on this output root (lock held); wait for it to finish"
+    )]
+    Busy {
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// Free space is clearly too small.
+    #[error(
+        "{path}: {free} free, but at least {needed} is needed ({why}). Free space, grow the volume, or use --allow-partial to capture what fits"
+    )]
+    NoSpace {
+        /// The output root.
+        path: PathBuf,
+        /// Free (human).
+        free: String,
+        /// Needed (human).
+        needed: String,
+        /// How the figure was reached.
+        why: String,
+    },
+    /// Another system call failed.
+    #[error("{path}: {op}: {source}")]
+    Sys {
+        /// Path.
+        path: PathBuf,
+        /// Operation.
+        op: &'static str,
+        /// Cause.
+        #[source]
+        source: io::Error,
+    },
+}
+
+impl OutputError {
+    fn sys(path: &Path, op: &'static str, e: impl Into<io::Error>) -> Self {
+        Self::Sys {
+            path: path.to_path_buf(),
+            op,
+            source: e.into(),
+        }
+    }
+}
+
+/// The default output root: `<volume>/captures` for the volume holding
+/// `exe` (the canonical path of the running binary).
+///
+/// # Errors
+/// [`OutputError::NoVolume`].
+pub fn default_root(exe: &Path) -> Result<PathBuf, OutputError> {
+    for dir in exe.ancestors().skip(1) {
+        if is_marker(&dir.join(MARKER_FILE)) {
+            return Ok(dir.join(CAPTURES_DIR));
+        }
+    }
+    Err(OutputError::NoVolume {
+        exe: exe.to_path_buf(),
+    })
+}
+
+/// Whether `path` is a regular file (not a symlink) holding our marker.
+fn is_marker(path: &Path) -> bool {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
+    if !meta.file_type().is_file() || meta.len() > 64 << 10 {
+        return false;
+    }
+    let Ok(bytes) = std::fs::read(path) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("toolkit").and_then(|t| t.as_str()).map(str::to_owned))
+        .is_some_and(|t| t == MARKER_TOOLKIT)
+}
+
+/// The checked output root.
+#[derive(Debug)]
+pub struct Root {
+    /// The open root.
+    pub dir: Dir,
+    /// The volume root, if the output is on one.
+    pub volume: Option<PathBuf>,
+}
+
+/// Opens the output root (creating the last component if it is the
+/// volume's `captures` folder and missing), refusing symlinks anywhere, and
+/// checks it is on a forensics volume (same file system as the marker)
+/// unless `allow_any`.
+///
+/// # Errors
+/// [`OutputError`] naming the problem.
+pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
+    if path.components().any(|c| c == Component::ParentDir) {
+        return Err(OutputError::ParentComponent {
+            path: path.to_path_buf(),
+        });
+    }
+    let abs = if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        std::env::current_dir()
+            .map_err(|e| OutputError::sys(path, "getcwd", e))?
+            .join(path)
+    };
+    let volume = abs
+        .ancestors()
+        .find(|d| is_marker(&d.join(MARKER_FILE)))
+        .map(Path::to_path_buf);
+    let dir = match Dir::open(&abs) {
+        Ok(d) => d,
+        Err(FsError::Sys { source, .. })
+            if source.raw_os_error() == Some(libc::ENOENT)
+                && volume.as_deref() == abs.parent()
+                && abs.file_name() == Some(OsStr::new(CAPTURES_DIR)) =>
+        {
+            let parent = Dir::open(abs.parent().unwrap_or(Path::new("/")))?;
+            parent.create_dir(OsStr::new(CAPTURES_DIR))?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if !allow_any {
+        let Some(vol) = &volume else {
+            return Err(OutputError::NotOnVolume { path: abs });
+        };
+        let vol_dir = Dir::open(vol)?;
+        if vol_dir.stat()?.st_dev != dir.stat()?.st_dev {
+            return Err(OutputError::OtherFilesystem {
+                path: abs,
+                volume: vol.clone(),
+            });
+        }
+    }
+    Ok(Root { dir, volume })
+}
+
+/// Takes the per-root lock (`flock` on [`LOCK_FILE`], non-blocking); held
+/// until the returned value is dropped (or the process exits).
+///
+/// # Errors
+/// [`OutputError::Busy`] when another capture holds it.
+pub fn lock(root: &Dir) -> Result<Flock<File>, OutputError> {
+    let path = root.path().join(LOCK_FILE);
+    let fd = openat(
+        root,
+        LOCK_FILE,
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+        Mode::from_bits_truncate(0o600),
+    )
+    .map_err(|e| match e {
+        Errno::ELOOP => OutputError::Fs(FsError::Symlink { path: path.clone() }),
+        e => OutputError::sys(&path, "open lock", e),
+    })?;
+    Flock::lock(File::from(fd), FlockArg::LockExclusiveNonblock).map_err(|(_, e)| match e {
+        Errno::EWOULDBLOCK => OutputError::Busy { path: path.clone() },
+        e => OutputError::sys(&path, "flock", e),
+    })
+}
+
+/// Free bytes for an unprivileged-equivalent writer (`f_bavail`; root may
+/// use the reserved blocks too, but counting on them is not safe).
+///
+/// # Errors
+/// [`OutputError::Sys`].
+pub fn free_bytes(dir: &Dir) -> Result<u64, OutputError> {
+    let st =
+        nix::sys::statvfs::fstatvfs(dir).map_err(|e| OutputError::sys(dir.path(), "statvfs", e))?;
+    Ok((st.blocks_available() as u64).saturating_mul(st.fragment_size() as u64))
+}
+
+/// A file name safe for any file system: `[A-Za-z0-9._-]`, others `_`.
+pub fn sanitize(name: &str) -> String {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(64)
+        .collect();
+    let s = s.trim_start_matches('.').to_string();
+    if s.is_empty() { "host".into() } else { s }
+}
+
+/// Creates `<base>`, or `<base>-2`, `-3`, ... if taken.
+///
+/// # Errors
+/// [`OutputError::Fs`].
+pub fn create_capture_dir(root: &Dir, base: &str) -> Result<(Dir, String), OutputError> {
+    for n in 1..1000 {
+        let name = if n == 1 {
+            base.to_string()
+        } else {
+            format!("{base}-{n}")
+        };
+        match root.create_dir(OsStr::new(&name)) {
+            Ok(d) => return Ok((d, name)),
+            Err(FsError::Exists { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(OutputError::Fs(FsError::Exists {
+        path: root.path().join(base),
+    }))
+}
+
+/// Creates the reserve file of `len` bytes (allocated, so the space is
+/// really held).
+///
+/// # Errors
+/// [`OutputError::Sys`] (e.g. `ENOSPC`).
+pub fn reserve(dir: &Dir, len: u64) -> Result<(), OutputError> {
+    let path = dir.path().join(RESERVE_FILE);
+    let file = dir.create_file(OsStr::new(RESERVE_FILE))?;
+    let ilen = i64::try_from(len).unwrap_or(i64::MAX);
+    match nix::fcntl::fallocate(file.as_fd(), nix::fcntl::FallocateFlags::empty(), 0, ilen) {
+        Ok(()) => {}
+        Err(Errno::EOPNOTSUPP) => {
+            // File systems without fallocate: write the zeros.
+            let zeros = vec![0u8; 1 << 20];
+            let mut left = len;
+            let mut w = &file;
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                w.write_all(&zeros[..n])
+                    .map_err(|e| OutputError::sys(&path, "write reserve", e))?;
+                left -= n as u64;
+            }
+        }
+        Err(e) => {
+            drop(file);
+            let _ = dir.remove_file(OsStr::new(RESERVE_FILE));
+            return Err(OutputError::sys(&path, "fallocate reserve", e));
+        }
+    }
+    fv_core::fs::sync_file(&file, &path)?;
+    Ok(())
+}
+
+/// Removes the reserve (idempotent).
+pub fn release_reserve(dir: &Dir) {
+    // Missing is fine: released already.
+    let _ = dir.remove_file(OsStr::new(RESERVE_FILE));
+}
+
+/// Writes `bytes` to `name` atomically: a temporary name, fsync, rename
+/// without replace, fsync of the directory. Returns the SHA-256.
+///
+/// # Errors
+/// [`OutputError`] from any step.
+pub fn write_atomic(dir: &Dir, name: &str, bytes: &[u8]) -> Result<String, OutputError> {
+    let tmp: OsString = format!(".{name}.tmp").into();
+    let path = dir.path().join(name);
+    let mut f = dir.create_file(&tmp)?;
+    f.write_all(bytes)
+        .map_err(|e| OutputError::sys(&path, "write", e))?;
+    fv_core::fs::sync_file(&f, &path)?;
+    drop(f);
+    dir.rename(&tmp, OsStr::new(name), false)?;
+    dir.sync()?;
+    Ok(hex(&Sha256::digest(bytes)))
+}
+
+/// Lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn volume() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(
+            t.path().join(MARKER_FILE),
+            br#"{"toolkit":"forensics-volume","format":1}"#,
+        )
+        .unwrap();
+        t
+    }
+
+    #[test]
+    fn default_root_is_the_volumes_captures() {
+        let v = volume();
+        std::fs::create_dir_all(v.path().join("bin/x86_64")).unwrap();
+        let exe = v.path().join("bin/x86_64/capture");
+        assert_eq!(default_root(&exe).unwrap(), v.path().join("captures"));
+        let other = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            default_root(&other.path().join("capture")),
+            Err(OutputError::NoVolume { .. })
+        ));
+    }
+
+    #[test]
+    fn root_checks() {
+        let v = volume();
+        // captures/ is created when missing.
+        let r = open_root(&v.path().join("captures"), false).unwrap();
+        assert_eq!(r.volume.as_deref(), Some(v.path()));
+        // Outside any volume: refused unless allowed.
+        let other = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            open_root(other.path(), false),
+            Err(OutputError::NotOnVolume { .. })
+        ));
+        assert!(open_root(other.path(), true).is_ok());
+        // A fake marker is not a marker.
+        std::fs::write(other.path().join(MARKER_FILE), b"{\"toolkit\":\"x\"}").unwrap();
+        assert!(matches!(
+            open_root(other.path(), false),
+            Err(OutputError::NotOnVolume { .. })
+        ));
+        // Symlinked output: refused even with --allow-any-output.
+        symlink(v.path().join("captures"), v.path().join("link")).unwrap();
+        let err = open_root(&v.path().join("link"), true).unwrap_err();
+        assert!(
+            matches!(err, OutputError::Fs(FsError::Symlink { .. })),
+            "{err}"
+        );
+        assert!(matches!(
+            open_root(&v.path().join("captures/../captures"), true),
+            Err(OutputError::ParentComponent { .. })
+        ));
+    }
+
+    #[test]
+    fn lock_is_exclusive() {
+        let v = volume();
+        let r = open_root(v.path(), false).unwrap();
+        let held = lock(&r.dir).unwrap();
+        let r2 = open_root(v.path(), false).unwrap();
+        assert!(matches!(lock(&r2.dir), Err(OutputError::Busy { .. })));
+        drop(held);
+        assert!(lock(&r2.dir).is_ok());
+    }
+
+    #[test]
+    fn atomic_write_and_names() {
+        let v = volume();
+        let d = Dir::open(v.path()).unwrap();
+        let (c, name) = create_capture_dir(&d, "i-1_20260101T000000Z").unwrap();
+        let (_, name2) = create_capture_dir(&d, "i-1_20260101T000000Z").unwrap();
+        assert_eq!(name2, format!("{name}-2"));
+        let sha = write_atomic(&c, "manifest.json", b"{}\n").unwrap();
+        assert_eq!(sha.len(), 64);
+        assert!(write_atomic(&c, "manifest.json", b"{}\n").is_err());
+        reserve(&c, 1 << 20).unwrap();
+        assert_eq!(
+            std::fs::metadata(c.path().join(RESERVE_FILE))
+                .unwrap()
+                .len(),
+            1 << 20
+        );
+        release_reserve(&c);
+        assert!(!c.path().join(RESERVE_FILE).exists());
+        assert_eq!(sanitize("ip-10-0-0-1.ec2/x y"), "ip-10-0-0-1.ec2_x_y");
+        assert_eq!(sanitize("..."), "host");
+    }
+}
