@@ -6,7 +6,7 @@
 //! one JSON object with `--json`) and gives the exit code.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use fv_ebs::locate::{self, Expectation, KernelIdentify, LocateError, LocateOptions, Located};
@@ -15,6 +15,7 @@ use fv_ebs::superblock::Superblock;
 use fv_ebs::{InputError, RequestedDevice, Roots, VolumeId};
 use fv_mount::mountpoint::MountpointError;
 use fv_mount::ops::{self, EvidenceRequest, ForensicsRequest, MountError, Mounted};
+use fv_mount::reexec::{self, Origin};
 use nix::errno::Errno;
 
 pub mod cli;
@@ -46,6 +47,9 @@ pub enum Error {
         /// What differs.
         detail: String,
     },
+    /// Moving off the volume failed.
+    #[error(transparent)]
+    Reexec(#[from] fv_mount::reexec::ReexecError),
     /// Not root.
     #[error(
         "mount-helper {0} needs root (CAP_SYS_ADMIN): run it with sudo or from SSM Run Command"
@@ -102,6 +106,7 @@ impl Error {
             Self::Mount(e) => mount_code(e),
             Self::Filesystem { .. } => exit::FILESYSTEM_MISMATCH,
             Self::NeedsRoot(_) => exit::NEEDS_ROOT,
+            Self::Reexec(_) => exit::FAILURE,
         }
     }
 
@@ -158,6 +163,8 @@ pub enum Outcome {
         mounted: Box<Mounted>,
         /// Evidence mode.
         evidence: bool,
+        /// Where the executable ran from.
+        origin: Origin,
     },
 }
 
@@ -272,6 +279,9 @@ fn mount(m: &MountArgs, model: Option<&str>) -> Result<Outcome, Error> {
     if !nix::unistd::geteuid().is_root() {
         return Err(Error::NeedsRoot("mount"));
     }
+    // Stage-0 runs us from its read-only mount, which we replace: our own
+    // executable must not hold it.
+    let origin = reexec::ensure(m.reexec.into(), Path::new(RUN_ROOT), "mount-helper")?;
     if let Some(mp) = &m.mountpoint {
         if !mp.is_absolute() {
             return Err(MountError::Mountpoint(MountpointError::NotAbsolute(mp.clone())).into());
@@ -307,6 +317,7 @@ fn mount(m: &MountArgs, model: Option<&str>) -> Result<Outcome, Error> {
         located: Box::new(located),
         mounted: Box::new(mounted),
         evidence: m.evidence,
+        origin,
     })
 }
 
@@ -316,13 +327,13 @@ pub fn main_with(args: &Args) -> i32 {
         Command::Locate(l) => l.device.json,
         Command::Mount(m) => m.device.json,
     };
+    let result = run(args);
     if let Some(model) = test_model() {
         eprintln!(
             "mount-helper: WARNING: TEST OVERRIDE {}={model:?}: this NVMe model is accepted as EBS. Never set this on a real instance.",
             cli::TEST_MODEL_ENV
         );
     }
-    let result = run(args);
     let text = match &result {
         Ok(outcome) if json => output::json_ok(args, outcome),
         Ok(outcome) => output::human_ok(outcome),

@@ -149,6 +149,14 @@ pub fn human_ok(outcome: &Outcome) -> String {
     out
 }
 
+fn origin_json(origin: &fv_mount::reexec::Origin) -> Value {
+    match origin {
+        fv_mount::reexec::Origin::Original => json!("original"),
+        fv_mount::reexec::Origin::Memfd => json!("memfd"),
+        fv_mount::reexec::Origin::Copy(p) => json!(format!("copy:{}", p.display())),
+    }
+}
+
 fn to_value<T: serde::Serialize>(v: &T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
@@ -169,7 +177,10 @@ pub fn json_ok(args: &Args, outcome: &Outcome) -> String {
             "warnings": located.warnings,
         }),
         Outcome::Mounted {
-            located, mounted, ..
+            located,
+            mounted,
+            origin,
+            ..
         } => {
             let mut warnings = located.warnings.clone();
             warnings.extend(mounted.warnings.iter().cloned());
@@ -181,6 +192,7 @@ pub fn json_ok(args: &Args, outcome: &Outcome) -> String {
                 "mountpoint": mounted.mountpoint,
                 "located": to_value(located),
                 "mounted": to_value(mounted),
+                "ran_from": origin_json(origin),
                 "warnings": warnings,
             })
         }

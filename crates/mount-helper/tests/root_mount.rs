@@ -32,6 +32,11 @@ fn setup(n: u32, file_mib: u64, label: &str, damage: bool) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let tree = tmp.path().join("tree");
     volume_tree(&tree);
+    support::add_tool(
+        &tree,
+        "bin/x86_64/mount-helper",
+        Path::new(env!("CARGO_BIN_EXE_mount-helper")),
+    );
     if damage {
         std::fs::write(
             tree.join("bin/x86_64/capture"),
@@ -136,7 +141,7 @@ fn root_mounts_verifies_and_grows_the_forensics_volume() {
     assert_eq!(v["mounted"]["adopted_stage0"], false);
     assert_eq!(v["mounted"]["filesystem"]["label"], "FORENSICS");
     assert_eq!(v["mounted"]["filesystem"]["uuid"], UUID);
-    assert_eq!(v["mounted"]["toolkit"]["files"], 2);
+    assert_eq!(v["mounted"]["toolkit"]["files"], 4);
     assert_eq!(v["mounted"]["grow"]["from_bytes"], 64u64 << 20);
     assert_eq!(v["mounted"]["grow"]["to_bytes"], 256u64 << 20);
     assert!(is_mounted(&mp));
@@ -299,6 +304,25 @@ fn stage0_mount(s: &Setup) -> PathBuf {
     mp
 }
 
+/// mount-helper as stage-0 starts it: from the read-only mount it replaces.
+fn from_stage0(s: &Setup, mp: &Path, extra: &[&str]) -> support::Ran {
+    let mut cmd = Command::new(mp.join("bin/x86_64/mount-helper"));
+    cmd.args([
+        "mount",
+        "--volume-id",
+        &s.id,
+        "--wait",
+        "0",
+        "--json",
+        "--mountpoint",
+        mp.to_str().unwrap(),
+    ])
+    .args(s.fake.root_args())
+    .args(extra)
+    .current_dir("/");
+    run(&mut cmd)
+}
+
 #[test]
 fn root_adopts_the_stage0_mount() {
     let s = setup(5, 128, "FORENSICS", false);
@@ -309,14 +333,14 @@ fn root_adopts_the_stage0_mount() {
     assert_eq!(ran.code, 15, "{ran:?}");
     assert!(ran.stderr.contains("pass --mountpoint"), "{}", ran.stderr);
     assert!(is_mounted(&mp));
-    let ran = run(&mut mount_cmd(
-        &s,
-        &["--mountpoint", mp.to_str().unwrap(), "--no-grow"],
-    ));
+    // Run from stage-0's mount, as the SSM document does.
+    let ran = from_stage0(&s, &mp, &["--no-grow"]);
     assert_eq!(ran.code, 0, "{ran:?}");
     let v = ran.json();
+    assert_eq!(v["ran_from"], "memfd");
     assert_eq!(v["mounted"]["adopted_stage0"], true);
     assert_eq!(v["mounted"]["created_mountpoint"], false);
+    assert_eq!(v["mounted"]["toolkit"]["files"], 4);
     assert_eq!(options_of(&mp), "rw,nosuid,nodev,noatime");
     // The journal is in use again (a remount of noload would say norecovery).
     let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
@@ -326,6 +350,27 @@ fn root_adopts_the_stage0_mount() {
             .any(|l| l.contains(&*mp.to_string_lossy()) && l.contains("norecovery")),
         "{info}"
     );
+}
+
+#[test]
+fn root_run_from_the_stage0_mount_without_reexec_it_cannot_replace_it() {
+    let s = setup(9, 64, "FORENSICS", false);
+    let mp = stage0_mount(&s);
+    let _guard = MountGuard(mp.clone());
+    let ran = from_stage0(&s, &mp, &["--reexec", "never"]);
+    assert_eq!(ran.code, 11, "{ran:?}");
+    assert!(ran.stderr.contains("EBUSY"), "{}", ran.stderr);
+    assert!(
+        ran.stderr.contains("AND THE CLEAN-UP FAILED"),
+        "{}",
+        ran.stderr
+    );
+    // With the /run copy instead of a memfd it works.
+    let ran = from_stage0(&s, &mp, &["--reexec", "copy"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    let from = ran.json()["ran_from"].as_str().unwrap().to_string();
+    assert!(from.starts_with("copy:/run/fv-mount-helper."), "{from}");
+    assert!(!Path::new(from.trim_start_matches("copy:")).exists());
 }
 
 #[test]

@@ -10,6 +10,8 @@
 //!   `EXT4_IOC_RESIZE_FS`) and evidence mounts (BLKROSET, `ro,noload` /
 //!   `ro,norecovery,nouuid`, written-sector proof from `/sys/block/X/stat`).
 //! - [`holders`]: which processes hold a filesystem (`/proc/*/{fd,cwd,root,exe,maps}`).
+//! - [`reexec`]: running from a memfd (or a deleted copy under `/run`) so
+//!   the helper's own executable does not hold the volume it unmounts.
 //! - [`unmount`]: syncfs, quiescence check, umount, confirmation in every
 //!   mount namespace, BLKFLSBUF, mountpoint removal.
 //!
@@ -18,5 +20,6 @@
 pub mod holders;
 pub mod mountpoint;
 pub mod ops;
+pub mod reexec;
 pub mod unmount;
 pub mod verify;

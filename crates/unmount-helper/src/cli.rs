@@ -49,3 +49,14 @@ pub enum Reexec {
     /// Do not re-exec (only when the binary is not on the volume).
     Never,
 }
+
+impl From<Reexec> for fv_mount::reexec::Mode {
+    fn from(r: Reexec) -> Self {
+        match r {
+            Reexec::Auto => Self::Auto,
+            Reexec::Memfd => Self::Memfd,
+            Reexec::Copy => Self::Copy,
+            Reexec::Never => Self::Never,
+        }
+    }
+}

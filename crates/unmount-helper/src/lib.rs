@@ -8,7 +8,7 @@
 
 use std::fmt::Write as _;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use fv_ebs::locate::{self, Expectation, KernelIdentify, LocateError, LocateOptions};
@@ -19,10 +19,9 @@ use serde_json::json;
 
 pub mod cli;
 pub mod exit;
-pub mod reexec;
 
 use cli::Args;
-use reexec::{Origin, ReexecError};
+use fv_mount::reexec::{self, Origin, ReexecError};
 
 /// Where stage-0 and mount-helper make mountpoints, and the fallback copy goes.
 const RUN_ROOT: &str = "/run";
@@ -167,7 +166,7 @@ pub fn run(args: &Args) -> Result<Outcome, Error> {
         return Err(Error::NeedsRoot);
     }
     let run_root = Path::new(RUN_ROOT);
-    let origin = reexec::ensure(args.reexec, run_root)?;
+    let origin = reexec::ensure(args.reexec.into(), run_root, "unmount-helper")?;
     nix::unistd::chdir("/").map_err(Error::Chdir)?;
     let roots = Roots {
         sys: args.sysfs_root.clone(),
@@ -328,9 +327,4 @@ pub fn main_with(args: &Args) -> i32 {
         return exit::FAILURE;
     }
     result.map_or_else(|e| e.exit_code(), |_| exit::OK)
-}
-
-/// For tests: the path of the fallback copy a process with this pid makes.
-pub fn copy_path(pid: u32) -> PathBuf {
-    Path::new(RUN_ROOT).join(format!("fv-unmount-helper.{pid}"))
 }

@@ -215,15 +215,38 @@ pub fn volume_tree(root: &Path) {
         r#"{"toolkit":"forensics-volume","version":"0.1.0","git_commit":"test","build_time":"2026-01-01T00:00:00Z","targets":["x86_64-unknown-linux-musl"],"label":"FORENSICS","format":1}"#,
     )
     .unwrap();
-    fs::write(
-        root.join("SHA256SUMS"),
-        format!(
-            "{}  bin/x86_64/capture\n{}  README.txt\n",
-            hex(tool),
-            hex(b"break glass\n")
-        ),
-    )
-    .unwrap();
+    write_sums(root);
+}
+
+/// Adds an executable to the tree and lists it in SHA256SUMS.
+pub fn add_tool(root: &Path, rel: &str, from: &Path) {
+    let dest = root.join(rel);
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    fs::copy(from, &dest).unwrap();
+    fs::set_permissions(&dest, fs::Permissions::from_mode(0o755)).unwrap();
+    write_sums(root);
+}
+
+/// `sha256sum` of every file but SHA256SUMS itself, as build.sh makes it.
+fn write_sums(root: &Path) {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<String>) {
+        let mut entries: Vec<_> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.file_name().unwrap() != "SHA256SUMS" {
+                let rel = path.strip_prefix(root).unwrap().display().to_string();
+                out.push(format!("{}  {rel}", hex(&fs::read(&path).unwrap())));
+            }
+        }
+    }
+    let mut lines = Vec::new();
+    walk(root, root, &mut lines);
+    fs::write(root.join("SHA256SUMS"), lines.join("\n") + "\n").unwrap();
 }
 
 pub const UUID: &str = "0f0e0d0c-0b0a-4908-8706-050403020100";

@@ -1,11 +1,14 @@
 //! Moving the running executable off the volume before unmounting it.
 //!
-//! unmount-helper runs from the forensics volume, so its own text mapping
-//! would keep the filesystem busy. It copies `/proc/self/exe` into a sealed
-//! memfd and re-executes itself from there (`fexecve`); on kernels without
-//! `memfd_create` (before 3.17) it copies itself to `/run` (tmpfs), execs
-//! that copy, and the new process deletes it at once. The new process is
-//! marked by [`REEXEC_ENV`] so it does not loop.
+//! Both helpers run from the forensics volume (stage-0 starts mount-helper
+//! from its read-only mount, which mount-helper replaces; unmount-helper
+//! unmounts the volume it lives on), so their own text mapping would keep
+//! the filesystem busy. They copy `/proc/self/exe` into a sealed memfd and
+//! re-execute from there (`fexecve`); where memfds are missing (kernels
+//! before 3.17) or not executable (`vm.memfd_noexec`), they copy themselves
+//! to `/run/fv-<program>.<pid>` (tmpfs), exec that copy, and the new process
+//! deletes it at once. The new process is marked by [`REEXEC_ENV`] so it
+//! does not loop.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fs::File;
@@ -19,12 +22,23 @@ use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, SealFlag};
 use nix::sys::memfd::{MFdFlags, memfd_create};
 
-use crate::cli::Reexec;
-
 /// Set in the re-executed process: `memfd`, or `copy:<path to delete>`.
-pub const REEXEC_ENV: &str = "FV_UNMOUNT_HELPER_REEXEC";
-/// Prefix of the fallback copy's name under the run root.
-const COPY_PREFIX: &str = "fv-unmount-helper.";
+pub const REEXEC_ENV: &str = "FV_HELPER_REEXEC";
+/// Prefix of the fallback copy's name under the run root (`fv-<program>.<pid>`).
+const COPY_PREFIX: &str = "fv-";
+
+/// How the executable leaves the volume.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// memfd, falling back to a copy under the run root.
+    Auto,
+    /// memfd only.
+    Memfd,
+    /// A copy under the run root, deleted once running.
+    Copy,
+    /// Do not re-exec.
+    Never,
+}
 
 /// Re-executing failed; nothing was unmounted.
 #[derive(Debug, thiserror::Error)]
@@ -82,9 +96,13 @@ fn via_memfd(argv: &[CString]) -> Result<std::convert::Infallible, ReexecError> 
     nix::unistd::fexecve(&memfd, argv, &env).map_err(ReexecError::Memfd)
 }
 
-fn via_copy(run_root: &Path, argv: &[CString]) -> Result<std::convert::Infallible, ReexecError> {
+fn via_copy(
+    run_root: &Path,
+    program: &str,
+    argv: &[CString],
+) -> Result<std::convert::Infallible, ReexecError> {
     let copy_err = |e: String| ReexecError::Copy(e);
-    let name = format!("{COPY_PREFIX}{}", std::process::id());
+    let name = format!("{COPY_PREFIX}{program}.{}", std::process::id());
     let dir = Dir::open(run_root).map_err(|e| copy_err(e.to_string()))?;
     let path = run_root.join(&name);
     {
@@ -120,7 +138,7 @@ fn via_copy(run_root: &Path, argv: &[CString]) -> Result<std::convert::Infallibl
 /// What the process was re-executed from, once running again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
-    /// Not re-executed (`--reexec never`).
+    /// Not re-executed ([`Mode::Never`]).
     Original,
     /// From a memfd.
     Memfd,
@@ -132,46 +150,94 @@ pub enum Origin {
 ///
 /// # Errors
 /// [`FsError`] if the copy cannot be removed.
-fn finish_copy(marker: &OsStr, run_root: &Path) -> Result<Origin, FsError> {
+fn finish_copy(marker: &OsStr, run_root: &Path, program: &str) -> Result<Origin, ReexecError> {
     let path = PathBuf::from(marker.to_string_lossy().trim_start_matches("copy:"));
-    let valid = path.parent() == Some(run_root)
+    let prefix = format!("{COPY_PREFIX}{program}.");
+    let ours = path.parent() == Some(run_root)
         && path.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
-            n.strip_prefix(COPY_PREFIX)
-                .is_some_and(|pid| pid.bytes().all(|b| b.is_ascii_digit()))
+            n.strip_prefix(&prefix)
+                .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
         });
-    if valid {
-        let name = path.file_name().unwrap_or_default();
-        Dir::open(run_root)?.remove_file(name)?;
+    if !ours {
+        // Never delete a path someone else put in our environment.
+        return Err(ReexecError::Copy(format!(
+            "{REEXEC_ENV}={} does not name a copy of ours under {}",
+            marker.to_string_lossy(),
+            run_root.display()
+        )));
     }
+    let name = path.file_name().unwrap_or_default();
+    Dir::open(run_root)
+        .and_then(|d| d.remove_file(name))
+        .map_err(|e: FsError| ReexecError::Copy(format!("removing the copy: {e}")))?;
     Ok(Origin::Copy(path))
 }
 
 /// Makes sure the process no longer runs from its original file: returns
-/// in the re-executed process (or at once with [`Reexec::Never`]).
+/// in the re-executed process (or at once with [`Mode::Never`]). `program`
+/// names the fallback copy (`<run_root>/fv-<program>.<pid>`). Call it before
+/// starting threads: the process image is replaced.
 ///
 /// # Errors
 /// [`ReexecError`] when neither a memfd nor a copy could be executed.
-pub fn ensure(mode: Reexec, run_root: &Path) -> Result<Origin, ReexecError> {
+pub fn ensure(mode: Mode, run_root: &Path, program: &str) -> Result<Origin, ReexecError> {
     if let Some(marker) = std::env::var_os(REEXEC_ENV) {
         let origin = if marker == "memfd" {
             Origin::Memfd
         } else {
-            finish_copy(&marker, run_root)
-                .map_err(|e| ReexecError::Copy(format!("removing the copy: {e}")))?
+            finish_copy(&marker, run_root, program)?
         };
         return Ok(origin);
     }
     let argv = cstrings(std::env::args_os())?;
     match mode {
-        Reexec::Never => Ok(Origin::Original),
-        Reexec::Memfd => via_memfd(&argv).map(|never| match never {}),
-        Reexec::Copy => via_copy(run_root, &argv).map(|never| match never {}),
-        Reexec::Auto => match via_memfd(&argv) {
+        Mode::Never => Ok(Origin::Original),
+        Mode::Memfd => via_memfd(&argv).map(|never| match never {}),
+        Mode::Copy => via_copy(run_root, program, &argv).map(|never| match never {}),
+        Mode::Auto => match via_memfd(&argv) {
             // No memfd_create (ENOSYS before 3.17), or exec from memfds
             // forbidden (vm.memfd_noexec): fall back to the tmpfs copy.
-            Err(ReexecError::Memfd(_)) => via_copy(run_root, &argv).map(|never| match never {}),
+            Err(ReexecError::Memfd(_)) => {
+                via_copy(run_root, program, &argv).map(|never| match never {})
+            }
             Err(e) => Err(e),
             Ok(never) => match never {},
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_our_own_copy_is_deleted() {
+        let run = tempfile::tempdir().unwrap();
+        let ours = run.path().join("fv-unmount-helper.4242");
+        std::fs::write(&ours, b"x").unwrap();
+        let marker = OsString::from(format!("copy:{}", ours.display()));
+        assert_eq!(
+            finish_copy(&marker, run.path(), "unmount-helper").unwrap(),
+            Origin::Copy(ours.clone())
+        );
+        assert!(!ours.exists());
+        for foreign in [
+            run.path().join("victim"),
+            run.path().join("fv-unmount-helper."),
+            run.path().join("fv-mount-helper.1"),
+            run.path().join("sub/fv-unmount-helper.1"),
+        ] {
+            if let Some(parent) = foreign.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            std::fs::write(&foreign, b"keep").unwrap();
+            let marker = OsString::from(format!("copy:{}", foreign.display()));
+            assert!(
+                finish_copy(&marker, run.path(), "unmount-helper").is_err(),
+                "{}",
+                foreign.display()
+            );
+            assert!(foreign.exists(), "{}", foreign.display());
+        }
     }
 }
