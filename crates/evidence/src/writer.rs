@@ -343,9 +343,7 @@ impl ImageWriter {
         let shared = Arc::new(Shared::new(opts.level));
         let file = Arc::new(file);
 
-        // Two slots per worker keep every worker busy while the writer and
-        // the hashers hold a few more.
-        let slots = opts.threads * 2 + 2;
+        let slots = slot_count(opts.threads);
         let (pool_tx, pool) = mpsc::channel();
         for _ in 0..slots {
             // The receiver is ours and alive.
@@ -599,7 +597,7 @@ impl ImageWriter {
         let zeros = frames.saturating_mul(zero_len);
         // One frame in flight per slot may have reached the disk partly when
         // the disk filled; and a little slack for the file system's metadata.
-        let slack = (opts.threads as u64 * 2 + 2) * zstd_bound(frame_size) + (1 << 20);
+        let slack = slot_count(opts.threads) as u64 * zstd_bound(frame_size) + (1 << 20);
         table
             .saturating_add(spill)
             .saturating_add(zeros)
@@ -671,6 +669,14 @@ fn check_options(opts: &WriterOptions) -> Result<(), WriterError> {
         });
     }
     Ok(())
+}
+
+/// Frames in flight: one being compressed per worker, one being filled by
+/// the caller, and three for the writer and the two hashers, so no stage
+/// waits for a buffer while another holds a spare. Each is a frame's raw
+/// bytes plus its compressed bound: 2 MiB at the default frame size.
+fn slot_count(threads: usize) -> usize {
+    threads + 4
 }
 
 /// zstd's worst-case compressed size for `n` input bytes.
