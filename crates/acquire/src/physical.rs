@@ -220,9 +220,11 @@ fn pread_exact(file: &File, mut offset: u64, mut buf: &mut [u8]) -> io::Result<(
     while !buf.is_empty() {
         match file.read_at(buf, offset) {
             Ok(0) => {
+                // No offset in the text: adjacent failed pages with the
+                // same error merge into one manifest span.
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    format!("end of file at offset {offset:#x}"),
+                    "end of file (short read)",
                 ));
             }
             Ok(n) => {

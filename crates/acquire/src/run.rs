@@ -53,7 +53,7 @@ pub struct Outcome {
 /// the reserve; the copy is not limited by it).
 const UNKNOWN_SIZE: u64 = 64 << 30;
 /// Room for the manifest and sidecar, on top of the writer's reserve.
-const MANIFEST_ROOM: u64 = 4 << 20;
+const MANIFEST_ROOM: u64 = 1 << 20;
 /// Drop a LiME input file's pages from the cache every this many bytes.
 const INPUT_DROP_STEP: u64 = 64 << 20;
 

@@ -1,0 +1,240 @@
+//! LiME ingest through the real binary: file, FIFO, stdin and a TCP peer
+//! that speaks like the LiME module (listens late, sends the dump to the
+//! first client, closes), byte-identical; and the bad inputs: malformed
+//! first header (error, nothing left), a bad later record, a peer that
+//! closes early or stalls (labelled partial images).
+
+mod common;
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::*;
+use fv_evidence::manifest::{PartialCause, Status};
+use fv_formats::lime::Header;
+
+fn ram() -> Vec<(u64, u64)> {
+    vec![
+        (0x1000, 0x9fbff),
+        (0x10_0000, 0x2f_ffff),
+        (0x40_0000, 0x40_0fff),
+    ]
+}
+
+fn dump() -> Vec<u8> {
+    expected_lime(&ram(), |p| !(0x12_0000..0x13_0000).contains(&p))
+}
+
+#[test]
+fn root_lime_file_round_trip() {
+    require_root();
+    let f = Fixture::new();
+    let path = f.path().join("dump.lime");
+    std::fs::write(&path, dump()).unwrap();
+    let out = run(f
+        .cmd(&format!("lime:{}", path.display()))
+        .arg("--case-id")
+        .arg("IR-42"));
+    assert_eq!(out.status.code(), Some(0));
+    let m = check_capture(&f.capture_dir(), &dump(), &ram());
+    assert_eq!(m.source.kind, "lime-file");
+    assert_eq!(m.case.case_id.as_deref(), Some("IR-42"));
+    // The analyst's verify agrees.
+    let v = run(std::process::Command::new(bin())
+        .arg("verify")
+        .arg(f.capture_dir()));
+    assert_eq!(v.status.code(), Some(0));
+}
+
+#[test]
+fn root_lime_fifo_and_stdin_round_trip() {
+    require_root();
+    let f = Fixture::new();
+    let fifo = f.path().join("lime.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            for chunk in dump().chunks(100_000) {
+                w.write_all(chunk).unwrap();
+            }
+        })
+    };
+    let out = run(&mut f.cmd(&format!("lime:{}", fifo.display())));
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    check_capture(&f.capture_dir(), &dump(), &ram());
+
+    let f = Fixture::new();
+    let mut child = f
+        .cmd("lime:-")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        stdin.write_all(&dump()).unwrap();
+    });
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let m = check_capture(&f.capture_dir(), &dump(), &ram());
+    assert_eq!(m.source.kind, "lime-stdin");
+}
+
+/// Starts a peer that begins listening on `port` after `delay`, accepts
+/// one client and sends `bytes` (then holds the connection `hold` long).
+fn lime_peer(
+    port: u16,
+    delay: Duration,
+    bytes: Vec<u8>,
+    hold: Duration,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let l = TcpListener::bind(("127.0.0.1", port)).unwrap();
+        let (mut s, _) = l.accept().unwrap();
+        for chunk in bytes.chunks(64 << 10) {
+            if s.write_all(chunk).is_err() {
+                return;
+            }
+        }
+        std::thread::sleep(hold);
+    })
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn root_lime_tcp_retries_until_listening_and_round_trips() {
+    require_root();
+    let f = Fixture::new();
+    let port = free_port();
+    let peer = lime_peer(port, Duration::from_millis(700), dump(), Duration::ZERO);
+    let out = run(&mut f.cmd(&format!("lime-tcp:127.0.0.1:{port}")));
+    peer.join().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let m = check_capture(&f.capture_dir(), &dump(), &ram());
+    assert_eq!(m.source.kind, "lime-tcp");
+    assert_eq!(m.source.location, format!("127.0.0.1:{port}"));
+}
+
+/// The stream is the peer's prefix, then zeros to the end of the record it
+/// was in; the manifest says where the zeros start.
+fn check_cut(f: &Fixture, sent: usize, cause: PartialCause) {
+    let dir = f.capture_dir();
+    let m = manifest(&dir);
+    assert_eq!(m.status, Status::Partial);
+    assert_eq!(m.partial_reason.as_ref().unwrap().cause, cause);
+    let got = decompress(&dir.join("memory.lime.zst"));
+    let full = dump();
+    assert_eq!(m.not_captured.len(), 1, "{:?}", m.not_captured);
+    let nc = &m.not_captured[0];
+    let r = m
+        .ranges
+        .iter()
+        .find(|r| nc.start >= r.start && nc.start <= r.end)
+        .unwrap();
+    let zero_from = (r.lime_offset + 32 + (nc.start - r.start)) as usize;
+    assert_eq!(
+        nc.start + nc.length,
+        r.end + 1,
+        "zeros to the end of the record"
+    );
+    assert!(zero_from <= sent, "{zero_from} > {sent}");
+    assert_eq!(got.len() as u64, r.lime_offset + 32 + r.length);
+    assert_eq!(&got[..zero_from], &full[..zero_from]);
+    assert!(got[zero_from..].iter().all(|&b| b == 0));
+    assert_eq!(m.image.lime_sha256, sha_hex(&got));
+    // Still a valid image for the analyst.
+    let v = run(std::process::Command::new(bin()).arg("verify").arg(&dir));
+    assert_eq!(v.status.code(), Some(0));
+}
+
+#[test]
+fn root_lime_tcp_peer_closing_early_is_a_labelled_partial() {
+    require_root();
+    let f = Fixture::new();
+    let port = free_port();
+    let sent = 0x9ec20 + 32 + 0x5_1234;
+    let peer = lime_peer(
+        port,
+        Duration::ZERO,
+        dump()[..sent].to_vec(),
+        Duration::ZERO,
+    );
+    let out = run(&mut f.cmd(&format!("lime-tcp:127.0.0.1:{port}")));
+    peer.join().unwrap();
+    assert_eq!(out.status.code(), Some(22));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PARTIAL"));
+    check_cut(&f, sent, PartialCause::SourceTruncated);
+}
+
+#[test]
+fn root_lime_tcp_stall_times_out_into_a_partial() {
+    require_root();
+    let f = Fixture::new();
+    let port = free_port();
+    let sent = 0x9ec20 + 32 + 0x8_0000;
+    let peer = lime_peer(
+        port,
+        Duration::ZERO,
+        dump()[..sent].to_vec(),
+        Duration::from_secs(4),
+    );
+    let out = run(f
+        .cmd(&format!("lime-tcp:127.0.0.1:{port}"))
+        .arg("--stall-timeout")
+        .arg("1"));
+    assert_eq!(out.status.code(), Some(22));
+    assert!(stderr(&out).is_empty() || !stderr(&out).contains("panicked"));
+    check_cut(&f, sent, PartialCause::SourceStalled);
+    peer.join().unwrap();
+}
+
+#[test]
+fn root_malformed_lime_is_refused_and_leaves_nothing() {
+    require_root();
+    let f = Fixture::new();
+    let path = f.path().join("bad.lime");
+    let mut bad = dump();
+    bad[0] = b'X';
+    std::fs::write(&path, &bad).unwrap();
+    let out = run(&mut f.cmd(&format!("lime:{}", path.display())));
+    assert_eq!(out.status.code(), Some(12));
+    assert!(stderr(&out).contains("bad magic"), "{}", stderr(&out));
+    assert!(f.capture_entries().is_empty(), "{:?}", f.capture_entries());
+}
+
+#[test]
+fn root_bad_later_record_keeps_the_good_ones() {
+    require_root();
+    let f = Fixture::new();
+    let path = f.path().join("half.lime");
+    let mut bytes = dump();
+    // Second record overlaps the first: everything after record 0 is refused.
+    let second = 32 + 0x9ec00;
+    bytes[second..second + 32].copy_from_slice(&Header::new(0x9f000, 0x29_ffff).to_bytes());
+    std::fs::write(&path, &bytes).unwrap();
+    let out = run(&mut f.cmd(&format!("lime:{}", path.display())));
+    assert_eq!(out.status.code(), Some(22));
+    let dir = f.capture_dir();
+    let m = manifest(&dir);
+    assert_eq!(m.partial_reason.unwrap().cause, PartialCause::SourceError);
+    assert_eq!(m.ranges.len(), 1);
+    assert!(m.not_captured.is_empty());
+    assert_eq!(
+        decompress(&dir.join("memory.lime.zst")),
+        dump()[..second].to_vec()
+    );
+}
