@@ -4,6 +4,8 @@
 //! independently, and the manifest's hashes and ranges must be right.
 //! (The binary refuses to run without root, hence `root_` names.)
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
+
 mod common;
 
 use common::*;

@@ -4,6 +4,8 @@
 //! first header (error, nothing left), a bad later record, a peer that
 //! closes early or stalls (labelled partial images).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // helpers outside #[test] fns
+
 mod common;
 
 use std::io::Write;

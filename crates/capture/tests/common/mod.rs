@@ -3,7 +3,7 @@
 //! expected LiME stream computed independently, and checks of the image and
 //! manifest.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::fs::File;
 use std::io::Read;
