@@ -286,6 +286,8 @@ run_vm() {
 			-device "nvme,serial=$(echo "${x%%=*}" | tr -d -),drive=x${#args[@]}")
 	done
 	log "booting $arch guest ($accel, ${mem} MiB, scenario $scenario, timeout ${tmo}s; console log $logf)"
+	printf '%q ' "$qemu" "${args[@]}" >"$logf.cmd"
+	echo >>"$logf.cmd"
 	QEMU_PIDFILE=$logf.qemu-pid
 	args+=(-pidfile "$QEMU_PIDFILE")
 	trap kill_qemu EXIT

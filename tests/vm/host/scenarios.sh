@@ -225,7 +225,7 @@ check_footprint() {
 	local w0 w1 c0 c1 grow
 	w0=$(res before-mount-suspect-written || echo x)
 	w1=$(res after-unmount-suspect-written || echo y)
-	check suspect-written-sectors-unchanged "$([ "$w0" = "$w1" ] && echo 0 || echo 1)" "before mount $w0, after unmount $w1"
+	check suspect-written-sectors-unchanged "$(ok_if same_number "$w0" "$w1")" "before mount $w0, after unmount $w1"
 	c0=$(res before-capture-cached-kib || echo 0)
 	c1=$(res after-capture-cached-kib || echo 999999999)
 	grow=$((c1 - c0))
@@ -355,6 +355,8 @@ block_has() {
 	grep -q -i -E -- "$2" <<<"$out"
 }
 not() { ! "$@"; }
+# same_number A B: both are numbers (a result was reported) and equal.
+same_number() { [[ $1 =~ ^[0-9]+$ ]] && [ "$1" = "$2" ]; }
 ok_if() { if "$@"; then echo 0; else echo 1; fi; }
 rc_of() { res "ssm-$1-rc" || echo missing; }
 nonzero() { [ "$1" != missing ] && [ "$1" != 0 ]; }
@@ -369,18 +371,19 @@ scenario_fail_wrong_id() {
 	boot_guest x86_64 fail-wrong-id 600 256
 	local r
 	r=$(rc_of mount-absent)
-	check absent-volume-mount-fails "$(ok_if nonzero "$r")" "exit $r"
+	# Exit codes: deploy/scripts/mount.sh (stage-0) and docs/mount-helper.md.
+	check absent-volume-not-found-exit-21 "$(ok_if [ "$r" = 21 ])" "exit $r"
 	check absent-volume-message "$(ok_if block_has ssm-mount-absent "$absent.*not found|not found.*$absent")" \
 		"$(res_block ssm-mount-absent | grep -i -m1 'not found' | cut -c1-120)"
 	r=$(rc_of mount-suspect)
-	check suspect-volume-mount-refused "$(ok_if nonzero "$r")" "exit $r"
+	check suspect-volume-refused-exit-22 "$(ok_if [ "$r" = 22 ])" "exit $r"
 	check suspect-volume-message "$(ok_if block_has ssm-mount-suspect 'refus')" \
 		"$(res_block ssm-mount-suspect | grep -i -m1 'refus' | cut -c1-120)"
 	check nothing-mounted "$(ok_if [ -z "$(res volume-mountpoint)" ])" "volume mountpoint '$(res volume-mountpoint || true)'"
 	check no-mountpoint-left "$(ok_if not block_has run-forensics-volume 'vol-')" "$(res_block run-forensics-volume | tr '\n' ' ' | cut -c1-120)"
 	check suspect-disk-mounted-once "$(ok_if [ "$(res_block mounts | grep -c "^/dev/$(res suspect-dev) ")" = 2 ])" "still at /suspect and /tmp only"
-	check volume-not-written "$(ok_if [ "$(res volume-written)" = 0 ])" "$(res volume-written || true) sectors"
-	check suspect-written-sectors-unchanged "$(ok_if [ "$(res before-suspect-written)" = "$(res after-suspect-written)" ])" \
+	check volume-not-written "$(ok_if same_number "$(res volume-written)" 0)" "$(res volume-written || true) sectors"
+	check suspect-written-sectors-unchanged "$(ok_if same_number "$(res before-suspect-written)" "$(res after-suspect-written)")" \
 		"$(res before-suspect-written || true) -> $(res after-suspect-written || true)"
 }
 
@@ -405,18 +408,20 @@ scenario_fail_bad_marker() {
 	printf 'FV_BAD_MARKER_ID=%s\nFV_BAD_LABEL_ID=%s\n' "$bad_marker" "$bad_label" >"$WORK/overlay/fv/drill.env"
 	FV_EXTRA_DISKS="$bad_marker=$WORK/bad-marker.img $bad_label=$WORK/bad-label.img" boot_guest x86_64 fail-bad-marker 600 256
 	local r
+	local -A want=([bad-marker]=9 [bad-label]=8) # toolkit_unverified, filesystem_mismatch
 	for m in bad-marker bad-label; do
 		r=$(rc_of "mount-$m")
-		check "$m-refused" "$(ok_if nonzero "$r")" "exit $r: $(res_block "ssm-mount-$m" | grep -i -E -m1 'marker|label|refus|error' | cut -c1-110)"
+		check "$m-refused-exit-${want[$m]}" "$(ok_if [ "$r" = "${want[$m]}" ])" \
+			"exit $r: $(res_block "ssm-mount-$m" | grep -E -m1 '^ERROR' | cut -c1-110)"
 		check "$m-left-unmounted" "$(ok_if [ -z "$(res "$m-mounted")" ])" "mounted at '$(res "$m-mounted" || true)'"
-		check "$m-not-written" "$(ok_if [ "$(res "$m-written-before")" = "$(res "$m-written-after")" ])" \
+		check "$m-not-written" "$(ok_if same_number "$(res "$m-written-before")" "$(res "$m-written-after")")" \
 			"$(res "$m-written-before" || true) -> $(res "$m-written-after" || true) sectors"
 		h0=$(cat "$WORK/$m.sha256")
 		h1=$(sha256sum "$WORK/$m.img" | cut -d' ' -f1)
 		check "$m-image-unchanged" "$(ok_if [ "$h0" = "$h1" ])" "sha256 ${h1:0:16}"
 	done
-	check bad-marker-message "$(ok_if block_has ssm-mount-bad-marker 'marker')" ""
-	check bad-label-message "$(ok_if block_has ssm-mount-bad-label 'label')" ""
+	check bad-marker-message "$(ok_if block_has ssm-mount-bad-marker 'toolkit_unverified|marker.*(mismatch|invalid|wrong|not)')" ""
+	check bad-label-message "$(ok_if block_has ssm-mount-bad-label 'filesystem_mismatch|label.*(mismatch|wrong|expected|not)')" ""
 	check no-mountpoint-left "$(ok_if not block_has run-forensics-volume 'vol-')" "$(res_block run-forensics-volume | tr '\n' ' ' | cut -c1-120)"
 }
 
@@ -438,7 +443,7 @@ scenario_fail_too_small() {
 	check capture-not-complete "$(ok_if nonzero "$r")" "exit $r: $(res_block ssm-capture | tail -n1 | cut -c1-110)"
 	check ssm-unmount-exit-0 "$(ok_if [ "$(rc_of unmount)" = 0 ])" "exit $(rc_of unmount)"
 	check volume-unmounted-at-end "$(ok_if [ -z "$(res after-unmount-mountpoint)" ])" ""
-	check suspect-written-sectors-unchanged "$(ok_if [ "$(res before-mount-suspect-written)" = "$(res after-unmount-suspect-written)" ])" \
+	check suspect-written-sectors-unchanged "$(ok_if same_number "$(res before-mount-suspect-written)" "$(res after-unmount-suspect-written)")" \
 		"$(res before-mount-suspect-written || true) -> $(res after-unmount-suspect-written || true)"
 	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
 	read_back || return 0
@@ -460,7 +465,7 @@ scenario_fail_busy_unmount() {
 	pid=$(res holder-pid || echo missing)
 	check ssm-mount-exit-0 "$(ok_if [ "$(rc_of mount)" = 0 ])" "exit $(rc_of mount)"
 	r=$(rc_of unmount-busy)
-	check busy-unmount-refused "$(ok_if nonzero "$r")" "exit $r"
+	check busy-unmount-refused-exit-5 "$(ok_if [ "$r" = 5 ])" "exit $r (docs/unmount-helper.md: busy)"
 	check busy-unmount-names-process "$(ok_if block_has ssm-unmount-busy "(pid[ =:]*)?\\b$pid\\b")" \
 		"$(res_block ssm-unmount-busy | grep -m1 -w "$pid" | cut -c1-120)"
 	check still-mounted-while-busy "$(ok_if [ -n "$(res busy-mountpoint)" ])" "at '$(res busy-mountpoint || true)'"
