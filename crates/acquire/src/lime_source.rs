@@ -163,6 +163,7 @@ pub fn explain_refusal(errno: Errno, roots: &Roots) -> String {
         Errno::ENOEXEC => "not a loadable module for this kernel (wrong architecture or not an ELF module)".into(),
         Errno::EINVAL => "built for another kernel: version magic or symbol versions do not match the running kernel (dmesg says which); build LiME against this exact kernel release".into(),
         Errno::EEXIST => "a module named lime is already loaded; unload it (rmmod lime) and retry".into(),
+        Errno::ENOSYS => "this kernel cannot load modules at all (built without CONFIG_MODULES, or a sandbox that blocks the module syscalls)".into(),
         Errno::ENOENT => "the module needs a symbol this kernel does not export (unknown symbol; see dmesg)".into(),
         _ => "see dmesg for the kernel's reason".into(),
     }

@@ -75,11 +75,16 @@ impl Fixture {
     /// `capture` with the fixture roots, output on the volume, no IMDS,
     /// small frames (so small images still have many frames).
     pub fn cmd(&self, source: &str) -> Command {
+        self.cmd_to(source, &self.captures())
+    }
+
+    /// [`Fixture::cmd`] with another output root.
+    pub fn cmd_to(&self, source: &str, output: &Path) -> Command {
         let mut c = Command::new(bin());
         c.arg("--source")
             .arg(source)
             .arg("--output")
-            .arg(self.captures())
+            .arg(output)
             .arg("--proc-root")
             .arg(self.proc())
             .arg("--sys-root")
