@@ -65,6 +65,12 @@ finish_checks() {
 }
 
 res() { python3 "$RESULTS" "$WORK/console.log" get "$1"; }
+# res_empty KEY: the guest reported KEY, with an empty value (e.g. "no mountpoint").
+res_empty() {
+	local v
+	v=$(res "$1") || return 1
+	[ -z "$v" ]
+}
 res_block() { python3 "$RESULTS" "$WORK/console.log" block "$1"; }
 
 # --- disks -------------------------------------------------------------------
@@ -216,7 +222,7 @@ check_guest_flow() {
 		check "ssm-$d-exit-0" "$([ "$(res "ssm-$d-rc" || echo missing)" = 0 ] && echo 0 || echo 1)" \
 			"exit $(res "ssm-$d-rc" || echo missing), $(res "ssm-$d-seconds" || echo '?') s; $(res_block "ssm-$d" 2>/dev/null | tail -n1 | cut -c1-120)"
 	done
-	check volume-unmounted-at-end "$([ -z "$(res after-unmount-mountpoint)" ] && echo 0 || echo 1)" \
+	check volume-unmounted-at-end "$(ok_if res_empty after-unmount-mountpoint)" \
 		"mounted at '$(res after-unmount-mountpoint || true)'"
 }
 
@@ -379,7 +385,7 @@ scenario_fail_wrong_id() {
 	check suspect-volume-refused-exit-22 "$(ok_if [ "$r" = 22 ])" "exit $r"
 	check suspect-volume-message "$(ok_if block_has ssm-mount-suspect 'refus')" \
 		"$(res_block ssm-mount-suspect | grep -i -m1 'refus' | cut -c1-120)"
-	check nothing-mounted "$(ok_if [ -z "$(res volume-mountpoint)" ])" "volume mountpoint '$(res volume-mountpoint || true)'"
+	check nothing-mounted "$(ok_if res_empty volume-mountpoint)" "volume mountpoint '$(res volume-mountpoint || true)'"
 	check no-mountpoint-left "$(ok_if not block_has run-forensics-volume 'vol-')" "$(res_block run-forensics-volume | tr '\n' ' ' | cut -c1-120)"
 	check suspect-disk-mounted-once "$(ok_if [ "$(res_block mounts | grep -c "^/dev/$(res suspect-dev) ")" = 2 ])" "still at /suspect and /tmp only"
 	check volume-not-written "$(ok_if same_number "$(res volume-written)" 0)" "$(res volume-written || true) sectors"
@@ -413,7 +419,7 @@ scenario_fail_bad_marker() {
 		r=$(rc_of "mount-$m")
 		check "$m-refused-exit-${want[$m]}" "$(ok_if [ "$r" = "${want[$m]}" ])" \
 			"exit $r: $(res_block "ssm-mount-$m" | grep -E -m1 '^ERROR' | cut -c1-110)"
-		check "$m-left-unmounted" "$(ok_if [ -z "$(res "$m-mounted")" ])" "mounted at '$(res "$m-mounted" || true)'"
+		check "$m-left-unmounted" "$(ok_if res_empty "$m-mounted")" "mounted at '$(res "$m-mounted" || true)'"
 		check "$m-not-written" "$(ok_if same_number "$(res "$m-written-before")" "$(res "$m-written-after")")" \
 			"$(res "$m-written-before" || true) -> $(res "$m-written-after" || true) sectors"
 		h0=$(cat "$WORK/$m.sha256")
@@ -442,7 +448,7 @@ scenario_fail_too_small() {
 	r=$(rc_of capture)
 	check capture-not-complete "$(ok_if nonzero "$r")" "exit $r: $(res_block ssm-capture | tail -n1 | cut -c1-110)"
 	check ssm-unmount-exit-0 "$(ok_if [ "$(rc_of unmount)" = 0 ])" "exit $(rc_of unmount)"
-	check volume-unmounted-at-end "$(ok_if [ -z "$(res after-unmount-mountpoint)" ])" ""
+	check volume-unmounted-at-end "$(ok_if res_empty after-unmount-mountpoint)" ""
 	check suspect-written-sectors-unchanged "$(ok_if same_number "$(res before-mount-suspect-written)" "$(res after-unmount-suspect-written)")" \
 		"$(res before-mount-suspect-written || true) -> $(res after-unmount-suspect-written || true)"
 	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
@@ -470,7 +476,7 @@ scenario_fail_busy_unmount() {
 		"$(res_block ssm-unmount-busy | grep -m1 -w "$pid" | cut -c1-120)"
 	check still-mounted-while-busy "$(ok_if [ -n "$(res busy-mountpoint)" ])" "at '$(res busy-mountpoint || true)'"
 	check unmount-after-exit-succeeds "$(ok_if [ "$(rc_of unmount)" = 0 ])" "exit $(rc_of unmount)"
-	check volume-unmounted-at-end "$(ok_if [ -z "$(res after-unmount-mountpoint)" ])" ""
+	check volume-unmounted-at-end "$(ok_if res_empty after-unmount-mountpoint)" ""
 	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
 }
 

@@ -7,7 +7,7 @@
 fv_block iomem cat /proc/iomem
 mkdir -p /fill
 mount -t tmpfs -o size="${FV_FILL_MIB}m" tmpfs /fill
-head -c "$((FV_FILL_MIB - 8))M" /dev/urandom >/fill/random || { fv_fail "cannot fill memory"; exit 1; }
+dd if=/dev/urandom of=/fill/random bs=1M count="$((FV_FILL_MIB - 8))" 2>/dev/null || { fv_fail "cannot fill memory"; exit 1; }
 fv_result filled-mib "$((FV_FILL_MIB - 8))"
 fv_record_state before-mount
 fv_ssm mount 300 || { fv_fail "the mount document failed"; exit 1; }
