@@ -30,7 +30,19 @@ use crate::xxh64::frame_checksum;
 /// Largest decompressed frame this reader accepts. The toolkit's writer uses
 /// frames of a few MiB; a table claiming more is refused rather than trusted
 /// with an allocation.
-pub const MAX_FRAME_DECOMPRESSED: u32 = 256 << 20;
+pub const MAX_FRAME_DECOMPRESSED: u32 = 64 << 20;
+
+/// The smallest possible zstd frame: magic (4), frame header descriptor (1),
+/// a one-byte content size or window descriptor (1), and one empty last
+/// block header (3) (RFC 8878, section 3.1.1).
+pub const MIN_FRAME_LEN: u32 = 9;
+
+/// The most compressed bytes a frame holding `decompressed` bytes can take:
+/// stored blocks cost 3 bytes per 128 KiB block, plus the frame header (at
+/// most 18 bytes) and checksum (4); zstd's `ZSTD_compressBound` is smaller.
+pub fn max_frame_len(decompressed: u32) -> u64 {
+    u64::from(decompressed) + u64::from(decompressed) / 256 + 64
+}
 
 /// Entries are read from the file in chunks of this many bytes, so memory
 /// grows only with table bytes actually present.
@@ -147,11 +159,18 @@ pub enum ReadError {
         /// Frame size the footer implies.
         expected_size: u64,
     },
-    /// An entry with a compressed size of 0.
-    #[error("seek table entry {index}: compressed size 0 (a zstd frame is never empty)")]
-    EmptyFrame {
+    /// An entry whose compressed size no zstd frame can have for its
+    /// decompressed size.
+    #[error(
+        "seek table entry {index}: a zstd frame of {compressed} bytes cannot hold {decompressed} decompressed bytes (damaged seek table)"
+    )]
+    ImpossibleFrame {
         /// Entry index.
         index: u32,
+        /// Compressed size announced.
+        compressed: u32,
+        /// Decompressed size announced.
+        decompressed: u32,
     },
     /// An entry announcing more than [`MAX_FRAME_DECOMPRESSED`].
     #[error(
@@ -283,13 +302,21 @@ impl SeekTable {
             for e in chunk[..n].chunks_exact(width) {
                 let word = |i: usize| u32::from_le_bytes([e[i], e[i + 1], e[i + 2], e[i + 3]]);
                 let (compressed_len, decompressed_len) = (word(0), word(4));
-                if compressed_len == 0 {
-                    return Err(ReadError::EmptyFrame { index });
-                }
                 if decompressed_len > MAX_FRAME_DECOMPRESSED {
                     return Err(ReadError::FrameTooLarge {
                         index,
                         size: decompressed_len,
+                    });
+                }
+                // Bounds the memory a frame's compressed bytes take, and
+                // the number of entries to the bytes before the table / 9.
+                if compressed_len < MIN_FRAME_LEN
+                    || u64::from(compressed_len) > max_frame_len(decompressed_len)
+                {
+                    return Err(ReadError::ImpossibleFrame {
+                        index,
+                        compressed: compressed_len,
+                        decompressed: decompressed_len,
                     });
                 }
                 frames.push(Frame {
@@ -566,7 +593,7 @@ impl<R: Read + Seek> SeekableReader<R> {
 /// the caller consumes frames in order.
 const IN_FLIGHT_PER_THREAD: usize = 2;
 /// Memory budget for frames in flight (compressed + decompressed).
-const IN_FLIGHT_BUDGET: u64 = 256 << 20;
+const IN_FLIGHT_BUDGET: u64 = 128 << 20;
 
 struct Job {
     frame: Frame,
@@ -651,7 +678,10 @@ impl<C: OnCompressed> FrameStream<C> {
             .unwrap_or(1)
             .max(1);
         let by_budget = usize::try_from(IN_FLIGHT_BUDGET / largest).unwrap_or(usize::MAX);
-        let in_flight = (threads * IN_FLIGHT_PER_THREAD).min(by_budget).max(threads);
+        // Large frames mean fewer in flight (and fewer workers), so memory
+        // stays near the budget whatever the frame size.
+        let in_flight = (threads * IN_FLIGHT_PER_THREAD).min(by_budget).max(1);
+        let threads = threads.min(in_flight);
 
         let (job_tx, job_rx) = sync_channel::<Job>(in_flight);
         let job_rx = Arc::new(Mutex::new(job_rx));
@@ -1049,7 +1079,18 @@ mod tests {
         zero[e0..e0 + 4].copy_from_slice(&0u32.to_le_bytes());
         assert!(matches!(
             table(&zero).unwrap_err(),
-            ReadError::EmptyFrame { index: 0 }
+            ReadError::ImpossibleFrame { index: 0, .. }
+        ));
+        // A compressed size larger than any frame of its content can be.
+        let mut fat = img.clone();
+        fat[e0..e0 + 4].copy_from_slice(&5000u32.to_le_bytes());
+        assert!(matches!(
+            table(&fat).unwrap_err(),
+            ReadError::ImpossibleFrame {
+                index: 0,
+                compressed: 5000,
+                decompressed: 1000
+            }
         ));
         assert!(matches!(
             table(&[0u8; 5]).unwrap_err(),
