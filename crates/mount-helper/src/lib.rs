@@ -80,7 +80,7 @@ fn mount_code(e: &MountError) -> i32 {
         MountError::ReadOnly { source, .. } => root_or(source, exit::EVIDENCE_WRITE),
         MountError::Written { .. } => exit::EVIDENCE_WRITE,
         MountError::Partition { .. } => exit::BAD_INPUT,
-        MountError::Sysfs(_) => exit::FAILURE,
+        MountError::Sysfs(_) | MountError::Mountinfo(_) => exit::FAILURE,
         MountError::Cleanup { primary, .. } => mount_code(primary),
     }
 }

@@ -428,3 +428,25 @@ fn root_the_test_model_needs_the_override() {
         "{stdout}"
     );
 }
+
+#[test]
+fn root_a_device_node_that_is_not_the_sysfs_device_is_refused() {
+    let s = setup(10, 64, "FORENSICS", false);
+    let node = s.fake.dev().join("nvme9n1");
+    std::fs::remove_file(&node).unwrap();
+    // Gone: reported as not found (with why), after the wait.
+    let ran = run(&mut mount_cmd(&s, &[]));
+    assert_eq!(ran.code, 4, "{ran:?}");
+    assert!(ran.stderr.contains("nvme9n1 vanished"), "{}", ran.stderr);
+    // Replaced by another device: refused before anything is read from it.
+    std::os::unix::fs::symlink("/dev/null", &node).unwrap();
+    let ran = run(&mut mount_cmd(&s, &[]));
+    assert_eq!(ran.code, 14, "{ran:?}");
+    assert_eq!(ran.json()["error_kind"], "device_vanished");
+    assert!(
+        ran.stderr.contains("expected block device"),
+        "{}",
+        ran.stderr
+    );
+    assert!(!default_mp(&s.id).exists());
+}

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use fv_core::fs::Dir;
 use fv_ebs::locate::{Expectation, Located};
-use fv_ebs::mountinfo::{self, MountEntry};
+use fv_ebs::mountinfo::{self, MountEntry, MountinfoError};
 use fv_ebs::superblock::{self, FsKind, Superblock, SuperblockError};
 use fv_ebs::sysfs::{self, BlockTable, SysfsError};
 use fv_ebs::{DevT, sys};
@@ -135,6 +135,9 @@ pub enum MountError {
     /// sysfs.
     #[error(transparent)]
     Sysfs(#[from] SysfsError),
+    /// mountinfo.
+    #[error(transparent)]
+    Mountinfo(#[from] MountinfoError),
     /// Failed, and undoing the mount failed too: the system is not as it was.
     #[error("{primary}\nAND THE CLEAN-UP FAILED: {cleanup}")]
     Cleanup {
@@ -470,10 +473,10 @@ pub fn mount_forensics(loc: &Located, req: &ForensicsRequest) -> Result<Mounted,
         })?;
         sys_umount(&entry.mount_point).map_err(|e| undo.fail(e))?;
         undo.mounted = None;
-        let mounts = mountinfo::read(&req.proc_root).unwrap_or_default();
+        let mounts = mountinfo::read(&req.proc_root)?;
         mp = mountpoint::given_mountpoint(&entry.mount_point, &mounts)?;
     } else {
-        let mounts = mountinfo::read(&req.proc_root).unwrap_or_default();
+        let mounts = mountinfo::read(&req.proc_root)?;
         mp = match &req.mountpoint {
             Some(p) => mountpoint::given_mountpoint(p, &mounts)?,
             None => mountpoint::default_mountpoint(&req.run_root, &loc.volume_id, &mounts)?,
@@ -677,7 +680,7 @@ pub fn mount_evidence(loc: &Located, req: &EvidenceRequest) -> Result<Mounted, M
             path: target_path.clone(),
             detail,
         })?;
-    let mounts = mountinfo::read(&req.proc_root).unwrap_or_default();
+    let mounts = mountinfo::read(&req.proc_root)?;
     let name = match req.partition {
         Some(n) => format!("evidence-{}-p{n}", loc.volume_id),
         None => format!("evidence-{}", loc.volume_id),
