@@ -42,6 +42,8 @@ pub struct Superblock {
     pub blocks: u64,
     /// ext4: the journal needs replay (an unclean shutdown); XFS: unknown (false).
     pub needs_recovery: bool,
+    /// ext4 `64bit` feature (block counts beyond 2^32); XFS: true.
+    pub bit64: bool,
 }
 
 impl Superblock {
@@ -136,6 +138,7 @@ pub fn read<R: Read + Seek>(dev: &mut R) -> Result<Superblock, SuperblockError> 
             block_size: 1024u64 << log,
             blocks,
             needs_recovery: incompat & EXT4_INCOMPAT_RECOVER != 0,
+            bit64: incompat & EXT4_INCOMPAT_64BIT != 0,
         });
     }
     if &head[0..4] == b"XFSB" {
@@ -146,6 +149,7 @@ pub fn read<R: Read + Seek>(dev: &mut R) -> Result<Superblock, SuperblockError> 
             block_size: u64::from(be32(&head, 4)),
             blocks: be64(&head, 8),
             needs_recovery: false,
+            bit64: true,
         });
     }
     Err(SuperblockError::Unknown {
@@ -194,6 +198,7 @@ mod tests {
         assert_eq!(sb.block_size, 4096);
         assert_eq!(sb.size_bytes(), 1 << 30);
         assert!(!sb.needs_recovery);
+        assert!(!sb.bit64);
     }
 
     #[test]
@@ -201,6 +206,7 @@ mod tests {
         let img = build_ext4("ABCDEFGHIJKLMNOP", UUID, 2, (1 << 32) + 5);
         let sb = read(&mut Cursor::new(img)).unwrap();
         assert_eq!(sb.blocks, (1 << 32) + 5);
+        assert!(sb.bit64);
         assert_eq!(sb.label, "ABCDEFGHIJKLMNOP");
     }
 

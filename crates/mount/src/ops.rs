@@ -542,9 +542,9 @@ fn grow_ext4(
             source,
         })?;
     let mut blocks = device_bytes / sb.block_size;
-    if blocks > u64::from(u32::MAX) {
+    if !sb.bit64 && blocks > u64::from(u32::MAX) {
         warnings.push(format!(
-            "the device ({device_bytes} bytes) is larger than this filesystem can address; grown to {} blocks",
+            "the device ({device_bytes} bytes) is larger than this filesystem (without the 64bit feature) can address; grown to {} blocks",
             u32::MAX
         ));
         blocks = u64::from(u32::MAX);
