@@ -21,8 +21,10 @@
 #   FV_EXECUTION_TIMEOUT   the document's executionTimeout in seconds, 5..172800
 # Test-only environment: FV_PROC_ROOT (default /proc).
 #
-# Exit codes: 20 bad parameter; 23 forensics volume not mounted read-write;
-# 24 no capture binary or LiME module; otherwise capture's own exit code.
+# Exit codes (40-45 are this script's): 40 bad parameter; 43 forensics volume
+# not mounted read-write; 44 no capture binary or LiME module; otherwise
+# capture's own exit code (docs/capture.md: 0 complete, 20-23 a labelled
+# partial image exists, others no image).
 set -eu
 
 NAME=Forensics-CaptureMemory
@@ -51,10 +53,10 @@ die() {
 # number NAME VALUE MIN MAX: VALUE is a decimal integer in [MIN, MAX].
 number() {
     case $2 in
-    '' | *[!0-9]*) die 20 "$1 '$2' is not a number" ;;
+    '' | *[!0-9]*) die 40 "$1 '$2' is not a number" ;;
     esac
     if [ "${#2}" -gt 6 ] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
-        die 20 "$1 $2 is out of range $3..$4"
+        die 40 "$1 $2 is out of range $3..$4"
     fi
 }
 
@@ -62,37 +64,37 @@ number() {
 case $VOLUME_ID in
 vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
 vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
-*) die 20 "malformed or missing volume ID '$VOLUME_ID'" ;;
+*) die 40 "malformed or missing volume ID '$VOLUME_ID'" ;;
 esac
 [ -n "$MOUNT_POINT" ] || MOUNT_POINT=/run/forensics-volume/$VOLUME_ID
 case $MOUNT_POINT in
-/run/*[!A-Za-z0-9._/-]* | */. | */./* | */.. | */../* | *//*) die 20 "mount point '$MOUNT_POINT' is not a plain path" ;;
+/run/*[!A-Za-z0-9._/-]* | */. | */./* | */.. | */../* | *//*) die 40 "mount point '$MOUNT_POINT' is not a plain path" ;;
 /run/*) ;;
-*) die 20 "mount point '$MOUNT_POINT' is not under /run" ;;
+*) die 40 "mount point '$MOUNT_POINT' is not under /run" ;;
 esac
 case $CASE_ID in
-'') die 20 "no case ID given" ;;
-*[!A-Za-z0-9._-]* | [._-]*) die 20 "case ID '$CASE_ID' may hold only letters, digits, '.', '_' and '-'" ;;
+'') die 40 "no case ID given" ;;
+*[!A-Za-z0-9._-]* | [._-]*) die 40 "case ID '$CASE_ID' may hold only letters, digits, '.', '_' and '-'" ;;
 esac
 case $EXAMINER in
-'') die 20 "no examiner given" ;;
-*[!A-Za-z0-9\ ._@+-]*) die 20 "examiner '$EXAMINER' has characters other than letters, digits, space and ._@+-" ;;
+'') die 40 "no examiner given" ;;
+*[!A-Za-z0-9\ ._@+-]*) die 40 "examiner '$EXAMINER' has characters other than letters, digits, space and ._@+-" ;;
 esac
 case $NOTE in
-*[!A-Za-z0-9\ ,.:\;_/@#+=\(\)-]*) die 20 "note has characters outside letters, digits, space and ,.:;_/@#+=()-" ;;
+*[!A-Za-z0-9\ ,.:\;_/@#+=\(\)-]*) die 40 "note has characters outside letters, digits, space and ,.:;_/@#+=()-" ;;
 esac
 case $SOURCE in
 auto | kcore | crash | mem | lime-module) ;;
 lime-tcp:127.0.0.1:[0-9]* | lime-tcp:localhost:[0-9]*)
     number 'LiME TCP port' "${SOURCE##*:}" 1 65535
     ;;
-*) die 20 "source '$SOURCE' (expected auto, kcore, crash, mem, lime-module or lime-tcp:127.0.0.1:PORT)" ;;
+*) die 40 "source '$SOURCE' (expected auto, kcore, crash, mem, lime-module or lime-tcp:127.0.0.1:PORT)" ;;
 esac
 [ -z "$LEVEL" ] || number 'compression level' "$LEVEL" 1 19
 [ -z "$THREADS" ] || number threads "$THREADS" 1 256
 case $IMDS in
 true | false) ;;
-*) die 20 "IMDS '$IMDS' (expected true or false)" ;;
+*) die 40 "IMDS '$IMDS' (expected true or false)" ;;
 esac
 # The agent silently runs an out-of-range executionTimeout for 3600 s.
 number 'execution timeout' "$TIMEOUT" 5 172800
@@ -102,25 +104,25 @@ mount_options=''
 while read -r _id _parent _majmin _root mp opts _rest; do
     [ "$mp" = "$MOUNT_POINT" ] && mount_options=$opts
 done <"$PROC/self/mountinfo"
-[ -n "$mount_options" ] || die 23 "nothing is mounted at $MOUNT_POINT: run Forensics-MountVolume first"
+[ -n "$mount_options" ] || die 43 "nothing is mounted at $MOUNT_POINT: run Forensics-MountVolume first"
 case ,$mount_options, in
 *,rw,*) ;;
-*) die 23 "$MOUNT_POINT is mounted read-only ($mount_options): Forensics-MountVolume did not finish; run it again" ;;
+*) die 43 "$MOUNT_POINT is mounted read-only ($mount_options): Forensics-MountVolume did not finish; run it again" ;;
 esac
 if ! { [ -f "$MOUNT_POINT/forensics-volume.json" ] && [ ! -L "$MOUNT_POINT/forensics-volume.json" ]; }; then
-    die 23 "$MOUNT_POINT has no forensics-volume.json marker: not the forensics volume"
+    die 43 "$MOUNT_POINT has no forensics-volume.json marker: not the forensics volume"
 fi
 ARCH=$(uname -m)
 CAPTURE=$MOUNT_POINT/bin/$ARCH/capture
 if ! { [ -f "$CAPTURE" ] && [ ! -L "$CAPTURE" ] && [ -x "$CAPTURE" ]; }; then
-    die 24 "no capture binary for $ARCH on the volume ($CAPTURE)"
+    die 44 "no capture binary for $ARCH on the volume ($CAPTURE)"
 fi
 
 if [ "$SOURCE" = lime-module ]; then
     RELEASE=$(uname -r)
     MODULE=$MOUNT_POINT/modules/$RELEASE/lime.ko
     if ! { [ -f "$MODULE" ] && [ ! -L "$MODULE" ]; }; then
-        die 24 "no LiME module for kernel $RELEASE on the volume (modules/$RELEASE/lime.ko); build one for this exact kernel and publish a new volume, or use Source=auto"
+        die 44 "no LiME module for kernel $RELEASE on the volume (modules/$RELEASE/lime.ko); build one for this exact kernel and publish a new volume, or use Source=auto"
     fi
     SOURCE=lime-module:$MODULE
 fi
@@ -180,6 +182,7 @@ wait "$wpid" 2>/dev/null || :
 
 case $rc in
 0) say "$NAME: OK: capture complete on $VOLUME_ID under $MOUNT_POINT/captures (manifest.json there has every hash); next: Forensics-UnmountVolume" ;;
-*) say "$NAME: FAILED or PARTIAL (capture exit $rc, see its message above and the manifest under $MOUNT_POINT/captures); unmount with Forensics-UnmountVolume to keep what was written" ;;
+20 | 21 | 22 | 23) say "$NAME: PARTIAL (capture exit $rc): a labelled partial image and its manifest are under $MOUNT_POINT/captures; keep it: unmount with Forensics-UnmountVolume and snapshot the volume" ;;
+*) say "$NAME: FAILED (capture exit $rc, see its message above; docs/capture.md); unmount with Forensics-UnmountVolume" ;;
 esac
 exit "$rc"

@@ -24,10 +24,11 @@
 #   FV_STAGE0_MODE=find           print the device found and stop before mounting
 #   FV_TEST_ACCEPT_NVME_MODEL     also accept this NVMe model (qemu's "QEMU NVMe Ctrl")
 #
-# Exit codes: 0 mounted and adopted; 20 bad parameter; 21 device not found;
-# 22 device refused (protected, ambiguous, wrong size); 23 mount point or
-# mount failed; 24 not a forensics volume (marker or helper missing); any
-# other code is mount-helper's own (docs/mount-helper.md), passed through.
+# Exit codes (40-45 are this script's; the helpers and capture use 0-30):
+# 0 mounted and adopted; 40 bad parameter; 41 device not found; 42 device
+# refused (protected, ambiguous, wrong size); 43 mount point or mount failed;
+# 44 not a forensics volume (marker or helper missing); any other code is
+# mount-helper's own (docs/mount-helper.md), passed through.
 set -eu
 
 NAME=Forensics-MountVolume
@@ -87,8 +88,8 @@ attr() {
 case $VOLUME_ID in
 vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
 vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
-'') die 20 "no volume ID given (FV_VOLUME_ID)" ;;
-*) die 20 "malformed volume ID '$VOLUME_ID' (expected vol- and 8 or 17 hex digits)" ;;
+'') die 40 "no volume ID given (FV_VOLUME_ID)" ;;
+*) die 40 "malformed volume ID '$VOLUME_ID' (expected vol- and 8 or 17 hex digits)" ;;
 esac
 SERIAL=vol${VOLUME_ID#vol-}
 
@@ -96,20 +97,20 @@ LETTER=''
 case $REQUESTED in
 '') ;;
 /dev/sd[b-z] | /dev/xvd[b-z] | sd[b-z] | xvd[b-z]) LETTER=${REQUESTED#"${REQUESTED%?}"} ;;
-*) die 20 "malformed requested device '$REQUESTED' (expected sdX, /dev/sdX or xvdX)" ;;
+*) die 40 "malformed requested device '$REQUESTED' (expected sdX, /dev/sdX or xvdX)" ;;
 esac
 
 case $WAIT in
-'' | *[!0-9]*) die 20 "wait seconds '$WAIT' is not a number" ;;
+'' | *[!0-9]*) die 40 "wait seconds '$WAIT' is not a number" ;;
 esac
 if ! { [ "${#WAIT}" -le 4 ] && [ "$WAIT" -le 3600 ]; }; then
-    die 20 "wait seconds $WAIT out of range 0..3600"
+    die 40 "wait seconds $WAIT out of range 0..3600"
 fi
 
 case $SIZE_GIB in
 '') ;;
-*[!0-9]* | 0*) die 20 "expected size '$SIZE_GIB' is not a whole number of GiB" ;;
-*) [ "${#SIZE_GIB}" -le 5 ] || die 20 "expected size $SIZE_GIB GiB is out of range" ;;
+*[!0-9]* | 0*) die 40 "expected size '$SIZE_GIB' is not a whole number of GiB" ;;
+*) [ "${#SIZE_GIB}" -le 5 ] || die 40 "expected size $SIZE_GIB GiB is out of range" ;;
 esac
 
 if [ -z "$MOUNT_POINT" ]; then
@@ -118,17 +119,17 @@ if [ -z "$MOUNT_POINT" ]; then
 else
     case $MOUNT_POINT in
     /run/*) ;;
-    *) die 20 "mount point '$MOUNT_POINT' is not under /run" ;;
+    *) die 40 "mount point '$MOUNT_POINT' is not under /run" ;;
     esac
     case $MOUNT_POINT in
-    *//* | */ | */. | */./* | */.. | */../* | *[!A-Za-z0-9._/-]*) die 20 "mount point '$MOUNT_POINT' is not a plain path" ;;
+    *//* | */ | */. | */./* | */.. | */../* | *[!A-Za-z0-9._/-]*) die 40 "mount point '$MOUNT_POINT' is not a plain path" ;;
     esac
     MOUNT_BASE=${MOUNT_POINT%/*}
 fi
 
 case $MODE in
 mount | find) ;;
-*) die 20 "FV_STAGE0_MODE='$MODE' (expected mount or find)" ;;
+*) die 40 "FV_STAGE0_MODE='$MODE' (expected mount or find)" ;;
 esac
 
 # Overrides exist for the fixture and VM tests; say so every time one is on.
@@ -154,14 +155,14 @@ protect() {
         nums="$nums$(attr "$p/dev") "
         for h in "$p/holders/"*; do
             [ -e "$h" ] || continue
-            die 22 "refusing $disk: partition ${p##*/} has holder ${h##*/} (LVM/md/dm)"
+            die 42 "refusing $disk: partition ${p##*/} has holder ${h##*/} (LVM/md/dm)"
         done
     done
     for h in "$SYS/block/$disk/holders/"*; do
         [ -e "$h" ] || continue
-        die 22 "refusing $disk: it has holder ${h##*/} (LVM/md/dm)"
+        die 42 "refusing $disk: it has holder ${h##*/} (LVM/md/dm)"
     done
-    [ -r "$PROC/self/mountinfo" ] || die 22 "refusing $disk: cannot read $PROC/self/mountinfo to prove it is not mounted"
+    [ -r "$PROC/self/mountinfo" ] || die 42 "refusing $disk: cannot read $PROC/self/mountinfo to prove it is not mounted"
     # mountinfo: id parent major:minor root mountpoint options... - fstype source superoptions
     while read -r _id _parent majmin _root mp rest; do
         src=${rest#* - }
@@ -172,13 +173,13 @@ protect() {
         case "$names" in *" $src "*) hit=1 ;; esac
         [ "$hit" = 1 ] || continue
         if [ "$mp" = / ]; then
-            die 22 "refusing $disk: it is the root device (/ is on $majmin)"
+            die 42 "refusing $disk: it is the root device (/ is on $majmin)"
         fi
-        die 22 "refusing $disk: it or a partition is mounted at $mp (device $majmin)"
+        die 42 "refusing $disk: it or a partition is mounted at $mp (device $majmin)"
     done <"$PROC/self/mountinfo"
     if [ -r "$PROC/swaps" ]; then
         while read -r swdev _rest; do
-            case "$names" in *" ${swdev##*/} "*) die 22 "refusing $disk: $swdev is in use as swap" ;; esac
+            case "$names" in *" ${swdev##*/} "*) die 42 "refusing $disk: $swdev is in use as swap" ;; esac
         done <"$PROC/swaps"
     fi
 }
@@ -210,10 +211,10 @@ find_nvme() {
             continue
         fi
         if ! size_ok "$n"; then
-            die 22 "refusing $n: serial $SERIAL matches but its size is $(attr "$b/size") sectors, not $SIZE_GIB GiB"
+            die 42 "refusing $n: serial $SERIAL matches but its size is $(attr "$b/size") sectors, not $SIZE_GIB GiB"
         fi
         if [ -n "$FOUND" ]; then
-            die 22 "two NVMe devices carry serial $SERIAL: $FOUND and $n; refusing both"
+            die 42 "two NVMe devices carry serial $SERIAL: $FOUND and $n; refusing both"
         fi
         if [ "$model" != "$EBS_MODEL" ]; then
             warn "WARNING: TEST OVERRIDE: accepting $n with model '$model'"
@@ -262,11 +263,11 @@ find_xen() {
     done
     case $present in
     '') return 0 ;;
-    ' '*' '*) die 22 "ambiguous Xen devices for $REQUESTED:$present; refusing both" ;;
+    ' '*' '*) die 42 "ambiguous Xen devices for $REQUESTED:$present; refusing both" ;;
     esac
     FOUND=${present# }
-    [ -n "$SIZE_GIB" ] || die 20 "$FOUND may be $REQUESTED, but on Xen no volume ID is visible: pass ExpectedSizeGiB (FV_EXPECT_SIZE_GIB) too"
-    size_ok "$FOUND" || die 22 "refusing $FOUND: its size is $(attr "$SYS/block/$FOUND/size") sectors, not $SIZE_GIB GiB"
+    [ -n "$SIZE_GIB" ] || die 40 "$FOUND may be $REQUESTED, but on Xen no volume ID is visible: pass ExpectedSizeGiB (FV_EXPECT_SIZE_GIB) too"
+    size_ok "$FOUND" || die 42 "refusing $FOUND: its size is $(attr "$SYS/block/$FOUND/size") sectors, not $SIZE_GIB GiB"
     HOW="Xen name $FOUND for requested $REQUESTED (no volume ID is visible on Xen: the marker and mount-helper confirm it)"
 }
 
@@ -286,7 +287,7 @@ locate() {
   (no NVMe or Xen block devices at all under $SYS/block)"
     hint=''
     [ -n "$REQUESTED" ] || hint=' (on Xen instances pass RequestedDevice)'
-    die 21 "volume $VOLUME_ID not found after ${WAIT}s$hint; every device seen is listed on stderr$SEEN"
+    die 41 "volume $VOLUME_ID not found after ${WAIT}s$hint; every device seen is listed on stderr$SEEN"
 }
 
 locate
@@ -321,44 +322,44 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-[ "$(id -u)" = 0 ] || die 23 "must run as root"
-[ -b "$DEV/$FOUND" ] || die 21 "$DEV/$FOUND is not a block device"
-[ ! -L "$MOUNT_BASE" ] || die 23 "$MOUNT_BASE is a symlink: refusing (planted?)"
+[ "$(id -u)" = 0 ] || die 43 "must run as root"
+[ -b "$DEV/$FOUND" ] || die 41 "$DEV/$FOUND is not a block device"
+[ ! -L "$MOUNT_BASE" ] || die 43 "$MOUNT_BASE is a symlink: refusing (planted?)"
 if [ ! -e "$MOUNT_BASE" ] && [ "$MOUNT_BASE" = /run/forensics-volume ]; then
-    mkdir -m 0700 "$MOUNT_BASE" || die 23 "cannot create $MOUNT_BASE"
+    mkdir -m 0700 "$MOUNT_BASE" || die 43 "cannot create $MOUNT_BASE"
 fi
 if ! { [ -d "$MOUNT_BASE" ] && [ ! -L "$MOUNT_BASE" ] && [ -O "$MOUNT_BASE" ]; }; then
-    die 23 "$MOUNT_BASE is not a directory owned by root"
+    die 43 "$MOUNT_BASE is not a directory owned by root"
 fi
 if [ -e "$MOUNT_POINT" ] || [ -L "$MOUNT_POINT" ]; then
     if is_mounted "$MOUNT_POINT"; then
-        die 23 "something is already mounted at $MOUNT_POINT (an earlier Forensics-MountVolume?): run Forensics-UnmountVolume first"
+        die 43 "something is already mounted at $MOUNT_POINT (an earlier Forensics-MountVolume?): run Forensics-UnmountVolume first"
     fi
     # An empty directory left by an earlier, interrupted run: rmdir removes
     # nothing else (not a symlink, not a file, not a directory with entries).
     if [ -d "$MOUNT_POINT" ] && [ ! -L "$MOUNT_POINT" ] && rmdir "$MOUNT_POINT" 2>/dev/null; then
         warn "note: removed the empty directory $MOUNT_POINT left by an earlier run"
     else
-        die 23 "$MOUNT_POINT already exists and is not an empty directory: refusing (planted?)"
+        die 43 "$MOUNT_POINT already exists and is not an empty directory: refusing (planted?)"
     fi
 fi
-mkdir -m 0700 "$MOUNT_POINT" || die 23 "cannot create $MOUNT_POINT"
+mkdir -m 0700 "$MOUNT_POINT" || die 43 "cannot create $MOUNT_POINT"
 CREATED=1
 if ! { [ -d "$MOUNT_POINT" ] && [ ! -L "$MOUNT_POINT" ]; }; then
-    die 23 "$MOUNT_POINT changed under us"
+    die 43 "$MOUNT_POINT changed under us"
 fi
 
 MOUNTED=1
 mount -t ext4 -o ro,noload,nosuid,nodev "$DEV/$FOUND" "$MOUNT_POINT" ||
-    die 23 "mount -t ext4 -o ro,noload,nosuid,nodev $DEV/$FOUND $MOUNT_POINT failed"
+    die 43 "mount -t ext4 -o ro,noload,nosuid,nodev $DEV/$FOUND $MOUNT_POINT failed"
 
 if ! { [ -f "$MOUNT_POINT/forensics-volume.json" ] && [ ! -L "$MOUNT_POINT/forensics-volume.json" ]; }; then
-    die 24 "$DEV/$FOUND has no forensics-volume.json marker: not a forensics volume; unmounted"
+    die 44 "$DEV/$FOUND has no forensics-volume.json marker: not a forensics volume; unmounted"
 fi
 ARCH=$(uname -m)
 HELPER=$MOUNT_POINT/bin/$ARCH/mount-helper
 if ! { [ -f "$HELPER" ] && [ ! -L "$HELPER" ] && [ -x "$HELPER" ]; }; then
-    die 24 "the volume has no mount-helper for $ARCH ($HELPER); unmounted"
+    die 44 "the volume has no mount-helper for $ARCH ($HELPER); unmounted"
 fi
 
 say "stage-0: $VOLUME_ID is $DEV/$FOUND ($HOW), mounted read-only at $MOUNT_POINT; running mount-helper"

@@ -10,10 +10,10 @@
 #   FV_MOUNT_POINT   its mount point (default /run/forensics-volume/<volume id>)
 # Test-only environment: FV_PROC_ROOT (default /proc).
 #
-# Exit codes: 0 unmounted, or nothing was mounted there; 20 bad parameter;
-# 24 no unmount-helper; 25 the mount point does not hold the forensics volume,
-# or is still mounted; otherwise unmount-helper's own exit code
-# (docs/unmount-helper.md). On any failure: do not detach the volume.
+# Exit codes (40-45 are this script's): 0 unmounted, or nothing was mounted
+# there; 40 bad parameter; 44 no unmount-helper; 45 the mount point does not
+# hold the forensics volume, or is still mounted; otherwise unmount-helper's
+# own exit code (docs/unmount-helper.md). On any failure: do not detach.
 set -eu
 
 NAME=Forensics-UnmountVolume
@@ -34,13 +34,13 @@ die() {
 case $VOLUME_ID in
 vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
 vol-[0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f][0-9a-f]) ;;
-*) die 20 "malformed or missing volume ID '$VOLUME_ID'" ;;
+*) die 40 "malformed or missing volume ID '$VOLUME_ID'" ;;
 esac
 [ -n "$MOUNT_POINT" ] || MOUNT_POINT=/run/forensics-volume/$VOLUME_ID
 case $MOUNT_POINT in
-/run/*[!A-Za-z0-9._/-]* | */. | */./* | */.. | */../* | *//*) die 20 "mount point '$MOUNT_POINT' is not a plain path" ;;
+/run/*[!A-Za-z0-9._/-]* | */. | */./* | */.. | */../* | *//*) die 40 "mount point '$MOUNT_POINT' is not a plain path" ;;
 /run/*) ;;
-*) die 20 "mount point '$MOUNT_POINT' is not under /run" ;;
+*) die 40 "mount point '$MOUNT_POINT' is not under /run" ;;
 esac
 
 mounted=''
@@ -56,12 +56,12 @@ if [ -z "$mounted" ]; then
     exit 0
 fi
 if ! { [ -f "$MOUNT_POINT/forensics-volume.json" ] && [ ! -L "$MOUNT_POINT/forensics-volume.json" ]; }; then
-    die 25 "$MOUNT_POINT has no forensics-volume.json marker: not the forensics volume; left mounted"
+    die 45 "$MOUNT_POINT has no forensics-volume.json marker: not the forensics volume; left mounted"
 fi
 ARCH=$(uname -m)
 HELPER=$MOUNT_POINT/bin/$ARCH/unmount-helper
 if ! { [ -f "$HELPER" ] && [ ! -L "$HELPER" ] && [ -x "$HELPER" ]; }; then
-    die 24 "no unmount-helper for $ARCH on the volume ($HELPER); left mounted"
+    die 44 "no unmount-helper for $ARCH on the volume ($HELPER); left mounted"
 fi
 
 # Keep the shell's own working directory off the volume: a process whose cwd
@@ -76,7 +76,7 @@ still=''
 while read -r _id _parent _majmin _root mp _rest; do
     [ "$mp" != "$MOUNT_POINT" ] || still=1
 done <"$PROC/self/mountinfo"
-[ -z "$still" ] || die 25 "unmount-helper reported success but $MOUNT_POINT is still mounted: do NOT detach"
+[ -z "$still" ] || die 45 "unmount-helper reported success but $MOUNT_POINT is still mounted: do NOT detach"
 if [ -d "$MOUNT_POINT" ] && [ ! -L "$MOUNT_POINT" ]; then
     rmdir "$MOUNT_POINT" 2>/dev/null || :
 fi

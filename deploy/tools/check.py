@@ -602,39 +602,39 @@ STAGE0_CASES = [
     ("nitro: the target among root, instance store, another EBS and a multipath node",
      nitro, {"VolumeId": TARGET}, {}, 0, "found nvme3n1 by NVMe serial vol0123456789abcdef0"),
     ("nitro: matching expected size", nitro, {"VolumeId": TARGET, "ExpectedSizeGiB": "21"}, {}, 0, "found nvme3n1"),
-    ("nitro: wrong expected size refused", nitro, {"VolumeId": TARGET, "ExpectedSizeGiB": "20"}, {}, 22,
+    ("nitro: wrong expected size refused", nitro, {"VolumeId": TARGET, "ExpectedSizeGiB": "20"}, {}, 42,
      "not 20 GiB"),
-    ("nitro: the root volume's ID is refused", nitro, {"VolumeId": ROOTVOL}, {}, 22, "root device"),
-    ("nitro: a mounted volume is refused", nitro, {"VolumeId": "vol-0bbbbbbbbbbbbbbbb"}, {}, 22, "mounted at /data"),
+    ("nitro: the root volume's ID is refused", nitro, {"VolumeId": ROOTVOL}, {}, 42, "root device"),
+    ("nitro: a mounted volume is refused", nitro, {"VolumeId": "vol-0bbbbbbbbbbbbbbbb"}, {}, 42, "mounted at /data"),
     ("nitro: a volume with holders (LVM/dm) is refused",
      lambda fx: fx.disk("nvme0n1", "vol0123456789abcdef0", EBS, holders=["dm-0"]),
-     {"VolumeId": TARGET}, {}, 22, "holder dm-0"),
+     {"VolumeId": TARGET}, {}, 42, "holder dm-0"),
     ("nitro: a partition with holders is refused",
      lambda fx: fx.disk("nvme0n1", "vol0123456789abcdef0", EBS, partitions=1).holder("nvme0n1", "nvme0n1p1", "dm-1"),
-     {"VolumeId": TARGET}, {}, 22, "partition nvme0n1p1 has holder dm-1"),
+     {"VolumeId": TARGET}, {}, 42, "partition nvme0n1p1 has holder dm-1"),
     ("nitro: a volume in use as swap is refused",
      lambda fx: fx.disk("nvme5n1", "vol0123456789abcdef0", EBS).swap("nvme5n1"),
-     {"VolumeId": TARGET}, {}, 22, "swap"),
+     {"VolumeId": TARGET}, {}, 42, "swap"),
     ("nitro: two devices with the volume's serial are both refused",
      lambda fx: fx.disk("nvme1n1", "vol0123456789abcdef0", EBS).disk("nvme2n1", "vol0123456789abcdef0", EBS),
-     {"VolumeId": TARGET}, {}, 22, "two NVMe devices"),
+     {"VolumeId": TARGET}, {}, 42, "two NVMe devices"),
     ("nitro: instance store with the volume's serial is not taken",
      lambda fx: fx.disk("nvme1n1", "vol0123456789abcdef0", STORE),
-     {"VolumeId": TARGET, "WaitSeconds": "0"}, {}, 21, "nvme1n1: model 'Amazon EC2 NVMe Instance Storage' is not EBS"),
+     {"VolumeId": TARGET, "WaitSeconds": "0"}, {}, 41, "nvme1n1: model 'Amazon EC2 NVMe Instance Storage' is not EBS"),
     ("nitro: legacy 8-hex volume ID", lambda fx: fx.disk("nvme1n1", "vol1a2b3c4d", EBS),
      {"VolumeId": "vol-1a2b3c4d"}, {}, 0, "found nvme1n1"),
     ("nitro: qemu's model is refused without the test override",
-     lambda fx: nitro(fx, "QEMU NVMe Ctrl"), {"VolumeId": TARGET, "WaitSeconds": "0"}, {}, 21,
+     lambda fx: nitro(fx, "QEMU NVMe Ctrl"), {"VolumeId": TARGET, "WaitSeconds": "0"}, {}, 41,
      "nvme3n1: model 'QEMU NVMe Ctrl' is not EBS"),
     ("nitro: qemu's model is accepted with FV_TEST_ACCEPT_NVME_MODEL, loudly",
      lambda fx: nitro(fx, "QEMU NVMe Ctrl"), {"VolumeId": TARGET},
      {"FV_TEST_ACCEPT_NVME_MODEL": "QEMU NVMe Ctrl"}, 0, "TEST OVERRIDE NVMe model 'QEMU NVMe Ctrl' accepted"),
     ("nitro: not attached yet: waits WaitSeconds, then lists what it saw",
-     nitro, {"VolumeId": "vol-0cccccccccccccccc", "WaitSeconds": "1"}, {}, 21,
+     nitro, {"VolumeId": "vol-0cccccccccccccccc", "WaitSeconds": "1"}, {}, 41,
      "nvme4n1: serial 'vol0bbbbbbbbbbbbbbbb' is another volume"),
     ("nitro: a disk named like the requested device is not taken for the volume",
      lambda fx: nitro(fx).disk("sdf", gib=21), {"VolumeId": "vol-0cccccccccccccccc", "RequestedDevice": "sdf",
-                                              "ExpectedSizeGiB": "21", "WaitSeconds": "0"}, {}, 21, "not found"),
+                                              "ExpectedSizeGiB": "21", "WaitSeconds": "0"}, {}, 41, "not found"),
     ("xen: requested sdf is xvdf",
      lambda fx: fx.disk("xvda", partitions=1).mount("xvda1", "/").disk("xvdf", gib=21).disk("xvdg"),
      {"VolumeId": TARGET, "RequestedDevice": "/dev/sdf", "ExpectedSizeGiB": "21"}, {}, 0, "found xvdf by Xen name"),
@@ -642,13 +642,13 @@ STAGE0_CASES = [
      lambda fx: fx.disk("xvde", partitions=1).mount("xvde1", "/").disk("xvdf").disk("xvdj", gib=21),
      {"VolumeId": TARGET, "RequestedDevice": "sdf", "ExpectedSizeGiB": "21"}, {}, 0, "found xvdj"),
     ("xen: no expected size is refused", lambda fx: fx.disk("xvda").disk("xvdf", gib=21),
-     {"VolumeId": TARGET, "RequestedDevice": "sdf"}, {}, 20, "ExpectedSizeGiB"),
+     {"VolumeId": TARGET, "RequestedDevice": "sdf"}, {}, 40, "ExpectedSizeGiB"),
     ("xen: wrong size is refused", lambda fx: fx.disk("xvda").disk("xvdf", gib=8),
-     {"VolumeId": TARGET, "RequestedDevice": "sdf", "ExpectedSizeGiB": "21"}, {}, 22, "not 21 GiB"),
+     {"VolumeId": TARGET, "RequestedDevice": "sdf", "ExpectedSizeGiB": "21"}, {}, 42, "not 21 GiB"),
     ("xen: both xvdf and sdf exist: ambiguous, refused", lambda fx: fx.disk("xvda").disk("xvdf", gib=21).disk("sdf", gib=21),
-     {"VolumeId": TARGET, "RequestedDevice": "sdf", "ExpectedSizeGiB": "21"}, {}, 22, "ambiguous"),
+     {"VolumeId": TARGET, "RequestedDevice": "sdf", "ExpectedSizeGiB": "21"}, {}, 42, "ambiguous"),
     ("xen: the requested device is the mounted root disk", lambda fx: fx.disk("xvdf", gib=21).mount("xvdf", "/"),
-     {"VolumeId": TARGET, "RequestedDevice": "xvdf", "ExpectedSizeGiB": "21"}, {}, 22, "root device"),
+     {"VolumeId": TARGET, "RequestedDevice": "xvdf", "ExpectedSizeGiB": "21"}, {}, 42, "root device"),
 ]
 
 
@@ -767,11 +767,11 @@ def make_root_stage0_check(shell):
                 expect(r.returncode == 9, "helper refusal: exit %d, expected 9 passed through" % r.returncode)
                 expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
                 r = stage0("vol-0123456789abcde01", mp, 0)
-                expect(r.returncode == 24 and "marker" in r.stderr, "no marker: exit %d %s" % (r.returncode, r.stderr))
+                expect(r.returncode == 44 and "marker" in r.stderr, "no marker: exit %d %s" % (r.returncode, r.stderr))
                 expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
                 os.makedirs(os.path.join(mp, "x"))
                 r = stage0("vol-0123456789abcde00", mp, 0)
-                expect(r.returncode == 23 and "not an empty directory" in r.stderr and os.path.isdir(mp + "/x"),
+                expect(r.returncode == 43 and "not an empty directory" in r.stderr and os.path.isdir(mp + "/x"),
                        "non-empty dir: exit %d %s" % (r.returncode, r.stderr))
                 os.rmdir(os.path.join(mp, "x"))
                 r = stage0("vol-0123456789abcde00", mp, 0)
@@ -779,7 +779,7 @@ def make_root_stage0_check(shell):
                     expect(r.returncode == 0 and "removed the empty directory" in r.stderr,
                            "empty dir left by an earlier run: exit %d %s" % (r.returncode, r.stderr))
                     r = stage0("vol-0123456789abcde00", mp, 0)
-                    expect(r.returncode == 22 and ("mounted at " + mp) in r.stderr,
+                    expect(r.returncode == 42 and ("mounted at " + mp) in r.stderr,
                            "second mount of a mounted volume: exit %d %s" % (r.returncode, r.stderr))
                 finally:
                     if mountinfo_line(mp):
@@ -787,7 +787,7 @@ def make_root_stage0_check(shell):
                     os.rmdir(mp)
                 os.symlink("/etc", mp)
                 r = stage0("vol-0123456789abcde00", mp, 0)
-                expect(r.returncode == 23 and os.path.islink(mp) and not mountinfo_line("/etc"),
+                expect(r.returncode == 43 and os.path.islink(mp) and not mountinfo_line("/etc"),
                        "planted symlink: exit %d %s" % (r.returncode, r.stderr))
                 os.unlink(mp)
             finally:
@@ -812,12 +812,12 @@ def check_stage0_injection():
 @check("stage-0: the script itself refuses malformed values given by hand (dash)")
 def check_stage0_self_validation():
     src = os.path.join(fvdeploy.SCRIPTS, "mount.sh")
-    for env, code in (({"FV_VOLUME_ID": "vol-12;reboot"}, 20), ({"FV_VOLUME_ID": ""}, 20),
-                      ({"FV_VOLUME_ID": TARGET, "FV_MOUNT_POINT": "/run/../etc"}, 20),
-                      ({"FV_VOLUME_ID": TARGET, "FV_MOUNT_POINT": "/etc/x"}, 20),
-                      ({"FV_VOLUME_ID": TARGET, "FV_REQUESTED_DEVICE": "sda1"}, 20),
-                      ({"FV_VOLUME_ID": TARGET, "FV_WAIT_SECONDS": "99999999999999999999"}, 20),
-                      ({"FV_VOLUME_ID": TARGET, "FV_STAGE0_MODE": "nope"}, 20)):
+    for env, code in (({"FV_VOLUME_ID": "vol-12;reboot"}, 40), ({"FV_VOLUME_ID": ""}, 40),
+                      ({"FV_VOLUME_ID": TARGET, "FV_MOUNT_POINT": "/run/../etc"}, 40),
+                      ({"FV_VOLUME_ID": TARGET, "FV_MOUNT_POINT": "/etc/x"}, 40),
+                      ({"FV_VOLUME_ID": TARGET, "FV_REQUESTED_DEVICE": "sda1"}, 40),
+                      ({"FV_VOLUME_ID": TARGET, "FV_WAIT_SECONDS": "99999999999999999999"}, 40),
+                      ({"FV_VOLUME_ID": TARGET, "FV_STAGE0_MODE": "nope"}, 40)):
         r = subprocess.run(["dash", src], capture_output=True, text=True, env=dict(env, PATH=os.environ["PATH"]))
         expect(r.returncode == code, "%r: exit %d, expected %d: %s" % (env, r.returncode, code, r.stderr))
 
@@ -825,10 +825,11 @@ def check_stage0_self_validation():
 # ---- capture.sh and unmount.sh -------------------------------------------------------------
 
 FAKE_CAPTURE = """#!/bin/sh
-# Test double for capture's process behaviour only (arguments, SIGTERM): the
-# real binary is tested in crates/capture and in the VM tests.
+# Test double for capture's process behaviour only (arguments; SIGTERM ends in
+# exit 20, a labelled partial image, per docs/capture.md): the real binary is
+# tested in crates/capture and in the VM tests.
 printf '%s\\n' "$@" > "$FV_TEST_ARGS"
-trap 'echo "capture: SIGTERM: finalizing partial image"; exit 3' TERM
+trap 'echo "capture: SIGTERM: finalizing partial image"; exit 20' TERM
 while :; do sleep 1; done
 """
 
@@ -897,10 +898,10 @@ def make_capture_checks(shell):
             r = v.run(shell, "Forensics-CaptureMemory", dict(CAPTURE_PARAMS, ExecutionTimeout="35"))
             took = time.monotonic() - start
             out = r.stdout + r.stderr
-            expect(r.returncode == 3, "exit %d, expected capture's 3:\n%s" % (r.returncode, out))
+            expect(r.returncode == 20, "exit %d, expected capture's 20 (partial, interrupted):\n%s" % (r.returncode, out))
             expect(4 <= took < 20, "took %.1fs; the budget was 5s" % took)
             expect("time budget of 5s spent" in out and "SIGTERM: finalizing" in out, "no watchdog message:\n%s" % out)
-            expect(r.stdout.strip().splitlines()[-1].startswith("Forensics-CaptureMemory: FAILED or PARTIAL (capture exit 3"),
+            expect(r.stdout.strip().splitlines()[-1].startswith("Forensics-CaptureMemory: PARTIAL (capture exit 20)"),
                    "summary is not last:\n%s" % r.stdout)
             with open(v.args) as f:
                 args = f.read().split("\n")[:-1]
@@ -917,13 +918,13 @@ def make_capture_checks(shell):
         try:
             v.tool("capture", FAKE_CAPTURE)
             r = v.run(shell, "Forensics-CaptureMemory", dict(CAPTURE_PARAMS, ExecutionTimeout="600"))
-            expect(r.returncode == 23 and "read-only" in r.stderr, "ro mount: exit %d %s" % (r.returncode, r.stderr))
+            expect(r.returncode == 43 and "read-only" in r.stderr, "ro mount: exit %d %s" % (r.returncode, r.stderr))
             v.mountinfo(None)
             r = v.run(shell, "Forensics-CaptureMemory", dict(CAPTURE_PARAMS, ExecutionTimeout="600"))
-            expect(r.returncode == 23 and "run Forensics-MountVolume first" in r.stderr, "no mount: exit %d" % r.returncode)
+            expect(r.returncode == 43 and "run Forensics-MountVolume first" in r.stderr, "no mount: exit %d" % r.returncode)
             v.mountinfo("rw")
             r = v.run(shell, "Forensics-CaptureMemory", dict(CAPTURE_PARAMS, ExecutionTimeout="600", Source="lime-module"))
-            expect(r.returncode == 24 and "no LiME module for kernel" in r.stderr, "module: exit %d %s"
+            expect(r.returncode == 44 and "no LiME module for kernel" in r.stderr, "module: exit %d %s"
                    % (r.returncode, r.stderr))
             expect(not os.path.exists(v.args), "capture ran although it was refused")
         finally:
@@ -939,7 +940,7 @@ def make_capture_checks(shell):
             with open(v.args) as f:
                 expect(f.read().split() == ["--mountpoint", v.mp, "--json"], "unmount-helper arguments")
             r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "0"})
-            expect(r.returncode == 25 and "still mounted" in r.stdout, "fake success: exit %d %s" % (r.returncode, r.stdout))
+            expect(r.returncode == 45 and "still mounted" in r.stdout, "fake success: exit %d %s" % (r.returncode, r.stdout))
             v.mountinfo(None)
             r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "0"})
             expect(r.returncode == 0 and "nothing is mounted" in r.stdout, "not mounted: exit %d %s" % (r.returncode, r.stdout))
