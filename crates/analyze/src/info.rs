@@ -42,12 +42,17 @@ pub struct Info {
 pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<Exit, Error> {
     let input = Input::open(&args.path)?;
     let data = input.data_path().to_path_buf();
-    let file_length = std::fs::metadata(&data)
-        .map_err(|source| Error::Input {
-            path: data.clone(),
-            source,
-        })?
-        .len();
+    // A capture whose image is gone still has a manifest worth reading.
+    let file_length = match std::fs::metadata(&data) {
+        Ok(m) => m.len(),
+        Err(_) if matches!(input, Input::Capture(_)) => 0,
+        Err(source) => {
+            return Err(Error::Input {
+                path: data.clone(),
+                source,
+            });
+        }
+    };
     let mut info = Info {
         path: args.path.display().to_string(),
         kind: input.kind(),
@@ -266,14 +271,13 @@ fn human(i: &Info) -> String {
         "file",
         format!("{} {}{ratio}", i.image, size(i.file_length)),
     );
-    if let Some(f) = i.frames {
-        line(
+    match (i.frames, &i.seek_table) {
+        (Some(f), st) => line(
             "frames",
-            format!(
-                "{f}, seek table {}",
-                i.seek_table.as_deref().unwrap_or("absent")
-            ),
-        );
+            format!("{f}, seek table {}", st.as_deref().unwrap_or("absent")),
+        ),
+        (None, Some(problem)) => line("seek table", format!("UNUSABLE: {problem}")),
+        (None, None) => {}
     }
     if let Some(m) = &i.manifest {
         let c = &m.image.compression;

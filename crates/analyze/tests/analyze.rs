@@ -681,3 +681,30 @@ fn extract_to_stdout_for_pipes() {
     let r = run(&["extract", f.d(), "--format", "padded", "-o", "-"]);
     assert_eq!(r.code, 2, "{r:?}");
 }
+
+#[test]
+fn info_still_reads_the_manifest_when_the_image_is_damaged_or_gone() {
+    let t = tmp();
+    let f = capture(t.path(), "cap", &RANGES);
+    let img = std::fs::read(f.image()).unwrap();
+    std::fs::write(f.image(), &img[..img.len() - 3]).unwrap();
+    let r = run(&["info", f.d()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("seek table     UNUSABLE: "),
+        "{}",
+        r.stdout
+    );
+    std::fs::remove_file(f.image()).unwrap();
+    let r = run(&["info", f.d()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("ip-10-0-0-1"), "{}", r.stdout);
+    let r = run(&["verify", f.d()]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout
+            .contains("image file named by the manifest is missing"),
+        "{}",
+        r.stdout
+    );
+}
