@@ -438,6 +438,8 @@ pub fn locate_once(opts: &LocateOptions<'_>) -> Result<Located, LocateError> {
                     Err(why) => cand.reasons.push(format!("Xen name matches, but {why}")),
                 }
             }
+        } else if disk.size_bytes == 0 {
+            cand.reasons.push("no medium (size 0)".to_string());
         } else {
             cand.reasons
                 .push("not NVMe and not a Xen name for the requested device".to_string());

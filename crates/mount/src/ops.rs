@@ -154,6 +154,13 @@ fn grow_hint(errno: Errno) -> &'static str {
             " (online resize needs CAP_SYS_RESOURCE: run as full root, not in a restricted container; or pass --no-grow)"
         }
         Errno::EOPNOTSUPP => " (this kernel cannot resize this filesystem online; pass --no-grow)",
+        // jbd2 refuses a handle larger than a quarter of the journal; a
+        // resize handle needs about reserved-GDT-blocks + 5 credits (seen on
+        // Debian's 6.1 with resize=2^32-1 (1023 reserved GDT blocks) and a
+        // 16 MiB journal).
+        Errno::ENOSPC => {
+            " (the kernel refused the journal credits the resize needs: the image's reserved GDT blocks exceed a quarter of its journal; build the image with a larger journal, mkfs.ext4 -J size=64, or pass --no-grow)"
+        }
         _ => "",
     }
 }
