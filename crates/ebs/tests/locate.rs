@@ -444,3 +444,41 @@ fn waits_for_the_volume_to_appear() {
     attach.join().unwrap();
     assert_eq!(found.device, "nvme1n1");
 }
+
+#[test]
+fn nitro_size_must_match_when_given() {
+    let fx = nitro();
+    let mut q = Query::new(TARGET);
+    q.expect.size_bytes = Some(20 << 30);
+    assert_eq!(q.run(&fx, &Blobs::default()).unwrap().device, "nvme3n1");
+    q.expect.size_bytes = Some(30 << 30);
+    let err = q.run(&fx, &Blobs::default()).unwrap_err();
+    assert!(matches!(err, LocateError::IdentityMismatch { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("size is 21474836480 bytes, expected 32212254720"),
+        "{err}"
+    );
+}
+
+#[test]
+fn swap_on_a_mapper_path_resolves_through_dev() {
+    let fx = nitro();
+    fx.disk("dm-1", "253:1", 2);
+    fx.slave("dm-1", "nvme4n1");
+    fx.holder(&fx.block("nvme4n1"), "dm-1");
+    // /dev/mapper/vg-swap is not a block node in a fixture: resolved by name.
+    fx.swaps("/dev/dm-1 partition 2097148 0 -2\n");
+    let err = Query::new("vol-0bbbbbbbbbbbbbbbb")
+        .run(&fx, &Blobs::default())
+        .unwrap_err();
+    let LocateError::Protected { reasons, .. } = &err else {
+        panic!("{err}");
+    };
+    assert!(
+        reasons.contains(&Protection::Swap {
+            device: "/dev/dm-1".into()
+        }),
+        "{reasons:?}"
+    );
+}
