@@ -127,6 +127,32 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             have.join(", ")
         )));
     }
+    if let Input::Capture(c) = &input {
+        // Zeros that are not memory must not surprise the analyst.
+        let m = &c.manifest;
+        if m.status == fv_evidence::manifest::Status::Partial {
+            let why = m
+                .partial_reason
+                .as_ref()
+                .map(|p| format!(" ({:?}: {})", p.cause, p.detail))
+                .unwrap_or_default();
+            writeln!(
+                err,
+                "warning: this capture is PARTIAL{why}: {} span(s) not captured are zeros in the image (see `capture info`)",
+                m.not_captured.len()
+            )
+            .map_err(Error::Report)?;
+        }
+        if !m.unreadable.is_empty() {
+            let bytes: u64 = m.unreadable.iter().map(|u| u.length).sum();
+            writeln!(
+                err,
+                "warning: {} unreadable span(s), {bytes} bytes, are zeros in the image (see `capture info`)",
+                m.unreadable.len()
+            )
+            .map_err(Error::Report)?;
+        }
+    }
     if args.format == Format::Raw {
         writeln!(
             err,

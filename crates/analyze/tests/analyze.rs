@@ -708,3 +708,49 @@ fn info_still_reads_the_manifest_when_the_image_is_damaged_or_gone() {
         r.stdout
     );
 }
+
+#[test]
+fn extracting_a_partial_capture_warns_about_zeros() {
+    let t = tmp();
+    let mut f = capture(t.path(), "cap", &RANGES);
+    f.manifest.status = fv_evidence::manifest::Status::Partial;
+    f.manifest.partial_reason = Some(fv_evidence::manifest::PartialReason {
+        cause: fv_evidence::manifest::PartialCause::Interrupted,
+        detail: "SIGTERM".into(),
+    });
+    f.manifest.not_captured = vec![fv_evidence::manifest::Span {
+        start: 0x20_0000,
+        length: 0x30_0000,
+        error: "interrupted by SIGTERM".into(),
+    }];
+    f.manifest.unreadable = vec![fv_evidence::manifest::Span {
+        start: 0x2000,
+        length: 0x1000,
+        error: "EIO".into(),
+    }];
+    f.save_manifest();
+    // Still verifies: the image is exactly what the manifest records.
+    let r = run(&["verify", f.d()]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("capture PARTIAL (Interrupted: SIGTERM)"),
+        "{}",
+        r.stdout
+    );
+    let out = t.path().join("p.lime");
+    let r = run(&["extract", f.d(), "-o", path_str(&out)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stderr.contains("PARTIAL"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("1 unreadable span(s), 4096 bytes"),
+        "{}",
+        r.stderr
+    );
+    let r = run(&["info", f.d()]);
+    assert!(
+        r.stdout
+            .contains("not captured   0x200000 +3145728 (interrupted by SIGTERM)"),
+        "{}",
+        r.stdout
+    );
+}
