@@ -14,7 +14,7 @@ use fv_ebs::protect::Protection;
 use fv_ebs::superblock::Superblock;
 use fv_ebs::{InputError, RequestedDevice, Roots, VolumeId};
 use fv_mount::mountpoint::MountpointError;
-use fv_mount::ops::{self, EvidenceRequest, ForensicsRequest, MountError, Mounted};
+use fv_mount::ops::{self, ForensicsRequest, MountError, Mounted};
 use fv_mount::reexec::{self, Origin};
 use nix::errno::Errno;
 
@@ -289,9 +289,9 @@ fn mount(m: &MountArgs, model: Option<&str>) -> Result<Outcome, Error> {
     }
     let located = find(&p, m.device.wait, model, false)?;
     let mounted = if m.evidence {
-        ops::mount_evidence(
+        fv_mount::evidence::mount_evidence(
             &located,
-            &EvidenceRequest {
+            &fv_mount::evidence::EvidenceRequest {
                 partition: m.partition,
                 mountpoint: m.mountpoint.clone(),
                 expect: p.expect.clone(),

@@ -6,8 +6,9 @@
 //! - [`verify`]: the forensics-volume marker and the toolkit's
 //!   `SHA256SUMS`, checked on the read-only mount before anything runs.
 //! - [`ops`]: the forensics volume's mount (adopting stage-0's read-only
-//!   mount, journaled read-write remount, online grow with
-//!   `EXT4_IOC_RESIZE_FS`) and evidence mounts (BLKROSET, `ro,noload` /
+//!   mount, journaled read-write mount, online grow with
+//!   `EXT4_IOC_RESIZE_FS`), and the mount errors.
+//! - [`evidence`]: evidence mounts (BLKROSET, `ro,noload` /
 //!   `ro,norecovery,nouuid`, written-sector proof from `/sys/block/X/stat`).
 //! - [`holders`]: which processes hold a filesystem (`/proc/*/{fd,cwd,root,exe,maps}`).
 //! - [`reexec`]: running from a memfd (or a deleted copy under `/run`) so
@@ -17,6 +18,7 @@
 //!
 //! Every operation that fails undoes what it did, and says so when it cannot.
 
+pub mod evidence;
 pub mod holders;
 pub mod mountpoint;
 pub mod ops;
