@@ -1,5 +1,6 @@
-//! Mounting: the forensics volume (verify read-only, then read-write and
-//! grow) and evidence volumes (strictly read-only, with proof).
+//! Mounting the forensics volume (verify read-only, then read-write and
+//! grow), the errors of every mount (also [`crate::evidence`]'s), and the
+//! undo guard both use.
 //!
 //! The forensics volume is first mounted `ro,noload` (or stage-0's
 //! read-only mount is adopted), its marker and toolkit are verified, then it
