@@ -202,8 +202,11 @@ make_image() {
 	truncate -s "$IMAGE_SIZE" "$img"
 	# -O ^metadata_csum,^64bit: mountable by old kernels (RHEL 7's 3.10).
 	# resize=2^32-1: reserved GDT blocks so the filesystem can be grown online
-	# to 16 TiB. E2FSPROGS_FAKE_TIME fixes the superblock times.
-	E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mkfs.ext4 -q -F -t ext4 -b 4096 -L "$LABEL" -U "$FS_UUID" \
+	# to 16 TiB; -J size=64: a resize step needs journal credits for every
+	# reserved GDT block (~1028), and jbd2 allows a quarter of the journal per
+	# handle: the default 16 MiB journal makes the online grow fail with ENOSPC.
+	# E2FSPROGS_FAKE_TIME fixes the superblock times.
+	E2FSPROGS_FAKE_TIME=$SOURCE_DATE_EPOCH mkfs.ext4 -q -F -t ext4 -b 4096 -J size=64 -L "$LABEL" -U "$FS_UUID" \
 		-E "root_owner=0:0,hash_seed=$FS_UUID,resize=4294967295" \
 		-O ^metadata_csum,^64bit -d "$DIST/volume" "$img" >&2
 	# mkfs -d copies owners and ctimes from the tree; ctime cannot be set on
