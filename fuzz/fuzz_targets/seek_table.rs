@@ -15,7 +15,11 @@ fuzz_target!(|data: &[u8]| {
     };
     // A table that parsed accounts for every byte of the file.
     assert_eq!(table.file_len(), data.len() as u64);
-    let compressed: u64 = table.frames().iter().map(|f| u64::from(f.compressed_len)).sum();
+    let compressed: u64 = table
+        .frames()
+        .iter()
+        .map(|f| u64::from(f.compressed_len))
+        .sum();
     assert_eq!(compressed, table.data_len());
 
     let len = table.decompressed_len();
@@ -30,13 +34,15 @@ fuzz_target!(|data: &[u8]| {
         }
     }
 
-    let mut stream = FrameStream::start(
+    let Ok(mut stream) = FrameStream::start(
         Cursor::new(data.to_vec()),
         table.frames(),
         table.table_len(),
         2,
         (),
-    );
+    ) else {
+        return;
+    };
     let mut seen = 0usize;
     while let Some(next) = stream.next_frame() {
         if let Ok((frame, content)) = next {

@@ -202,7 +202,13 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             let img = ImageAt::open(&data_path)?;
             let frames = img.reader.table().frames_in(lo, hi).to_vec();
             let file = crate::input::open_read(&data_path)?;
-            let mut stream = FrameStream::start(file, &frames, 0, threads, ());
+            let mut stream =
+                FrameStream::start(file, &frames, 0, threads, ()).map_err(|source| {
+                    Error::Image {
+                        path: data_path.clone(),
+                        source,
+                    }
+                })?;
             while let Some(next) = stream.next_frame() {
                 let (frame, data) = next.map_err(|source| Error::Image {
                     path: data_path.clone(),

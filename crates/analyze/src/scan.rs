@@ -189,7 +189,17 @@ pub fn seekable(path: &Path, threads: usize) -> Result<Scan, Error> {
     };
     let file_len = table.file_len();
     let mut stream =
-        FrameStream::start(f, table.frames(), table.table_len(), threads, Sha256::new());
+        match FrameStream::start(f, table.frames(), table.table_len(), threads, Sha256::new()) {
+            Ok(s) => s,
+            Err(e) => {
+                return Ok(Scan {
+                    file_len,
+                    io_error: Some(e),
+                    table: Some(table),
+                    ..Scan::default()
+                });
+            }
+        };
     let mut scan = Scan {
         file_len,
         ..Scan::default()

@@ -660,13 +660,16 @@ impl<C: OnCompressed> FrameStream<C> {
     /// `inner` on `threads` threads. When `trailing` is non-zero, that many
     /// bytes after the last frame (the seek table) are read too and passed to
     /// `on_compressed`.
+    ///
+    /// # Errors
+    /// [`ReadError::Io`] if the threads cannot be started.
     pub fn start<R>(
         mut inner: R,
         frames: &[Frame],
         trailing: u64,
         threads: usize,
         mut on_compressed: C,
-    ) -> Self
+    ) -> Result<Self, ReadError>
     where
         R: Read + Seek + Send + 'static,
     {
@@ -688,67 +691,74 @@ impl<C: OnCompressed> FrameStream<C> {
         let (slot_tx, slot_rx) = sync_channel::<Slot>(in_flight);
         let (pool_tx, pool_rx) = channel::<(Vec<u8>, Vec<u8>)>();
 
+        let spawn_failed = |source| ReadError::Io { offset: 0, source };
         let workers = (0..threads)
-            .map(|_| {
+            .map(|i| {
                 let job_rx = Arc::clone(&job_rx);
-                std::thread::spawn(move || worker(&job_rx))
+                std::thread::Builder::new()
+                    .name(format!("fv-decode-{i}"))
+                    .spawn(move || worker(&job_rx))
+                    .map_err(spawn_failed)
             })
-            .collect();
+            .collect::<Result<Vec<_>, _>>()?;
 
         let frames = frames.to_vec();
-        let reader = std::thread::spawn(move || {
-            let start = frames.first().map_or(0, |f| f.compressed_offset);
-            let mut offset = start;
-            if let Err(source) = inner.seek(SeekFrom::Start(start)) {
-                let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
-                return on_compressed;
-            }
-            for frame in frames {
-                let (mut compressed, out) = pool_rx.try_recv().unwrap_or_default();
-                compressed.resize(frame.compressed_len as usize, 0);
-                if let Err(source) = inner.read_exact(&mut compressed) {
+        let reader = std::thread::Builder::new()
+            .name("fv-read".into())
+            .spawn(move || {
+                let start = frames.first().map_or(0, |f| f.compressed_offset);
+                let mut offset = start;
+                if let Err(source) = inner.seek(SeekFrom::Start(start)) {
                     let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
                     return on_compressed;
                 }
-                offset += compressed.len() as u64;
-                on_compressed.consume(&compressed);
-                let (reply, done) = sync_channel(1);
-                if slot_tx.send(Slot::Frame(done)).is_err() {
-                    return on_compressed;
+                for frame in frames {
+                    let (mut compressed, out) = pool_rx.try_recv().unwrap_or_default();
+                    compressed.resize(frame.compressed_len as usize, 0);
+                    if let Err(source) = inner.read_exact(&mut compressed) {
+                        let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
+                        return on_compressed;
+                    }
+                    offset += compressed.len() as u64;
+                    on_compressed.consume(&compressed);
+                    let (reply, done) = sync_channel(1);
+                    if slot_tx.send(Slot::Frame(done)).is_err() {
+                        return on_compressed;
+                    }
+                    let job = Job {
+                        frame,
+                        compressed,
+                        out,
+                        reply,
+                    };
+                    if job_tx.send(job).is_err() {
+                        return on_compressed;
+                    }
                 }
-                let job = Job {
-                    frame,
-                    compressed,
-                    out,
-                    reply,
-                };
-                if job_tx.send(job).is_err() {
-                    return on_compressed;
+                drop(job_tx);
+                let mut left = trailing;
+                let mut buf = vec![0u8; TABLE_CHUNK];
+                while left > 0 {
+                    let n = usize::try_from(left.min(TABLE_CHUNK as u64)).unwrap_or(TABLE_CHUNK);
+                    if let Err(source) = inner.read_exact(&mut buf[..n]) {
+                        let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
+                        return on_compressed;
+                    }
+                    on_compressed.consume(&buf[..n]);
+                    offset += n as u64;
+                    left -= n as u64;
                 }
-            }
-            drop(job_tx);
-            let mut left = trailing;
-            let mut buf = vec![0u8; TABLE_CHUNK];
-            while left > 0 {
-                let n = usize::try_from(left.min(TABLE_CHUNK as u64)).unwrap_or(TABLE_CHUNK);
-                if let Err(source) = inner.read_exact(&mut buf[..n]) {
-                    let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
-                    return on_compressed;
-                }
-                on_compressed.consume(&buf[..n]);
-                offset += n as u64;
-                left -= n as u64;
-            }
-            on_compressed
-        });
+                on_compressed
+            });
+        let reader = reader.map_err(spawn_failed)?;
 
-        Self {
+        Ok(Self {
             slots: Some(slot_rx),
             pool: pool_tx,
             reader: Some(reader),
             workers,
             current: None,
-        }
+        })
     }
 
     /// The next frame in order with its decoded content, `Some(Err)` for a
@@ -952,7 +962,8 @@ mod tests {
             t.table_len(),
             3,
             sha2::Sha256::new(),
-        );
+        )
+        .unwrap();
         let mut out = Vec::new();
         while let Some(f) = s.next_frame() {
             let (frame, bytes) = f.unwrap();
@@ -964,7 +975,7 @@ mod tests {
         assert_eq!(h.finalize()[..], sha2::Sha256::digest(&img)[..]);
         // A sub-run from the middle.
         let mid = &t.frames()[5..8];
-        let mut s = FrameStream::start(Cursor::new(img), mid, 0, 2, ());
+        let mut s = FrameStream::start(Cursor::new(img), mid, 0, 2, ()).unwrap();
         let mut got = Vec::new();
         while let Some(f) = s.next_frame() {
             got.extend_from_slice(f.unwrap().1);
@@ -979,7 +990,7 @@ mod tests {
         let t = SeekTable::read_from(&mut Cursor::new(&img)).unwrap();
         let f2 = t.frames()[2];
         img[(f2.compressed_offset + u64::from(f2.compressed_len) / 2) as usize] ^= 0x40;
-        let mut s = FrameStream::start(Cursor::new(img.clone()), t.frames(), 0, 2, ());
+        let mut s = FrameStream::start(Cursor::new(img.clone()), t.frames(), 0, 2, ()).unwrap();
         let mut bad = Vec::new();
         let mut good = 0;
         while let Some(f) = s.next_frame() {
