@@ -100,7 +100,7 @@ impl Error {
             Self::Source { source, .. } if source.is_bad_input() => exit::BAD_INPUT,
             Self::Source { .. } => exit::NO_SOURCE,
             Self::Lime(e) if e.is_module_refusal() => exit::MODULE_REFUSED,
-            Self::Lime(LimeSourceError::Interrupted(_)) => exit::FAILURE,
+            Self::Lime(LimeSourceError::Interrupted(_)) => exit::INTERRUPTED_EARLY,
             Self::Lime(_) => exit::NO_SOURCE,
             Self::BadLime { .. } => exit::BAD_INPUT,
             Self::Output(OutputError::Busy { .. }) => exit::BUSY,

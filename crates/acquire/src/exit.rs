@@ -26,6 +26,9 @@ pub const OUTPUT_REFUSED: u8 = 14;
 pub const BUSY: u8 = 15;
 /// Free space is clearly too small to start (see `--allow-partial`).
 pub const NO_SPACE: u8 = 16;
+/// Interrupted (SIGINT, SIGTERM, SIGHUP) before any memory was captured:
+/// nothing kept.
+pub const INTERRUPTED_EARLY: u8 = 17;
 /// Partial: stopped by SIGINT, SIGTERM or SIGHUP.
 pub const PARTIAL_INTERRUPTED: u8 = 20;
 /// Partial: the output file system filled up.

@@ -116,7 +116,7 @@ impl Progress {
                     while self.next_mark <= self.done {
                         self.next_mark += self.step();
                     }
-                    eprintln!("capture: {}", self.status());
+                    let _ = writeln!(std::io::stderr(), "capture: {}", self.status());
                 }
             }
         }
@@ -170,7 +170,7 @@ impl Progress {
     pub fn finish(&mut self) {
         if self.mode == Mode::Bar {
             self.draw_bar();
-            eprintln!();
+            let _ = writeln!(std::io::stderr());
         }
     }
 }

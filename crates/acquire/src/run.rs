@@ -5,7 +5,7 @@
 //! atomically) and the summary.
 
 use std::ffi::OsStr;
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
@@ -385,7 +385,8 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
     };
     let quiet = args.quiet;
     if !quiet {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(),
             "capture: source {kind} ({location}){} -> {}",
             estimate.map_or(String::new(), |e| format!(", {}", human(e))),
             cdir.path().display()
@@ -444,15 +445,21 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
     progress.finish();
 
     // A stream that never produced a record is no image at all.
-    if let Err(Stop::Source { error, .. }) = &result
-        && layout.is_empty()
+    if layout.is_empty()
+        && let Err(stop) = &result
     {
         let _ = writer.finish();
         cleanup(&root.dir, &cdir, &cname);
-        let error = clone_lime_error(error);
-        return Err(Error::BadLime {
-            location,
-            source: error,
+        return Err(match stop {
+            Stop::Source { error, .. } => Error::BadLime {
+                location,
+                source: clone_lime_error(error),
+            },
+            Stop::Signal(sig) => Error::Lime(LimeSourceError::Interrupted(stop::signal_name(*sig))),
+            Stop::Sink(e) => Error::Io {
+                what: format!("writing {}", image_path.display()),
+                source: std::io::Error::other(e.to_string()),
+            },
         });
     }
 

@@ -3,6 +3,7 @@
 //! verifies, extracts and summarises captures (`verify`, `extract`, `info`,
 //! see docs/analyst.md).
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -35,11 +36,14 @@ fn main() -> ExitCode {
     }
     match fv_acquire::run(&cli.capture) {
         Ok(outcome) => {
-            if cli.capture.json {
-                println!("{}", fv_acquire::run::summary_json(&outcome));
+            let line = if cli.capture.json {
+                fv_acquire::run::summary_json(&outcome).to_string()
             } else {
-                println!("{}", fv_acquire::run::summary_line(&outcome));
-            }
+                fv_acquire::run::summary_line(&outcome)
+            };
+            // The evidence and manifest are on disk already: a closed stdout
+            // (EPIPE) must not turn success into a crash.
+            let _ = writeln!(std::io::stdout(), "{line}");
             ExitCode::from(outcome.exit)
         }
         Err(e) => {

@@ -424,3 +424,33 @@ fn root_lime_module_refusal_is_reported() {
     );
     assert!(f.capture_entries().is_empty());
 }
+
+/// SIGTERM while waiting for the first byte of a LiME stream: nothing was
+/// captured, nothing is kept, exit 17.
+#[test]
+fn root_sigterm_before_any_data_keeps_nothing() {
+    require_root();
+    let f = Fixture::new();
+    let fifo = f.path().join("lime.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let child = f
+        .cmd(&format!("lime:{}", fifo.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    wait_for(|| !f.capture_entries().is_empty(), "the capture to start");
+    std::thread::sleep(Duration::from_millis(300));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    drop(w);
+    eprintln!("{}", stderr(&out));
+    assert_eq!(out.status.code(), Some(17));
+    assert!(stderr(&out).contains("SIGINT"));
+    assert!(f.capture_entries().is_empty(), "{:?}", f.capture_entries());
+}

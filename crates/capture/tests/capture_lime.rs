@@ -43,6 +43,13 @@ fn root_lime_file_round_trip() {
     let m = check_capture(&f.capture_dir(), &dump(), &ram());
     assert_eq!(m.source.kind, "lime-file");
     assert_eq!(m.case.case_id.as_deref(), Some("IR-42"));
+    // Bounded memory: the manifest's peak RSS, and a quiet SSM-sized output.
+    assert!(
+        m.peak_rss_bytes.unwrap() < 64 << 20,
+        "{:?}",
+        m.peak_rss_bytes
+    );
+    assert!(out.stdout.len() + out.stderr.len() < 2000);
     // The analyst's verify agrees.
     let v = run(std::process::Command::new(bin())
         .arg("verify")

@@ -1,0 +1,283 @@
+//! The shipped static `capture` (`dist/volume/bin/<arch>/capture`, made by
+//! `./build.sh`) for every architecture: x86_64 natively, aarch64 through
+//! `qemu-aarch64-static` (binfmt or explicit). Each one captures a LiME
+//! file and an aarch64-layout kcore fixture onto a fake forensics volume,
+//! byte-identical through the `zstd` tool, and turns SIGTERM into a labelled
+//! partial image: the musl builds' syscalls and signal handling are real.
+//!
+//! Needs `./build.sh` first, root (capture refuses otherwise), `zstd` and,
+//! on an x86_64 host, `qemu-user-static` for the aarch64 build.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests"
+)]
+
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+
+const MARKER: &str = r#"{"toolkit":"forensics-volume","format":1}"#;
+
+fn require_root() {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let uid = status.lines().find_map(|l| l.strip_prefix("Uid:")).unwrap();
+    assert_eq!(
+        uid.split_whitespace().nth(1),
+        Some("0"),
+        "needs root: capture refuses to run otherwise (CI runs as root)"
+    );
+}
+
+/// The command that runs the shipped binary for `arch` on this host.
+fn shipped(arch: &str) -> Command {
+    let bin = fv_tests::dist_dir()
+        .join("volume/bin")
+        .join(arch)
+        .join("capture");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run ./build.sh first",
+        bin.display()
+    );
+    if arch == std::env::consts::ARCH {
+        Command::new(bin)
+    } else {
+        let qemu = format!("/usr/bin/qemu-{arch}-static");
+        assert!(
+            Path::new(&qemu).is_file(),
+            "{qemu} is missing: apt-get install qemu-user-static"
+        );
+        let mut c = Command::new(qemu);
+        c.arg(bin);
+        c
+    }
+}
+
+fn byte(p: u64) -> u8 {
+    (p.wrapping_mul(0x9E37_79B1) >> 11) as u8 ^ (p >> 12) as u8
+}
+
+fn lime(ram: &[(u64, u64)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for &(s, e) in ram {
+        out.extend_from_slice(&0x4C69_4D45u32.to_le_bytes());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&s.to_le_bytes());
+        out.extend_from_slice(&e.to_le_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend((s..=e).map(byte));
+    }
+    out
+}
+
+fn hex(b: &[u8]) -> String {
+    Sha256::digest(b)
+        .iter()
+        .map(|x| format!("{x:02x}"))
+        .collect()
+}
+
+struct Fix {
+    tmp: tempfile::TempDir,
+}
+
+impl Fix {
+    fn new() -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("vol")).unwrap();
+        std::fs::write(tmp.path().join("vol/forensics-volume.json"), MARKER).unwrap();
+        for d in ["proc", "sys", "dev"] {
+            std::fs::create_dir_all(tmp.path().join(d)).unwrap();
+        }
+        Self { tmp }
+    }
+    fn p(&self, s: &str) -> PathBuf {
+        self.tmp.path().join(s)
+    }
+    fn args(&self, c: &mut Command, source: &str) {
+        c.arg("--source")
+            .arg(source)
+            .arg("--output")
+            .arg(self.p("vol/captures"))
+            .arg("--proc-root")
+            .arg(self.p("proc"))
+            .arg("--sys-root")
+            .arg(self.p("sys"))
+            .arg("--dev-root")
+            .arg(self.p("dev"))
+            .arg("--no-imds");
+    }
+    fn dir(&self) -> PathBuf {
+        std::fs::read_dir(self.p("vol/captures"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.is_dir())
+            .unwrap()
+    }
+}
+
+fn show(o: &Output) {
+    eprintln!(
+        "exit {:?}\n{}{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `zstd -dc` of the image equals `expected`; the manifest agrees.
+fn check(dir: &Path, expected: &[u8]) -> serde_json::Value {
+    let out = Command::new("zstd")
+        .arg("-dc")
+        .arg(dir.join("memory.lime.zst"))
+        .output()
+        .expect("zstd (apt-get install zstd)");
+    assert!(out.status.success());
+    assert!(
+        out.stdout == expected,
+        "zstd -d output differs from the expected LiME stream"
+    );
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["image"]["lime_sha256"], hex(expected).as_str());
+    let zst = std::fs::read(dir.join("memory.lime.zst")).unwrap();
+    assert_eq!(m["image"]["compressed_sha256"], hex(&zst).as_str());
+    m
+}
+
+fn lime_file_and_kcore(arch: &str) {
+    require_root();
+    let ram = [(0x1000u64, 0x9fbffu64), (0x10_0000, 0x2f_ffff)];
+    let f = Fix::new();
+    std::fs::write(f.p("dump.lime"), lime(&ram)).unwrap();
+    let mut c = shipped(arch);
+    f.args(&mut c, &format!("lime:{}", f.p("dump.lime").display()));
+    let out = c.output().unwrap();
+    show(&out);
+    assert_eq!(out.status.code(), Some(0));
+    let m = check(&f.dir(), &lime(&ram));
+    assert_eq!(m["status"], "complete");
+    assert_eq!(m["host"]["machine"], arch);
+
+    // kcore, aarch64 layout: linear map with p_paddr, text alias.
+    let f = Fix::new();
+    let ram = [(0x4000_0000u64, 0x401f_ffffu64)];
+    std::fs::write(
+        f.p("proc/iomem"),
+        "40000000-401fffff : System RAM\n  40010000-4004ffff : Kernel code\n",
+    )
+    .unwrap();
+    let mut h = vec![0u8; 64 + 2 * 56];
+    h[0..4].copy_from_slice(b"\x7fELF");
+    h[4] = 2;
+    h[5] = 1;
+    h[6] = 1;
+    h[16..18].copy_from_slice(&4u16.to_le_bytes());
+    h[18..20].copy_from_slice(&183u16.to_le_bytes());
+    h[32..40].copy_from_slice(&64u64.to_le_bytes());
+    h[52..54].copy_from_slice(&64u16.to_le_bytes());
+    h[54..56].copy_from_slice(&56u16.to_le_bytes());
+    h[56..58].copy_from_slice(&2u16.to_le_bytes());
+    let segs: [(u64, u64, u64, u64); 2] = [
+        (0x40_0000, 0xffff_a000_1001_0000, 0x4001_0000, 0x4_0000),
+        (0x10_0000, 0xffff_0000_0000_0000, 0x4000_0000, 0x20_0000),
+    ];
+    for (i, (off, va, pa, len)) in segs.iter().enumerate() {
+        let p = &mut h[64 + i * 56..64 + (i + 1) * 56];
+        p[0..4].copy_from_slice(&1u32.to_le_bytes());
+        p[8..16].copy_from_slice(&off.to_le_bytes());
+        p[16..24].copy_from_slice(&va.to_le_bytes());
+        p[24..32].copy_from_slice(&pa.to_le_bytes());
+        p[32..40].copy_from_slice(&len.to_le_bytes());
+        p[40..48].copy_from_slice(&len.to_le_bytes());
+    }
+    let k = std::fs::File::create(f.p("proc/kcore")).unwrap();
+    k.write_all_at(&h, 0).unwrap();
+    k.write_all_at(&vec![0xEE; 0x4_0000], 0x40_0000).unwrap();
+    let mem: Vec<u8> = (0x4000_0000u64..=0x401f_ffff).map(byte).collect();
+    k.write_all_at(&mem, 0x10_0000).unwrap();
+    let mut c = shipped(arch);
+    f.args(&mut c, "auto");
+    let out = c.output().unwrap();
+    show(&out);
+    assert_eq!(out.status.code(), Some(0));
+    let m = check(&f.dir(), &lime(&ram));
+    assert_eq!(m["source"]["kind"], "kcore");
+}
+
+fn sigterm(arch: &str) {
+    require_root();
+    let f = Fix::new();
+    let fifo = f.p("lime.fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let ram = [(0x1000u64, 0x4f_ffffu64)];
+    let full = lime(&ram);
+    let mut c = shipped(arch);
+    f.args(&mut c, &format!("lime:{}", fifo.display()));
+    let child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut w = std::fs::OpenOptions::new().write(true).open(&fifo).unwrap();
+    w.write_all(&full[..0x10_0000]).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // qemu-user forwards the signal to the guest program.
+    assert!(
+        Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = child.wait_with_output().unwrap();
+    drop(w);
+    show(&out);
+    assert_eq!(out.status.code(), Some(20));
+    let dir = f.dir();
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(m["status"], "partial");
+    assert_eq!(m["partial_reason"]["cause"], "interrupted");
+    let got = Command::new("zstd")
+        .arg("-dc")
+        .arg(dir.join("memory.lime.zst"))
+        .output()
+        .unwrap();
+    assert_eq!(got.stdout.len(), full.len());
+    assert_eq!(m["image"]["lime_sha256"], hex(&got.stdout).as_str());
+}
+
+#[test]
+fn root_capture_dist_x86_64() {
+    lime_file_and_kcore("x86_64");
+}
+
+#[test]
+fn root_capture_dist_aarch64() {
+    lime_file_and_kcore("aarch64");
+}
+
+#[test]
+fn root_capture_dist_x86_64_sigterm() {
+    sigterm("x86_64");
+}
+
+#[test]
+fn root_capture_dist_aarch64_sigterm() {
+    sigterm("aarch64");
+}
