@@ -97,11 +97,13 @@ if [ -n "${CAPDIR:-}" ] && [ -f "$CAPDIR/manifest.json" ]; then
 	bold ""
 	bold "What an analyst does next (on the evidence snapshot's volume, on an analysis host):"
 	cap=$FV_DIST/volume/bin/x86_64/capture
-	said "mount-helper mount --evidence --volume-id vol-...       # strictly read-only, written sectors proved unchanged" \
-		"$cap verify '$CAPDIR'" \
-		"zstd -d '$CAPDIR/memory.lime.zst' -o memory.lime      # plain LiME, what Volatility reads" \
+	said "mount-helper mount --evidence --volume-id vol-...   # the evidence snapshot's volume, strictly read-only" \
+		"$cap verify '$CAPDIR'        # every hash, the seek table, the manifest" \
+		"$cap info '$CAPDIR'          # who, what, when, how much" \
+		"$cap extract '$CAPDIR' -o memory.lime   # plain LiME (same bytes as zstd -d), what Volatility reads" \
 		"$VMCACHE/volatility3-venv/bin/vol -f '$WORK/memory.lime' banners.Banners" \
 		"vol -f memory.lime linux.pslist   # needs the ISF symbols of kernel $KVER (dwarf2json on its debug package)" \
-		"python3 -m json.tool '$CAPDIR/manifest.json' | less   # chain of custody: who, when, what, every hash"
+		"python3 -m json.tool '$CAPDIR/manifest.json' | less   # chain of custody: who, when, what, every hash" \
+		"(docs/analyst.md has the rest)"
 fi
 finish_checks demo

@@ -257,6 +257,11 @@ check_evidence() {
 	local lime_sha
 	lime_sha=$(sha256sum "$WORK/memory.lime" | cut -d' ' -f1)
 	check lime-sha256-matches-manifest "$(ok_if [ "$lime_sha" = "$(manifest_field image.lime_sha256)" ])" "${lime_sha:0:16}..."
+	# The analyst's own extract gives the same stream as plain zstd -d.
+	rm -f "$WORK/extracted.lime"
+	expect capture-extract "$cap" extract "$CAPDIR" -o "$WORK/extracted.lime"
+	expect extract-equals-zstd-d cmp "$WORK/extracted.lime" "$WORK/memory.lime"
+	rm -f "$WORK/extracted.lime"
 	check_lime_content
 	IMAGE_SUMMARY="$(stat -c %s "$WORK/memory.lime") bytes LiME -> $(stat -c %s "$CAPDIR/memory.lime.zst") bytes zst"
 	log "image: $IMAGE_SUMMARY"
