@@ -62,13 +62,24 @@ pub const MIN_FRAME_SIZE: u32 = 4096;
 pub const MAX_FRAME_SIZE: u32 = 16 << 20;
 /// Default zstd level (see `docs/performance.md` for the measurements).
 pub const DEFAULT_LEVEL: i32 = 1;
+/// The level that asks for an adaptive level: from [`ADAPTIVE_MIN`] up to
+/// [`ADAPTIVE_MAX`] as long as the writer mostly waits for the disk (the
+/// output volume is the bound and the CPU has time to spare), back down when
+/// the CPU is the bound. (zstd itself reads level 0 as "pick the default".)
+pub const ADAPTIVE_LEVEL: i32 = 0;
+/// Lowest level the adaptive level uses.
+pub const ADAPTIVE_MIN: i32 = 1;
+/// Highest level the adaptive level uses: past 6, each step costs far more
+/// CPU for little ratio, and zstd's tables for 1 MiB frames grow past what
+/// the 64 MiB memory budget allows with 8 threads.
+pub const ADAPTIVE_MAX: i32 = 6;
 /// Most compression threads accepted.
 pub const MAX_THREADS: usize = 256;
 
 /// How to write the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct WriterOptions {
-    /// zstd level.
+    /// zstd level; [`ADAPTIVE_LEVEL`] (0) for an adaptive one.
     pub level: i32,
     /// Compression threads (at least 1).
     pub threads: usize,
@@ -102,8 +113,13 @@ pub struct ImageSummary {
     pub frames: u64,
     /// Uncompressed bytes per frame (the last may be shorter).
     pub frame_size: u32,
-    /// zstd level used.
+    /// zstd level asked for ([`ADAPTIVE_LEVEL`]: adaptive).
     pub level: i32,
+    /// Lowest zstd level of any compressed frame (all-zero frames aside;
+    /// equals `level` for a fixed level).
+    pub level_min: i32,
+    /// Highest zstd level of any compressed frame.
+    pub level_max: i32,
     /// Compression threads used.
     pub threads: usize,
 }
@@ -318,14 +334,16 @@ impl ImageWriter {
     ) -> Result<Self, WriterError> {
         check_options(&opts)?;
         let frame_size = opts.frame_size as usize;
-        let zero = Arc::new(zero_frame(opts.frame_size, opts.level).map_err(|source| {
-            WriterError::Compress {
-                path: path.clone(),
-                level: opts.level,
-                frame: 0,
-                source,
-            }
-        })?);
+        let zero = Arc::new(
+            zero_frame(opts.frame_size, effective_level(opts.level)).map_err(|source| {
+                WriterError::Compress {
+                    path: path.clone(),
+                    level: opts.level,
+                    frame: 0,
+                    source,
+                }
+            })?,
+        );
 
         let parent = match path.parent() {
             Some(p) if !p.as_os_str().is_empty() => p,
@@ -340,7 +358,9 @@ impl ImageWriter {
         spill_name.push(format!(".seek-entries.{}", std::process::id()));
         let entries = Entries::new(dir, spill_name, entry_cap);
 
-        let shared = Arc::new(Shared::new(opts.level));
+        let adaptive = opts.level == ADAPTIVE_LEVEL;
+        let start_level = if adaptive { ADAPTIVE_MIN } else { opts.level };
+        let shared = Arc::new(Shared::new(start_level));
         let file = Arc::new(file);
 
         let slots = slot_count(opts.threads);
@@ -372,6 +392,8 @@ impl ImageWriter {
             hash: hash_tx,
             pool: pool_tx.clone(),
             no_sync_range: false,
+            adapt: adaptive.then(|| pipeline::Adapt::new(ADAPTIVE_MIN, ADAPTIVE_MAX)),
+            levels: None,
         };
         let writer = spawn("fv-writer")
             .spawn(move || ordered.run(writer_rx))
@@ -572,6 +594,8 @@ impl ImageWriter {
             frames: end.frames,
             frame_size: opts.frame_size,
             level: opts.level,
+            level_min: end.levels.map_or(effective_level(opts.level), |l| l.0),
+            level_max: end.levels.map_or(effective_level(opts.level), |l| l.1),
             threads: opts.threads,
         })
     }
@@ -592,7 +616,7 @@ impl ImageWriter {
         };
         // The zero frame's exact size (compressing 1 MiB of zeros takes well
         // under a millisecond), or a generous bound if zstd refuses.
-        let zero_len = zero_frame(opts.frame_size, opts.level)
+        let zero_len = zero_frame(opts.frame_size, effective_level(opts.level))
             .map_or(zero_frame_bound(opts.frame_size), |z| z.bytes.len() as u64);
         let zeros = frames.saturating_mul(zero_len);
         // One frame in flight per slot may have reached the disk partly when
@@ -642,6 +666,15 @@ impl ImageWriter {
             path: self.path.clone(),
             what,
         }
+    }
+}
+
+/// The level frames start at.
+fn effective_level(level: i32) -> i32 {
+    if level == ADAPTIVE_LEVEL {
+        ADAPTIVE_MIN
+    } else {
+        level
     }
 }
 

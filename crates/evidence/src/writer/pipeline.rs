@@ -43,6 +43,8 @@ pub(super) struct Slot {
     pub zero: bool,
     /// Compression failed.
     pub error: Option<io::Error>,
+    /// The zstd level the frame was compressed at (not for zero frames).
+    pub level: Option<i32>,
 }
 
 impl Slot {
@@ -53,6 +55,7 @@ impl Slot {
             comp: Vec::with_capacity(zstd::zstd_safe::compress_bound(frame_size)),
             zero: false,
             error: None,
+            level: None,
         }
     }
 }
@@ -158,6 +161,10 @@ pub(super) struct Shared {
     /// Tests: image bytes past this offset fail to write with `ENOSPC`.
     #[cfg(test)]
     pub inject_enospc_at: std::sync::atomic::AtomicU64,
+    /// Tests: a slow disk; each wait for a window's writeback takes this
+    /// many milliseconds more.
+    #[cfg(test)]
+    pub inject_sync_delay_ms: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -168,6 +175,8 @@ impl Shared {
             level: AtomicI32::new(level),
             #[cfg(test)]
             inject_enospc_at: std::sync::atomic::AtomicU64::new(u64::MAX),
+            #[cfg(test)]
+            inject_sync_delay_ms: std::sync::atomic::AtomicU64::new(0),
         }
     }
 }
@@ -190,12 +199,17 @@ pub(super) fn worker(
         let Ok(mut slot) = job else { return };
         slot.zero = slot.raw.len() == frame_size && is_zero(&slot.raw);
         slot.error = None;
+        slot.level = None;
         if !slot.zero {
             let want = shared.level.load(Ordering::Relaxed);
             if want != level {
                 level = want;
-                compressor = new_compressor(level);
+                compressor = match compressor {
+                    Ok(mut c) => c.set_compression_level(level).map(|()| c),
+                    Err(_) => new_compressor(level),
+                };
             }
+            slot.level = Some(level);
             let result = match &mut compressor {
                 Ok(c) => c.compress_to_buffer(&slot.raw, &mut slot.comp),
                 Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
@@ -249,6 +263,7 @@ pub(super) struct WriterEnd {
     pub frames: u64,
     pub len: u64,
     pub failure: Option<WriteFailure>,
+    pub levels: Option<(i32, i32)>,
 }
 
 /// The ordered writer: puts frames in index order, writes them, records
@@ -263,6 +278,64 @@ pub(super) struct OrderedWriter {
     pub pool: Sender<Slot>,
     /// Page-cache management off (file system does not support it).
     pub no_sync_range: bool,
+    /// Adaptive level: the range to move in, and its measurements.
+    pub adapt: Option<Adapt>,
+    /// Lowest and highest level of the frames written.
+    pub levels: Option<(i32, i32)>,
+}
+
+/// The adaptive level's controller. The writer measures how long it waits
+/// for the disk (writeback of the previous window) per period: mostly
+/// waiting means the output volume is the bound and the CPU has time to
+/// spare, so the level goes up (fewer bytes to write); hardly waiting means
+/// the CPU is the bound, so it comes down. It settles where both are busy.
+#[derive(Debug)]
+pub(super) struct Adapt {
+    pub min: i32,
+    pub max: i32,
+    pub waited: std::time::Duration,
+    pub since: std::time::Instant,
+    pub frames: u64,
+}
+
+/// Frames and time per adaptive-level decision.
+const ADAPT_FRAMES: u64 = 32;
+const ADAPT_PERIOD: std::time::Duration = std::time::Duration::from_millis(250);
+/// Waiting for the disk more than this share of the time: level up.
+const ADAPT_UP: f64 = 0.5;
+/// Less than this: level down.
+const ADAPT_DOWN: f64 = 0.1;
+
+impl Adapt {
+    pub(super) fn new(min: i32, max: i32) -> Self {
+        Self {
+            min,
+            max,
+            waited: std::time::Duration::ZERO,
+            since: std::time::Instant::now(),
+            frames: 0,
+        }
+    }
+
+    /// After each frame written: every period, the new level, if it changes.
+    fn decide(&mut self, current: i32) -> Option<i32> {
+        self.frames += 1;
+        let elapsed = self.since.elapsed();
+        if self.frames < ADAPT_FRAMES || elapsed < ADAPT_PERIOD {
+            return None;
+        }
+        let share = self.waited.as_secs_f64() / elapsed.as_secs_f64();
+        self.frames = 0;
+        self.waited = std::time::Duration::ZERO;
+        self.since = std::time::Instant::now();
+        if share > ADAPT_UP && current < self.max {
+            Some(current + 1)
+        } else if share < ADAPT_DOWN && current > self.min {
+            Some(current - 1)
+        } else {
+            None
+        }
+    }
 }
 
 impl OrderedWriter {
@@ -288,6 +361,7 @@ impl OrderedWriter {
                 match self.write_frame(&slot, len) {
                     Ok(n) => {
                         len += n;
+                        self.note_level(slot.level);
                         if self.hash.send(slot).is_err() {
                             // The hashers are gone: the caller sees it when
                             // the pool runs dry or at finish().
@@ -352,6 +426,23 @@ impl OrderedWriter {
             frames,
             len,
             failure,
+            levels: self.levels,
+        }
+    }
+
+    /// Records a written frame's level and lets the controller move it.
+    fn note_level(&mut self, level: Option<i32>) {
+        if let Some(l) = level {
+            self.levels = Some(match self.levels {
+                Some((lo, hi)) => (lo.min(l), hi.max(l)),
+                None => (l, l),
+            });
+        }
+        if let Some(adapt) = &mut self.adapt {
+            let current = self.shared.level.load(Ordering::Relaxed);
+            if let Some(next) = adapt.decide(current) {
+                self.shared.level.store(next, Ordering::Relaxed);
+            }
         }
     }
 
@@ -415,7 +506,16 @@ impl OrderedWriter {
         len: u64,
     ) -> Result<(), WriteFailure> {
         if *started > *dropped {
-            match sync_range(&self.file, *dropped, *started - *dropped, SyncRange::Wait) {
+            let t0 = std::time::Instant::now();
+            let waited = sync_range(&self.file, *dropped, *started - *dropped, SyncRange::Wait);
+            #[cfg(test)]
+            std::thread::sleep(std::time::Duration::from_millis(
+                self.shared.inject_sync_delay_ms.load(Ordering::Relaxed),
+            ));
+            if let Some(adapt) = &mut self.adapt {
+                adapt.waited += t0.elapsed();
+            }
+            match waited {
                 Ok(()) => {
                     fv_core::fs::drop_cached(&*self.file, *dropped, *started - *dropped);
                     *dropped = *started;

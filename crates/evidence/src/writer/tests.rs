@@ -353,3 +353,37 @@ fn is_zero_finds_any_nonzero_byte() {
     }
     assert!(pipeline::is_zero(&[]));
 }
+
+#[test]
+fn fixed_level_is_reported_as_used() {
+    let stream = sample(300_000, 21);
+    let (mut w, _img) = new_writer(opts(65536, 2), MEM_ENTRIES);
+    w.write(&stream).unwrap();
+    let s = w.finish().unwrap();
+    assert_eq!((s.level, s.level_min, s.level_max), (3, 3, 3));
+}
+
+/// A slow disk (each writeback wait 300 ms longer): the adaptive level
+/// climbs, and frames of mixed levels still make one valid image.
+#[test]
+fn adaptive_level_rises_when_the_disk_is_the_bound() {
+    let stream = sample(96 << 20, 13);
+    let o = WriterOptions {
+        level: ADAPTIVE_LEVEL,
+        ..opts(65536, 2)
+    };
+    let (mut w, img) = new_writer(o, MEM_ENTRIES);
+    w.shared.inject_sync_delay_ms.store(300, Ordering::SeqCst);
+    w.write(&stream).unwrap();
+    let s = w.finish().unwrap();
+    assert_eq!(s.level, ADAPTIVE_LEVEL);
+    assert_eq!(s.level_min, ADAPTIVE_MIN);
+    assert!(
+        s.level_max > ADAPTIVE_MIN,
+        "level stayed at {}",
+        s.level_max
+    );
+    assert!(s.level_max <= ADAPTIVE_MAX);
+    let file = std::fs::read(&img.path).unwrap();
+    check_image(&file, &stream, &s);
+}
