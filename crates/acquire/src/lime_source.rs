@@ -274,3 +274,35 @@ impl Module {
         format!("{load}; {unload}")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_explained() {
+        let roots = Roots {
+            proc: "/nonexistent/proc".into(),
+            sys: "/nonexistent/sys".into(),
+            dev: "/nonexistent/dev".into(),
+        };
+        assert!(explain_refusal(Errno::EKEYREJECTED, &roots).contains("signature"));
+        assert!(explain_refusal(Errno::EINVAL, &roots).contains("another kernel"));
+        assert!(explain_refusal(Errno::ENOEXEC, &roots).contains("architecture"));
+        assert!(explain_refusal(Errno::EPERM, &roots).contains("CAP_SYS_MODULE"));
+        assert!(explain_refusal(Errno::EEXIST, &roots).contains("rmmod lime"));
+        // With lockdown on, EPERM names it.
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("kernel/security")).unwrap();
+        std::fs::write(
+            t.path().join("kernel/security/lockdown"),
+            "none [integrity] confidentiality\n",
+        )
+        .unwrap();
+        let roots = Roots {
+            sys: t.path().into(),
+            ..roots
+        };
+        assert!(explain_refusal(Errno::EPERM, &roots).contains("lockdown (integrity)"));
+    }
+}

@@ -247,3 +247,23 @@ fn root_bad_later_record_keeps_the_good_ones() {
         dump()[..second].to_vec()
     );
 }
+
+#[test]
+fn root_lime_tcp_nobody_listening_is_named() {
+    require_root();
+    let f = Fixture::new();
+    let port = free_port();
+    let t = std::time::Instant::now();
+    let out = run(f
+        .cmd(&format!("lime-tcp:127.0.0.1:{port}"))
+        .arg("--connect-timeout")
+        .arg("1"));
+    assert_eq!(out.status.code(), Some(11));
+    assert!(
+        stderr(&out).contains("no LiME module listening"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(t.elapsed() < Duration::from_secs(10));
+    assert!(f.capture_entries().is_empty());
+}
