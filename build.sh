@@ -287,7 +287,7 @@ run_tests() {
 	FV_DIST=$DIST cargo test --locked --workspace -- --include-ignored
 	if [[ -x $TOP/deploy/check.sh ]]; then
 		say "deploy material: deploy/check.sh"
-		"$TOP/deploy/check.sh"
+		"$TOP/deploy/check.sh" --volume-ssm "$DIST/volume/ssm"
 	fi
 	check_reproducible
 	say "all checks passed"
