@@ -131,7 +131,11 @@ reproducible_env() {
 	cargo_home=${CARGO_HOME:-$HOME/.cargo}
 	sysroot=$(rustc --print sysroot)
 	local remap="--remap-path-prefix=$TOP=/build/forensics-volume --remap-path-prefix=$target_dir=/build/target --remap-path-prefix=$cargo_home=/cargo --remap-path-prefix=$sysroot=/rustc-sysroot"
-	export RUSTFLAGS="-C target-feature=+crt-static $remap"
+	# Per target, so host builds (build scripts, proc macros, `cargo test`)
+	# keep their own flags: +crt-static on the host target forbids proc macros.
+	local flags="-C target-feature=+crt-static $remap"
+	export CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="$flags"
+	export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS="$flags"
 	local cmap="-ffile-prefix-map=$TOP=/build/forensics-volume -ffile-prefix-map=$target_dir=/build/target -ffile-prefix-map=$cargo_home=/cargo"
 	export CFLAGS_x86_64_unknown_linux_musl="$cmap" CFLAGS_aarch64_unknown_linux_musl="$cmap"
 	export CC_x86_64_unknown_linux_musl=musl-gcc
@@ -257,12 +261,12 @@ check_reproducible() {
 		say "reproducibility: this tree has uncommitted changes; comparing two fresh clones instead"
 		rm -rf "$base/clone-a"
 		git clone -q --no-local "$TOP" "$base/clone-a"
-		(unset RUSTFLAGS FV_GIT_COMMIT FV_LONG_VERSION; CARGO_TARGET_DIR=$base/target-a FV_DIST=$base/dist-a "$base/clone-a/build.sh" build)
+		(unset CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS FV_GIT_COMMIT FV_LONG_VERSION; CARGO_TARGET_DIR=$base/target-a FV_DIST=$base/dist-a "$base/clone-a/build.sh" build)
 		ref=$base/dist-a
 	else
 		ref=$DIST
 	fi
-	(unset RUSTFLAGS FV_GIT_COMMIT FV_LONG_VERSION; CARGO_TARGET_DIR=$base/target-b FV_DIST=$base/dist-b "$base/clone/build.sh" build)
+	(unset CARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_RUSTFLAGS CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_RUSTFLAGS FV_GIT_COMMIT FV_LONG_VERSION; CARGO_TARGET_DIR=$base/target-b FV_DIST=$base/dist-b "$base/clone/build.sh" build)
 	local f bad=0
 	while IFS= read -r f; do
 		if cmp -s "$ref/$f" "$base/dist-b/$f"; then
