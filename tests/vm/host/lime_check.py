@@ -3,6 +3,7 @@
 
     lime_check.py MEMORY.lime IOMEM.txt
     lime_check.py --cut DEVICE.img MEMORY.lime   (stream LiME wrote on a raw disk)
+    lime_check.py --page MEMORY.lime PFN         (strings in one physical page)
 
 Reads only the 32-byte record headers (seeking over the data), checks the
 stream is well formed (magic, version, inclusive ranges, data lengths, no
@@ -81,7 +82,28 @@ def cut_stream(device, out):
     return 0
 
 
+def page_strings(path, pfn_hex):
+    """Printable strings (6+ chars) in the page at physical frame PFN."""
+    import re
+    phys = int(pfn_hex, 16) * 4096
+    off = 0
+    with open(path, "rb") as f:
+        for start, end in lime_ranges(path):
+            if start <= phys <= end:
+                f.seek(off + 32 + phys - start)
+                page = f.read(4096)
+                found = [m.decode() for m in re.findall(rb"[ -~]{6,}", page)]
+                zero = page.count(0) == len(page)
+                print(f"pfn {pfn_hex}: {'all zero' if zero else ' | '.join(found)[:300]}")
+                return 0
+            off += 32 + end - start + 1
+    print(f"pfn {pfn_hex}: not in any LiME range")
+    return 1
+
+
 def main():
+    if sys.argv[1] == "--page":
+        return page_strings(sys.argv[2], sys.argv[3])
     if sys.argv[1] == "--cut":
         return cut_stream(sys.argv[2], sys.argv[3])
     lime = lime_ranges(sys.argv[1])

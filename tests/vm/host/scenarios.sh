@@ -286,6 +286,7 @@ VOLATILITY_VERSION=2.28.2
 # --- scenarios ---------------------------------------------------------------
 
 scenario_boot() { boot_flow x86_64; }
+scenario_debug_heap() { make_suspect_image; rm -f "$WORK/volume.img"; mkfs.ext4 -q -F "$WORK/volume.img" 32M; boot_guest x86_64 debug-heap 120 256; check x 0; }
 scenario_boot_aarch64() { boot_flow aarch64; }
 
 boot_flow() {
@@ -332,7 +333,14 @@ check_lime_content() {
 	check lime-ranges-equal-iomem-ram "$rc" "$(printf '%s' "$out" | tail -n1)"
 	check page-cache-token-in-image "$(grep -a -q -F "$PAGE_TOKEN" "$WORK/memory.lime" && echo 0 || echo 1)" "$PAGE_TOKEN"
 	heap="FVHEAP-$(res heap-suffix || echo missing)"
-	check heap-token-in-image "$(grep -a -q -F "$heap" "$WORK/memory.lime" && echo 0 || echo 1)" "$heap"
+	local where='' pfn
+	if ! grep -a -q -F "$heap" "$WORK/memory.lime"; then
+		# What the image holds where the guest saw the token (its heap page's frame).
+		for pfn in $(res heap-token-pfns || true); do
+			where="$where; $(python3 "$FV_VM_DIR/host/lime_check.py" --page "$WORK/memory.lime" "$pfn" 2>&1 | cut -c1-200)"
+		done
+	fi
+	check heap-token-in-image "$(grep -a -q -F "$heap" "$WORK/memory.lime" && echo 0 || echo 1)" "$heap (heap page frames $(res heap-token-pfns || echo '?'))$where"
 	# Negative control: a token of the same shape that never entered the guest.
 	local control
 	control=FVHEAP-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -87,8 +87,11 @@ fv_plant_tokens() {
 	cat /suspect/evidence/secret.txt >/dev/null || return 1
 	r=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	sh -c 'T="FVHEAP-$1"; while :; do sleep 5; done' fv-heap "$r" &
+	hp=$!
 	fv_result heap-suffix "$r"
-	fv_result heap-pid "$!"
+	fv_result heap-pid "$hp"
+	sleep 1
+	fv_heap_pfns "$hp" "FVHEAP-$r"
 	# A process with a file open and its cwd on the suspect disk: it is busy.
 	(cd /suspect/evidence && exec sh -c 'exec 3<secret.txt; while :; do sleep 5; done') &
 	fv_result busy-pid "$!"
@@ -98,4 +101,26 @@ fv_record_state() {
 	sync
 	fv_result "$1-suspect-written" "$(fv_written_sectors "$SUSPECT_DEV")"
 	fv_result "$1-cached-kib" "$(fv_cached_kib)"
+}
+
+# fv_heap_pfns PID TOKEN: report the physical frames of PID's heap pages that
+# hold TOKEN (from /proc/PID/mem and /proc/PID/pagemap), so that the host can
+# say what the image holds at that address if the token is missing.
+fv_heap_pfns() {
+	range=$(awk '$NF == "[heap]" {print $1; exit}' "/proc/$1/maps")
+	[ -n "$range" ] || return 0
+	s=$((0x${range%-*} / 4096))
+	e=$((0x${range#*-} / 4096))
+	pfns=''
+	while [ "$s" -lt "$e" ]; do
+		# (busybox grep -F and -q miss matches in binary data; a regex with -o does not)
+		found=$(dd if="/proc/$1/mem" bs=4096 skip="$s" count=1 2>/dev/null | grep -a -o 'FVHEAP-[0-9a-f]*')
+		if printf '%s\n' "$found" | grep -q -x -- "$2"; then
+			ent=$(dd if="/proc/$1/pagemap" bs=8 skip="$s" count=1 2>/dev/null | od -An -tx8 | tr -d ' ')
+			# bits 0-54: page frame number; bit 63: present.
+			pfns="$pfns $(printf '%x' $((0x$ent & 0x7fffffffffffff)))"
+		fi
+		s=$((s + 1))
+	done
+	fv_result heap-token-pfns "${pfns# }"
 }
