@@ -171,10 +171,8 @@ assemble_volume() {
 		done
 	done
 	# SSM documents and their scripts, rendered from deploy/ (one source of truth).
-	if [[ -x $TOP/deploy/render.sh ]]; then
-		"$TOP/deploy/render.sh" "$DIST/deploy" >&2
-		cp -R "$DIST/deploy/ssm/." "$vol/ssm/"
-	fi
+	"$TOP/deploy/render.sh" "$DIST/deploy" >&2
+	cp -R "$DIST/deploy/ssm/." "$vol/ssm/"
 
 	cat >"$vol/forensics-volume.json" <<EOF
 {
@@ -289,17 +287,14 @@ run_tests() {
 	build
 	say "cargo test (all tests, including root, loop-device and VM ones)"
 	FV_DIST=$DIST cargo test --locked --workspace -- --include-ignored
-	if [[ -x $TOP/deploy/check.sh ]]; then
-		say "deploy material: deploy/check.sh"
-		"$TOP/deploy/check.sh" --volume-ssm "$DIST/volume/ssm"
-	fi
+	say "deploy material: deploy/check.sh"
+	"$TOP/deploy/check.sh" --volume-ssm "$DIST/volume/ssm"
 	check_reproducible
 	say "all checks passed"
 }
 
 demo() {
 	build
-	[[ -x $TOP/tests/vm/demo.sh ]] || die "the VM demo (tests/vm/demo.sh) is not in this tree yet"
 	FV_DIST=$DIST "$TOP/tests/vm/demo.sh"
 }
 
