@@ -286,7 +286,6 @@ VOLATILITY_VERSION=2.28.2
 # --- scenarios ---------------------------------------------------------------
 
 scenario_boot() { boot_flow x86_64; }
-scenario_debug_heap() { make_suspect_image; rm -f "$WORK/volume.img"; mkfs.ext4 -q -F "$WORK/volume.img" 32M; boot_guest x86_64 debug-heap 120 256; check x 0; }
 scenario_boot_aarch64() { boot_flow aarch64; }
 
 boot_flow() {

@@ -86,7 +86,11 @@ fv_volume_mountpoint() {
 fv_plant_tokens() {
 	cat /suspect/evidence/secret.txt >/dev/null || return 1
 	r=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
-	sh -c 'T="FVHEAP-$1"; while :; do sleep 5; done' fv-heap "$r" &
+	# The holder blocks opening a FIFO nobody writes to: it never forks, so its
+	# heap page never moves (a fork-and-write would copy it elsewhere during
+	# the capture, and a live capture can miss a page that moves under it).
+	mkfifo /run/fv-heap.fifo
+	sh -c 'T="FVHEAP-$1"; read -r _ <"$2"; echo "$T"' fv-heap "$r" /run/fv-heap.fifo &
 	hp=$!
 	fv_result heap-suffix "$r"
 	fv_result heap-pid "$hp"
