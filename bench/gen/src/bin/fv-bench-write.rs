@@ -53,12 +53,14 @@ fn run(input: &str, output: &str, opts: WriterOptions) -> Result<(), Box<dyn std
     let secs = start.elapsed().as_secs_f64();
     let hex = |h: &[u8; 32]| h.iter().map(|b| format!("{b:02x}")).collect::<String>();
     println!(
-        "{} bytes -> {} bytes ({:.1} %), {} frames, level {}, {} threads, {:.2} s, {:.0} MiB/s\nlime {}\nzst  {}",
+        "{} bytes -> {} bytes ({:.1} %), {} frames, level {} (used {}..={}), {} threads, {:.2} s, {:.0} MiB/s\nlime {}\nzst  {}",
         s.lime_len,
         s.zst_len,
         100.0 * s.zst_len as f64 / s.lime_len.max(1) as f64,
         s.frames,
         s.level,
+        s.level_min,
+        s.level_max,
         s.threads,
         secs,
         s.lime_len as f64 / 1048576.0 / secs,

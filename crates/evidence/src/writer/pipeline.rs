@@ -29,6 +29,10 @@ use crate::seektable::Entry;
 /// size: small enough that little dirty evidence is held, large enough that
 /// writeback runs in big sequential requests.
 pub(super) const CACHE_WINDOW: u64 = 8 << 20;
+/// Written data younger than this (two windows) is left to the disk to
+/// finish before the writer waits for it: at most about three windows of
+/// the image (24 MiB) are in the page cache at any time.
+const WRITEBACK_LAG: u64 = 2 * CACHE_WINDOW;
 
 /// One frame in flight.
 #[derive(Debug)]
@@ -497,44 +501,47 @@ impl OrderedWriter {
         Ok(u64::from(compressed))
     }
 
-    /// Waits for the previous window to reach the disk and drops it from the
-    /// page cache, then starts writeback of the current one.
+    /// Starts writeback of the window just filled, then waits for what was
+    /// started more than [`WRITEBACK_LAG`] bytes ago to reach the disk and
+    /// drops it from the page cache. The lag lets the disk work on a few
+    /// windows while the CPUs go on, instead of the writer stalling on the
+    /// one it just started.
     fn flush_window(
         &mut self,
         started: &mut u64,
         dropped: &mut u64,
         len: u64,
     ) -> Result<(), WriteFailure> {
-        if *started > *dropped {
-            let t0 = std::time::Instant::now();
-            let waited = sync_range(&self.file, *dropped, *started - *dropped, SyncRange::Wait);
-            #[cfg(test)]
-            std::thread::sleep(std::time::Duration::from_millis(
-                self.shared.inject_sync_delay_ms.load(Ordering::Relaxed),
-            ));
-            if let Some(adapt) = &mut self.adapt {
-                adapt.waited += t0.elapsed();
+        match sync_range(&self.file, *started, len - *started, SyncRange::Start) {
+            Ok(()) => *started = len,
+            Err(e) if unsupported(&e) => {
+                self.no_sync_range = true;
+                return Ok(());
             }
-            match waited {
-                Ok(()) => {
-                    fv_core::fs::drop_cached(&*self.file, *dropped, *started - *dropped);
-                    *dropped = *started;
-                }
-                Err(e) if unsupported(&e) => {
-                    self.no_sync_range = true;
-                    return Ok(());
-                }
-                Err(source) => {
-                    return Err(WriteFailure::Writeback {
-                        offset: *dropped,
-                        source,
-                    });
-                }
+            Err(source) => {
+                return Err(WriteFailure::Writeback {
+                    offset: *started,
+                    source,
+                });
             }
         }
-        match sync_range(&self.file, *started, len - *started, SyncRange::Start) {
+        let upto = started.saturating_sub(WRITEBACK_LAG);
+        if upto <= *dropped {
+            return Ok(());
+        }
+        let t0 = std::time::Instant::now();
+        let waited = sync_range(&self.file, *dropped, upto - *dropped, SyncRange::Wait);
+        #[cfg(test)]
+        std::thread::sleep(std::time::Duration::from_millis(
+            self.shared.inject_sync_delay_ms.load(Ordering::Relaxed),
+        ));
+        if let Some(adapt) = &mut self.adapt {
+            adapt.waited += t0.elapsed();
+        }
+        match waited {
             Ok(()) => {
-                *started = len;
+                fv_core::fs::drop_cached(&*self.file, *dropped, upto - *dropped);
+                *dropped = upto;
                 Ok(())
             }
             Err(e) if unsupported(&e) => {
@@ -542,7 +549,7 @@ impl OrderedWriter {
                 Ok(())
             }
             Err(source) => Err(WriteFailure::Writeback {
-                offset: *started,
+                offset: *dropped,
                 source,
             }),
         }
