@@ -83,7 +83,8 @@ def main():
     w(f"- Machine: {os.cpu_count()} CPUs ({cpu}), Linux {platform.release()}")
     w(f"- Input: `{os.path.basename(input_path)}`, {input_len} bytes "
       f"({input_len / MIB:.0f} MiB) of LiME from `bench/gen` (fixed seed), warm page cache")
-    w(f"- Runs: {runs} per tool, interleaved; medians shown")
+    w(f"- Runs: {runs} per tool, interleaved; medians shown; every command at niceness "
+      f"{os.environ.get('NICE', '-20')}")
     try:
         la = [open(os.path.join(logdir, f"loadavg.{x}")).read().split()[:3] for x in ("start", "end")]
         w(f"- Load average (1/5/15 min) at start {' '.join(la[0])}, at end {' '.join(la[1])} "
