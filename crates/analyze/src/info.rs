@@ -207,6 +207,11 @@ fn human(i: &Info) -> String {
             .filter_map(|v| v.as_ref().cloned())
             .collect();
             line("instance", parts.join(" "));
+        } else {
+            line(
+                "instance",
+                format!("unknown (IMDS: {})", m.host.imds_status),
+            );
         }
         line(
             "kernel",

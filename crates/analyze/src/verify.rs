@@ -932,8 +932,14 @@ fn summary_line(r: &Report, input: &Input) -> String {
                 (Status::Partial, Some(p)) => format!("PARTIAL ({:?}: {})", p.cause, p.detail),
                 (Status::Partial, None) => "PARTIAL".to_string(),
             };
+            let case = m
+                .case
+                .case_id
+                .as_deref()
+                .map(|c| format!("case {c}, "))
+                .unwrap_or_default();
             format!(
-                "VERIFIED {}: {} sha256 {}; LiME stream sha256 {} ({} bytes, {} ranges, {} frames); manifest, sidecar and {} listed files match; capture {status}, host {}, {} by {} {} ({}){digest}",
+                "VERIFIED {}: {} sha256 {}; LiME stream sha256 {} ({} bytes, {} ranges, {} frames); manifest, sidecar and {} listed files match; {case}capture {status}, host {}, {} by {} {} ({}){digest}",
                 r.path,
                 m.image.file,
                 sha(&r.file_sha256),

@@ -33,6 +33,7 @@ fn verify_a_good_capture_prints_one_pasteable_line() {
     assert!(line.contains(&hex(&f.summary.lime_sha256)), "{line}");
     assert!(line.contains("3 ranges"), "{line}");
     assert!(line.contains("3 listed files"), "{line}");
+    assert!(line.contains("case IR-42, capture complete"), "{line}");
 
     // The manifest path works as well as the directory; --json for machines.
     let r = run(&["verify", f.manifest_path().to_str().unwrap(), "--json"]);
@@ -621,6 +622,7 @@ fn info_summarises_for_people_and_programs() {
         "0x000100000000-0x00010003ffff",
         "IR-42",
         "seek table ok",
+        "unknown (IMDS: skipped (--no-imds))",
     ] {
         assert!(
             r.stdout.contains(needle),
