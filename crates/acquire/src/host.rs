@@ -82,6 +82,31 @@ pub fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
+/// The GNU build ID (`NT_GNU_BUILD_ID`, name `GNU`) from the ELF notes of
+/// `/sys/kernel/notes`, as hex. Pure over bytes; stops at the first
+/// malformed note.
+pub fn build_id(notes: &[u8]) -> Option<String> {
+    let mut at = 0usize;
+    let u32_at = |i: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(notes.get(i..i + 4)?.try_into().ok()?))
+    };
+    while at + 12 <= notes.len() {
+        let namesz = u32_at(at)? as usize;
+        let descsz = u32_at(at + 4)? as usize;
+        let kind = u32_at(at + 8)?;
+        let name_at = at + 12;
+        let desc_at = name_at.checked_add(namesz.checked_add(3)? & !3)?;
+        let next = desc_at.checked_add(descsz.checked_add(3)? & !3)?;
+        let name = notes.get(name_at..name_at + namesz)?;
+        let desc = notes.get(desc_at..desc_at.checked_add(descsz)?)?;
+        if kind == 3 && name == b"GNU\0" && !desc.is_empty() {
+            return Some(hex(desc));
+        }
+        at = next;
+    }
+    None
+}
+
 /// One context file to copy: name in `context/`, source path.
 fn context_sources(roots: &Roots) -> Vec<(&'static str, PathBuf)> {
     let p = |s: &str| roots.proc.join(s);
@@ -163,6 +188,29 @@ pub fn write_context(roots: &Roots, capture: &Dir, uname: &Uname) -> (Vec<FileEn
         }),
         Err(e) => warnings.push(format!("context/uname: {e}")),
     }
+    // The kernel build ID, decoded for the analyst (symbol servers key on it).
+    if let Some(id) = crate::physical::read_small(&roots.sys.join("kernel/notes"), 1 << 20)
+        .ok()
+        .and_then(|n| build_id(&n))
+    {
+        let text = format!("{id}\n");
+        match dir.create_file(OsStr::new("build-id")).and_then(|mut f| {
+            f.write_all(text.as_bytes())
+                .and_then(|()| f.sync_all())
+                .map_err(|source| fv_core::fs::FsError::Sys {
+                    path: dir.path().join("build-id"),
+                    op: "write",
+                    source,
+                })
+        }) {
+            Ok(()) => files.push(FileEntry {
+                path: format!("{dir_name}/build-id"),
+                size: text.len() as u64,
+                sha256: hex(&Sha256::digest(text.as_bytes())),
+            }),
+            Err(e) => warnings.push(format!("context/build-id: {e}")),
+        }
+    }
     for (name, src) in context_sources(roots) {
         if !src.exists() {
             if name != "lockdown" && name != "kernel-notes" && name != "vmcoreinfo" {
@@ -186,4 +234,33 @@ pub fn write_context(roots: &Roots, capture: &Dir, uname: &Uname) -> (Vec<FileEn
         warnings.push(format!("context: {e}"));
     }
     (files, warnings)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
+        v.extend_from_slice(&kind.to_le_bytes());
+        v.extend_from_slice(name);
+        v.resize(v.len().div_ceil(4) * 4, 0);
+        v.extend_from_slice(desc);
+        v.resize(v.len().div_ceil(4) * 4, 0);
+        v
+    }
+
+    #[test]
+    fn build_id_from_kernel_notes() {
+        let mut notes = note(b"Xen\0", 1, b"abc");
+        notes.extend(note(b"GNU\0", 3, &[0xde, 0xad, 0xbe, 0xef, 0x01]));
+        assert_eq!(build_id(&notes).as_deref(), Some("deadbeef01"));
+        assert_eq!(build_id(&notes[..20]), None);
+        // A lying size ends the walk, no panic.
+        let mut bad = notes.clone();
+        bad[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(build_id(&bad), None);
+    }
 }

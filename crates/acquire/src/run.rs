@@ -720,6 +720,7 @@ fn cleanup(root: &Dir, cdir: &Dir, name: &str) {
             "kernel-notes",
             "lockdown",
             "tainted",
+            "build-id",
         ] {
             let _ = c.remove_file(OsStr::new(f));
         }

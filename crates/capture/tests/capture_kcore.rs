@@ -71,6 +71,9 @@ fn root_kcore_x86_64_paddr_text_alias_unaligned_tail() {
     // Context comes from the fixture /proc, not the host's.
     let version = std::fs::read_to_string(f.capture_dir().join("context/version")).unwrap();
     assert_eq!(version, "Linux version 6.1.0-test\n");
+    let build_id = std::fs::read_to_string(f.capture_dir().join("context/build-id")).unwrap();
+    assert_eq!(build_id, "4a5a9b0a\n");
+    assert!(m.files.iter().any(|e| e.path == "context/build-id"));
     assert_eq!(
         m.host.boot_id.as_deref(),
         Some("0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0")

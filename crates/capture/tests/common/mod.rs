@@ -43,6 +43,13 @@ impl Fixture {
             std::fs::create_dir_all(f.path().join(d)).unwrap();
         }
         std::fs::write(f.proc().join("version"), "Linux version 6.1.0-test\n").unwrap();
+        // /sys/kernel/notes: one NT_GNU_BUILD_ID note.
+        let mut notes = Vec::new();
+        for w in [4u32, 4, 3] {
+            notes.extend_from_slice(&w.to_le_bytes());
+        }
+        notes.extend_from_slice(b"GNU\0\x4a\x5a\x9b\x0a");
+        std::fs::write(f.sys().join("kernel/notes"), notes).unwrap();
         std::fs::write(
             f.proc().join("sys/kernel/random/boot_id"),
             "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\n",
