@@ -454,3 +454,17 @@ fn root_sigterm_before_any_data_keeps_nothing() {
     assert!(stderr(&out).contains("SIGINT"));
     assert!(f.capture_entries().is_empty(), "{:?}", f.capture_entries());
 }
+
+/// Without --output, the output root is the volume the binary runs from; a
+/// binary that is not on one says so and writes nothing.
+#[test]
+fn root_default_output_needs_the_volume() {
+    require_root();
+    let out = run(Command::new(bin()).args(["--no-imds", "--source", "kcore"]));
+    assert_eq!(out.status.code(), Some(14));
+    assert!(
+        stderr(&out).contains("cannot find the forensics volume"),
+        "{}",
+        stderr(&out)
+    );
+}
