@@ -186,7 +186,7 @@ pub struct Module {
 
 impl Module {
     /// Starts loading `path` with `path=tcp:PORT localhostonly=1
-    /// format=lime` (stop signals blocked in the loader thread).
+    /// format=lime timeout=0` (stop signals blocked in the loader thread).
     ///
     /// # Errors
     /// [`LimeSourceError::Open`].
@@ -198,7 +198,12 @@ impl Module {
         let bytes = std::fs::read(path).map_err(open_err)?;
         let sha256 = crate::output::hex(&Sha256::digest(&bytes));
         let file = File::open(path).map_err(open_err)?;
-        let params = format!("path=tcp:{port} localhostonly=1 format=lime");
+        // timeout=0: LiME built with LIME_SUPPORTS_TIMING zero-pads the REST
+        // of a RAM range, silently, when one page takes over `timeout` ms
+        // (default 1000) to go out, and over TCP that includes waiting for
+        // us (docs/capture.md). Kernels ignore an unknown parameter with a
+        // warning, so a LiME without it still loads.
+        let params = format!("path=tcp:{port} localhostonly=1 format=lime timeout=0");
         let cparams = CString::new(params.clone()).map_err(|e| open_err(io::Error::other(e)))?;
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);

@@ -83,7 +83,7 @@ fn attempt(kind: &str, reason: Option<String>) -> Attempt {
 
 fn next_steps(release: &str) -> String {
     format!(
-        "use LiME: put a lime.ko built for kernel {release} at <volume>/modules/{release}/lime.ko and run `capture --source lime-module:auto` (or lime-module:PATH); or load LiME yourself with \"path=tcp:4444 localhostonly=1 format=lime\" and run `capture --source lime-tcp:127.0.0.1:4444`"
+        "use LiME: put a lime.ko built for kernel {release} at <volume>/modules/{release}/lime.ko and run `capture --source lime-module:auto` (or lime-module:PATH); or load LiME yourself with \"path=tcp:4444 localhostonly=1 format=lime timeout=0\" and run `capture --source lime-tcp:127.0.0.1:4444`"
     )
 }
 
@@ -327,10 +327,12 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
     }
 
     // The capture directory.
+    // "(none)" is the kernel's nodename when nothing set one (initramfs).
     let host_id = imds
         .as_ref()
         .and_then(|i| i.instance_id.clone())
-        .unwrap_or_else(|| uname.nodename.clone());
+        .or_else(|| Some(uname.nodename.clone()).filter(|n| !n.is_empty() && n != "(none)"))
+        .unwrap_or_else(|| "unnamed-host".into());
     let base = format!(
         "{}_{}",
         output::sanitize(&host_id),
