@@ -354,9 +354,8 @@ impl Emit<'_, '_> {
     }
 }
 
-/// For tests and `info`: the plan's total output length.
-#[doc(hidden)]
-pub fn planned_len(map: &[Located], format: Format, range: Option<PhysRange>) -> u64 {
+#[cfg(test)]
+fn planned_len(map: &[Located], format: Format, range: Option<PhysRange>) -> u64 {
     plan(map, format, range)
         .last()
         .map_or(0, |p| p.out_offset + p.len())

@@ -9,7 +9,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use fv_evidence::reader::{ReadError, SeekableReader};
+use fv_evidence::reader::SeekableReader;
 use fv_formats::lime::{HEADER_LEN, Header, LimeError};
 
 use crate::error::Error;
@@ -249,17 +249,6 @@ pub fn describe_stream_span(map: &[Located], from: u64, to: u64) -> Vec<String> 
         }
     }
     out
-}
-
-/// Reads errors from the seekable reader for a frame-level failure.
-pub fn frame_of(err: &Error) -> Option<&fv_evidence::reader::Frame> {
-    match err {
-        Error::Image {
-            source: ReadError::Frame { frame, .. },
-            ..
-        } => Some(frame),
-        _ => None,
-    }
 }
 
 #[cfg(test)]
