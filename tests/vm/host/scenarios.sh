@@ -382,7 +382,7 @@ nonzero() { [ "$1" != missing ] && [ "$1" != 0 ]; }
 scenario_fail_wrong_id() {
 	local absent=vol-0fffffffffffffff0 params=()
 	make_suspect_image
-	prepare_volume 1024
+	prepare_volume 0
 	mapfile -t params < <(ssm_params kcore | grep -v '^VolumeId=')
 	render_ssm mount-absent MountVolume "VolumeId=$absent" WaitSeconds=5 "${params[@]}"
 	render_ssm mount-suspect MountVolume "VolumeId=$FV_SUSPECT_VOLUME_ID" WaitSeconds=5 "${params[@]}"
@@ -408,7 +408,7 @@ scenario_fail_wrong_id() {
 scenario_fail_bad_marker() {
 	local bad_marker=vol-0bad0000000000001 bad_label=vol-0bad0000000000002 params=() m h0 h1
 	make_suspect_image
-	prepare_volume 1024
+	prepare_volume 0
 	# An altered marker: same file, "toolkit" no longer forensics-volume.
 	cp --sparse=always "$WORK/volume.img" "$WORK/bad-marker.img"
 	debugfs -R "cat /forensics-volume.json" "$WORK/bad-marker.img" 2>/dev/null |
