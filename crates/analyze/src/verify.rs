@@ -405,13 +405,25 @@ fn image_findings(scan: &Scan, map: &[Located], f: &mut Findings, input: &Input)
         } else {
             "data frames"
         };
-        f.add(
-            "frame",
-            format!(
+        // Where decoding stopped, physically: from the manifest, else from
+        // the records walked before it stopped.
+        let walked: Vec<Located> = scan.records.iter().map(located).collect();
+        let known = if map.is_empty() { &walked[..] } else { map };
+        let mut affects = describe_stream_span(known, scan.lime_len, scan.lime_len + 1);
+        if let Some(a) = affects.first_mut() {
+            let start = a.split_once('-').map_or(a.as_str(), |(s, _)| s);
+            *a = format!("from {start} on");
+        }
+        f.problems.push(Problem {
+            check: "frame",
+            file: f.file.clone(),
+            frame: None,
+            affects,
+            message: format!(
                 "the {what} cannot be decompressed after {} bytes: {e}",
                 scan.lime_len
             ),
-        );
+        });
     }
     if let Some(e) = &scan.io_error {
         f.add("read", e.to_string());

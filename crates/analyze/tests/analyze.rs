@@ -546,10 +546,16 @@ fn plain_lime_and_plain_zstd_files_are_checked() {
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(json(&r.stdout)["ranges"].as_array().unwrap().len(), 2);
 
-    // Truncated zstd and a bad LiME are errors.
+    // Truncated zstd and a bad LiME are errors; where zstd stopped is named
+    // physically.
     std::fs::write(&zp, &z[..z.len() - 100]).unwrap();
     let r = run(&["verify", path_str(&zp)]);
     assert_eq!(r.code, 1, "{r:?}");
+    assert!(
+        r.stdout.contains("[affects physical from 0x"),
+        "{}",
+        r.stdout
+    );
     let mut bad = stream.clone();
     bad[32 + 5] ^= 0; // payload untouched
     bad.truncate(bad.len() - 1);
