@@ -222,6 +222,13 @@ check_guest_flow() {
 		check "ssm-$d-exit-0" "$([ "$(res "ssm-$d-rc" || echo missing)" = 0 ] && echo 0 || echo 1)" \
 			"exit $(res "ssm-$d-rc" || echo missing), $(res "ssm-$d-seconds" || echo '?') s; $(res_block "ssm-$d" 2>/dev/null | tail -n1 | cut -c1-120)"
 	done
+	# The console and ListCommandInvocations keep only the first 2,500
+	# characters of a command's output: the summary printed last must fit.
+	local n
+	for d in mount capture unmount; do
+		n=$(res_block "ssm-$d" | wc -c)
+		check "ssm-$d-output-under-2500-chars" "$(ok_if [ "$n" -le 2500 ])" "$n characters"
+	done
 	check volume-unmounted-at-end "$(ok_if res_empty after-unmount-mountpoint)" \
 		"mounted at '$(res after-unmount-mountpoint || true)'"
 }

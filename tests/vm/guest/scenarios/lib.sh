@@ -67,7 +67,13 @@ fv_ssm() {
 	chmod 0700 "$d/_script.sh"
 	t0=$(date +%s)
 	echo "@@FV-BEGIN ssm-$name"
-	(cd "$d" && FV_TEST_ACCEPT_NVME_MODEL='QEMU NVMe Ctrl' timeout "$tmo" sh "$d/_script.sh") 2>&1
+	# As under the agent: no terminal (output goes through a pipe, as the
+	# agent's goes to files), stdin from /dev/null.
+	(
+		# shellcheck disable=SC3040 # busybox ash has pipefail
+		set -o pipefail
+		(cd "$d" && FV_TEST_ACCEPT_NVME_MODEL='QEMU NVMe Ctrl' timeout "$tmo" sh "$d/_script.sh" </dev/null) 2>&1 | cat
+	)
 	r=$?
 	echo "@@FV-END ssm-$name rc=$r"
 	fv_result "ssm-$name-rc" "$r"
