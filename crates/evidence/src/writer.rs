@@ -28,6 +28,11 @@
 //! All-zero frames, common in memory images and the whole of the zero-fill
 //! tail after [`ImageWriter::recover`], are not compressed: one precompressed
 //! zero frame is written instead.
+//!
+//! The level is fixed ([`DEFAULT_LEVEL`], 1) unless [`ADAPTIVE_LEVEL`] (0)
+//! asks the writer to raise it while it mostly waits for the disk and lower
+//! it when the CPUs are the bound. Measurements and reasons:
+//! `docs/performance.md`.
 
 mod entries;
 mod pipeline;
