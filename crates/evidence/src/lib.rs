@@ -10,6 +10,11 @@
 //! - [`reader`]: reading a seekable image without trusting it: the checked
 //!   seek table, random access by LiME stream offset, and parallel in-order
 //!   decoding with per-frame checks ([`xxh64`] is the per-frame checksum).
+//! - [`writer`]: the capture side: [`writer::ImageWriter`] compresses the LiME
+//!   stream in 1 MiB frames on all threads, writes them in order, hashes both
+//!   the stream and the file after each write (so digests always match what is
+//!   on disk, also after [`writer::ImageWriter::recover`] from a full disk),
+//!   and keeps memory and page cache bounded whatever the RAM size.
 
 pub mod manifest;
 pub mod reader;
