@@ -316,13 +316,16 @@ run_vm() {
 # installed); sets LIME_KO. The headers' Makefile includes the -common tree
 # by absolute path: the extracted copy's line is rewritten to point at it.
 build_lime() {
-	local arch=$1 da src hdr common kb out
+	local arch=$1 da src hdr common out
 	[ "$arch" = x86_64 ] || die "the bench builds LiME for the x86_64 guest only"
 	fetch_kernel "$arch"
 	da=$(deb_arch "$arch")
 	LIME_KO=$VMCACHE/$arch/lime-$KVER/lime.ko
 	[ -s "$LIME_KO" ] && return 0
-	ensure_packages gcc:gcc make:make /usr/include/stdio.h:libc6-dev
+	# The headers' own .kernelvariables pick gcc-12 (what Debian built the
+	# kernel with); the extracted kbuild tools need libelf1 and libssl3.
+	ensure_packages gcc-12:gcc-12 make:make /usr/include/stdio.h:libc6-dev \
+		/usr/lib/x86_64-linux-gnu/libelf.so.1:libelf1 /usr/lib/x86_64-linux-gnu/libssl.so.3:libssl3
 	local kbuild_pkg
 	kbuild_pkg=linux-kbuild-$(echo "$KVER" | cut -d. -f1,2)
 	local debs
@@ -341,8 +344,7 @@ build_lime() {
 	[ -n "$src" ] || die "no LiME source in lime-forensics-dkms"
 	cp -r "$src" "$out/lime"
 	log "building LiME $(basename "$src") for $KVER (make -C <headers> M=<source> modules)"
-	kb=$(command -v gcc)
-	make -C "$hdr" M="$out/lime" CC="$kb" modules >"$out/make.log" 2>&1 ||
+	make -C "$hdr" M="$out/lime" modules >"$out/make.log" 2>&1 ||
 		die "LiME build failed (see $out/make.log)"
 	mkdir -p "$(dirname "$LIME_KO")"
 	cp "$out/lime/lime.ko" "$LIME_KO"
