@@ -30,7 +30,8 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub allow_partial: bool,
 
-    /// zstd compression level (default 1: see docs/capture.md).
+    /// zstd compression level (default 1; 0 = adaptive: raised while the
+    /// output volume, not the CPU, is the bound; see docs/performance.md).
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub level: Option<i32>,
 

@@ -218,7 +218,7 @@ fn writer_options(args: &CaptureArgs) -> Result<WriterOptions, Error> {
     if let Some(l) = args.level {
         if !(-7..=22).contains(&l) {
             return Err(Error::Usage(format!(
-                "--level {l} is out of range (-7 to 22; 1 is the default)"
+                "--level {l} is out of range (-7 to 22; 1 is the default, 0 adaptive)"
             )));
         }
         opts.level = l;
