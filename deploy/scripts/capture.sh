@@ -128,18 +128,24 @@ if [ "$SOURCE" = lime-module ]; then
 fi
 
 # ---- time budget ------------------------------------------------------------
-# Leave capture a margin to finalize after SIGTERM: 1/10 of the timeout,
-# at least 30 s and at most 600 s (short timeouts keep at least 5 s).
-margin=$((TIMEOUT / 10))
-[ "$margin" -ge 30 ] || margin=30
-[ "$margin" -le 600 ] || margin=600
-budget=$((TIMEOUT - margin))
-[ "$budget" -ge 5 ] || budget=5
-
 MEM_KIB=''
 while read -r key value _unit; do
     [ "$key" = MemTotal: ] && MEM_KIB=$value
 done <"$PROC/meminfo"
+# Leave capture a margin to finalize after SIGTERM: stopped early, it still
+# writes and hashes the zero-filled rest of RAM (measured 0.6-1.3 GiB/s), so
+# the margin is 30 s + 2 s per GiB of RAM, and at least 1/10 of the timeout;
+# never more than half the timeout (short timeouts keep at least 5 s).
+margin=$((TIMEOUT / 10))
+if [ -n "$MEM_KIB" ]; then
+    by_ram=$((30 + MEM_KIB * 2 / 1048576))
+    [ "$margin" -ge "$by_ram" ] || margin=$by_ram
+fi
+[ "$margin" -ge 30 ] || margin=30
+[ "$margin" -le $((TIMEOUT / 2)) ] || margin=$((TIMEOUT / 2))
+budget=$((TIMEOUT - margin))
+[ "$budget" -ge 5 ] || budget=5
+
 if [ -n "$MEM_KIB" ]; then
     # 40 MiB/s is a slow, small gp3 volume: below that the budget is tight.
     need=$((MEM_KIB / 1024 / 40 + 120))
