@@ -366,10 +366,34 @@ say "stage-0: $VOLUME_ID is $DEV/$FOUND ($HOW), mounted read-only at $MOUNT_POIN
 set -- mount --volume-id "$VOLUME_ID" --mountpoint "$MOUNT_POINT" --json
 [ -z "$REQUESTED" ] || set -- "$@" --requested-device "$REQUESTED"
 [ -z "$SIZE_GIB" ] || set -- "$@" --expect-size-gib "$SIZE_GIB"
+# mount-helper's JSON report (every candidate device and check) is longer than
+# the 2,500 characters the console shows: it goes to a file on tmpfs, then onto
+# the volume once it is ours; on failure, to stderr.
+REPORT=$MOUNT_BASE/.mount-helper.$$.json
+rm -f "$REPORT"
 rc=0
-"$HELPER" "$@" || rc=$?
+(set -C && "$HELPER" "$@" >"$REPORT") || rc=$?
 if [ "$rc" != 0 ]; then
+    [ ! -f "$REPORT" ] || {
+        warn "mount-helper report:"
+        while IFS= read -r line; do warn "$line"; done <"$REPORT"
+        rm -f "$REPORT"
+    }
     die "$rc" "mount-helper refused or failed (exit $rc, docs/mount-helper.md), see its message above; the volume is not left mounted"
 fi
 ADOPTED=1
+# Keep the report on the volume, beside the evidence it prepares.
+DETAILS=''
+LOGS=$MOUNT_POINT/logs
+if [ ! -L "$LOGS" ] && { [ -d "$LOGS" ] || mkdir -m 0700 "$LOGS" 2>/dev/null; }; then
+    n=0
+    while :; do
+        DETAILS=$LOGS/mount-$VOLUME_ID.$n.json
+        (set -C && while IFS= read -r line; do printf '%s\n' "$line"; done <"$REPORT" >"$DETAILS") 2>/dev/null && break
+        n=$((n + 1))
+        [ "$n" -lt 100 ] || { DETAILS=''; break; }
+    done
+fi
+rm -f "$REPORT"
+[ -z "$DETAILS" ] || note "(details: $DETAILS)"
 say "$NAME: OK: $VOLUME_ID ($DEV/$FOUND, by $HOW) mounted read-write at $MOUNT_POINT${NOTES}"
