@@ -281,7 +281,12 @@ ensure_volatility() {
 	VOL=$venv/bin/vol
 	[ -x "$VOL" ] && return 0
 	ensure_packages python3:python3
-	python3 -c 'import venv, ensurepip' 2>/dev/null || ensure_packages /usr/lib/python3/dist-packages/pip:python3-venv
+	if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
+		apt_update_once
+		log "installing python3-venv (python3 -m venv for Volatility 3)"
+		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv >&2 ||
+			die "apt-get install python3-venv failed"
+	fi
 	log "installing Volatility 3 from PyPI into $venv"
 	rm -rf "$venv"
 	python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
