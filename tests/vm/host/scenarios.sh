@@ -402,11 +402,11 @@ scenario_fail_wrong_id() {
 	local r
 	r=$(rc_of mount-absent)
 	# Exit codes: deploy/scripts/mount.sh (stage-0) and docs/mount-helper.md.
-	check absent-volume-not-found-exit-21 "$(ok_if [ "$r" = 21 ])" "exit $r"
+	check absent-volume-not-found-exit-41 "$(ok_if [ "$r" = 41 ])" "exit $r"
 	check absent-volume-message "$(ok_if block_has ssm-mount-absent "$absent.*not found|not found.*$absent")" \
 		"$(res_block ssm-mount-absent | grep -i -m1 'not found' | cut -c1-120)"
 	r=$(rc_of mount-suspect)
-	check suspect-volume-refused-exit-22 "$(ok_if [ "$r" = 22 ])" "exit $r"
+	check suspect-volume-refused-exit-42 "$(ok_if [ "$r" = 42 ])" "exit $r"
 	check suspect-volume-message "$(ok_if block_has ssm-mount-suspect 'refus')" \
 		"$(res_block ssm-mount-suspect | grep -i -m1 'refus' | cut -c1-120)"
 	check nothing-mounted "$(ok_if res_empty volume-mountpoint)" "volume mountpoint '$(res volume-mountpoint || true)'"

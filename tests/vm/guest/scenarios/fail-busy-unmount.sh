@@ -7,7 +7,10 @@
 fv_ssm mount 300 || { fv_fail "the mount document failed"; exit 1; }
 mp=$(fv_volume_mountpoint)
 fv_result mountpoint "$mp"
-(exec sh -c 'exec 3<"$1"; while :; do sleep 1; done' fv-holder "$mp/forensics-volume.json") &
+# The holder never forks (a child would inherit fd 3 and outlive it): it
+# blocks opening a FIFO that nobody writes to.
+mkfifo /run/fv-holder.fifo
+sh -c 'exec 3<"$1"; read -r _ <"$2"' fv-holder "$mp/forensics-volume.json" /run/fv-holder.fifo &
 holder=$!
 sleep 1
 fv_result holder-pid "$holder"
