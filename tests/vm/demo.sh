@@ -70,8 +70,7 @@ step "Boot the instance and run the three documents (live output below)"
 said "the guest also starts a process whose heap holds a random FVHEAP-... token, and records the suspect" \
 	"disk's written sectors and the page cache before and after"
 FV_VM_VERBOSE=story boot_guest x86_64 capture 1500 512
-said "guest ran ${GUEST_SECONDS}s: mount $(res ssm-mount-seconds || echo '?') s (exit $(rc_of mount))," \
-	"capture $(res ssm-capture-seconds || echo '?') s (exit $(rc_of capture)), unmount $(res ssm-unmount-seconds || echo '?') s (exit $(rc_of unmount))"
+said "guest ran ${GUEST_SECONDS}s: mount $(res ssm-mount-seconds || echo '?') s (exit $(rc_of mount)), capture $(res ssm-capture-seconds || echo '?') s (exit $(rc_of capture)), unmount $(res ssm-unmount-seconds || echo '?') s (exit $(rc_of unmount))"
 took
 
 step "Did the flow leave the suspect alone?"
