@@ -29,6 +29,7 @@ shift
 case $cmd in
 setup)
 	need_root
+	bench_lock
 	host_packages
 	[ $# -gt 0 ] || set -- x86_64
 	for what in "$@"; do
@@ -43,6 +44,7 @@ setup)
 run)
 	[ $# -eq 1 ] || usage
 	need_root
+	bench_lock
 	host_packages
 	run_scenario "$1"
 	;;

@@ -30,6 +30,7 @@ said() { printf '   %s\n' "$@" >&2; }
 took() { said "($(($(date +%s) - T_STEP)) s)"; }
 
 need_root
+bench_lock
 bold "forensics-volume demo: mount -> capture -> unmount on a stand-in EC2 instance"
 said "dist: $FV_DIST" "cache: $VMCACHE (downloads are kept; the next run is faster)"
 

@@ -27,6 +27,17 @@ die() {
 	exit 1
 }
 
+# bench_lock: one bench run at a time on this machine (the cache is shared by
+# every checkout, and two TCG guests on two cores only slow each other down).
+bench_lock() {
+	mkdir -p "$VMCACHE"
+	exec 9>"$VMCACHE/bench.lock"
+	if ! flock -n 9; then
+		log "another VM bench run holds $VMCACHE/bench.lock; waiting for it"
+		flock 9
+	fi
+}
+
 need_root() {
 	[ "$(id -u)" = 0 ] || die "the VM bench needs root (apt-get for qemu, kernels and LiME headers; loop-free image handling); run it as root"
 }
@@ -181,7 +192,8 @@ build_base_initramfs() {
 	) | sha256sum | cut -c1-16)
 	BASE_INITRAMFS=$VMCACHE/$arch/initramfs-$KVER-$key.cpio.gz
 	[ -s "$BASE_INITRAMFS" ] && return 0
-	rm -f "$VMCACHE/$arch"/initramfs-*.cpio.gz
+	# Old builds (another checkout may still use a recent one).
+	find "$VMCACHE/$arch" -maxdepth 1 -name 'initramfs-*.cpio.gz' -mtime +1 -delete 2>/dev/null || true
 	log "building the $arch guest initramfs (busybox-static, modules: $GUEST_MODULES + deps)"
 	tree=$(mktemp -d "$VMCACHE/$arch/initramfs-tree.XXXXXX")
 	mkdir -p "$tree"/{bin,sbin,proc,sys,dev,run,tmp,etc,suspect,root,var/lib/amazon/ssm,fv} "$tree/lib/modules/$KVER"
