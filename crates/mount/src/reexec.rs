@@ -77,9 +77,12 @@ fn environment(marker: &str) -> Result<Vec<CString>, ReexecError> {
     cstrings(env.into_iter())
 }
 
-fn via_memfd(argv: &[CString]) -> Result<std::convert::Infallible, ReexecError> {
+fn via_memfd(program: &str, argv: &[CString]) -> Result<std::convert::Infallible, ReexecError> {
+    // The memfd's name is what the kernel shows as the process's name
+    // (`memfd:<name>`): the program's own, so logs name the right tool.
+    let name = CString::new(program).map_err(|_| ReexecError::Nul)?;
     let fd = memfd_create(
-        c"unmount-helper",
+        name.as_c_str(),
         MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING,
     )
     .map_err(ReexecError::Memfd)?;
@@ -192,9 +195,9 @@ pub fn ensure(mode: Mode, run_root: &Path, program: &str) -> Result<Origin, Reex
     let argv = cstrings(std::env::args_os())?;
     match mode {
         Mode::Never => Ok(Origin::Original),
-        Mode::Memfd => via_memfd(&argv).map(|never| match never {}),
+        Mode::Memfd => via_memfd(program, &argv).map(|never| match never {}),
         Mode::Copy => via_copy(run_root, program, &argv).map(|never| match never {}),
-        Mode::Auto => match via_memfd(&argv) {
+        Mode::Auto => match via_memfd(program, &argv) {
             // No memfd_create (ENOSYS before 3.17), or exec from memfds
             // forbidden (vm.memfd_noexec): fall back to the tmpfs copy.
             Err(ReexecError::Memfd(_)) => {
