@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args as ClapArgs, Parser, Subcommand, ValueEnum};
+use clap::{Args as ClapArgs, Parser, Subcommand};
 
 /// Find an EBS volume by its volume ID, refuse every protected device, check
 /// the filesystem before mounting, mount it safely and grow it.
@@ -124,33 +124,8 @@ pub struct MountArgs {
 
     /// How the executable leaves the volume before stage-0's mount is
     /// replaced (tests only).
-    #[arg(long, hide = true, value_enum, default_value_t = Reexec::Auto)]
-    pub reexec: Reexec,
-}
-
-/// How the executable leaves the volume (stage-0 runs mount-helper from the
-/// read-only mount that mount-helper replaces).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Reexec {
-    /// memfd, falling back to a copy under /run.
-    Auto,
-    /// memfd only.
-    Memfd,
-    /// A copy under /run, deleted once running.
-    Copy,
-    /// Do not re-exec.
-    Never,
-}
-
-impl From<Reexec> for fv_mount::reexec::Mode {
-    fn from(r: Reexec) -> Self {
-        match r {
-            Reexec::Auto => Self::Auto,
-            Reexec::Memfd => Self::Memfd,
-            Reexec::Copy => Self::Copy,
-            Reexec::Never => Self::Never,
-        }
-    }
+    #[arg(long, hide = true, value_enum, default_value_t = fv_mount::reexec::Mode::Auto)]
+    pub reexec: fv_mount::reexec::Mode,
 }
 
 /// Environment variable naming one more NVMe model to accept besides

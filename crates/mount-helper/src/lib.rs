@@ -281,7 +281,7 @@ fn mount(m: &MountArgs, model: Option<&str>) -> Result<Outcome, Error> {
     }
     // Stage-0 runs us from its read-only mount, which we replace: our own
     // executable must not hold it.
-    let origin = reexec::ensure(m.reexec.into(), Path::new(RUN_ROOT), "mount-helper")?;
+    let origin = reexec::ensure(m.reexec, Path::new(RUN_ROOT), "mount-helper")?;
     if let Some(mp) = &m.mountpoint {
         if !mp.is_absolute() {
             return Err(MountError::Mountpoint(MountpointError::NotAbsolute(mp.clone())).into());

@@ -27,8 +27,9 @@ pub const REEXEC_ENV: &str = "FV_HELPER_REEXEC";
 /// Prefix of the fallback copy's name under the run root (`fv-<program>.<pid>`).
 const COPY_PREFIX: &str = "fv-";
 
-/// How the executable leaves the volume.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How the executable leaves the volume. Both helpers take it as their hidden
+/// `--reexec` option (tests only), so it is a clap value here, once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
     /// memfd, falling back to a copy under the run root.
     Auto,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{ArgGroup, Parser, ValueEnum};
+use clap::{ArgGroup, Parser};
 
 /// Sync and unmount the forensics volume, prove nothing holds it, flush the
 /// device and say when it is safe to detach.
@@ -23,8 +23,8 @@ pub struct Args {
     pub json: bool,
 
     /// How to move the executable off the volume (tests only).
-    #[arg(long, hide = true, value_enum, default_value_t = Reexec::Auto)]
-    pub reexec: Reexec,
+    #[arg(long, hide = true, value_enum, default_value_t = fv_mount::reexec::Mode::Auto)]
+    pub reexec: fv_mount::reexec::Mode,
 
     /// sysfs root (tests only).
     #[arg(long, hide = true, value_name = "DIR", default_value = "/sys")]
@@ -35,28 +35,4 @@ pub struct Args {
     /// procfs root (tests only).
     #[arg(long, hide = true, value_name = "DIR", default_value = "/proc")]
     pub proc_root: PathBuf,
-}
-
-/// How the executable leaves the volume before anything else happens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Reexec {
-    /// memfd, falling back to a copy under /run.
-    Auto,
-    /// memfd only.
-    Memfd,
-    /// A copy under /run, deleted once running.
-    Copy,
-    /// Do not re-exec (only when the binary is not on the volume).
-    Never,
-}
-
-impl From<Reexec> for fv_mount::reexec::Mode {
-    fn from(r: Reexec) -> Self {
-        match r {
-            Reexec::Auto => Self::Auto,
-            Reexec::Memfd => Self::Memfd,
-            Reexec::Copy => Self::Copy,
-            Reexec::Never => Self::Never,
-        }
-    }
 }

@@ -166,7 +166,7 @@ pub fn run(args: &Args) -> Result<Outcome, Error> {
         return Err(Error::NeedsRoot);
     }
     let run_root = Path::new(RUN_ROOT);
-    let origin = reexec::ensure(args.reexec.into(), run_root, "unmount-helper")?;
+    let origin = reexec::ensure(args.reexec, run_root, "unmount-helper")?;
     nix::unistd::chdir("/").map_err(Error::Chdir)?;
     let roots = Roots {
         sys: args.sysfs_root.clone(),
