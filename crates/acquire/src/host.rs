@@ -154,6 +154,65 @@ fn copy_into(src: &Path, dir: &Dir, name: &str) -> Result<(u64, String), String>
     Ok((len, hex(&h.finalize())))
 }
 
+/// What [`write_context`] returns: the files written and the warnings.
+pub type Context = (Vec<FileEntry>, Vec<String>);
+
+/// [`write_context`] in a thread of its own, alongside the memory copy:
+/// reading `/proc/kallsyms` alone takes the kernel a quarter of a second
+/// of one CPU, which the copy would otherwise wait for. Waited for (also
+/// when dropped) before the capture directory is finished or removed.
+#[derive(Debug)]
+pub struct ContextJob {
+    thread: Option<std::thread::JoinHandle<Context>>,
+    done: Option<Context>,
+}
+
+impl ContextJob {
+    /// Starts writing the context (stop signals blocked in the thread, so
+    /// they still reach the copy loop); where a thread cannot be had, writes
+    /// it here and now.
+    pub fn start(roots: &Roots, capture: &Dir, uname: &Uname) -> Self {
+        let spawned = capture.try_clone().ok().and_then(|dir| {
+            let (roots, uname) = (roots.clone(), uname.clone());
+            crate::stop::with_signals_blocked(|| {
+                std::thread::Builder::new()
+                    .name("fv-context".into())
+                    .spawn(move || write_context(&roots, &dir, &uname))
+                    .ok()
+            })
+        });
+        match spawned {
+            Some(thread) => Self {
+                thread: Some(thread),
+                done: None,
+            },
+            None => Self {
+                thread: None,
+                done: Some(write_context(roots, capture, uname)),
+            },
+        }
+    }
+
+    /// Waits for the context; the files and warnings (taken once).
+    pub fn wait(&mut self) -> Context {
+        if let Some(thread) = self.thread.take() {
+            self.done = Some(thread.join().unwrap_or_else(|_| {
+                (
+                    Vec::new(),
+                    vec!["kernel context: its thread stopped unexpectedly".into()],
+                )
+            }));
+        }
+        self.done.take().unwrap_or_default()
+    }
+}
+
+impl Drop for ContextJob {
+    fn drop(&mut self) {
+        let _ = self.wait();
+    }
+}
+
 /// Copies the kernel context into `context/` of the capture directory.
 /// Files that cannot be read are skipped with a warning (a kernel without
 /// `/sys/kernel/notes` is not a reason to stop).

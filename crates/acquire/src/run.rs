@@ -33,6 +33,13 @@ impl Sink for ImageWriter {
     fn write(&mut self, bytes: &[u8]) -> Result<(), WriterError> {
         ImageWriter::write(self, bytes)
     }
+    fn write_with(
+        &mut self,
+        max: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, WriterError> {
+        ImageWriter::write_with(self, max, fill)
+    }
     fn offset(&self) -> u64 {
         self.stream_offset()
     }
@@ -355,8 +362,7 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
             e => e.into(),
         });
     }
-    let (mut files, ctx_warnings) = host::write_context(&roots, &cdir, &uname);
-    warnings.extend(ctx_warnings);
+    let mut context = host::ContextJob::start(&roots, &cdir, &uname);
 
     let image_path = cdir.path().join(manifest::IMAGE_FILE);
     let image_file = cdir
@@ -445,6 +451,8 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
         },
     };
     progress.finish();
+    let (mut files, ctx_warnings) = context.wait();
+    warnings.extend(ctx_warnings);
 
     // A stream that never produced a record is no image at all.
     if layout.is_empty()

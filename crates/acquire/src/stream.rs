@@ -32,6 +32,18 @@ pub trait Sink {
     /// # Errors
     /// The sink's own; the copy loops stop and hand it back.
     fn write(&mut self, bytes: &[u8]) -> Result<(), Self::Error>;
+    /// Appends what `fill` writes into room the sink gives it (at most
+    /// `max` bytes, maybe less, never none): the source reads straight into
+    /// the sink's buffer, without a copy. `fill` returns how many bytes it
+    /// wrote; so does this.
+    ///
+    /// # Errors
+    /// As [`Sink::write`].
+    fn write_with(
+        &mut self,
+        max: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, Self::Error>;
     /// Stream bytes accepted so far.
     fn offset(&self) -> u64;
 }
@@ -41,6 +53,19 @@ impl Sink for Vec<u8> {
     fn write(&mut self, bytes: &[u8]) -> Result<(), io::Error> {
         self.extend_from_slice(bytes);
         Ok(())
+    }
+    fn write_with(
+        &mut self,
+        max: usize,
+        fill: impl FnOnce(&mut [u8]) -> usize,
+    ) -> Result<usize, io::Error> {
+        let at = self.len();
+        // Tests hand out odd-sized room, as the image writer does at the
+        // end of each frame.
+        self.resize(at + max.min(100_003), 0);
+        let n = self.get_mut(at..).map_or(0, fill);
+        self.truncate(at + n);
+        Ok(n)
     }
     fn offset(&self) -> u64 {
         self.len() as u64
@@ -168,7 +193,6 @@ pub fn copy_physical<S: Sink>(
     progress: &mut Progress,
     copied: &mut Copied,
 ) -> Result<(), Stop<S::Error>> {
-    let mut buf = vec![0u8; CHUNK];
     for r in &layout.ranges {
         sink.write(&Header::new(r.start, r.end).to_bytes())
             .map_err(Stop::Sink)?;
@@ -182,12 +206,16 @@ pub fn copy_physical<S: Sink>(
             // Align chunks to CHUNK boundaries of physical memory so the
             // page retry below works on whole pages.
             let to_boundary = CHUNK as u64 - (pos % CHUNK as u64);
-            let n = left.min(to_boundary) as usize;
-            let chunk = &mut buf[..n];
-            if src.read_phys(pos, chunk).is_err() {
-                read_by_page(src, pos, chunk, &mut copied.unreadable);
-            }
-            sink.write(chunk).map_err(Stop::Sink)?;
+            let want = left.min(to_boundary) as usize;
+            // Read straight into the sink's buffer (it may offer less).
+            let n = sink
+                .write_with(want, |chunk| {
+                    if src.read_phys(pos, chunk).is_err() {
+                        read_by_page(src, pos, chunk, &mut copied.unreadable);
+                    }
+                    chunk.len()
+                })
+                .map_err(Stop::Sink)?;
             progress.advance(n as u64);
             pos += n as u64;
             left -= n as u64;
@@ -228,7 +256,7 @@ pub fn ingest_lime<S: Sink, R: Read>(
     let mut reader = RecordReader::new(input);
     // Small reads: a payload read cut short (truncation, stall) loses
     // what it had read, so keep that little.
-    let mut buf = vec![0u8; 256 << 10];
+    const READ: usize = 256 << 10;
     let source_err = |error: LimeError| -> Stop<S::Error> {
         if let Some(sig) = stop::requested() {
             return Stop::Signal(sig);
@@ -282,11 +310,23 @@ pub fn ingest_lime<S: Sink, R: Read>(
             if let Some(sig) = stop::requested() {
                 return Err(Stop::Signal(sig));
             }
-            let n = reader.read_payload(&mut buf).map_err(source_err)?;
-            if n == 0 {
+            if reader.remaining() == 0 {
                 break;
             }
-            sink.write(&buf[..n]).map_err(Stop::Sink)?;
+            // Read straight into the sink's buffer; a failed read adds
+            // nothing to the stream.
+            let mut failed = None;
+            let n = sink
+                .write_with(READ, |buf| {
+                    reader.read_payload(buf).unwrap_or_else(|e| {
+                        failed = Some(e);
+                        0
+                    })
+                })
+                .map_err(Stop::Sink)?;
+            if let Some(e) = failed {
+                return Err(source_err(e));
+            }
             progress.advance(n as u64);
             after_chunk(reader.offset());
         }

@@ -139,6 +139,23 @@ impl Dir {
         &self.path
     }
 
+    /// Another handle on the same directory (a duplicated descriptor, not
+    /// a new lookup of the path), e.g. for another thread.
+    ///
+    /// # Errors
+    /// [`FsError::Sys`] if the descriptor cannot be duplicated.
+    pub fn try_clone(&self) -> Result<Self> {
+        let fd = self.fd.try_clone().map_err(|e| FsError::Sys {
+            path: self.path.clone(),
+            op: "dup",
+            source: e,
+        })?;
+        Ok(Self {
+            fd,
+            path: self.path.clone(),
+        })
+    }
+
     /// Opens the child directory `name` without following a symlink.
     ///
     /// # Errors

@@ -1,15 +1,18 @@
 //! The threads behind [`super::ImageWriter`].
 //!
 //! ```text
-//!  caller ──Slot──▶ workers (N) ──Frame──▶ writer ──Slot──▶ LiME hasher ──Slot──▶ image hasher ──▶ pool ──▶ caller
-//!          (jobs)   compress      (done)   in order, write,  SHA-256 of the       SHA-256 of the
-//!                                          entries, flush    raw frame            compressed frame
+//!  caller ──Slot──▶ workers (N) ──Frame──▶ writer ──Slot──▶ pool ──▶ caller
+//!  SHA-256 of       compress      (done)   in order: write, entries,
+//!  the LiME stream                         SHA-256 of the image, flush
 //! ```
 //!
 //! A fixed number of [`Slot`]s (raw buffer + compressed buffer) circulate;
 //! the caller blocks when all are in flight, which bounds memory whatever the
-//! input size. Hashing happens after the frame is written, so after a write
-//! error the digests cover exactly the frames that are in the file.
+//! input size. Each digest is taken where its bytes are still in the CPU's
+//! cache: the LiME stream's by the caller as it fills a frame (with a saved
+//! state at each frame start, so a recovery can roll it back to the frames
+//! in the file), the image's by the writer right after each frame is
+//! written, so after a write error it covers exactly what is in the file.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -39,8 +42,11 @@ const WRITEBACK_LAG: u64 = 2 * CACHE_WINDOW;
 pub(super) struct Slot {
     /// Frame number in the image.
     pub index: u64,
-    /// Uncompressed bytes (the LiME stream).
-    pub raw: Vec<u8>,
+    /// Room for a frame of uncompressed bytes (the LiME stream), allocated
+    /// once, so a source can read straight into it.
+    pub raw: Box<[u8]>,
+    /// How much of `raw` holds the frame.
+    pub len: usize,
     /// The compressed frame (unused when `zero`).
     pub comp: Vec<u8>,
     /// The frame is all zeros and full size: the shared zero frame is written.
@@ -49,17 +55,27 @@ pub(super) struct Slot {
     pub error: Option<io::Error>,
     /// The zstd level the frame was compressed at (not for zero frames).
     pub level: Option<i32>,
+    /// Set by the writer: the frame is in the file (and so is every frame
+    /// before it).
+    pub written: bool,
 }
 
 impl Slot {
+    /// The frame's bytes.
+    pub(super) fn data(&self) -> &[u8] {
+        self.raw.get(..self.len).unwrap_or(&self.raw)
+    }
+
     pub(super) fn new(frame_size: usize) -> Self {
         Self {
             index: 0,
-            raw: Vec::with_capacity(frame_size),
+            raw: vec![0; frame_size].into_boxed_slice(),
+            len: 0,
             comp: Vec::with_capacity(zstd::zstd_safe::compress_bound(frame_size)),
             zero: false,
             error: None,
             level: None,
+            written: false,
         }
     }
 }
@@ -201,7 +217,7 @@ pub(super) fn worker(
             Err(_) => return,
         };
         let Ok(mut slot) = job else { return };
-        slot.zero = slot.raw.len() == frame_size && is_zero(&slot.raw);
+        slot.zero = slot.len == frame_size && is_zero(slot.data());
         slot.error = None;
         slot.level = None;
         if !slot.zero {
@@ -215,7 +231,10 @@ pub(super) fn worker(
             }
             slot.level = Some(level);
             let result = match &mut compressor {
-                Ok(c) => c.compress_to_buffer(&slot.raw, &mut slot.comp),
+                Ok(c) => {
+                    let data = slot.raw.get(..slot.len).unwrap_or(&slot.raw);
+                    c.compress_to_buffer(data, &mut slot.comp)
+                }
                 Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
             };
             if let Err(e) = result {
@@ -264,6 +283,8 @@ pub(super) fn frame_checksum(frame: &[u8]) -> u32 {
 #[derive(Debug)]
 pub(super) struct WriterEnd {
     pub entries: Entries,
+    /// SHA-256 of the frames written.
+    pub sha: Sha256,
     pub frames: u64,
     pub len: u64,
     pub failure: Option<WriteFailure>,
@@ -271,15 +292,16 @@ pub(super) struct WriterEnd {
 }
 
 /// The ordered writer: puts frames in index order, writes them, records
-/// their entries, flushes and drops written data from the page cache, and
-/// passes each written slot to the LiME hasher.
+/// their entries, hashes them, flushes and drops written data from the page
+/// cache, and returns each slot to the pool.
 pub(super) struct OrderedWriter {
     pub file: Arc<File>,
     pub entries: Entries,
     pub zero: Arc<ZeroFrame>,
     pub shared: Arc<Shared>,
-    pub hash: Sender<Slot>,
     pub pool: Sender<Slot>,
+    /// SHA-256 of the image so far (the frames written).
+    pub sha: Sha256,
     /// Page-cache management off (file system does not support it).
     pub no_sync_range: bool,
     /// Adaptive level: the range to move in, and its measurements.
@@ -356,7 +378,7 @@ impl OrderedWriter {
 
         loop {
             // Drain the frames that are next in order.
-            while let Some(slot) = pending.remove(&next) {
+            while let Some(mut slot) = pending.remove(&next) {
                 next += 1;
                 if failure.is_some() {
                     let _ = self.pool.send(slot);
@@ -366,11 +388,10 @@ impl OrderedWriter {
                     Ok(n) => {
                         len += n;
                         self.note_level(slot.level);
-                        if self.hash.send(slot).is_err() {
-                            // The hashers are gone: the caller sees it when
-                            // the pool runs dry or at finish().
-                            return self.end(next, len, failure);
-                        }
+                        slot.written = true;
+                        // The caller may be gone (finish() after its last
+                        // frame): fine.
+                        let _ = self.pool.send(slot);
                         if !self.no_sync_range && len - started >= CACHE_WINDOW {
                             if let Err(f) = self.flush_window(&mut started, &mut dropped, len) {
                                 self.fail(f, &mut failure);
@@ -378,10 +399,12 @@ impl OrderedWriter {
                         }
                     }
                     Err(f) => {
-                        let _ = self.pool.send(slot);
                         // A write may have left part of this frame behind;
-                        // recovery cuts it off.
+                        // recovery cuts it off. The failure is flagged
+                        // before the slot goes back, so the caller stops
+                        // filling frames at once.
                         self.fail(f, &mut failure);
+                        let _ = self.pool.send(slot);
                     }
                 }
             }
@@ -427,6 +450,7 @@ impl OrderedWriter {
     fn end(self, frames: u64, len: u64, failure: Option<WriteFailure>) -> WriterEnd {
         WriterEnd {
             entries: self.entries,
+            sha: self.sha,
             frames,
             len,
             failure,
@@ -464,7 +488,7 @@ impl OrderedWriter {
             (&slot.comp, frame_checksum(&slot.comp))
         };
         let (Ok(compressed), Ok(decompressed)) =
-            (u32::try_from(bytes.len()), u32::try_from(slot.raw.len()))
+            (u32::try_from(bytes.len()), u32::try_from(slot.len))
         else {
             return Err(WriteFailure::Compress {
                 frame: slot.index,
@@ -498,6 +522,9 @@ impl OrderedWriter {
                 checksum: Some(checksum),
             })
             .map_err(WriteFailure::Entries)?;
+        // Only frames that count (written and recorded) are hashed: a
+        // recovery cuts the file back to exactly these.
+        self.sha.update(bytes);
         Ok(u64::from(compressed))
     }
 
@@ -605,38 +632,6 @@ impl OrderedWriter {
                 source,
             })
     }
-}
-
-/// SHA-256 over the raw frames, in order; passes each slot on.
-pub(super) fn lime_hasher(input: Receiver<Slot>, next: Sender<Slot>) -> Sha256 {
-    let mut sha = Sha256::new();
-    for slot in input {
-        sha.update(&slot.raw);
-        if next.send(slot).is_err() {
-            break;
-        }
-    }
-    sha
-}
-
-/// SHA-256 over the compressed frames as written, in order; returns the
-/// slot to the pool.
-pub(super) fn image_hasher(
-    input: Receiver<Slot>,
-    zero: Arc<ZeroFrame>,
-    pool: Sender<Slot>,
-) -> Sha256 {
-    let mut sha = Sha256::new();
-    for slot in input {
-        if slot.zero {
-            sha.update(&zero.bytes);
-        } else {
-            sha.update(&slot.comp);
-        }
-        // The caller may be gone (finish() after its last frame): fine.
-        let _ = pool.send(slot);
-    }
-    sha
 }
 
 /// A writer that hashes and counts what passes through (the seek table).
