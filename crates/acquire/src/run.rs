@@ -641,6 +641,7 @@ fn image_section(s: &ImageSummary) -> Image {
         compression: Compression {
             format: "zstd-seekable".into(),
             level: s.level,
+            levels_used: Some([s.level_min, s.level_max]),
             threads: u32::try_from(s.threads).unwrap_or(u32::MAX),
             frame_size: u64::from(s.frame_size),
             frames: s.frames,

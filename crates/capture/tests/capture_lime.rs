@@ -43,6 +43,9 @@ fn root_lime_file_round_trip() {
     let m = check_capture(&f.capture_dir(), &dump(), &ram());
     assert_eq!(m.source.kind, "lime-file");
     assert_eq!(m.case.case_id.as_deref(), Some("IR-42"));
+    // The default level, and the levels the frames really used.
+    assert_eq!(m.image.compression.level, 1);
+    assert_eq!(m.image.compression.levels_used, Some([1, 1]));
     // Bounded memory: the manifest's peak RSS, and a quiet SSM-sized output.
     assert!(
         m.peak_rss_bytes.unwrap() < 64 << 20,

@@ -233,8 +233,13 @@ pub struct Image {
 pub struct Compression {
     /// Always `zstd-seekable`.
     pub format: String,
-    /// zstd level.
+    /// zstd level asked for (0: the adaptive level).
     pub level: i32,
+    /// Lowest and highest zstd level of the frames compressed (all-zero
+    /// frames are written precompressed and do not count); they differ
+    /// only with the adaptive level. Absent in manifests that predate it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub levels_used: Option<[i32; 2]>,
     /// Compression threads.
     pub threads: u32,
     /// Uncompressed bytes per frame (the last frame may be shorter).
@@ -417,6 +422,7 @@ mod tests {
                 compression: Compression {
                     format: "zstd-seekable".into(),
                     level: 3,
+                    levels_used: Some([3, 3]),
                     threads: 2,
                     frame_size: 1 << 20,
                     frames: 1,

@@ -241,6 +241,7 @@ pub fn capture_of(root: &Path, name: &str, ranges: &[(u64, u64)], stream: Vec<u8
             compression: Compression {
                 format: "zstd-seekable".into(),
                 level: summary.level,
+                levels_used: Some([summary.level_min, summary.level_max]),
                 threads: summary.threads as u32,
                 frame_size: u64::from(summary.frame_size),
                 frames: summary.frames,
