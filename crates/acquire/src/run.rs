@@ -14,7 +14,7 @@ use fv_evidence::manifest::{
     self, Attempt, Case, Compression, FileEntry, Host, Image, Manifest, PartialCause,
     PartialReason, Source, Span, Status, Timing, Tool,
 };
-use fv_evidence::writer::{ImageSummary, ImageWriter, WriterError, WriterOptions};
+use fv_evidence::writer::{self, ImageSummary, ImageWriter, WriterError, WriterOptions};
 use fv_formats::lime::LimeError;
 
 use crate::cli::CaptureArgs;
@@ -220,7 +220,9 @@ fn open_source(
     }
 }
 
-fn writer_options(args: &CaptureArgs) -> Result<WriterOptions, Error> {
+/// The writer's options from the command line, and a warning when the
+/// memory bound takes threads away.
+fn writer_options(args: &CaptureArgs) -> Result<(WriterOptions, Option<String>), Error> {
     let mut opts = WriterOptions::default();
     if let Some(l) = args.level {
         if !(-7..=22).contains(&l) {
@@ -236,7 +238,29 @@ fn writer_options(args: &CaptureArgs) -> Result<WriterOptions, Error> {
     if let Some(f) = args.frame_size {
         opts.frame_size = f;
     }
-    Ok(opts)
+    // Peak RSS stays under 64 MiB whatever the level and the CPU count:
+    // high levels get fewer threads, as do machines with many CPUs.
+    let fit = writer::threads_within(&opts, writer::MEMORY_BUDGET);
+    let mut note = None;
+    if fit < opts.threads {
+        let asked = if args.threads.is_some() {
+            "asked for"
+        } else {
+            "one per CPU"
+        };
+        let level = if opts.level == writer::ADAPTIVE_LEVEL {
+            format!("the adaptive level (up to {})", writer::ADAPTIVE_MAX)
+        } else {
+            format!("zstd level {}", opts.level)
+        };
+        note = Some(format!(
+            "{fit} compression thread(s) instead of {} ({asked}): at {level} more would need over {} MiB, past the memory bound",
+            opts.threads,
+            writer::MEMORY_BUDGET >> 20
+        ));
+        opts.threads = fit;
+    }
+    Ok((opts, note))
 }
 
 /// Runs one capture with `args`.
@@ -252,7 +276,7 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
     let start_wall = SystemTime::now();
     let t0 = Instant::now();
     stop::install().map_err(Error::Signals)?;
-    let opts = writer_options(args)?;
+    let (opts, threads_note) = writer_options(args)?;
     let roots = Roots {
         proc: args.proc_root.clone(),
         sys: args.sys_root.clone(),
@@ -272,7 +296,7 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
     let mut attempts = Vec::new();
     let mut opened = open_source(args, &roots, &uname.release, &mut attempts)?;
 
-    let mut warnings = Vec::new();
+    let mut warnings: Vec<String> = threads_note.into_iter().collect();
     let (imds, imds_status) = if args.no_imds {
         (None, "skipped (--no-imds)".to_string())
     } else {

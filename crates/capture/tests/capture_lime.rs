@@ -61,6 +61,46 @@ fn root_lime_file_round_trip() {
 }
 
 #[test]
+fn root_high_level_keeps_the_memory_bound() {
+    require_root();
+    let f = Fixture::new();
+    let path = f.path().join("dump.lime");
+    std::fs::write(&path, dump()).unwrap();
+    // Level 19 with 8 threads would need about 160 MiB of zstd contexts
+    // for the default 1 MiB frames (the fixture's usual command uses small
+    // frames and 2 threads).
+    let out = run(std::process::Command::new(bin())
+        .arg("--source")
+        .arg(format!("lime:{}", path.display()))
+        .arg("--output")
+        .arg(f.captures())
+        .args(["--no-imds", "--level", "19", "--threads", "8"])
+        .arg("--proc-root")
+        .arg(f.proc())
+        .arg("--sys-root")
+        .arg(f.sys())
+        .arg("--dev-root")
+        .arg(f.dev()));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let m = check_capture(&f.capture_dir(), &dump(), &ram());
+    let c = &m.image.compression;
+    assert_eq!((c.level, c.levels_used), (19, Some([19, 19])));
+    assert!((1..8).contains(&c.threads), "{c:?}");
+    assert!(
+        m.warnings
+            .iter()
+            .any(|w| w.contains("past the memory bound")),
+        "{:?}",
+        m.warnings
+    );
+    assert!(
+        m.peak_rss_bytes.unwrap() < 64 << 20,
+        "{:?}",
+        m.peak_rss_bytes
+    );
+}
+
+#[test]
 fn root_lime_fifo_and_stdin_round_trip() {
     require_root();
     let f = Fixture::new();

@@ -83,6 +83,10 @@ pub const ADAPTIVE_MIN: i32 = 1;
 pub const ADAPTIVE_MAX: i32 = 6;
 /// Most compression threads accepted.
 pub const MAX_THREADS: usize = 256;
+/// What the writer may allocate: `capture` promises a peak RSS under 64 MiB
+/// whatever the RAM size, level or CPU count; 8 MiB are left for the rest
+/// of the process.
+pub const MEMORY_BUDGET: u64 = 56 << 20;
 
 /// How to write the image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -778,6 +782,48 @@ fn check_options(opts: &WriterOptions) -> Result<(), WriterError> {
         });
     }
     Ok(())
+}
+
+/// What the writer allocates for `opts`, at most: the slots, and one zstd
+/// context per worker at the highest level it may use (zstd's own estimate
+/// for a frame-sized input).
+pub fn memory_estimate(opts: &WriterOptions) -> u64 {
+    let frame = u64::from(opts.frame_size);
+    let slots = slot_count(opts.threads) as u64 * (frame + zstd_bound(frame));
+    let level = if opts.level == ADAPTIVE_LEVEL {
+        ADAPTIVE_MAX
+    } else {
+        opts.level
+    };
+    slots.saturating_add((opts.threads as u64).saturating_mul(context_size(level, frame)))
+}
+
+/// The most compression threads, up to `opts.threads` and at least one,
+/// whose [`memory_estimate`] fits `budget`. High levels need far larger
+/// zstd contexts (measured with 8 threads: 30 MiB at level 1, 106 MiB at
+/// level 9, 160 MiB at level 19; estimated 28, 123 and 162 MiB), and a
+/// machine with many CPUs would otherwise get a context and a slot per CPU.
+/// The budget allows 18 threads at level 1 (more than the single SHA-256
+/// stream of the LiME data keeps up with), 8 at level 6 (the adaptive
+/// level's ceiling), 2 at level 9 and 1 from level 15.
+pub fn threads_within(opts: &WriterOptions, budget: u64) -> usize {
+    let mut fit = *opts;
+    while fit.threads > 1 && memory_estimate(&fit) > budget {
+        fit.threads -= 1;
+    }
+    fit.threads
+}
+
+/// zstd's estimate of a compression context for `level` and inputs of
+/// `frame` bytes.
+fn context_size(level: i32, frame: u64) -> u64 {
+    use zstd::zstd_safe::zstd_sys;
+    // SAFETY: both are pure functions of their arguments (ZSTD_getCParams
+    // clamps any level; the estimate reads the parameters it is given).
+    let size = unsafe {
+        zstd_sys::ZSTD_estimateCCtxSize_usingCParams(zstd_sys::ZSTD_getCParams(level, frame, 0))
+    };
+    size as u64
 }
 
 /// Frames in flight: one being compressed per worker, one being filled by

@@ -387,3 +387,29 @@ fn adaptive_level_rises_when_the_disk_is_the_bound() {
     let file = std::fs::read(&img.path).unwrap();
     check_image(&file, &stream, &s);
 }
+
+#[test]
+fn memory_estimate_caps_threads_at_high_levels() {
+    use super::{MEMORY_BUDGET, memory_estimate, threads_within};
+    let at = |level, threads| WriterOptions {
+        level,
+        threads,
+        frame_size: DEFAULT_FRAME_SIZE,
+    };
+    // The default level and the adaptive one keep 8 threads.
+    assert_eq!(threads_within(&at(1, 8), MEMORY_BUDGET), 8);
+    assert_eq!(threads_within(&at(ADAPTIVE_LEVEL, 8), MEMORY_BUDGET), 8);
+    // Many CPUs at level 1: capped, but still more than 8.
+    let many = threads_within(&at(1, 96), MEMORY_BUDGET);
+    assert!((9..96).contains(&many), "{many}");
+    // High levels: fewer threads, never none, and within the budget.
+    for level in [9, 15, 19, 22] {
+        let fit = threads_within(&at(level, 8), MEMORY_BUDGET);
+        assert!((1..8).contains(&fit), "level {level}: {fit}");
+        assert!(fit == 1 || memory_estimate(&at(level, fit)) <= MEMORY_BUDGET);
+        assert!(memory_estimate(&at(level, fit + 1)) > MEMORY_BUDGET);
+    }
+    // The estimate grows with the level and the threads.
+    assert!(memory_estimate(&at(19, 2)) > memory_estimate(&at(1, 2)));
+    assert!(memory_estimate(&at(1, 9)) > memory_estimate(&at(1, 8)));
+}
