@@ -15,8 +15,10 @@ use fv_formats::lime::{HEADER_LEN, Header, LimeError, RecordReader};
 use crate::progress::Progress;
 use crate::stop;
 
-/// Bytes read from a physical source per call: large reads (MiBs) keep
-/// `/proc/kcore` and `/dev/*` fast; one buffer, so memory stays bounded.
+/// Most bytes read from a physical source per call, and the alignment of
+/// the reads in physical memory: large reads keep `/proc/kcore` and
+/// `/dev/*` fast. The reads go straight into the sink's buffer, which may
+/// offer less (the image writer: the rest of a 1 MiB frame).
 pub const CHUNK: usize = 4 << 20;
 /// Granularity of the page-by-page retry after a failed large read.
 pub const PAGE: u64 = 4096;

@@ -441,20 +441,13 @@ impl ImageWriter {
     /// happened; then [`WriterError::NotRecovered`] until
     /// [`ImageWriter::recover`].
     pub fn write(&mut self, mut bytes: &[u8]) -> Result<(), WriterError> {
-        let frame_size = self.opts.frame_size as usize;
         while !bytes.is_empty() {
-            self.check_failed()?;
-            let mut slot = match self.current.take() {
-                Some(slot) => slot,
-                None => self.take_slot()?,
-            };
-            let n = (frame_size - slot.len).min(bytes.len());
-            let (now, rest) = bytes.split_at(n);
-            if let Some(room) = slot.raw.get_mut(slot.len..slot.len + n) {
-                room.copy_from_slice(now);
-            }
-            bytes = rest;
-            self.accept(slot, n)?;
+            let n = self.write_with(bytes.len(), |room| {
+                let n = room.len().min(bytes.len());
+                room[..n].copy_from_slice(&bytes[..n]);
+                n
+            })?;
+            bytes = &bytes[n..];
         }
         Ok(())
     }
@@ -478,28 +471,22 @@ impl ImageWriter {
         };
         let room = (self.opts.frame_size as usize - slot.len).min(max);
         let n = match slot.raw.get_mut(slot.len..slot.len + room) {
-            Some(room) => fill(room).min(room.len()),
+            Some(room) => {
+                let n = fill(room).min(room.len());
+                // Hashed right away, while the bytes are in the CPU's cache.
+                self.lime_sha.update(&room[..n]);
+                n
+            }
             None => 0,
         };
-        self.accept(slot, n)?;
-        Ok(n)
-    }
-
-    /// Takes the `n` bytes just put into `slot` after its frame so far:
-    /// hashes them while they are in the CPU's cache, hands the frame on
-    /// when full.
-    fn accept(&mut self, mut slot: Slot, n: usize) -> Result<(), WriterError> {
-        if let Some(new) = slot.raw.get(slot.len..slot.len + n) {
-            self.lime_sha.update(new);
-        }
         slot.len += n;
         self.offset += n as u64;
         if slot.len == self.opts.frame_size as usize {
-            self.dispatch(slot)
+            self.dispatch(slot)?;
         } else {
             self.current = Some(slot);
-            Ok(())
         }
+        Ok(n)
     }
 
     /// LiME-stream bytes accepted so far.

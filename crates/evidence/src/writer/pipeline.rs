@@ -61,11 +61,6 @@ pub(super) struct Slot {
 }
 
 impl Slot {
-    /// The frame's bytes.
-    pub(super) fn data(&self) -> &[u8] {
-        self.raw.get(..self.len).unwrap_or(&self.raw)
-    }
-
     pub(super) fn new(frame_size: usize) -> Self {
         Self {
             index: 0,
@@ -217,7 +212,8 @@ pub(super) fn worker(
             Err(_) => return,
         };
         let Ok(mut slot) = job else { return };
-        slot.zero = slot.len == frame_size && is_zero(slot.data());
+        let data = slot.raw.get(..slot.len).unwrap_or(&slot.raw);
+        slot.zero = slot.len == frame_size && is_zero(data);
         slot.error = None;
         slot.level = None;
         if !slot.zero {
@@ -231,10 +227,7 @@ pub(super) fn worker(
             }
             slot.level = Some(level);
             let result = match &mut compressor {
-                Ok(c) => {
-                    let data = slot.raw.get(..slot.len).unwrap_or(&slot.raw);
-                    c.compress_to_buffer(data, &mut slot.comp)
-                }
+                Ok(c) => c.compress_to_buffer(data, &mut slot.comp),
                 Err(e) => Err(io::Error::new(e.kind(), e.to_string())),
             };
             if let Err(e) = result {
