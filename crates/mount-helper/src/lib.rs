@@ -5,7 +5,6 @@
 //! [`run`] returns what happened; [`main_with`] prints it (human text, or
 //! one JSON object with `--json`) and gives the exit code.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -346,13 +345,5 @@ pub fn main_with(args: &Args) -> i32 {
             }
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    if stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        return exit::FAILURE;
-    }
-    result.map_or_else(|e| e.exit_code(), |_| exit::OK)
+    fv_core::report::print_and_exit_code(&text, result.map_or_else(|e| e.exit_code(), |_| exit::OK))
 }

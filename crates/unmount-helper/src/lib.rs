@@ -7,7 +7,6 @@
 //! object (`--json`) and returns the exit code.
 
 use std::fmt::Write as _;
-use std::io::Write;
 use std::path::Path;
 use std::time::Duration;
 
@@ -318,13 +317,5 @@ pub fn main_with(args: &Args) -> i32 {
             }
         }
     };
-    let mut stdout = std::io::stdout().lock();
-    if stdout
-        .write_all(text.as_bytes())
-        .and_then(|()| stdout.flush())
-        .is_err()
-    {
-        return exit::FAILURE;
-    }
-    result.map_or_else(|e| e.exit_code(), |_| exit::OK)
+    fv_core::report::print_and_exit_code(&text, result.map_or_else(|e| e.exit_code(), |_| exit::OK))
 }

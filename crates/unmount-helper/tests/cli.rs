@@ -52,3 +52,19 @@ fn reexec_is_hidden_from_help() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_report_that_cannot_be_printed_is_a_failure() {
+    // stdout on a full device: the JSON report is lost, so the exit code
+    // must not be the report's own (3 here) but the failure code, 1.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_unmount-helper"))
+        .args(["--volume-id", "vol-01234", "--json", "--reexec", "never"])
+        .stdout(full)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+}
