@@ -220,6 +220,7 @@ build_base_initramfs() {
 	cp "$FV_VM_DIR/guest/init" "$tree/init"
 	chmod 0755 "$tree/init"
 	cp -r "$FV_VM_DIR/guest/scenarios" "$tree/fv/scenarios"
+	cp "$FV_VM_DIR/guest/agent.sh" "$tree/fv/agent.sh"
 	(cd "$tree" && find . -print0 | cpio --null -o -H newc --quiet --owner=0:0 | gzip -1) >"$BASE_INITRAMFS.tmp"
 	mv "$BASE_INITRAMFS.tmp" "$BASE_INITRAMFS"
 	rm -rf "$tree"
@@ -262,41 +263,52 @@ kill_qemu() {
 	rm -f "$QEMU_PIDFILE"
 }
 
-# run_vm ARCH INITRAMFS VOLUME_IMG SUSPECT_IMG SCENARIO LOG TIMEOUT [MEM_MB]
-# Boots the guest; its serial console goes to LOG (and stderr with FV_VM_VERBOSE=1).
-# qemu is always killed: by timeout(1) after TIMEOUT seconds, and by the trap.
-run_vm() {
-	local arch=$1 initrd=$2 vol=$3 suspect=$4 scenario=$5 logf=$6 tmo=$7 mem=${8:-512}
-	local qemu accel cpu machine console
+# vm_args ARCH INITRAMFS VOLUME_IMG SUSPECT_IMG SCENARIO [MEM_MB]: the qemu
+# program and arguments of a guest, in QEMU and QEMU_ARGS. VOLUME_IMG "-"
+# boots without the forensics volume (the runbook scenario hot-plugs it).
+vm_args() {
+	local arch=$1 initrd=$2 vol=$3 suspect=$4 scenario=$5 mem=${6:-512}
+	local accel cpu machine console
 	local serial_v=${FV_VOLUME_ID/-/} serial_s=${FV_SUSPECT_VOLUME_ID/-/}
 	case $arch in
 	x86_64)
-		qemu=qemu-system-x86_64 machine=q35 console=ttyS0 cpu=max
+		QEMU=qemu-system-x86_64 machine=q35 console=ttyS0 cpu=max
 		accel=tcg
 		if kvm_works; then accel=kvm cpu=host; fi
 		;;
 	aarch64)
-		qemu=qemu-system-aarch64 machine=virt console=ttyAMA0 accel=tcg
+		QEMU=qemu-system-aarch64 machine=virt console=ttyAMA0 accel=tcg
 		# pauth-impdef: TCG emulates pointer authentication much faster.
 		cpu=max,pauth-impdef=on
 		;;
 	esac
-	local args=(
+	QEMU_ARGS=(
 		-machine "$machine" -accel "$accel" -cpu "$cpu" -smp 2 -m "${mem}M"
 		-display none -monitor none -serial stdio -no-reboot -nodefaults
 		-kernel "$KIMAGE" -initrd "$initrd"
 		-append "console=$console panic=-1 quiet loglevel=3 fv.scenario=$scenario"
 		-drive "file=$suspect,if=none,id=suspect,format=raw"
 		-device "nvme,serial=$serial_s,drive=suspect"
-		-drive "file=$vol,if=none,id=fv,format=raw"
-		-device "nvme,serial=$serial_v,drive=fv"
 	)
+	if [ "$vol" != - ]; then
+		QEMU_ARGS+=(-drive "file=$vol,if=none,id=fv,format=raw" -device "nvme,serial=$serial_v,drive=fv")
+	fi
 	# More disks: FV_EXTRA_DISKS="VOLUME_ID=PATH ..." (NVMe, serial from the ID).
 	local x
 	for x in ${FV_EXTRA_DISKS:-}; do
-		args+=(-drive "file=${x#*=},if=none,id=x${#args[@]},format=raw"
-			-device "nvme,serial=$(echo "${x%%=*}" | tr -d -),drive=x${#args[@]}")
+		QEMU_ARGS+=(-drive "file=${x#*=},if=none,id=x${#QEMU_ARGS[@]},format=raw"
+			-device "nvme,serial=$(echo "${x%%=*}" | tr -d -),drive=x${#QEMU_ARGS[@]}")
 	done
+	ACCEL=$accel
+}
+
+# run_vm ARCH INITRAMFS VOLUME_IMG SUSPECT_IMG SCENARIO LOG TIMEOUT [MEM_MB]
+# Boots the guest; its serial console goes to LOG (and stderr with FV_VM_VERBOSE=1).
+# qemu is always killed: by timeout(1) after TIMEOUT seconds, and by the trap.
+run_vm() {
+	local arch=$1 initrd=$2 vol=$3 suspect=$4 scenario=$5 logf=$6 tmo=$7 mem=${8:-512}
+	vm_args "$arch" "$initrd" "$vol" "$suspect" "$scenario" "$mem"
+	local qemu=$QEMU accel=$ACCEL args=("${QEMU_ARGS[@]}")
 	log "booting $arch guest ($accel, ${mem} MiB, scenario $scenario, timeout ${tmo}s; console log $logf)"
 	printf '%q ' "$qemu" "${args[@]}" >"$logf.cmd"
 	echo >>"$logf.cmd"

@@ -96,7 +96,13 @@ def check_values(name, spec, items, path):
 
 
 def render(path, given):
-    doc = load(path)
+    return render_doc(load(path), given, path)
+
+
+def render_doc(doc, given, path):
+    """The script of an already loaded document DOC (PATH names it in errors)."""
+    if not isinstance(doc, dict) or doc.get("schemaVersion") != "2.2":
+        raise DocError(f"{path}: not a schema 2.2 Command document")
     _, lines = shell_step(doc, path)
     values = resolve(doc, given, path)
 
