@@ -11,19 +11,23 @@
 # engine's business.
 #
 # Protocol, one request at a time (ASCII lines; payloads base64):
-#   host:  @@RUN <id> <label> <timeout-s> <bytes> <sha256>   then <bytes> of base64 script
+#   host:  @@RUN <id> <label> <timeout-s> <cancel-s> <bytes> <sha256>
+#          then <bytes> of base64 script; cancel-s 0: never cancelled, else
+#          SSM cancels the command that many seconds into it
 #   guest: @@ACK <id>                                         (delivered)
-#   guest: @@RESULT <id> rc=<n> timedout=<0|1> seconds=<s>
+#   guest: @@RESULT <id> rc=<n> ended=<exit|timeout|cancel> seconds=<s>
 #          <base64 stdout lines> @@ERR <base64 stderr lines> @@DONE <id>
+#   host:  @@MOUNTED <serial>       guest: @@MOUNTED <mountpoint, or nothing>
 #   host:  @@OBS <label> [serial]   guest: runs fv_agent_observe (the scenario's hook), @@OK <label>
 #   host:  @@QUIT                   guest: @@BYE, the loop returns
 #   guest: @@READY                  once, when it starts serving
 #   guest: @@BAD <text>             a request it could not parse (the host fails)
 #
 # The script runs with the test-only FV_TEST_ACCEPT_NVME_MODEL='QEMU NVMe Ctrl'
-# in its environment, as every other scenario's documents do; nothing else is
-# added. On the console, each run is also framed as the @@FV-BEGIN ssm-<label>
-# block and ssm-<label>-rc/-seconds results that host/scenarios.sh checks.
+# in its environment, as every other scenario's documents do; its environment
+# is otherwise only PATH and HOME. On the console, each run is also framed as
+# the @@FV-BEGIN ssm-<label> block and ssm-<label>-rc/-seconds/-ended results
+# that host/scenarios.sh checks.
 
 # fv_agent_serve TTY: serve requests on TTY until @@QUIT; non-zero if the
 # port cannot be opened.
@@ -40,9 +44,10 @@ fv_agent_serve() {
 	}
 	exec 4<>"$tty"
 	echo "@@READY" >&4
-	while IFS=' ' read -r verb a1 a2 a3 a4 a5 _rest <&4; do
+	while IFS=' ' read -r verb a1 a2 a3 a4 a5 a6 _rest <&4; do
 		case $verb in
-		@@RUN) fv_agent_run "$a1" "$a2" "$a3" "$a4" "$a5" ;;
+		@@RUN) fv_agent_run "$a1" "$a2" "$a3" "$a4" "$a5" "$a6" ;;
+		@@MOUNTED) echo "@@MOUNTED $(fv_agent_mountpoint "$a1")" >&4 ;;
 		@@OBS)
 			if command -v fv_agent_observe >/dev/null 2>&1; then
 				fv_agent_observe "$a1" "$a2" </dev/null 4>&-
@@ -61,11 +66,24 @@ fv_agent_serve() {
 	return 0
 }
 
-# fv_agent_run ID LABEL TIMEOUT BYTES SHA256: read and run one script.
+# fv_agent_mountpoint SERIAL: where the NVMe namespace with that serial is
+# mounted (first mountpoint; empty when not present or not mounted).
+fv_agent_mountpoint() {
+	for d in /sys/block/nvme*n*; do
+		case ${d##*/} in nvme*c*n*) continue ;; esac # hidden multipath path node
+		[ -e "$d/device/serial" ] || continue
+		[ "$(sed 's/[[:space:]]*$//' "$d/device/serial")" = "$1" ] || continue
+		awk -v d="/dev/${d##*/}" '$1 == d {print $2; exit}' /proc/mounts
+		return 0
+	done
+}
+
+# fv_agent_run ID LABEL TIMEOUT CANCEL BYTES SHA256: read and run one script.
 fv_agent_run() {
-	id=$1 label=$2 tmo=$3 bytes=$4 sum=$5
+	id=$1 label=$2 tmo=$3 cancel=$4 bytes=$5 sum=$6
 	case "$id$label" in *[!A-Za-z0-9_-]* | '') echo "@@BAD id/label '$id' '$label'" >&4 && return ;; esac
 	case "$tmo$bytes" in *[!0-9]* | '') echo "@@BAD timeout/bytes '$tmo' '$bytes'" >&4 && return ;; esac
+	case "$cancel" in *[!0-9.]* | '') echo "@@BAD cancel '$cancel'" >&4 && return ;; esac
 	d=/var/lib/amazon/ssm/$id
 	mkdir -p "$d"
 	head -c "$bytes" <&4 >"$d/script.b64"
@@ -79,32 +97,44 @@ fv_agent_run() {
 	echo "@@ACK $id" >&4
 	t0=$(date +%s)
 	# Its own session and process group, as the agent starts commands, so a
-	# timeout can kill everything it started (the agent: kill(-pid, SIGKILL)).
+	# timeout or a cancel can kill everything it started (the agent:
+	# kill(-pid, SIGKILL), amazon-ssm-agent executers_unix.go).
+	# The environment is the agent's, not the bench's: a PATH, HOME, and the
+	# one test-only override (nothing from run.env).
 	(
 		cd "$d" || exit 127
-		export FV_TEST_ACCEPT_NVME_MODEL='QEMU NVMe Ctrl'
-		exec setsid sh "$d/_script.sh" </dev/null >"$d/stdout" 2>"$d/stderr" 4>&-
+		exec env -i PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root \
+			FV_TEST_ACCEPT_NVME_MODEL='QEMU NVMe Ctrl' setsid sh "$d/_script.sh" </dev/null >"$d/stdout" 2>"$d/stderr" 4>&-
 	) &
 	pid=$!
-	# The watchdog, in a process group of its own, so that killing the group
-	# after a normal end takes its sleep with it.
-	setsid sh -c 'sleep "$1"; echo timedout >"$3"; kill -KILL -- "-$2"' fv-watchdog "$tmo" "$pid" "$d/timedout" </dev/null >/dev/null 2>&1 4>&- &
+	# The watchdogs, each in a process group of its own, so that killing the
+	# group after a normal end takes its sleep with it.
+	# shellcheck disable=SC2016 # the watchdogs' own positional parameters
+	setsid sh -c 'sleep "$1"; echo timeout >"$3"; kill -KILL -- "-$2"' fv-timeout "$tmo" "$pid" "$d/ended" </dev/null >/dev/null 2>&1 4>&- &
 	wd=$!
+	cw=''
+	if [ "$cancel" != 0 ]; then
+		# shellcheck disable=SC2016
+		setsid sh -c 'sleep "$1"; echo cancel >"$3"; kill -KILL -- "-$2"' fv-cancel "$cancel" "$pid" "$d/ended" </dev/null >/dev/null 2>&1 4>&- &
+		cw=$!
+	fi
 	wait "$pid"
 	rc=$?
-	kill -KILL -- "-$wd" 2>/dev/null
-	wait "$wd" 2>/dev/null
-	timedout=0
-	[ -e "$d/timedout" ] && timedout=1
+	for w in $wd $cw; do
+		kill -KILL -- "-$w" 2>/dev/null
+		wait "$w" 2>/dev/null
+	done
+	ended='exit'
+	[ -s "$d/ended" ] && read -r ended <"$d/ended"
 	secs=$(($(date +%s) - t0))
 	echo "@@FV-BEGIN ssm-$label"
 	cat "$d/stdout" "$d/stderr"
 	echo "@@FV-END ssm-$label rc=$rc"
 	fv_result "ssm-$label-rc" "$rc"
 	fv_result "ssm-$label-seconds" "$secs"
-	fv_result "ssm-$label-timedout" "$timedout"
+	fv_result "ssm-$label-ended" "$ended"
 	{
-		echo "@@RESULT $id rc=$rc timedout=$timedout seconds=$secs"
+		echo "@@RESULT $id rc=$rc ended=$ended seconds=$secs"
 		base64 "$d/stdout"
 		echo "@@ERR"
 		base64 "$d/stderr"

@@ -17,6 +17,7 @@ fail-wrong-id      mount document given another volume ID: fails clearly, nothin
 fail-bad-marker    volume whose marker is wrong: refused and left unmounted
 fail-too-small     forensics volume too small for the capture: partial image that verifies
 fail-busy-unmount  unmount refused while a process holds a file on the volume, then succeeds
+hotplug            the three documents with the volume hot-plugged and unplugged over QMP (no engine)
 LIST
 }
 
@@ -511,6 +512,60 @@ scenario_fail_busy_unmount() {
 	check unmount-after-exit-succeeds "$(ok_if [ "$(rc_of unmount)" = 0 ])" "exit $(rc_of unmount)"
 	check volume-unmounted-at-end "$(ok_if res_empty after-unmount-mountpoint)" ""
 	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
+}
+
+# --- hot-plug: the guest as the instance behind the engine's backend ----------
+
+# hotplug_boot_args SCENARIO MEM_MB: the base initramfs plus this run's
+# overlay, and the qemu command line without the forensics volume (the
+# driver hot-plugs it), NUL-separated in $WORK/qemu.args.
+hotplug_boot_args() {
+	local scenario=$1 mem=$2
+	build_base_initramfs x86_64
+	write_run_env
+	# No forensics volume at boot: init does not wait for one.
+	sed -i 's/^FV_VOLUME_SERIAL=.*/FV_VOLUME_SERIAL=/' "$WORK/overlay/fv/run.env"
+	pack_overlay "$WORK/overlay" "$WORK/overlay.cpio.gz"
+	cat "$BASE_INITRAMFS" "$WORK/overlay.cpio.gz" >"$WORK/initramfs.cpio.gz"
+	vm_args x86_64 "$WORK/initramfs.cpio.gz" - "$WORK/suspect.img" "$scenario" "$mem"
+	printf '%s\0' "$QEMU" "${QEMU_ARGS[@]}" >"$WORK/qemu.args"
+	log "guest: $ACCEL, $mem MiB, no forensics volume at boot (hot-plugged), two PCIe root ports"
+}
+
+# driver_field EXPR: a value from the driver's report ($WORK/driver.json).
+driver_field() {
+	python3 -c 'import json,sys
+r=json.load(open(sys.argv[1]))
+v=eval(sys.argv[2], {}, {"r": r})
+print(v if not isinstance(v,(dict,list)) else json.dumps(v))' "$WORK/driver.json" "$1"
+}
+
+# check_hotplug: the guest saw the volume appear on attach and go on detach.
+check_hotplug() {
+	local serial
+	serial=$(driver_field 'r["volume_id"]' | tr -d -)
+	check hotplug-volume-appeared "$(ok_if [ -n "$(res attach-dev)" ])" \
+		"serial $serial as /dev/$(res attach-dev || true) after $(res attach-seconds || echo '?') s, model '$(res volume-model || true)'"
+	check hotplug-volume-gone-after-detach "$(ok_if res_empty detach-still-present)" \
+		"after $(res detach-seconds || echo '?') s; NVMe left: $(res after-detach-nvme || true)"
+	check not-mounted-at-detach "$(ok_if res_empty before-detach-mountpoint)" "'$(res before-detach-mountpoint || true)'"
+}
+
+scenario_hotplug() {
+	make_suspect_image
+	hotplug_boot_args runbook 512
+	local t0 rc=0
+	t0=$(date +%s)
+	timeout --kill-after=10 1500 python3 "$FV_VM_DIR/host/runbook_vm.py" documents --work "$WORK" \
+		--qemu-args "$WORK/qemu.args" --volume-image "${FV_VOLUME_IMG:-$FV_DIST/forensics-volume.img}" \
+		--ssm-dir "${FV_SSM_DIR:-$FV_DIST/deploy/ssm}" --volume-mib 1536 || rc=$?
+	GUEST_SECONDS=$(($(date +%s) - t0))
+	[ "$rc" = 0 ] || die "the hot-plug driver failed (exit $rc); see $WORK/console.log and $WORK/driver.json"
+	ln -sf "$(driver_field 'r["volume_image"]')" "$WORK/volume.img"
+	check_hotplug
+	check_guest_flow
+	check_footprint
+	check_evidence x86_64 kcore
 }
 
 run_scenario() {

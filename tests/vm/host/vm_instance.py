@@ -34,11 +34,13 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "deploy", "automation"))
 import qmp  # noqa: E402
 import ssm_extract  # noqa: E402
+from backend import CommandResult, InstanceBackend  # noqa: E402
 
 # Labels of the console blocks (ssm-<label>) that host/scenarios.sh checks.
 DOCUMENT_LABELS = {
@@ -46,9 +48,11 @@ DOCUMENT_LABELS = {
     "Forensics-CaptureMemory": "capture",
     "Forensics-UnmountVolume": "unmount",
 }
-# The SSM agent reports a command it killed at its execution timeout with
-# this exit code (amazon-ssm-agent appconfig.CommandStoppedPreemptivelyExitCode).
-TIMED_OUT_EXIT_CODE = 137
+# The SSM agent reports a command it killed (execution timeout or cancel)
+# with this exit code, and maps exit codes to statuses by it
+# (amazon-ssm-agent: appconfig.CommandStoppedPreemptivelyExitCode = 137 on
+# Unix; pluginutil GetStatus: 0 Success, 137 TimedOut or Cancelled, else Failed).
+STOPPED_EXIT_CODE = 137
 # Root ports the guest is booted with (lib.sh: vm_args ... hot-plug ports).
 ROOT_PORTS = ("fvrp1", "fvrp2")
 VOLUME_ID_RE = re.compile(r"^vol-([0-9a-f]{8}|[0-9a-f]{17})$")
@@ -57,19 +61,6 @@ VOLUME_ID_RE = re.compile(r"^vol-([0-9a-f]{8}|[0-9a-f]{17})$")
 class VmError(Exception):
     """The bench itself failed (guest hung, qemu died, QMP refused): not an
     outcome an instance could have, so never turned into a command status."""
-
-
-@dataclass
-class VmCommandResult:
-    """What the agent reports for one invocation (SSM GetCommandInvocation:
-    Status, ResponseCode, StandardOutputContent, StandardErrorContent), the
-    output uncut."""
-
-    status: str
-    response_code: int
-    stdout: str
-    stderr: str
-    seconds: int = 0
 
 
 def serial_of(volume_id):
@@ -138,8 +129,9 @@ class AgentLink:
             pass
 
 
-class VmInstance:
-    """One booted guest standing in for instance `instance_id`."""
+class VmInstance(InstanceBackend):
+    """One booted guest standing in for instance `instance_id`: the engine's
+    InstanceBackend (deploy/automation/backend.py)."""
 
     def __init__(self, *, instance_id, qemu, qemu_args, workdir, volume_source,
                  boot_timeout=120, total_timeout=1800, observe=True):
@@ -271,6 +263,15 @@ class VmInstance:
         if volume_id not in self.attached:
             raise VmError(f"{volume_id} is not attached to the guest")
         self._observe("before-detach", serial)
+        self._agent.send(f"@@MOUNTED {serial}\n".encode())
+        mountpoint = self._agent.expect("@@MOUNTED", time.monotonic() + 30, "mount query")[len("@@MOUNTED"):].strip()
+        if mountpoint and not force:
+            # EC2 asks the guest to let go; a volume still mounted stays
+            # "busy" (Amazon EBS user guide, "Detach an Amazon EBS volume";
+            # the engine's model). Linux's pciehp would pull it regardless, so
+            # the bench does not unplug it.
+            self._log("detach", f"{volume_id}: still mounted at {mountpoint}, not forced: busy, not unplugged")
+            return "busy"
         node, dev = f"n{serial}", f"d{serial}"
         t0 = time.monotonic()
         try:
@@ -280,39 +281,45 @@ class VmInstance:
         except qmp.QmpError as e:
             raise VmError(f"unplug of {volume_id}: {e}") from e
         del self.attached[volume_id]
-        self._log("detach", f"{volume_id} unplugged in {time.monotonic() - t0:.1f} s (force={bool(force)})")
+        self._log("detach", f"{volume_id} unplugged in {time.monotonic() - t0:.1f} s (force={bool(force)}"
+                  f"{', was mounted at ' + mountpoint if mountpoint else ''})")
         self._observe("after-detach", serial)
+        return None
 
-    def run_command(self, document_name, document, parameters, execution_timeout,
-                    delivery_timeout):
-        """Run the Command document's script in the guest; its real outcome."""
+    def run_command(self, request):
+        """Run the Command document's script in the guest; its real outcome
+        (a CommandRequest in, a CommandResult out: deploy/automation/backend.py)."""
+        self._check_instance(request.instance_id)
         self._check_alive("running a command")
+        name, parameters = request.document_name, dict(request.parameters or {})
         try:
-            script = ssm_extract.render_doc(document, dict(parameters or {}), document_name)
+            script = ssm_extract.render_doc(request.document, parameters, name)
         except ssm_extract.DocError as e:
             # SendCommand validates parameters before anything is delivered.
-            raise VmError(f"{document_name}: {e}") from e
-        label = DOCUMENT_LABELS.get(document_name) or re.sub(r"[^A-Za-z0-9_-]", "-", document_name)
+            raise VmError(f"{name}: {e}") from e
+        label = DOCUMENT_LABELS.get(name) or re.sub(r"[^A-Za-z0-9_-]", "-", name)
         self._seq += 1
         cid = f"c{self._seq}"
         serial = ""
-        vid = (parameters or {}).get("VolumeId")
+        vid = parameters.get("VolumeId")
         if isinstance(vid, str) and VOLUME_ID_RE.match(vid):
             serial = serial_of(vid)
         self._observe(f"before-{label}", serial)
         raw = script.encode()
         payload = base64.encodebytes(raw)
-        timeout = max(1, int(execution_timeout))
-        self._agent.send(f"@@RUN {cid} {label} {timeout} {len(payload)} {hashlib.sha256(raw).hexdigest()}\n"
-                         .encode() + payload)
+        timeout = max(1, int(request.execution_timeout))
+        cancel = "0" if request.cancel_after is None else f"{max(0.001, float(request.cancel_after)):.3f}"
+        self._agent.send(f"@@RUN {cid} {label} {timeout} {cancel} {len(payload)} "
+                         f"{hashlib.sha256(raw).hexdigest()}\n".encode() + payload)
         t0 = time.monotonic()
+        delivery = max(1, int(request.delivery_timeout))
         try:
-            self._agent.expect(f"@@ACK {cid}", t0 + max(1, int(delivery_timeout)), f"delivery of {cid}")
-        except VmError:
+            self._agent.expect(f"@@ACK {cid}", t0 + delivery, f"delivery of {cid}")
+        except VmError as e:
             self._check_alive("delivering a command")
-            self._log("command", f"{document_name} ({cid}): not delivered within {delivery_timeout} s")
-            raise
-        head = self._agent.expect(f"@@RESULT {cid} ", t0 + timeout + 60, f"{document_name} ({cid})")
+            self._log("command", f"{name} ({cid}): not delivered within {delivery} s: {e}")
+            return CommandResult("DeliveryTimedOut", -1, "", "", float(delivery))
+        head = self._agent.expect(f"@@RESULT {cid} ", t0 + timeout + 60, f"{name} ({cid})")
         fields = dict(kv.split("=", 1) for kv in head.split()[2:])
         out, err = [], []
         cur = out
@@ -326,16 +333,20 @@ class VmInstance:
                 cur.append(line)
         stdout = base64.b64decode("".join(out)).decode("utf-8", "replace")
         stderr = base64.b64decode("".join(err)).decode("utf-8", "replace")
-        rc = int(fields["rc"])
-        if fields.get("timedout") == "1":
-            status, rc = "TimedOut", TIMED_OUT_EXIT_CODE
+        rc, ended = int(fields["rc"]), fields.get("ended", "exit")
+        if ended in ("timeout", "cancel"):
+            rc = STOPPED_EXIT_CODE
+        if rc == 0:
+            status = "Success"
+        elif rc == STOPPED_EXIT_CODE:
+            status = "Cancelled" if ended == "cancel" else "TimedOut"
         else:
-            status = "Success" if rc == 0 else "Failed"
-        secs = int(fields.get("seconds", "0"))
-        self._log("command", f"{document_name} ({cid}, label {label}): {status}, exit {rc}, {secs} s, "
+            status = "Failed"
+        secs = time.monotonic() - t0
+        self._log("command", f"{name} ({cid}, label {label}): {status}, exit {rc} ({ended}), {secs:.1f} s, "
                   f"{len(stdout)} + {len(stderr)} characters of output")
         self._observe(f"after-{label}", serial)
-        return VmCommandResult(status, rc, stdout, stderr, secs)
+        return CommandResult(status, rc, stdout, stderr, secs)
 
     # ---- the end ----------------------------------------------------------
 

@@ -32,6 +32,9 @@ fv_wait_serial() {
 	i=0
 	while [ $i -lt 100 ]; do
 		for d in /sys/block/nvme*n*; do
+			# Hidden multipath path nodes (nvmeXcYnZ, qemu >= 8's NVMe
+			# model) have no /dev node: the namespace is nvmeXnY.
+			case ${d##*/} in nvme*c*n*) continue ;; esac
 			[ -e "$d/device/serial" ] || continue
 			s=$(sed 's/[[:space:]]*$//' "$d/device/serial")
 			if [ "$s" = "$1" ]; then

@@ -15,6 +15,7 @@
 # fv_find_serial SERIAL: the NVMe namespace with that serial, now (no wait).
 fv_find_serial() {
 	for d in /sys/block/nvme*n*; do
+		case ${d##*/} in nvme*c*n*) continue ;; esac # hidden multipath path node
 		[ -e "$d/device/serial" ] || continue
 		[ "$(sed 's/[[:space:]]*$//' "$d/device/serial")" = "$1" ] && basename "$d" && return 0
 	done
