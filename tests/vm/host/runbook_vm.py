@@ -1,13 +1,21 @@
 #!/usr/bin/env python3
 """Driver of the VM bench's hot-plug scenarios: the qemu guest as the instance.
 
+    runbook_vm.py runbook   --work DIR --qemu-args FILE --volume-image IMG --ssm-dir DIR
     runbook_vm.py documents --work DIR --qemu-args FILE --volume-image IMG --ssm-dir DIR
 
-`documents`: the three Command documents through the instance backend alone,
-without the Automation engine: hot-plug the forensics volume (QMP), run
-Forensics-MountVolume, -CaptureMemory, -UnmountVolume in the guest through the
-agent stand-in, unplug. What the engine's AttachVolume/aws:runCommand/
-DetachVolume steps do to the instance, driven by hand.
+`runbook` (run by deploy/automation.sh python: it needs moto): the local
+Automation engine (deploy/automation/) executes the rendered runbook
+Forensics-CaptureInstanceMemory from DIR unchanged against moto, with the
+guest as the instance (VmInstance): moto's instance is the guest, the volume
+moto creates is hot-plugged with its ID as the NVMe serial and holds a copy
+of IMG, each aws:runCommand runs the rendered document's script in the guest.
+
+`documents` (no engine, no moto): the three Command documents through the
+instance backend alone: hot-plug the forensics volume, run
+Forensics-MountVolume, -CaptureMemory, -UnmountVolume in the guest, unplug.
+What the engine's AttachVolume/aws:runCommand/DetachVolume steps do to the
+instance, driven by hand (a smaller test of the backend).
 
 FILE holds the qemu program and its arguments, NUL-separated (lib.sh
 vm_args). The result, for host/scenarios.sh to check, is DIR/driver.json:
@@ -94,19 +102,133 @@ def documents(args):
     return 0
 
 
+RUNBOOK = "Forensics-CaptureInstanceMemory"
+GIB = 1 << 30
+
+
+def load_documents(ssm_dir):
+    """Every rendered document (Forensics-*.json) in SSM_DIR, by name."""
+    docs = {}
+    for f in sorted(os.listdir(ssm_dir)):
+        if f.startswith("Forensics-") and f.endswith(".json"):
+            with open(os.path.join(ssm_dir, f)) as fh:
+                docs[f[:-len(".json")]] = json.load(fh)
+    if RUNBOOK not in docs:
+        raise SystemExit(f"runbook_vm: no {RUNBOOK}.json in {ssm_dir}")
+    return docs
+
+
+def runbook(args):
+    """The whole runbook, the guest as the instance; the report's `checks`
+    are what moto's final state says."""
+    import engine  # noqa: PLC0415  (deploy/automation: needs moto, from its venv)
+    import world as world_mod  # noqa: PLC0415
+
+    qemu, qargs = load_args(args.qemu_args)
+    docs = load_documents(args.ssm_dir)
+    execution_id = "00000000-0000-4000-8000-00000000f12e"
+    # t3.nano: 512 MiB, the guest's RAM (Plan sizes the volume and the
+    # capture's timeout from DescribeInstanceTypes).
+    world = world_mod.World(instance_type=args.instance_type).start()
+    report = {"mode": "runbook", "instance_id": world.instance_id, "region": world.region,
+              "execution_id": execution_id, "checks": []}
+    vm = None
+    try:
+        world.create_documents(docs)
+        ec2 = world.session.client("ec2")
+
+        def volume_source(volume_id):
+            # What EBS would put on the volume: the forensics snapshot's
+            # bytes (dist/forensics-volume.img), at the volume's size.
+            v = ec2.describe_volumes(VolumeIds=[volume_id])["Volumes"][0]
+            src = args.volume_image if v.get("SnapshotId") == world.forensics_snapshot else None
+            return src, int(v["Size"]) * GIB
+
+        vm = vm_instance.VmInstance(instance_id=world.instance_id, qemu=qemu, qemu_args=qargs,
+                                    workdir=args.work, volume_source=volume_source,
+                                    total_timeout=args.timeout)
+        report["boot_seconds"] = round(vm.boot_seconds, 1)
+        params = world.parameters(CaseId="VM-BENCH-RUNBOOK", Examiner="fv-vm-bench",
+                                  Note="qemu guest as the instance of a whole runbook run",
+                                  Source="kcore", CompressionLevel="1")
+        commands = {k: v for k, v in docs.items() if k != RUNBOOK}
+        t0 = time.monotonic()
+        ex = engine.Execution(docs[RUNBOOK], params, world.session, vm, commands, world_mod.ACCOUNT,
+                              world.region, execution_id=execution_id)
+        ex.run()
+        report["execution_seconds"] = round(time.monotonic() - t0, 1)
+        print(engine.report(ex), file=sys.stderr)
+        report.update({"status": ex.status, "failure": ex.failure_message, "outputs": ex.outputs,
+                       "steps": [{k: r.get(k) for k in ("name", "status", "message", "command_status",
+                                                         "response_code", "first_line")} for r in ex.steps],
+                       "pending_commands": ex.pending_commands})
+        volume_id = ex.outputs.get("CreateVolume.VolumeId", "")
+        snapshot_id = ex.outputs.get("SnapshotEvidence.EvidenceSnapshotId", "")
+        report["volume_id"] = volume_id
+        report["snapshot_id"] = snapshot_id
+        report["volume_image"] = vm.image_of(volume_id) if volume_id else None
+        checks = report["checks"]
+
+        def check(name, ok, detail):
+            checks.append([name, bool(ok), str(detail)[:200]])
+
+        check("runbook-execution-success", ex.status == "Success",
+              f"{ex.status} {ex.failure_message}".strip())
+        ran = [r["name"] for r in ex.steps]
+        flow = ["Plan", "CreateVolume", "AttachVolume", "Mount", "Capture", "Unmount", "DetachVolume"]
+        ok_steps = [r["name"] for r in ex.steps if r["status"] == "Success" and r["name"] in flow]
+        check("runbook-flow-steps-succeeded-in-order", ok_steps == flow, " -> ".join(ran))
+        cleanup = [n for n in ran if n.startswith("Cleanup")]
+        check("runbook-no-cleanup-path", not cleanup, f"clean-up steps run: {cleanup or 'none'}")
+        cmd = {r["name"]: r for r in ex.steps if r.get("command_status")}
+        for step in ("Mount", "Capture", "Unmount"):
+            r = cmd.get(step, {})
+            check(f"runbook-{step.lower()}-command-success", r.get("command_status") == "Success",
+                  f"{r.get('command_status')} exit {r.get('response_code')}: {r.get('first_line')}")
+        check("runbook-capture-outputs", ex.outputs.get("Capture.Status") == "Success"
+              and ex.outputs.get("Capture.ResponseCode") == 0,
+              f"Capture.Status {ex.outputs.get('Capture.Status')}, ResponseCode {ex.outputs.get('Capture.ResponseCode')}")
+        hotplugged = [h for h in vm.history if h["what"] == "attach"]
+        check("moto-volume-is-the-hotplugged-disk",
+              bool(volume_id) and len(hotplugged) == 1 and volume_id.replace("-", "") in hotplugged[0]["detail"],
+              f"CreateVolume {volume_id}; {hotplugged[0]['detail'] if hotplugged else 'never hot-plugged'}")
+        unplugged = [h for h in vm.history if h["what"] == "detach" and "unplugged" in h["detail"]]
+        check("volume-unplugged-on-detach", len(unplugged) == 1,
+              unplugged[0]["detail"] if unplugged else "never unplugged")
+        snaps = world.snapshots_of(volume_id) if volume_id else []
+        snap = next((s for s in snaps if s["SnapshotId"] == snapshot_id), None)
+        check("evidence-snapshot-completed", snap is not None and snap["State"] == "completed",
+              f"{snapshot_id}: {snap['State'] if snap else 'missing'} of {volume_id}")
+        if snap is not None:
+            perms = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
+            users = [p.get("UserId") for p in perms.get("CreateVolumePermissions", [])]
+            check("evidence-snapshot-shared", world_mod.SECURITY_ACCOUNT in users, f"createVolumePermission {users}")
+        left = [v["VolumeId"] + ":" + v["State"] for v in world.volumes_of(execution_id)]
+        check("no-volume-left-behind", not left, f"volumes of the execution left: {left or 'none'}")
+    finally:
+        if vm is not None:
+            report["qemu_exit"] = vm.close()
+            report["history"] = vm.history
+        world.stop()
+        with open(os.path.join(args.work, "driver.json"), "w") as f:
+            json.dump(report, f, indent=1, default=str)
+    return 0
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("mode", choices=["documents"])
+    p.add_argument("mode", choices=["runbook", "documents"])
     p.add_argument("--work", required=True)
     p.add_argument("--qemu-args", required=True)
     p.add_argument("--volume-image", required=True)
     p.add_argument("--ssm-dir", required=True)
     p.add_argument("--volume-mib", type=int, default=1536)
+    p.add_argument("--instance-type", default="t3.nano", help="moto's instance (its RAM should be the guest's)")
     p.add_argument("--timeout", type=int, default=1200, help="qemu's whole life, seconds")
     args = p.parse_args()
     t0 = time.monotonic()
     try:
-        rc = documents(args)
+        rc = runbook(args) if args.mode == "runbook" else documents(args)
     except (vm_instance.VmError, OSError, ssm_extract.DocError) as e:
         print(f"runbook_vm: FAIL: {e}", file=sys.stderr)
         return 1

@@ -17,6 +17,7 @@ fail-wrong-id      mount document given another volume ID: fails clearly, nothin
 fail-bad-marker    volume whose marker is wrong: refused and left unmounted
 fail-too-small     forensics volume too small for the capture: partial image that verifies
 fail-busy-unmount  unmount refused while a process holds a file on the volume, then succeeds
+runbook            the whole runbook (local Automation engine over moto), the guest as the instance, volume hot-plugged
 hotplug            the three documents with the volume hot-plugged and unplugged over QMP (no engine)
 LIST
 }
@@ -543,7 +544,7 @@ print(v if not isinstance(v,(dict,list)) else json.dumps(v))' "$WORK/driver.json
 # check_hotplug: the guest saw the volume appear on attach and go on detach.
 check_hotplug() {
 	local serial
-	serial=$(driver_field 'r["volume_id"]' | tr -d -)
+	serial=$(driver_field 'r.get("volume_id") or ""' | tr -d -)
 	check hotplug-volume-appeared "$(ok_if [ -n "$(res attach-dev)" ])" \
 		"serial $serial as /dev/$(res attach-dev || true) after $(res attach-seconds || echo '?') s, model '$(res volume-model || true)'"
 	check hotplug-volume-gone-after-detach "$(ok_if res_empty detach-still-present)" \
@@ -551,22 +552,44 @@ check_hotplug() {
 	check not-mounted-at-detach "$(ok_if res_empty before-detach-mountpoint)" "'$(res before-detach-mountpoint || true)'"
 }
 
-scenario_hotplug() {
+# check_driver: the driver's own checks (moto's final state, the execution).
+check_driver() {
+	local name ok detail
+	while IFS=$'\t' read -r name ok detail; do
+		check "$name" "$(ok_if [ "$ok" = True ])" "$detail"
+	done < <(python3 -c 'import json,sys
+for n, ok, d in json.load(open(sys.argv[1])).get("checks", []):
+    print(n, ok, d.replace("\t", " ").replace("\n", " "), sep="\t")' "$WORK/driver.json")
+}
+
+# hotplug_flow MODE: boot the guest without the forensics volume, run the
+# driver (runbook: the engine over moto; documents: the three documents by
+# hand), then the capture scenario's checks on the volume image.
+hotplug_flow() {
+	local mode=$1 t0 rc=0 py=(python3)
 	make_suspect_image
 	hotplug_boot_args runbook 512
-	local t0 rc=0
+	# The engine needs moto: deploy/automation.sh makes its pinned venv.
+	[ "$mode" = runbook ] && py=("$FV_ROOT/deploy/automation.sh" python)
 	t0=$(date +%s)
-	timeout --kill-after=10 1500 python3 "$FV_VM_DIR/host/runbook_vm.py" documents --work "$WORK" \
+	timeout --kill-after=10 1500 "${py[@]}" "$FV_VM_DIR/host/runbook_vm.py" "$mode" --work "$WORK" \
 		--qemu-args "$WORK/qemu.args" --volume-image "${FV_VOLUME_IMG:-$FV_DIST/forensics-volume.img}" \
 		--ssm-dir "${FV_SSM_DIR:-$FV_DIST/deploy/ssm}" --volume-mib 1536 || rc=$?
 	GUEST_SECONDS=$(($(date +%s) - t0))
-	[ "$rc" = 0 ] || die "the hot-plug driver failed (exit $rc); see $WORK/console.log and $WORK/driver.json"
-	ln -sf "$(driver_field 'r["volume_image"]')" "$WORK/volume.img"
+	[ "$rc" = 0 ] || die "the $mode driver failed (exit $rc); see $WORK/console.log and $WORK/driver.json"
+	check_driver
+	local img
+	img=$(driver_field 'r.get("volume_image") or ""')
+	[ -n "$img" ] && [ -f "$img" ] || die "the driver reports no volume image (see $WORK/driver.json)"
+	ln -sf "$img" "$WORK/volume.img"
 	check_hotplug
 	check_guest_flow
 	check_footprint
 	check_evidence x86_64 kcore
 }
+
+scenario_hotplug() { hotplug_flow documents; }
+scenario_runbook() { hotplug_flow runbook; }
 
 run_scenario() {
 	local name=$1 fn
