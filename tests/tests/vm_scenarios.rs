@@ -118,6 +118,35 @@ fn vm_fail_busy_unmount() {
     run_scenario("fail-busy-unmount");
 }
 
+/// The whole runbook: the local Automation engine over moto, the guest as the
+/// instance, the forensics volume hot-plugged and unplugged over QMP, then the
+/// capture scenario's evidence checks (issue 12).
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_runbook() {
+    run_scenario("runbook");
+}
+
+/// The guest's SSM agent stand-in (tests/vm/guest/agent.sh), which runs the
+/// documents' scripts in the runbook scenario, behaves as the agent does:
+/// exit codes and statuses, streams apart and whole, its environment, a
+/// timeout and a cancel that kill the whole process group. Runs on the host's
+/// busybox over a pty: no root, no qemu.
+#[test]
+fn vm_agent_stand_in_runs_commands_like_the_ssm_agent() {
+    let script = fv_tests::workspace_root().join("tests/vm/host/agent_test.py");
+    let out = Command::new("python3").arg(&script).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}{text}{}",
+        script.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("PASS  timeout-kills-the-process-group"), "{text}");
+    assert!(text.contains("agent_test: 0 failed"), "{text}");
+}
+
 /// The bench's SSM extractor substitutes parameters exactly as SSM does and
 /// rejects what SSM rejects. Runs without root or qemu.
 #[test]

@@ -5,9 +5,10 @@
 # socket on the host). It runs what the host sends -- the rendered Command
 # document's script, built on the host by ssm_extract.py -- the way the agent
 # runs an aws:runShellScript step: written to a file in the orchestration
-# directory, run by sh with stdin from /dev/null and stdout and stderr to
-# files, killed with its whole process group (SIGKILL) when the execution
-# timeout passes. The full stdout and stderr go back; the console cut is the
+# directory (/var/lib/amazon/ssm/<id>; FV_AGENT_DIR for host/agent_test.py),
+# run by sh with stdin from /dev/null and stdout and stderr to files, killed
+# with its whole process group (SIGKILL) when the execution timeout passes or
+# SSM cancels it. The full stdout and stderr go back; the console cut is the
 # engine's business.
 #
 # Protocol, one request at a time (ASCII lines; payloads base64):
@@ -84,7 +85,7 @@ fv_agent_run() {
 	case "$id$label" in *[!A-Za-z0-9_-]* | '') echo "@@BAD id/label '$id' '$label'" >&4 && return ;; esac
 	case "$tmo$bytes" in *[!0-9]* | '') echo "@@BAD timeout/bytes '$tmo' '$bytes'" >&4 && return ;; esac
 	case "$cancel" in *[!0-9.]* | '') echo "@@BAD cancel '$cancel'" >&4 && return ;; esac
-	d=/var/lib/amazon/ssm/$id
+	d=${FV_AGENT_DIR:-/var/lib/amazon/ssm}/$id
 	mkdir -p "$d"
 	head -c "$bytes" <&4 >"$d/script.b64"
 	if ! base64 -d "$d/script.b64" >"$d/_script.sh" 2>/dev/null ||

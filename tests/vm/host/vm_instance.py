@@ -26,11 +26,8 @@ can read the evidence back from it.
 Everything is bounded: qemu runs under timeout(1), every socket read and QMP
 wait has a deadline, and `close()` kills qemu whatever happened.
 """
-import base64
-import hashlib
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -39,6 +36,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "deploy", "automation"))
 import qmp  # noqa: E402
+from agent_link import STOPPED_EXIT_CODE, AgentError, AgentLink, ssm_status  # noqa: E402
 import ssm_extract  # noqa: E402
 from backend import CommandResult, InstanceBackend  # noqa: E402
 
@@ -48,11 +46,6 @@ DOCUMENT_LABELS = {
     "Forensics-CaptureMemory": "capture",
     "Forensics-UnmountVolume": "unmount",
 }
-# The SSM agent reports a command it killed (execution timeout or cancel)
-# with this exit code, and maps exit codes to statuses by it
-# (amazon-ssm-agent: appconfig.CommandStoppedPreemptivelyExitCode = 137 on
-# Unix; pluginutil GetStatus: 0 Success, 137 TimedOut or Cancelled, else Failed).
-STOPPED_EXIT_CODE = 137
 # Root ports the guest is booted with (lib.sh: vm_args ... hot-plug ports).
 ROOT_PORTS = ("fvrp1", "fvrp2")
 VOLUME_ID_RE = re.compile(r"^vol-([0-9a-f]{8}|[0-9a-f]{17})$")
@@ -68,65 +61,6 @@ def serial_of(volume_id):
     if not VOLUME_ID_RE.match(volume_id):
         raise VmError(f"{volume_id!r} is not an EBS volume ID")
     return volume_id.replace("-", "")
-
-
-class AgentLink:
-    """Line-oriented link to guest/agent.sh over qemu's UART socket."""
-
-    def __init__(self, path, timeout):
-        self.path = path
-        self._buf = b""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                self.sock.connect(path)
-                return
-            except OSError as e:
-                self.sock.close()
-                if time.monotonic() > deadline:
-                    raise VmError(f"cannot connect to the guest agent's socket {path}: {e}") from e
-                time.sleep(0.05)
-
-    def send(self, data):
-        try:
-            self.sock.sendall(data)
-        except OSError as e:
-            raise VmError(f"agent socket {self.path}: cannot send: {e}") from e
-
-    def line(self, deadline, what):
-        """The next line from the guest, without its newline."""
-        while b"\n" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise VmError(f"the guest agent did not answer in time ({what})")
-            self.sock.settimeout(left)
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout as e:
-                raise VmError(f"the guest agent did not answer in time ({what})") from e
-            except OSError as e:
-                raise VmError(f"agent socket {self.path}: {e} ({what})") from e
-            if not chunk:
-                raise VmError(f"the guest agent's socket closed (qemu exited?) ({what})")
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line.decode("ascii", "replace").rstrip("\r")
-
-    def expect(self, prefix, deadline, what):
-        """Skip lines until one starting with PREFIX; @@BAD is an error."""
-        while True:
-            line = self.line(deadline, what)
-            if line.startswith("@@BAD"):
-                raise VmError(f"the guest agent refused a request ({what}): {line}")
-            if line.startswith(prefix):
-                return line
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 class VmInstance(InstanceBackend):
@@ -146,7 +80,6 @@ class VmInstance(InstanceBackend):
         self.attached = {}  # volume_id -> root port
         self.images = {}  # volume_id -> image path
         self.history = []  # what happened, in order, for the scenario's report
-        self._seq = 0
         self._proc = None
         self._qmp = None
         self._agent = None
@@ -177,13 +110,13 @@ class VmInstance(InstanceBackend):
                 if time.monotonic() > deadline:
                     raise VmError(f"qemu did not create {self.agent_path} within 30 s")
                 time.sleep(0.05)
-            self._agent = AgentLink(self.agent_path, 10)
+            self._agent = AgentLink.connect_unix(self.agent_path, 10)
             self._qmp = qmp.Qmp(self.qmp_path, timeout=30)
             t0 = time.monotonic()
-            self._agent.expect("@@READY", time.monotonic() + boot_timeout, "boot")
+            self._agent.wait_ready(boot_timeout)
             self.boot_seconds = time.monotonic() - t0
             self._log("boot", f"agent ready after {self.boot_seconds:.1f} s")
-        except (VmError, qmp.QmpError) as e:
+        except (VmError, AgentError, qmp.QmpError) as e:
             self.close()
             raise VmError(f"the guest did not come up: {e}; console log {self.console_path}") from e
 
@@ -203,10 +136,8 @@ class VmInstance(InstanceBackend):
             raise VmError(f"instance {instance_id} is not the guest ({self.instance_id})")
 
     def _observe(self, label, serial=""):
-        if not self.observe_enabled:
-            return
-        self._agent.send(f"@@OBS {label} {serial}\n".encode())
-        self._agent.expect(f"@@OK {label}", time.monotonic() + 60, f"observation {label}")
+        if self.observe_enabled:
+            self._agent.observe(label, serial)
 
     # ---- the backend interface ---------------------------------------------
 
@@ -263,8 +194,7 @@ class VmInstance(InstanceBackend):
         if volume_id not in self.attached:
             raise VmError(f"{volume_id} is not attached to the guest")
         self._observe("before-detach", serial)
-        self._agent.send(f"@@MOUNTED {serial}\n".encode())
-        mountpoint = self._agent.expect("@@MOUNTED", time.monotonic() + 30, "mount query")[len("@@MOUNTED"):].strip()
+        mountpoint = self._agent.mountpoint(serial)
         if mountpoint and not force:
             # EC2 asks the guest to let go; a volume still mounted stays
             # "busy" (Amazon EBS user guide, "Detach an Amazon EBS volume";
@@ -298,51 +228,21 @@ class VmInstance(InstanceBackend):
             # SendCommand validates parameters before anything is delivered.
             raise VmError(f"{name}: {e}") from e
         label = DOCUMENT_LABELS.get(name) or re.sub(r"[^A-Za-z0-9_-]", "-", name)
-        self._seq += 1
-        cid = f"c{self._seq}"
         serial = ""
         vid = parameters.get("VolumeId")
         if isinstance(vid, str) and VOLUME_ID_RE.match(vid):
             serial = serial_of(vid)
         self._observe(f"before-{label}", serial)
-        raw = script.encode()
-        payload = base64.encodebytes(raw)
-        timeout = max(1, int(request.execution_timeout))
-        cancel = "0" if request.cancel_after is None else f"{max(0.001, float(request.cancel_after)):.3f}"
-        self._agent.send(f"@@RUN {cid} {label} {timeout} {cancel} {len(payload)} "
-                         f"{hashlib.sha256(raw).hexdigest()}\n".encode() + payload)
-        t0 = time.monotonic()
-        delivery = max(1, int(request.delivery_timeout))
-        try:
-            self._agent.expect(f"@@ACK {cid}", t0 + delivery, f"delivery of {cid}")
-        except VmError as e:
+        r = self._agent.run(label, script, request.execution_timeout, request.cancel_after,
+                            request.delivery_timeout)
+        if r is None:
             self._check_alive("delivering a command")
-            self._log("command", f"{name} ({cid}): not delivered within {delivery} s: {e}")
-            return CommandResult("DeliveryTimedOut", -1, "", "", float(delivery))
-        head = self._agent.expect(f"@@RESULT {cid} ", t0 + timeout + 60, f"{name} ({cid})")
-        fields = dict(kv.split("=", 1) for kv in head.split()[2:])
-        out, err = [], []
-        cur = out
-        while True:
-            line = self._agent.line(time.monotonic() + 60, f"output of {cid}")
-            if line == "@@ERR":
-                cur = err
-            elif line == f"@@DONE {cid}":
-                break
-            else:
-                cur.append(line)
-        stdout = base64.b64decode("".join(out)).decode("utf-8", "replace")
-        stderr = base64.b64decode("".join(err)).decode("utf-8", "replace")
-        rc, ended = int(fields["rc"]), fields.get("ended", "exit")
-        if ended in ("timeout", "cancel"):
+            self._log("command", f"{name}: not delivered within {request.delivery_timeout} s")
+            return CommandResult("DeliveryTimedOut", -1, "", "", float(request.delivery_timeout))
+        status, rc, ended = ssm_status(r), r["rc"], r["ended"]
+        if status in ("TimedOut", "Cancelled"):
             rc = STOPPED_EXIT_CODE
-        if rc == 0:
-            status = "Success"
-        elif rc == STOPPED_EXIT_CODE:
-            status = "Cancelled" if ended == "cancel" else "TimedOut"
-        else:
-            status = "Failed"
-        secs = time.monotonic() - t0
+        stdout, stderr, secs, cid = r["stdout"], r["stderr"], r["seconds"], r["id"]
         self._log("command", f"{name} ({cid}, label {label}): {status}, exit {rc} ({ended}), {secs:.1f} s, "
                   f"{len(stdout)} + {len(stderr)} characters of output")
         self._observe(f"after-{label}", serial)
@@ -356,9 +256,8 @@ class VmInstance(InstanceBackend):
         try:
             if self._agent is not None and self._proc is not None and self._proc.poll() is None:
                 try:
-                    self._agent.send(b"@@QUIT\n")
-                    self._agent.expect("@@BYE", time.monotonic() + 10, "quit")
-                except VmError as e:
+                    self._agent.quit()
+                except AgentError as e:
                     self._log("close", f"the agent did not say goodbye: {e}")
             if self._proc is not None:
                 try:
