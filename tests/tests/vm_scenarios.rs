@@ -143,7 +143,10 @@ fn vm_agent_stand_in_runs_commands_like_the_ssm_agent() {
         script.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("PASS  timeout-kills-the-process-group"), "{text}");
+    assert!(
+        text.contains("PASS  timeout-kills-the-process-group"),
+        "{text}"
+    );
     assert!(text.contains("agent_test: 0 failed"), "{text}");
 }
 

@@ -122,7 +122,9 @@ fv_agent_run() {
 	wait "$pid"
 	rc=$?
 	for w in $wd $cw; do
-		kill -KILL -- "-$w" 2>/dev/null
+		# The group, and the process itself in case it has not called
+		# setsid yet (then there is no group to kill and it would live on).
+		kill -KILL -- "-$w" "$w" 2>/dev/null
 		wait "$w" 2>/dev/null
 	done
 	ended='exit'
