@@ -155,6 +155,7 @@ def runbook(args):
         t0 = time.monotonic()
         ex = engine.Execution(docs[RUNBOOK], params, world.session, vm, commands, world_mod.ACCOUNT,
                               world.region, execution_id=execution_id)
+        ex.world = world  # as run.execute() does: the engine's EBS stand-ins live there
         ex.run()
         report["execution_seconds"] = round(time.monotonic() - t0, 1)
         print(engine.report(ex), file=sys.stderr)
