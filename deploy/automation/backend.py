@@ -135,8 +135,11 @@ class ScriptedBackend(InstanceBackend):
         self.mounted = set()
         self.evidence = {}  # volume_id -> "complete" | "partial" | "killed"
         self.calls = []  # (document_name, parameters, status)
+        self.force = None  # an Outcome for every invocation until cleared (the drills set it per step)
 
     def _next(self, name):
+        if self.force is not None:
+            return self.force
         queue = self.outcomes.get(name)
         if not queue:
             return Outcome()

@@ -338,6 +338,10 @@ class Execution:
 
     def _attempt(self, step, record, timeout):
         cancel_now = self.faults is not None and self.faults.cancel_during(step["name"])
+        if self._cancel_deadline is not None:
+            # Already cancelling: a second StopAutomationExecution changes
+            # nothing (the execution is no longer InProgress).
+            cancel_now = False
         in_cancel_flow = self._cancel_deadline is not None
         deadline = None
         if timeout is not None:
@@ -350,13 +354,22 @@ class Execution:
             handler = getattr(self, "_" + step["action"].split(":", 1)[1])
             inputs = self.resolve(step.get("inputs", {}))
             handler(step, inputs, record, deadline, cancel_now)
+        except (StepFailed, ClientError, ParamValidationError, BotoCoreError) as e:
+            if not cancel_now:
+                raise
+            # Cancelled while it ran: the cancel decides how the step ends.
+            record["message"] = "%s: %s" % (type(e).__name__, e)
         finally:
             if self.faults is not None:
                 self.faults.leave(step["name"], self)
         if cancel_now:
-            raise StepFailed("the execution was cancelled while %s ran" % step["name"], "Cancelled")
+            raise StepFailed("the execution was cancelled while %s ran %s" % (step["name"], record["message"]),
+                             "Cancelled")
         if deadline is not None and self.clock.now > deadline:
             if in_cancel_flow and self.clock.now >= self._cancel_deadline:
+                for p in self.pending_commands:
+                    if p["step"] == step["name"]:
+                        p["cut_by_cancel"] = True
                 raise StepFailed("the cancellation workflow's two minutes ran out in %s" % step["name"], "Cancelled")
             raise StepFailed("step timed out after %s s" % timeout, "TimedOut")
 
@@ -390,7 +403,29 @@ class Execution:
 
     def _executeAwsApi(self, step, inputs, record, deadline, cancel_now):
         response = self._call(inputs)
+        if inputs["Service"] == "ec2" and inputs["Api"] in ("AttachVolume", "DetachVolume"):
+            self._instance_side(inputs)
         self._outputs(step, response)
+
+    def _instance_side(self, inputs):
+        """Tell the backend the disk came or went. A non-forced detach the
+        guest refuses stays "busy" (EC2 user guide, ebs-detaching-volume:
+        a volume mounted in the OS can stay in the busy state): moto's
+        attachment is put back and reported busy until a forced detach."""
+        vol, inst = inputs["VolumeId"], inputs.get("InstanceId")
+        world = getattr(self, "world", None)
+        if inputs["Api"] == "AttachVolume":
+            if world is not None:
+                world._devices[vol] = inputs["Device"]
+            self.backend.on_attach(vol, inst, inputs["Device"])
+            return
+        force = bool(inputs.get("Force", False))
+        if self.backend.on_detach(vol, inst, force) == "busy":
+            if world is None:
+                raise EngineError("a busy detach needs the world's EBS stand-in")
+            world.hold_attached(vol, inst)
+        elif world is not None:
+            world.volume_overlay.pop(vol, None)
 
     def _assertAwsResourceProperty(self, step, inputs, record, deadline, cancel_now):
         # ASSERT: one call; the step fails unless the property is one of DesiredValues.
@@ -405,6 +440,7 @@ class Execution:
         # times out (then onFailure applies, TIMEOUTS).
         if deadline is None:
             deadline = self.clock.now + WAIT_DEFAULT_TIMEOUT
+        start = self.clock.now
         while True:
             response = self._call(inputs)
             found, value = select(response, inputs["PropertySelector"])
@@ -412,10 +448,13 @@ class Execution:
                 return
             if cancel_now:
                 return
-            if self.clock.now + POLL_SECONDS > deadline:
+            # Polls spread out as the wait grows (at most 1/20 of the time
+            # waited so far), so a day-long wait costs a few hundred calls.
+            interval = max(POLL_SECONDS, (self.clock.now - start) / 20)
+            if self.clock.now + interval > deadline:
                 self.clock.now = deadline + 0.001
                 return
-            self.clock.advance(POLL_SECONDS)
+            self.clock.advance(interval)
 
     def _branch(self, step, inputs, record, deadline, cancel_now):
         # BRANCH: the first choice that matches names the next step; else Default;

@@ -16,16 +16,23 @@ STAND-INS (each labelled where it is coded; docs/deploy.md lists them):
   "pending") or failed ("error"), as EBS would, while moto's model holds the
   final state.
 - ec2 DescribeInstances: moto leaves out PlatformDetails; the world adds it.
+- ec2 ModifyInstanceAttribute InstanceInitiatedShutdownBehavior: moto
+  accepts it and drops it; the world stores it in moto's model.
 - ec2 LockSnapshot is not in moto; the runbook does not call it.
 - SendCommand invocations: runcommand.py.
 """
 
 import json
+import os
 
-import boto3
-from botocore.awsrequest import AWSResponse
-from botocore.exceptions import ClientError
-from moto import mock_aws
+# moto loads thousands of public AMIs per region by default, which makes
+# every world start take seconds; the runbook needs one Linux image.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+import boto3  # noqa: E402
+from botocore.awsrequest import AWSResponse  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+from moto import mock_aws  # noqa: E402
 
 ACCOUNT = "123456789012"
 SECURITY_ACCOUNT = "222222222222"
@@ -38,6 +45,39 @@ TRANSITIONAL = {
     "$.Volumes[0].Attachments[0].State": "attaching",
     "$.Snapshots[0].State": "pending",
 }
+
+
+class Clients:
+    """boto3 clients shared by every world of a process: loading botocore's
+    service models is what costs (a quarter second per client), so each
+    service's client is made once and routed to the current world's hooks.
+    Quacks like a boto3 Session for the engine and for executeScript."""
+
+    def __init__(self, region):
+        self.session = boto3.Session(region_name=region, aws_access_key_id="testing",
+                                     aws_secret_access_key="testing")
+        self.region_name = region
+        self.world = None
+        self._clients = {}
+        events = self.session.events
+        events.register_first("before-call.*.*", lambda **kw: self.world._inject(**kw))
+        events.register("before-call.ssm.DescribeInstanceInformation",
+                        lambda **kw: self.world._describe_instance_information(**kw))
+        events.register("after-call.ec2.DescribeInstances", lambda **kw: self.world._platform_details(**kw))
+        events.register("before-call.ec2.ModifyInstanceAttribute",
+                        lambda **kw: self.world._shutdown_behaviour(**kw))
+        events.register("after-call.ec2.DescribeVolumes", lambda **kw: self.world._overlay_volumes(**kw))
+        events.register("after-call.ec2.DescribeSnapshots", lambda **kw: self.world._overlay_snapshots(**kw))
+
+    def client(self, service, *args, **kwargs):
+        if args or kwargs:
+            raise ValueError("only client(service) is implemented here")
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service)
+        return self._clients[service]
+
+
+_CLIENTS = {}
 
 
 class World:
@@ -55,6 +95,7 @@ class World:
         self.stuck = None  # (operation, selector) while a wait step is held
         self.fail_calls = 0  # the next N API calls fail (transient API error)
         self.injected = []  # the calls that were failed on purpose
+        self._devices = {}
         self._mock = None
 
     def __enter__(self):
@@ -67,14 +108,10 @@ class World:
     def start(self):
         self._mock = mock_aws()
         self._mock.start()
-        self.session = boto3.Session(region_name=self.region, aws_access_key_id="testing",
-                                     aws_secret_access_key="testing")
-        events = self.session.events
-        events.register_first("before-call.*.*", self._inject)
-        events.register("before-call.ssm.DescribeInstanceInformation", self._describe_instance_information)
-        events.register("after-call.ec2.DescribeInstances", self._platform_details)
-        events.register("after-call.ec2.DescribeVolumes", self._overlay_volumes)
-        events.register("after-call.ec2.DescribeSnapshots", self._overlay_snapshots)
+        if self.region not in _CLIENTS:
+            _CLIENTS[self.region] = Clients(self.region)
+        self.session = _CLIENTS[self.region]
+        self.session.world = self
         ec2 = self.session.client("ec2")
         kms = self.session.client("kms")
         # Single-Region key: moto writes multi-Region key IDs as mrk-<uuid>,
@@ -88,8 +125,7 @@ class World:
         self.session.client("ssm").put_parameter(Name=PARAMETER, Type="String", Value=self.forensics_snapshot)
         self.session.client("s3").create_bucket(Bucket=BUCKET,
                                                 CreateBucketConfiguration={"LocationConstraint": self.region})
-        image = [i["ImageId"] for i in ec2.describe_images(Owners=["amazon"])["Images"]
-                 if i.get("Platform") != "windows" and i.get("Architecture") == "x86_64"][0]
+        image = "ami-0123456789abcdef0"  # moto runs any image ID as x86_64 Linux
         inst = ec2.run_instances(ImageId=image, InstanceType=self.instance_type, MinCount=1, MaxCount=1,
                                  Placement={"AvailabilityZone": az})["Instances"][0]
         self.instance_id = inst["InstanceId"]
@@ -150,6 +186,27 @@ class World:
                           "ResourceType": "EC2Instance"})
         return AWSResponse("https://ssm.%s.amazonaws.com/" % self.region, 200, {}, None), \
             {"InstanceInformationList": items}
+
+    def hold_attached(self, volume_id, instance_id):
+        """STAND-IN (EBS timing): the guest did not release the disk; EC2
+        keeps the attachment, reported "busy", until a forced detach."""
+        ec2 = self.session.client("ec2")
+        device = self._devices.get(volume_id, "/dev/sdf")
+        self.fail_calls = 0
+        ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+        self.volume_overlay.setdefault(volume_id, {})["Attachment"] = "busy"
+
+    def _shutdown_behaviour(self, params, **_kw):
+        # STAND-IN: moto 5.2.5 answers ModifyInstanceAttribute with
+        # InstanceInitiatedShutdownBehavior but does not store it (its
+        # handler list lacks the attribute); the world stores it in moto's
+        # instance model, which DescribeInstanceAttribute reads.
+        body = params.get("body", {})
+        value = body.get("InstanceInitiatedShutdownBehavior.Value") if isinstance(body, dict) else None
+        if value is not None:
+            from moto.ec2.models import ec2_backends
+            instance = ec2_backends[ACCOUNT][self.region].get_instance(body["InstanceId"])
+            instance.instance_initiated_shutdown_behavior = value
 
     def _platform_details(self, parsed, **_kw):
         # STAND-IN: moto leaves out Instance.PlatformDetails, which EC2

@@ -269,8 +269,13 @@ def runbook_graph(doc):
             ok[s["name"]] = [None]
         else:
             ok[s["name"]] = [s.get("nextStep", nxt)]
-        on_failure = s.get("onFailure", "Abort")
-        fail[s["name"]] = [on_failure[len("step:"):]] if on_failure.startswith("step:") else [None]
+        fail[s["name"]] = []
+        # A cancel follows onCancel as a failure follows onFailure.
+        for key in ("onFailure", "onCancel"):
+            target = s.get(key, "Abort")
+            edge = target[len("step:"):] if target.startswith("step:") else None
+            if edge not in fail[s["name"]]:
+                fail[s["name"]].append(edge)
     return ok, fail
 
 
@@ -355,10 +360,11 @@ def check_runbook_failure_paths():
     create = names.index("CreateVolume")
     capture = names.index("Capture")
     for n in names[create + 1:capture]:
-        expect(fail[n][0] is not None, "%s aborts without cleaning up the volume" % n)
-        expect(reaches_delete(fail[n][0]), "failure of %s does not reach DeleteVolume" % n)
-    # After the capture: no path (success or failure) reaches a delete except
-    # through the success of WaitSnapshotCompleted.
+        for edge in fail[n]:
+            expect(edge is not None, "%s aborts (on failure or cancel) without cleaning up the volume" % n)
+            expect(edge is None or reaches_delete(edge), "failure or cancel of %s does not reach DeleteVolume" % n)
+    # After the capture: no path (success, failure or cancel) reaches a
+    # delete except through the success of AssertSnapshotCompleted.
     seen, todo = set(), [names[capture]]
     while todo:
         n = todo.pop()
@@ -366,13 +372,58 @@ def check_runbook_failure_paths():
             continue
         seen.add(n)
         expect(not deletes(n), "%s can delete the volume before the evidence snapshot is complete" % n)
-        nexts = fail[n] + ([] if n == "WaitSnapshotCompleted" else ok[n])
+        nexts = fail[n] + ([] if n == "AssertSnapshotCompleted" else ok[n])
         todo += nexts
-    expect("SnapshotEvidence" in seen and "WaitSnapshotCompleted" in seen, "capture does not lead to the snapshot")
-    expect(fail["Capture"] == ["Unmount"], "a failed capture must still unmount and keep the evidence")
+    expect("SnapshotEvidence" in seen and "AssertSnapshotCompleted" in seen, "capture does not lead to the snapshot")
+    expect(fail["Capture"][0] == "Unmount", "a failed capture must still unmount and keep the evidence")
+    # W1: a failed unmount still snapshots the (attached) volume.
+    expect(fail["Unmount"][0] == "SnapshotInUse" and steps["SnapshotInUse"]["inputs"]["Api"] == "CreateSnapshot",
+           "a failed unmount must snapshot the attached volume")
+    # W1: the evidence snapshot is taken right after the unmount, before the detach.
+    expect(names.index("SnapshotEvidence") < names.index("DetachVolume") and ok["Unmount"] == ["SnapshotEvidence"],
+           "the snapshot must follow the unmount, before DetachVolume")
     delete_steps = [n for n in names if deletes(n)]
     for n in delete_steps:
-        expect(steps[n].get("isEnd") is True, "%s does not end the execution" % n)
+        expect(steps[n].get("isEnd") is True or ok[n] == ["RestoreInstance"],
+               "%s neither ends the execution nor goes to RestoreInstance" % n)
+    expect(steps["RestoreInstance"].get("isEnd") is True, "RestoreInstance must end the execution")
+
+
+@check("runbook: onCancel from CreateVolume on, delivery timeouts, forced clean-up detach, fail-fast waits")
+def check_runbook_hardening():
+    doc = documents()["Forensics-CaptureInstanceMemory"]
+    steps = doc["mainSteps"]
+    names = [s["name"] for s in steps]
+    by_name = {s["name"]: s for s in steps}
+    # W4: every step that can run while the volume exists has somewhere to go on cancel
+    # (the cancellation workflow's own steps and the final restore excepted).
+    for s in steps[names.index("CreateVolume"):]:
+        if s["name"].startswith("Cancel") or s["name"] == "RestoreInstance":
+            continue
+        expect(s.get("onCancel", "").startswith("step:"), "%s has no onCancel" % s["name"])
+    # H1: delivery timeout set, and the step outlives delivery + execution.
+    for s in steps:
+        if s["action"] != "aws:runCommand":
+            continue
+        delivery = s["inputs"].get("TimeoutSeconds")
+        expect(isinstance(delivery, int) and 30 <= delivery <= 600, "%s: delivery TimeoutSeconds %r" % (s["name"], delivery))
+        target = documents()[s["inputs"]["DocumentName"]]
+        execution = target["mainSteps"][0]["inputs"]["timeoutSeconds"]
+        execution = 172800 if "{{" in execution else int(execution)
+        expect(isinstance(delivery, int) and s.get("timeoutSeconds", 0) >= delivery + execution,
+               "%s: timeoutSeconds %s < delivery %s + execution %s" % (s["name"], s.get("timeoutSeconds"), delivery, execution))
+    # H5: the clean-up detach is forced (reachable only before the capture).
+    expect(by_name["CleanupDetachVolume"]["inputs"].get("Force") is True, "CleanupDetachVolume is not forced")
+    # H6: the waits for a new volume and for the snapshots also stop at
+    # "error", and an assert of the same property follows each.
+    for i, s in enumerate(steps):
+        if s["name"] not in ("WaitVolumeAvailable", "WaitSnapshotCompleted", "WaitSnapshotInUse"):
+            continue
+        sel = s["inputs"]["PropertySelector"]
+        expect("error" in s["inputs"]["DesiredValues"], "%s waits out its timeout on an error state" % s["name"])
+        nxt = steps[i + 1] if i + 1 < len(steps) else {}
+        expect(nxt.get("action") == "aws:assertAwsResourceProperty" and nxt["inputs"].get("PropertySelector") == sel,
+                   "%s is not followed by an assert of %s" % (s["name"], sel))
 
 
 @check("plan.py: volume size, gp3 limits, device names and timeout")
@@ -1067,7 +1118,7 @@ def main():
     else:
         print("note: no --volume-ssm DIR given: the volume's copy of the documents is not compared")
     checks += [check_document_shape, check_patterns, check_command_steps, check_runbook_references,
-              check_runbook_failure_paths, check_plan, check_plan_handler, check_shellcheck, check_stage0_injection,
+              check_runbook_failure_paths, check_runbook_hardening, check_plan, check_plan_handler, check_shellcheck, check_stage0_injection,
               check_stage0_self_validation]
     for shell in SHELLS:
         checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]
