@@ -152,6 +152,7 @@ def runbook(args):
                                   Note="qemu guest as the instance of a whole runbook run",
                                   Source="kcore", CompressionLevel="1")
         commands = {k: v for k, v in docs.items() if k != RUNBOOK}
+        before = world.protection()
         t0 = time.monotonic()
         ex = engine.Execution(docs[RUNBOOK], params, world.session, vm, commands, world_mod.ACCOUNT,
                               world.region, execution_id=execution_id)
@@ -179,8 +180,10 @@ def runbook(args):
         flow = ["Plan", "CreateVolume", "AttachVolume", "Mount", "Capture", "Unmount", "DetachVolume"]
         ok_steps = [r["name"] for r in ex.steps if r["status"] == "Success" and r["name"] in flow]
         check("runbook-flow-steps-succeeded-in-order", ok_steps == flow, " -> ".join(ran))
-        cleanup = [n for n in ran if n.startswith("Cleanup")]
-        check("runbook-no-cleanup-path", not cleanup, f"clean-up steps run: {cleanup or 'none'}")
+        cleanup = [n for n in ran if n.startswith(("Cleanup", "Cancel", "SnapshotInUse"))]
+        check("runbook-no-failure-or-cancel-path", not cleanup, f"clean-up steps run: {cleanup or 'none'}")
+        protection = world.protection()
+        check("instance-protection-restored", protection == before, f"before {before}, after {protection}")
         cmd = {r["name"]: r for r in ex.steps if r.get("command_status")}
         for step in ("Mount", "Capture", "Unmount"):
             r = cmd.get(step, {})
