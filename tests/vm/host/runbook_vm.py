@@ -106,6 +106,10 @@ RUNBOOK = "Forensics-CaptureInstanceMemory"
 GIB = 1 << 30
 
 
+class DriverError(Exception):
+    """The run could not be made (the engine refused the runbook)."""
+
+
 def load_documents(ssm_dir):
     """Every rendered document (Forensics-*.json) in SSM_DIR, by name."""
     docs = {}
@@ -154,10 +158,13 @@ def runbook(args):
         commands = {k: v for k, v in docs.items() if k != RUNBOOK}
         before = world.protection()
         t0 = time.monotonic()
-        ex = engine.Execution(docs[RUNBOOK], params, world.session, vm, commands, world_mod.ACCOUNT,
-                              world.region, execution_id=execution_id)
-        ex.world = world  # as run.execute() does: the engine's EBS stand-ins live there
-        ex.run()
+        try:
+            ex = engine.Execution(docs[RUNBOOK], params, world.session, vm, commands, world_mod.ACCOUNT,
+                                  world.region, execution_id=execution_id)
+            ex.world = world  # as run.execute() does: the engine's EBS stand-ins live there
+            ex.run()
+        except engine.EngineError as e:
+            raise DriverError(f"the engine refused the runbook: {e}") from e
         report["execution_seconds"] = round(time.monotonic() - t0, 1)
         print(engine.report(ex), file=sys.stderr)
         report.update({"status": ex.status, "failure": ex.failure_message, "outputs": ex.outputs,
@@ -233,7 +240,8 @@ def main():
     t0 = time.monotonic()
     try:
         rc = runbook(args) if args.mode == "runbook" else documents(args)
-    except (vm_instance.VmError, OSError, ssm_extract.DocError) as e:
+    except (DriverError, vm_instance.VmError, vm_instance.AgentError, vm_instance.qmp.QmpError, OSError,
+            ssm_extract.DocError) as e:
         print(f"runbook_vm: FAIL: {e}", file=sys.stderr)
         return 1
     print(f"runbook_vm: {args.mode} done in {time.monotonic() - t0:.0f} s", file=sys.stderr)
