@@ -148,9 +148,17 @@ def runbook(args):
             src = args.volume_image if v.get("SnapshotId") == world.forensics_snapshot else None
             return src, int(v["Size"]) * GIB
 
+        inst = ec2.describe_instances(InstanceIds=[world.instance_id])["Reservations"][0]["Instances"][0]
+        root = [m["Ebs"]["VolumeId"] for m in inst.get("BlockDeviceMappings", [])
+                if m.get("DeviceName") == inst.get("RootDeviceName") and "Ebs" in m]
+        if len(root) != 1:
+            raise DriverError(f"moto's instance has no single root EBS volume: {inst.get('BlockDeviceMappings')}")
+        report["root_volume_id"] = root[0]
+        # The guest's root disk carries the root volume's ID as its serial,
+        # as on Nitro.
         vm = vm_instance.VmInstance(instance_id=world.instance_id, qemu=qemu, qemu_args=qargs,
                                     workdir=args.work, volume_source=volume_source,
-                                    total_timeout=args.timeout)
+                                    total_timeout=args.timeout, root_volume_id=root[0])
         report["boot_seconds"] = round(vm.boot_seconds, 1)
         params = world.parameters(CaseId="VM-BENCH-RUNBOOK", Examiner="fv-vm-bench",
                                   Note="qemu guest as the instance of a whole runbook run",

@@ -578,6 +578,14 @@ hotplug_flow() {
 	GUEST_SECONDS=$(($(date +%s) - t0))
 	[ "$rc" = 0 ] || die "the $mode driver failed (exit $rc); see $WORK/console.log and $WORK/driver.json"
 	check_driver
+	if [ "$mode" = runbook ]; then
+		local root serial ok=1
+		root=$(driver_field 'r.get("root_volume_id") or ""')
+		serial=$(res suspect-serial || true)
+		[ -n "$root" ] && [ "$serial" = "${root/-/}" ] && ok=0
+		check guest-root-disk-is-the-instance-root-volume "$ok" \
+			"moto root volume $root, guest root disk serial $(res suspect-serial || true) (/dev/$(res suspect-dev || true))"
+	fi
 	local img
 	img=$(driver_field 'r.get("volume_image") or ""')
 	[ -n "$img" ] && [ -f "$img" ] || die "the driver reports no volume image (see $WORK/driver.json)"

@@ -63,12 +63,29 @@ def serial_of(volume_id):
     return volume_id.replace("-", "")
 
 
+def with_root_volume(args, serial):
+    """ARGS with the guest's root disk (drive "suspect") given SERIAL, and
+    the kernel command line telling the guest so (fv.suspect=)."""
+    out, done = [], set()
+    for a in args:
+        if a.startswith("nvme,") and a.endswith(",drive=suspect"):
+            a = re.sub(r"serial=[^,]*", f"serial={serial}", a)
+            done.add("device")
+        elif out and out[-1] == "-append":
+            a = f"{a} fv.suspect={serial}"
+            done.add("append")
+        out.append(a)
+    if done != {"device", "append"}:
+        raise VmError("the qemu arguments have no root disk (drive=suspect) or no -append")
+    return out
+
+
 class VmInstance(InstanceBackend):
     """One booted guest standing in for instance `instance_id`: the engine's
     InstanceBackend (deploy/automation/backend.py)."""
 
     def __init__(self, *, instance_id, qemu, qemu_args, workdir, volume_source,
-                 boot_timeout=120, total_timeout=1800, observe=True):
+                 boot_timeout=120, total_timeout=1800, observe=True, root_volume_id=None):
         self.instance_id = instance_id
         self.workdir = workdir
         self.volumes_dir = os.path.join(workdir, "volumes")
@@ -87,7 +104,10 @@ class VmInstance(InstanceBackend):
         for p in (self.qmp_path, self.agent_path):
             if os.path.exists(p):
                 os.unlink(p)
-        args = list(qemu_args) + [
+        args = list(qemu_args)
+        if root_volume_id:
+            args = with_root_volume(args, serial_of(root_volume_id))
+        args += [
             "-device", f"pcie-root-port,id={ROOT_PORTS[0]},slot=1,chassis=1",
             "-device", f"pcie-root-port,id={ROOT_PORTS[1]},slot=2,chassis=2",
             "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
