@@ -7,7 +7,6 @@ hangs. Protocol: qemu's docs/interop/qmp-spec (greeting, then
 `qmp_capabilities` before any other command; one JSON object per line).
 """
 import json
-import os
 import socket
 import time
 
@@ -110,12 +109,3 @@ class Qmp:
             if "event" in obj:
                 self.events.append(obj)
 
-
-def wait_for_path(path, timeout):
-    """True once PATH exists (a socket qemu creates), False after TIMEOUT."""
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

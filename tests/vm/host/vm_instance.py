@@ -46,7 +46,7 @@ DOCUMENT_LABELS = {
     "Forensics-CaptureMemory": "capture",
     "Forensics-UnmountVolume": "unmount",
 }
-# Root ports the guest is booted with (lib.sh: vm_args ... hot-plug ports).
+# The PCIe root ports VmInstance boots the guest with: one per disk attached at once.
 ROOT_PORTS = ("fvrp1", "fvrp2")
 VOLUME_ID_RE = re.compile(r"^vol-([0-9a-f]{8}|[0-9a-f]{17})$")
 
@@ -85,7 +85,7 @@ class VmInstance(InstanceBackend):
     InstanceBackend (deploy/automation/backend.py)."""
 
     def __init__(self, *, instance_id, qemu, qemu_args, workdir, volume_source,
-                 boot_timeout=120, total_timeout=1800, observe=True, root_volume_id=None):
+                 boot_timeout=240, total_timeout=1800, observe=True, root_volume_id=None):
         self.instance_id = instance_id
         self.workdir = workdir
         self.volumes_dir = os.path.join(workdir, "volumes")
@@ -274,16 +274,20 @@ class VmInstance(InstanceBackend):
         """Tell the guest to finish (it powers off), wait for qemu, kill it if
         it does not go. Returns qemu's exit status."""
         try:
+            said_bye = False
             if self._agent is not None and self._proc is not None and self._proc.poll() is None:
                 try:
                     self._agent.quit()
+                    said_bye = True
                 except AgentError as e:
                     self._log("close", f"the agent did not say goodbye: {e}")
             if self._proc is not None:
                 try:
-                    self._proc.wait(timeout=timeout)
+                    # A guest that said goodbye powers off; one that did not
+                    # is not waited for.
+                    self._proc.wait(timeout=timeout if said_bye else 0.1)
                 except subprocess.TimeoutExpired:
-                    self._log("close", f"qemu still running {timeout} s after quit: killed")
+                    self._log("close", "qemu killed" + (f" (still running {timeout} s after quit)" if said_bye else ""))
                     os.killpg(self._proc.pid, 9)
                     self._proc.wait(timeout=10)
                 return self._proc.returncode
