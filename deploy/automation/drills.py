@@ -210,6 +210,8 @@ def main(argv):
     verbose = "-v" in argv
     only = argv[argv.index("--only") + 1] if "--only" in argv else None
     t0 = time.time()
+    import selftest
+    self_passed, self_failed = selftest.run_all()
     docs = run_mod.rendered_documents()
     steps = {s["name"]: s for s in docs[run_mod.RUNBOOK]["mainSteps"]}
     results = {}  # (step, fault) -> (outcome, violations, primary)
@@ -254,8 +256,8 @@ def main(argv):
                     todo.append(r["name"])
     unreached = sorted(set(steps) - set(reached_by))
     print_matrix(results, steps)
-    failed = sum(1 for o, v, _ in results.values() if v) + len(unreached)
-    passed = len(results) - sum(1 for o, v, _ in results.values() if v)
+    failed = sum(1 for o, v, _ in results.values() if v) + len(unreached) + self_failed
+    passed = len(results) - sum(1 for o, v, _ in results.values() if v) + self_passed
     for name in unreached:
         print("UNREACHED: no drill reaches step %s" % name)
     print("%d drills in %.1f s" % (len(results), time.time() - t0))
