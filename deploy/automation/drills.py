@@ -27,7 +27,8 @@ Invariants, on moto's final state and the scripted instance:
      good), and the outputs name the volume and any evidence snapshot;
   I5 no command can still run after its step ended (H1);
   I6 a capture stopped early with Forensics-StopCapture ends as a
-     finalized partial image and is snapshotted (drill "stop-capture").
+     finalized partial image and is snapshotted (drill "stop-capture");
+  I7 a wait on a volume or snapshot in "error" stops there (H6).
 """
 
 import os
@@ -171,6 +172,13 @@ def invariants(ex, world, scripted, before, plan):
             continue  # a late unmount after the snapshot was taken endangers nothing
         v.append("I5: %s (%s) could still run after its step ended at t=%.0f (it ends at t=%.0f, %s)"
                  % (p["step"], p["document"], p["step_ended_at"], p["ends_at"], p["status"]))
+    for name, kind in plan.items():
+        if kind != "error-state":
+            continue
+        rec = [r for r in ex.steps if r["name"] == name]
+        limit = next(s for s in ex.runbook["mainSteps"] if s["name"] == name).get("timeoutSeconds", 3600)
+        if rec and rec[0]["end"] - rec[0]["start"] >= float(limit):
+            v.append("I7: %s waited out its %s s on an error state (H6)" % (name, limit))
     if "stop-capture" in plan.values():
         vid = created
         if scripted.evidence.get(vid) != "partial":
@@ -202,6 +210,8 @@ def main(argv):
     verbose = "-v" in argv
     only = argv[argv.index("--only") + 1] if "--only" in argv else None
     t0 = time.time()
+    import selftest
+    self_passed, self_failed = selftest.run_all()
     docs = run_mod.rendered_documents()
     steps = {s["name"]: s for s in docs[run_mod.RUNBOOK]["mainSteps"]}
     results = {}  # (step, fault) -> (outcome, violations, primary)
@@ -246,8 +256,8 @@ def main(argv):
                     todo.append(r["name"])
     unreached = sorted(set(steps) - set(reached_by))
     print_matrix(results, steps)
-    failed = sum(1 for o, v, _ in results.values() if v) + len(unreached)
-    passed = len(results) - sum(1 for o, v, _ in results.values() if v)
+    failed = sum(1 for o, v, _ in results.values() if v) + len(unreached) + self_failed
+    passed = len(results) - sum(1 for o, v, _ in results.values() if v) + self_passed
     for name in unreached:
         print("UNREACHED: no drill reaches step %s" % name)
     print("%d drills in %.1f s" % (len(results), time.time() - t0))

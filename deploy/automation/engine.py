@@ -374,7 +374,9 @@ class Execution:
             raise StepFailed("step timed out after %s s" % timeout, "TimedOut")
 
     def _outputs(self, step, response):
-        """Declared outputs by Selector, checked against Type."""
+        """Declared outputs by Selector, checked against Type; all or none
+        (a step whose outputs do not resolve fails, and records none)."""
+        found_values = {}
         for out in step.get("outputs", []):
             if out.get("Type", "String") not in OUTPUT_TYPES:
                 raise EngineError("step %s output %s: type %s" % (step["name"], out["Name"], out.get("Type")))
@@ -384,7 +386,8 @@ class Execution:
             want = OUTPUT_TYPES[out.get("Type", "String")]
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
                 raise StepFailed("output %s is %r, not %s" % (out["Name"], value, out.get("Type", "String")))
-            self.values["%s.%s" % (step["name"], out["Name"])] = value
+            found_values["%s.%s" % (step["name"], out["Name"])] = value
+        self.values.update(found_values)
 
     def _call(self, inputs):
         """API: Service and Api name a boto3 client call; the other inputs
