@@ -127,6 +127,14 @@ fn vm_runbook() {
     run_scenario("runbook");
 }
 
+/// Forensics-StopCapture during a running capture: a finalized, labelled
+/// partial image (exit 20, cause interrupted), then a clean unmount (issue 12).
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_stop_capture() {
+    run_scenario("stop-capture");
+}
+
 /// The guest's SSM agent stand-in (tests/vm/guest/agent.sh), which runs the
 /// documents' scripts in the runbook scenario, behaves as the agent does:
 /// exit codes and statuses, streams apart and whole, its environment, a

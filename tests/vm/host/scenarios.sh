@@ -18,6 +18,7 @@ fail-bad-marker    volume whose marker is wrong: refused and left unmounted
 fail-too-small     forensics volume too small for the capture: partial image that verifies
 fail-busy-unmount  unmount refused while a process holds a file on the volume, then succeeds
 runbook            the whole runbook (local Automation engine over moto), the guest as the instance, volume hot-plugged
+stop-capture       Forensics-StopCapture during a capture: a finalized partial image, then a clean unmount
 hotplug            the three documents with the volume hot-plugged and unplugged over QMP (no engine)
 LIST
 }
@@ -598,6 +599,50 @@ hotplug_flow() {
 
 scenario_hotplug() { hotplug_flow documents; }
 scenario_runbook() { hotplug_flow runbook; }
+
+# stop-capture: Forensics-StopCapture during a running capture gives a
+# finalized partial image (cause interrupted), not a killed one. The capture
+# runs at zstd level 19 so that it is still running when the stop comes.
+scenario_stop_capture() {
+	local params=() status
+	make_suspect_image
+	prepare_volume 1536
+	mapfile -t params < <(ssm_params kcore | grep -v '^CompressionLevel=')
+	render_ssm mount MountVolume "${params[@]}"
+	render_ssm capture CaptureMemory CompressionLevel=19 "${params[@]}"
+	render_ssm stop StopCapture "${params[@]}"
+	render_ssm unmount UnmountVolume "${params[@]}"
+	boot_guest x86_64 stop-capture 1500 512
+	check guest-scenario-clean "$(ok_if res_empty_fails)" "$(python3 "$RESULTS" "$WORK/console.log" fails)"
+	check ssm-mount-exit-0 "$(ok_if [ "$(rc_of mount)" = 0 ])" "exit $(rc_of mount)"
+	check capture-recorded-its-pid "$(ok_if [ -n "$(res capture-pid-file)" ])" "pid $(res capture-pid-file || true)"
+	check capture-running-when-stopped "$(ok_if [ "$(res capture-running-before-stop)" = yes ])" ""
+	check ssm-stop-exit-0 "$(ok_if [ "$(rc_of stop)" = 0 ])" "exit $(rc_of stop): $(res_block ssm-stop | head -n1 | cut -c1-120)"
+	# docs/capture.md: 20 = partial, interrupted by SIGINT/SIGTERM/SIGHUP.
+	check capture-partial-exit-20 "$(ok_if [ "$(rc_of capture)" = 20 ])" \
+		"exit $(rc_of capture)"
+	check capture-document-says-partial "$(ok_if block_has ssm-capture '^Forensics-CaptureMemory: PARTIAL')" \
+		"$(res_block ssm-capture | grep -m1 '^Forensics-CaptureMemory' | cut -c1-120)"
+	check pid-file-removed "$(ok_if res_empty pid-file-after)" "'$(res pid-file-after || true)'"
+	check ssm-unmount-exit-0 "$(ok_if [ "$(rc_of unmount)" = 0 ])" "exit $(rc_of unmount)"
+	check volume-unmounted-at-end "$(ok_if res_empty after-unmount-mountpoint)" ""
+	check suspect-written-sectors-unchanged "$(ok_if same_number "$(res before-mount-suspect-written)" "$(res after-unmount-suspect-written)")" \
+		"$(res before-mount-suspect-written || true) -> $(res after-unmount-suspect-written || true)"
+	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
+	read_back || return 0
+	status=$(manifest_field status || true)
+	check manifest-status-partial "$(ok_if [ "$status" = partial ])" "status '$status'"
+	check manifest-partial-cause-interrupted "$(ok_if [ "$(manifest_field partial_reason.cause)" = interrupted ])" \
+		"cause '$(manifest_field partial_reason.cause || true)': $(manifest_field partial_reason.detail 2>/dev/null | cut -c1-90 || true)"
+	expect partial-capture-verifies "$(host_capture_bin)" verify "$CAPDIR"
+	rm -f "$WORK/memory.lime"
+	expect zstd-decompress zstd -q -d "$CAPDIR/memory.lime.zst" -o "$WORK/memory.lime"
+	res_block iomem >"$WORK/iomem.txt"
+	expect partial-lime-ranges-equal-iomem-ram python3 "$FV_VM_DIR/host/lime_check.py" "$WORK/memory.lime" "$WORK/iomem.txt"
+	IMAGE_SUMMARY="partial (interrupted): $(stat -c %s "$WORK/memory.lime") bytes LiME -> $(stat -c %s "$CAPDIR/memory.lime.zst") bytes zst"
+	rm -f "$WORK/memory.lime"
+}
+res_empty_fails() { [ -z "$(python3 "$RESULTS" "$WORK/console.log" fails)" ]; }
 
 run_scenario() {
 	local name=$1 fn
