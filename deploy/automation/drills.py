@@ -109,7 +109,7 @@ def applicable(step):
     return faults
 
 
-def drill(plan, execution_id):
+def drill(plan, execution_id, params=None):
     scripted = backend_mod.ScriptedBackend()
     world = world_mod.World(**WORLD).start()
     faults = Faults(plan, world, scripted)
@@ -118,11 +118,16 @@ def drill(plan, execution_id):
         docs = run_mod.rendered_documents()
         world.create_documents(docs)
         commands = {k: v for k, v in docs.items() if k != run_mod.RUNBOOK}
-        ex = engine.Execution(docs[run_mod.RUNBOOK], world.parameters(), world.session, scripted, commands,
+        ex = engine.Execution(docs[run_mod.RUNBOOK], world.parameters(**(params or {})), world.session, scripted,
+                              commands,
                               world_mod.ACCOUNT, world.region, execution_id=execution_id, faults=faults)
         ex.world = world
         ex.run()
-        violations = invariants(ex, world, scripted, before, plan)
+        if (params or {}).get("KeepProtection") == "yes":
+            # KeepProtection=yes: the protections stay on after the run.
+            violations = invariants(ex, world, scripted, (True, "stop", "Standby"), plan)
+        else:
+            violations = invariants(ex, world, scripted, before, plan)
         if set(plan) - faults.fired:
             violations.append("fault not reached: %s" % sorted(set(plan) - faults.fired))
         return ex, violations, outcome(ex, world, scripted)
@@ -198,9 +203,17 @@ def outcome(ex, world, scripted):
     ev = [e for e in scripted.evidence.values()]
     if ev:
         parts.append("image " + ev[0])
-    snaps = [s for vid in scripted.evidence for s in world.snapshots_of(vid)]
+    snaps = [world.snapshot_overlay.get(s["SnapshotId"], s["State"])
+             for vid in scripted.evidence for s in world.snapshots_of(vid)]
     if snaps:
-        parts.append("snap")
+        parts.append("snap" if "completed" in snaps else "snap " + snaps[0])
+    ec2 = world.session.client("ec2")
+    for vid in scripted.evidence:
+        for snap in world.snapshots_of(vid):
+            perms = ec2.describe_snapshot_attribute(SnapshotId=snap["SnapshotId"], Attribute="createVolumePermission")
+            if any(p.get("UserId") == world_mod.SECURITY_ACCOUNT for p in perms["CreateVolumePermissions"]):
+                parts.append("shared")
+                break
     if vols:
         parts.append("vol kept %s" % vols[0]["State"])
     return ", ".join(parts)
@@ -217,9 +230,9 @@ def main(argv):
     results = {}  # (step, fault) -> (outcome, violations, primary)
     counter = [0]
 
-    def one(plan, label):
+    def one(plan, label, params=None):
         counter[0] += 1
-        ex, violations, out = drill(plan, "00000000-0000-4000-8000-%012d" % counter[0])
+        ex, violations, out = drill(plan, "00000000-0000-4000-8000-%012d" % counter[0], params)
         if verbose or violations:
             print("--- %s: %s" % (label, out))
             if verbose:
@@ -234,6 +247,8 @@ def main(argv):
         reached_by.setdefault(r["name"], {})
     results[("(none)", "none")] = (out, violations, None)
     todo = list(reached_by)
+    _, keep_v, keep_out = one({}, "no fault, KeepProtection=yes", {"KeepProtection": "yes"})
+    results[("(none)", "keep-protection")] = (keep_out, keep_v, None)
     stop_ex, stop_v, stop_out = one({"Capture": "stop-capture"}, "Capture x stop-capture")
     results[("Capture", "stop-capture")] = (stop_out, stop_v, None)
     done = set()
@@ -269,7 +284,7 @@ def print_matrix(results, steps):
     faults = ["api-error", "wait-timeout", "error-state", "command-failed", "command-timeout", "undelivered",
               "cancel", "stop-capture"]
     width = max(len(s) for s in steps) + 1
-    print("\nstep x fault -> outcome (status, image on the volume, snapshot, volume kept); '!' = invariant broken")
+    print("\nstep x fault -> outcome (status, image on the volume, snapshot, shared, volume kept); '!' = invariant broken")
     for name in steps:
         cells = []
         for f in faults:
