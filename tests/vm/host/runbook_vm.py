@@ -224,6 +224,8 @@ def runbook(args):
             check("evidence-snapshot-shared", world_mod.SECURITY_ACCOUNT in users, f"createVolumePermission {users}")
         left = [v["VolumeId"] + ":" + v["State"] for v in world.volumes_of(execution_id)]
         check("no-volume-left-behind", not left, f"volumes of the execution left: {left or 'none'}")
+        if args.cancel_drill:
+            cancel_drill(world, vm, docs, params, before, report, check)
     finally:
         if vm is not None:
             report["qemu_exit"] = vm.close()
@@ -232,6 +234,48 @@ def runbook(args):
         with open(os.path.join(args.work, "driver.json"), "w") as f:
             json.dump(report, f, indent=1, default=str)
     return 0
+
+
+def cancel_drill(world, vm, docs, params, before, report, check):
+    """A second execution on the same boot, cancelled while Capture runs
+    (StopAutomationExecution): SSM cancels the command, the agent SIGKILLs
+    the capture's process group, and the runbook's onCancel path must
+    snapshot the volume, restore the instance and unmount the volume in the
+    guest. The capture is killed, not finalized: that is why
+    Forensics-StopCapture exists (the stop-capture scenario)."""
+    import engine  # noqa: PLC0415
+    import run as run_mod  # noqa: PLC0415  (deploy/automation/run.py: CancelDuring)
+    import world as world_mod  # noqa: PLC0415
+
+    execution_id = "00000000-0000-4000-8000-00000000ca2c"
+    vm.label_prefix = "cancel-"
+    commands = {k: v for k, v in docs.items() if k != RUNBOOK}
+    ex = engine.Execution(docs[RUNBOOK], params, world.session, vm, commands, world_mod.ACCOUNT,
+                          world.region, execution_id=execution_id, faults=run_mod.CancelDuring("Capture"))
+    ex.world = world
+    ex.run()
+    print(engine.report(ex), file=sys.stderr)
+    volume_id = ex.outputs.get("CreateVolume.VolumeId", "")
+    report["cancel"] = {"status": ex.status, "failure": ex.failure_message, "outputs": ex.outputs,
+                        "steps": [{k: r.get(k) for k in ("name", "status", "message", "command_status",
+                                                          "response_code")} for r in ex.steps],
+                        "volume_id": volume_id,
+                        "volume_image": vm.image_of(volume_id) if volume_id else None}
+    ran = " -> ".join(f"{r['name']}:{r['status']}" for r in ex.steps)
+    check("cancel-execution-cancelled", ex.status == "Cancelled", f"{ex.status}: {ran}")
+    cap = next((r for r in ex.steps if r["name"] == "Capture"), {})
+    check("cancel-capture-command-cancelled", cap.get("command_status") == "Cancelled",
+          f"{cap.get('command_status')} exit {cap.get('response_code')}")
+    snapshot_id = ex.outputs.get("CancelSnapshotEvidence.EvidenceSnapshotId", "")
+    snaps = world.snapshots_of(volume_id) if volume_id else []
+    snap = next((x for x in snaps if x["SnapshotId"] == snapshot_id), None)
+    check("cancel-evidence-snapshot-completed", snap is not None and snap["State"] == "completed",
+          f"{snapshot_id or 'no snapshot output'}: {snap['State'] if snap else 'missing'} of {volume_id}")
+    protection = world.protection()
+    check("cancel-instance-protection-restored", protection == before, f"before {before}, after {protection}")
+    mountpoint = vm.mountpoint_of(volume_id) if volume_id in vm.attached else "(not attached)"
+    check("cancel-volume-unmounted-in-guest", mountpoint in ("", "(not attached)"),
+          f"{volume_id} mounted at '{mountpoint}'")
 
 
 def main():
@@ -243,6 +287,8 @@ def main():
     p.add_argument("--ssm-dir", required=True)
     p.add_argument("--volume-mib", type=int, default=1536)
     p.add_argument("--instance-type", default="t3.nano", help="moto's instance (its RAM should be the guest's)")
+    p.add_argument("--cancel-drill", action="store_true",
+                   help="runbook: then a second execution on the same boot, cancelled during Capture")
     p.add_argument("--timeout", type=int, default=1200, help="qemu's whole life, seconds")
     args = p.parse_args()
     t0 = time.monotonic()

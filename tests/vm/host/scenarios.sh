@@ -546,10 +546,10 @@ print(v if not isinstance(v,(dict,list)) else json.dumps(v))' "$WORK/driver.json
 check_hotplug() {
 	local serial
 	serial=$(driver_field 'r.get("volume_id") or ""' | tr -d -)
-	check hotplug-volume-appeared "$(ok_if [ -n "$(res attach-dev)" ])" \
-		"serial $serial as /dev/$(res attach-dev || true) after $(res attach-seconds || echo '?') s, model '$(res volume-model || true)'"
-	check hotplug-volume-gone-after-detach "$(ok_if res_empty detach-still-present)" \
-		"after $(res detach-seconds || echo '?') s; NVMe left: $(res after-detach-nvme || true)"
+	check hotplug-volume-appeared "$(ok_if [ -n "$(res after-attach-dev)" ])" \
+		"serial $serial as /dev/$(res after-attach-dev || true) after $(res after-attach-seconds || echo '?') s, model '$(res after-attach-model || true)'"
+	check hotplug-volume-gone-after-detach "$(ok_if res_empty after-detach-still-present)" \
+		"after $(res after-detach-seconds || echo '?') s; NVMe left: $(res after-detach-nvme || true)"
 	check not-mounted-at-detach "$(ok_if res_empty before-detach-mountpoint)" "'$(res before-detach-mountpoint || true)'"
 }
 
@@ -571,11 +571,15 @@ hotplug_flow() {
 	make_suspect_image
 	hotplug_boot_args runbook 512
 	# The engine needs moto: deploy/automation.sh makes its pinned venv.
-	[ "$mode" = runbook ] && py=("$FV_ROOT/deploy/automation.sh" python)
+	local extra=()
+	if [ "$mode" = runbook ]; then
+		py=("$FV_ROOT/deploy/automation.sh" python)
+		extra=(--cancel-drill)
+	fi
 	t0=$(date +%s)
 	timeout --kill-after=10 1500 "${py[@]}" "$FV_VM_DIR/host/runbook_vm.py" "$mode" --work "$WORK" \
 		--qemu-args "$WORK/qemu.args" --volume-image "${FV_VOLUME_IMG:-$FV_DIST/forensics-volume.img}" \
-		--ssm-dir "${FV_SSM_DIR:-$FV_DIST/deploy/ssm}" --volume-mib 1536 || rc=$?
+		--ssm-dir "${FV_SSM_DIR:-$FV_DIST/deploy/ssm}" --volume-mib 1536 "${extra[@]}" || rc=$?
 	GUEST_SECONDS=$(($(date +%s) - t0))
 	[ "$rc" = 0 ] || die "the $mode driver failed (exit $rc); see $WORK/console.log and $WORK/driver.json"
 	check_driver
@@ -595,6 +599,27 @@ hotplug_flow() {
 	check_guest_flow
 	check_footprint
 	check_evidence x86_64 kcore
+	[ "$mode" = runbook ] && check_cancel_drill
+	return 0
+}
+
+# check_cancel_drill: the guest's side of the runbook scenario's second
+# execution, cancelled during Capture (runbook_vm.py cancel_drill).
+check_cancel_drill() {
+	local img
+	img=$(driver_field '(r.get("cancel") or {}).get("volume_image") or ""')
+	check cancel-capture-killed-by-the-agent "$(ok_if [ "$(res ssm-cancel-capture-ended)" = cancel ])" \
+		"ended '$(res ssm-cancel-capture-ended || true)', exit $(res ssm-cancel-capture-rc || true) after $(res ssm-cancel-capture-seconds || echo '?') s"
+	check cancel-unmount-exit-0 "$(ok_if [ "$(res ssm-cancel-unmount-rc)" = 0 ])" \
+		"exit $(res ssm-cancel-unmount-rc || true): $(res_block ssm-cancel-unmount 2>/dev/null | head -n1 | cut -c1-100)"
+	check cancel-suspect-written-sectors-unchanged \
+		"$(ok_if same_number "$(res before-cancel-mount-suspect-written)" "$(res after-cancel-unmount-suspect-written)")" \
+		"$(res before-cancel-mount-suspect-written || true) -> $(res after-cancel-unmount-suspect-written || true)"
+	if [ -n "$img" ] && [ -f "$img" ]; then
+		expect cancel-volume-e2fsck-clean e2fsck -fn "$img"
+	else
+		check cancel-volume-e2fsck-clean 1 "the driver reports no volume image for the cancelled execution"
+	fi
 }
 
 scenario_hotplug() { hotplug_flow documents; }

@@ -97,6 +97,10 @@ class VmInstance(InstanceBackend):
         self.attached = {}  # volume_id -> root port
         self.images = {}  # volume_id -> image path
         self.history = []  # what happened, in order, for the scenario's report
+        # Prefixed to the labels of the guest's console blocks and
+        # observations, so that a second execution on the same boot keeps
+        # its results apart from the first's.
+        self.label_prefix = ""
         self._proc = None
         self._qmp = None
         self._agent = None
@@ -203,7 +207,7 @@ class VmInstance(InstanceBackend):
             raise VmError(f"hot-plug of {volume_id}: {e}") from e
         self.attached[volume_id] = free[0]
         self._log("attach", f"{volume_id} as NVMe serial {serial} on {free[0]} (requested {device})")
-        self._observe("after-attach", serial)
+        self._observe(f"{self.label_prefix}after-attach", serial)
 
     def on_detach(self, volume_id, instance_id, force):
         """DetachVolume succeeded: unplug the volume's NVMe disk (the guest's
@@ -213,7 +217,7 @@ class VmInstance(InstanceBackend):
         serial = serial_of(volume_id)
         if volume_id not in self.attached:
             raise VmError(f"{volume_id} is not attached to the guest")
-        self._observe("before-detach", serial)
+        self._observe(f"{self.label_prefix}before-detach", serial)
         mountpoint = self._agent.mountpoint(serial)
         if mountpoint and not force:
             # EC2 asks the guest to let go; a volume still mounted stays
@@ -233,7 +237,7 @@ class VmInstance(InstanceBackend):
         del self.attached[volume_id]
         self._log("detach", f"{volume_id} unplugged in {time.monotonic() - t0:.1f} s (force={bool(force)}"
                   f"{', was mounted at ' + mountpoint if mountpoint else ''})")
-        self._observe("after-detach", serial)
+        self._observe(f"{self.label_prefix}after-detach", serial)
         return None
 
     def run_command(self, request):
@@ -247,7 +251,7 @@ class VmInstance(InstanceBackend):
         except ssm_extract.DocError as e:
             # SendCommand validates parameters before anything is delivered.
             raise VmError(f"{name}: {e}") from e
-        label = DOCUMENT_LABELS.get(name) or re.sub(r"[^A-Za-z0-9_-]", "-", name)
+        label = self.label_prefix + (DOCUMENT_LABELS.get(name) or re.sub(r"[^A-Za-z0-9_-]", "-", name))
         serial = ""
         vid = parameters.get("VolumeId")
         if isinstance(vid, str) and VOLUME_ID_RE.match(vid):
@@ -267,6 +271,10 @@ class VmInstance(InstanceBackend):
                   f"{len(stdout)} + {len(stderr)} characters of output")
         self._observe(f"after-{label}", serial)
         return CommandResult(status, rc, stdout, stderr, secs)
+
+    def mountpoint_of(self, volume_id):
+        """Where the guest has VOLUME_ID's disk mounted now ('' if nowhere)."""
+        return self._agent.mountpoint(serial_of(volume_id))
 
     # ---- the end ----------------------------------------------------------
 

@@ -23,32 +23,33 @@ fv_find_serial() {
 }
 
 # fv_agent_observe LABEL [SERIAL]: the bench's observation hook (agent.sh).
-# after-attach waits for the hot-plugged namespace to appear, after-detach for
-# it to go (each at most 20 s), and reports how long that took.
+# [PREFIX]after-attach waits for the hot-plugged namespace to appear,
+# [PREFIX]after-detach for it to go (each at most 20 s), and reports how long
+# that took.
 fv_agent_observe() {
 	label=$1 serial=$2
 	if [ -n "$serial" ]; then
 		t0=$(date +%s)
 		i=0
 		case $label in
-		after-attach)
+		*after-attach)
 			until VOLUME_DEV=$(fv_find_serial "$serial"); do
 				i=$((i + 1))
 				[ $i -ge 100 ] && break
 				sleep 0.2
 			done
-			fv_result attach-dev "${VOLUME_DEV:-}"
-			fv_result attach-seconds "$(($(date +%s) - t0))"
-			[ -n "$VOLUME_DEV" ] && fv_result volume-model "$(sed "s/[[:space:]]*$//" "/sys/block/$VOLUME_DEV/device/model")"
+			fv_result "$label-dev" "${VOLUME_DEV:-}"
+			fv_result "$label-seconds" "$(($(date +%s) - t0))"
+			[ -n "$VOLUME_DEV" ] && fv_result "$label-model" "$(sed "s/[[:space:]]*$//" "/sys/block/$VOLUME_DEV/device/model")"
 			;;
-		after-detach)
+		*after-detach)
 			while fv_find_serial "$serial" >/dev/null; do
 				i=$((i + 1))
 				[ $i -ge 100 ] && break
 				sleep 0.2
 			done
-			fv_result detach-still-present "$(fv_find_serial "$serial" || true)"
-			fv_result detach-seconds "$(($(date +%s) - t0))"
+			fv_result "$label-still-present" "$(fv_find_serial "$serial" || true)"
+			fv_result "$label-seconds" "$(($(date +%s) - t0))"
 			;;
 		*) VOLUME_DEV=$(fv_find_serial "$serial") || VOLUME_DEV='' ;;
 		esac
