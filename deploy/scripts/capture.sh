@@ -4,7 +4,8 @@
 # The image, its hashes, the kernel context and manifest.json are written by
 # capture into a new directory under the volume's captures/ folder; this
 # script only checks the volume is the one mounted by Forensics-MountVolume,
-# keeps capture inside the SSM time limit and prints a short summary last.
+# keeps capture inside the SSM time limit and prints a one-line verdict first
+# (capture's own output is kept in logs/ on the volume; its tail follows).
 #
 # The SSM agent kills a command that outruns its executionTimeout outright,
 # which would leave no finalized image. So capture gets SIGTERM (it then ends
@@ -160,11 +161,40 @@ set -- --case-id "$CASE_ID" --examiner "$EXAMINER" --source "$SOURCE" --output "
 [ -z "$THREADS" ] || set -- "$@" --threads "$THREADS"
 [ "$IMDS" = true ] || set -- "$@" --no-imds
 
-say "capture: $VOLUME_ID at $MOUNT_POINT, source $SOURCE, time budget ${budget}s of ${TIMEOUT}s"
+# capture's own output goes to a log on the volume, beside the evidence; the
+# verdict line is printed first when it ends, then the log's tail: the SSM
+# console keeps only the first 2,400 characters of stdout.
+LOG=''
+LOGS=$MOUNT_POINT/logs
+if [ ! -L "$LOGS" ] && { [ -d "$LOGS" ] || mkdir -m 0700 "$LOGS" 2>/dev/null; }; then
+    n=0
+    while :; do
+        LOG=$LOGS/capture-$VOLUME_ID.$n.log
+        (set -C && : >"$LOG") 2>/dev/null && break
+        n=$((n + 1))
+        [ "$n" -lt 100 ] || { LOG=''; break; }
+    done
+fi
+[ -n "$LOG" ] || warn "WARNING: no log file under $LOGS: capture's output goes to stderr"
+header="capture: $VOLUME_ID at $MOUNT_POINT, source $SOURCE, time budget ${budget}s of ${TIMEOUT}s"
 
 # ---- capture, with a watchdog that sends SIGTERM when the budget is spent ---
-"$CAPTURE" "$@" </dev/null &
+if [ -n "$LOG" ]; then
+    printf '%s\n' "$header" >>"$LOG"
+    "$CAPTURE" "$@" </dev/null >>"$LOG" 2>&1 &
+else
+    warn "$header"
+    "$CAPTURE" "$@" </dev/null >&2 &
+fi
 cpid=$!
+# Forensics-StopCapture finds the capture here and sends it SIGTERM (an SSM
+# cancel would SIGKILL the whole process group: no finalized image).
+PIDFILE=$LOGS/capture.pid
+if [ -n "$LOG" ]; then
+    rm -f "$PIDFILE"
+    (set -C && printf '%s\n' "$cpid" >"$PIDFILE") 2>/dev/null ||
+        warn "WARNING: cannot write $PIDFILE: Forensics-StopCapture will not find this capture"
+fi
 (
     trap 'kill "$spid" 2>/dev/null; exit 0' TERM
     sleep "$budget" &
@@ -185,10 +215,15 @@ done
 trap - TERM INT HUP
 kill -TERM "$wpid" 2>/dev/null || :
 wait "$wpid" 2>/dev/null || :
+[ -z "$LOG" ] || rm -f "$PIDFILE"
 
 case $rc in
 0) say "$NAME: OK: capture complete on $VOLUME_ID under $MOUNT_POINT/captures (manifest.json there has every hash); next: Forensics-UnmountVolume" ;;
 20 | 21 | 22 | 23) say "$NAME: PARTIAL (capture exit $rc): a labelled partial image and its manifest are under $MOUNT_POINT/captures; keep it: unmount with Forensics-UnmountVolume and snapshot the volume" ;;
-*) say "$NAME: FAILED (capture exit $rc, see its message above; docs/capture.md); unmount with Forensics-UnmountVolume" ;;
+*) say "$NAME: FAILED (capture exit $rc, see its messages below; docs/capture.md); unmount with Forensics-UnmountVolume" ;;
 esac
+if [ -n "$LOG" ]; then
+    say "capture's output: ${LOG#"$MOUNT_POINT"/} on the volume; its end:"
+    tail -c 1800 "$LOG" 2>/dev/null || :
+fi
 exit "$rc"

@@ -45,21 +45,25 @@ WAIT=${FV_WAIT_SECONDS:-120}
 SIZE_GIB=${FV_EXPECT_SIZE_GIB:-}
 NOTES=''
 
-say() { printf '%s\n' "$*"; }
+NL='
+'
+# The verdict is the first line of stdout, the progress lines after it: the
+# SSM console keeps only the first 2,400 characters of each stream.
+LATER=''
+say() { LATER="$LATER$*$NL"; }
+verdict() { printf '%s\n%s' "$*" "$LATER"; }
 warn() { printf '%s\n' "$*" >&2; }
 note() { NOTES="$NOTES $*"; }
 
-# die CODE MESSAGE: the reason on stderr, and a one-line summary last on stdout.
-# The summary is the first line of the message; the rest (the devices seen)
-# goes to stderr only.
-NL='
-'
+# die CODE MESSAGE: the reason on stderr, and the one-line verdict first on
+# stdout. The verdict is the first line of the message; the rest (the
+# devices seen) goes to stderr only.
 die() {
     code=$1
     shift
     warn "ERROR: $*"
     msg=$*
-    say "$NAME: FAILED (exit $code): ${msg%%"$NL"*}"
+    verdict "$NAME: FAILED (exit $code): ${msg%%"$NL"*}"
     exit "$code"
 }
 
@@ -293,7 +297,7 @@ locate() {
 locate
 protect "$FOUND"
 if [ "$MODE" = find ]; then
-    say "found $FOUND by $HOW${NOTES}"
+    verdict "found $FOUND by $HOW${NOTES}"
     exit 0
 fi
 
@@ -396,4 +400,4 @@ if [ ! -L "$LOGS" ] && { [ -d "$LOGS" ] || mkdir -m 0700 "$LOGS" 2>/dev/null; };
 fi
 rm -f "$REPORT"
 [ -z "$DETAILS" ] || note "(details: $DETAILS)"
-say "$NAME: OK: $VOLUME_ID ($DEV/$FOUND, by $HOW) mounted read-write at $MOUNT_POINT${NOTES}"
+verdict "$NAME: OK: $VOLUME_ID ($DEV/$FOUND, by $HOW) mounted read-write at $MOUNT_POINT${NOTES}"

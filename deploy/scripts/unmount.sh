@@ -68,7 +68,10 @@ fi
 # is on it would hold the filesystem busy.
 cd /
 rc=0
-"$HELPER" --mountpoint "$MOUNT_POINT" --json </dev/null || rc=$?
+# Its JSON report goes to stderr: stdout holds only the verdict line, which
+# the SSM console must show whole (it keeps the first 2,400 characters of
+# each stream).
+"$HELPER" --mountpoint "$MOUNT_POINT" --json </dev/null >&2 || rc=$?
 if [ "$rc" != 0 ]; then
     die "$rc" "unmount-helper refused or failed (see above); $VOLUME_ID is still mounted at $MOUNT_POINT: do NOT detach it"
 fi

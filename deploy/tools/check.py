@@ -269,8 +269,13 @@ def runbook_graph(doc):
             ok[s["name"]] = [None]
         else:
             ok[s["name"]] = [s.get("nextStep", nxt)]
-        on_failure = s.get("onFailure", "Abort")
-        fail[s["name"]] = [on_failure[len("step:"):]] if on_failure.startswith("step:") else [None]
+        fail[s["name"]] = []
+        # A cancel follows onCancel as a failure follows onFailure.
+        for key in ("onFailure", "onCancel"):
+            target = s.get(key, "Abort")
+            edge = target[len("step:"):] if target.startswith("step:") else None
+            if edge not in fail[s["name"]]:
+                fail[s["name"]].append(edge)
     return ok, fail
 
 
@@ -355,10 +360,11 @@ def check_runbook_failure_paths():
     create = names.index("CreateVolume")
     capture = names.index("Capture")
     for n in names[create + 1:capture]:
-        expect(fail[n][0] is not None, "%s aborts without cleaning up the volume" % n)
-        expect(reaches_delete(fail[n][0]), "failure of %s does not reach DeleteVolume" % n)
-    # After the capture: no path (success or failure) reaches a delete except
-    # through the success of WaitSnapshotCompleted.
+        for edge in fail[n]:
+            expect(edge is not None, "%s aborts (on failure or cancel) without cleaning up the volume" % n)
+            expect(edge is None or reaches_delete(edge), "failure or cancel of %s does not reach DeleteVolume" % n)
+    # After the capture: no path (success, failure or cancel) reaches a
+    # delete except through the success of AssertSnapshotCompleted.
     seen, todo = set(), [names[capture]]
     while todo:
         n = todo.pop()
@@ -366,13 +372,58 @@ def check_runbook_failure_paths():
             continue
         seen.add(n)
         expect(not deletes(n), "%s can delete the volume before the evidence snapshot is complete" % n)
-        nexts = fail[n] + ([] if n == "WaitSnapshotCompleted" else ok[n])
+        nexts = fail[n] + ([] if n == "AssertSnapshotCompleted" else ok[n])
         todo += nexts
-    expect("SnapshotEvidence" in seen and "WaitSnapshotCompleted" in seen, "capture does not lead to the snapshot")
-    expect(fail["Capture"] == ["Unmount"], "a failed capture must still unmount and keep the evidence")
+    expect("SnapshotEvidence" in seen and "AssertSnapshotCompleted" in seen, "capture does not lead to the snapshot")
+    expect(fail["Capture"][0] == "Unmount", "a failed capture must still unmount and keep the evidence")
+    # W1: a failed unmount still snapshots the (attached) volume.
+    expect(fail["Unmount"][0] == "SnapshotInUse" and steps["SnapshotInUse"]["inputs"]["Api"] == "CreateSnapshot",
+           "a failed unmount must snapshot the attached volume")
+    # W1: the evidence snapshot is taken right after the unmount, before the detach.
+    expect(names.index("SnapshotEvidence") < names.index("DetachVolume") and ok["Unmount"] == ["SnapshotEvidence"],
+           "the snapshot must follow the unmount, before DetachVolume")
     delete_steps = [n for n in names if deletes(n)]
     for n in delete_steps:
-        expect(steps[n].get("isEnd") is True, "%s does not end the execution" % n)
+        expect(steps[n].get("isEnd") is True or ok[n] == ["RestoreInstance"],
+               "%s neither ends the execution nor goes to RestoreInstance" % n)
+    expect(steps["RestoreInstance"].get("isEnd") is True, "RestoreInstance must end the execution")
+
+
+@check("runbook: onCancel from CreateVolume on, delivery timeouts, forced clean-up detach, fail-fast waits")
+def check_runbook_hardening():
+    doc = documents()["Forensics-CaptureInstanceMemory"]
+    steps = doc["mainSteps"]
+    names = [s["name"] for s in steps]
+    by_name = {s["name"]: s for s in steps}
+    # W4: every step that can run while the volume exists has somewhere to go on cancel
+    # (the cancellation workflow's own steps and the final restore excepted).
+    for s in steps[names.index("CreateVolume"):]:
+        if s["name"].startswith("Cancel") or s["name"] == "RestoreInstance":
+            continue
+        expect(s.get("onCancel", "").startswith("step:"), "%s has no onCancel" % s["name"])
+    # H1: delivery timeout set, and the step outlives delivery + execution.
+    for s in steps:
+        if s["action"] != "aws:runCommand":
+            continue
+        delivery = s["inputs"].get("TimeoutSeconds")
+        expect(isinstance(delivery, int) and 30 <= delivery <= 600, "%s: delivery TimeoutSeconds %r" % (s["name"], delivery))
+        target = documents()[s["inputs"]["DocumentName"]]
+        execution = target["mainSteps"][0]["inputs"]["timeoutSeconds"]
+        execution = 172800 if "{{" in execution else int(execution)
+        expect(isinstance(delivery, int) and s.get("timeoutSeconds", 0) >= delivery + execution,
+               "%s: timeoutSeconds %s < delivery %s + execution %s" % (s["name"], s.get("timeoutSeconds"), delivery, execution))
+    # H5: the clean-up detach is forced (reachable only before the capture).
+    expect(by_name["CleanupDetachVolume"]["inputs"].get("Force") is True, "CleanupDetachVolume is not forced")
+    # H6: the waits for a new volume and for the snapshots also stop at
+    # "error", and an assert of the same property follows each.
+    for i, s in enumerate(steps):
+        if s["name"] not in ("WaitVolumeAvailable", "WaitSnapshotCompleted", "WaitSnapshotInUse"):
+            continue
+        sel = s["inputs"]["PropertySelector"]
+        expect("error" in s["inputs"]["DesiredValues"], "%s waits out its timeout on an error state" % s["name"])
+        nxt = steps[i + 1] if i + 1 < len(steps) else {}
+        expect(nxt.get("action") == "aws:assertAwsResourceProperty" and nxt["inputs"].get("PropertySelector") == sel,
+                   "%s is not followed by an assert of %s" % (s["name"], sel))
 
 
 @check("plan.py: volume size, gp3 limits, device names and timeout")
@@ -387,6 +438,12 @@ def check_plan():
            "small volume not held to gp3 limits: %s" % small)
     huge = plan.make_plan(24 * 1024 * 1024, 2, [], 6000, 1000, 110, 40)
     expect(huge["CaptureTimeout"] == "172800" and "capped" in huge["Notes"], "timeout not capped: %s" % huge)
+    # W5: the volume's ext4 (no 64bit feature) stops at 16 TiB; the plan says how much it relies on compression.
+    expect(huge["VolumeSizeGiB"] == 16384 and huge["ImageRoomPercentOfRam"] == 66
+           and "must compress to 66% of RAM" in huge["Notes"], "24 TiB of RAM: %s" % huge)
+    expect(p["ImageRoomPercentOfRam"] == 112 and "compress" not in p["Notes"], "16 GiB RAM: %s" % p)
+    edge = plan.make_plan((16384 - 4) * 1024 * 100 // 110, 2, [], 6000, 1000, 110, 40)
+    expect(edge["VolumeSizeGiB"] <= 16384, "just under the limit: %s" % edge)
     expect(plan.free_device(["/dev/sd%s" % c for c in "fghijklmno"] + ["/dev/xvda"]) == "/dev/sdp", "sdp not found")
     expect(plan.free_device(["xvdf"]) == "/dev/sdg", "xvdf does not block sdf")
     for bad in ([["/dev/sd%s" % c for c in "fghijklmnop"]], ):
@@ -493,7 +550,7 @@ def check_plan_handler():
 
 @check("shellcheck: sources, tools and the scripts extracted from the rendered documents")
 def check_shellcheck():
-    files = [os.path.join(DEPLOY, f) for f in ("render.sh", "check.sh", "publish.sh")]
+    files = [os.path.join(DEPLOY, f) for f in ("render.sh", "check.sh", "publish.sh", "automation.sh")]
     files += [os.path.join(fvdeploy.SCRIPTS, f) for f in fvdeploy.SHELL_SCRIPTS]
     with tempfile.TemporaryDirectory() as tmp:
         for name in fvdeploy.COMMAND_DOCUMENTS:
@@ -671,10 +728,11 @@ def make_stage0_check(shell, case):
             out = r.stdout + r.stderr
             expect(r.returncode == code, "exit %d, expected %d; output:\n%s" % (r.returncode, code, out))
             expect(needle in out, "output lacks %r:\n%s" % (needle, out))
-            last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+            first = r.stdout.strip().splitlines()[0] if r.stdout.strip() else ""
             if code != 0:
-                expect(last.startswith("Forensics-MountVolume: FAILED (exit %d)" % code),
-                       "last stdout line is not the summary: %r" % last)
+                # P1: the console keeps the head of stdout: the verdict comes first.
+                expect(first.startswith("Forensics-MountVolume: FAILED (exit %d)" % code),
+                       "first stdout line is not the verdict: %r" % first)
             expect(len(r.stdout) < 2500, "stdout is %d characters" % len(r.stdout))
     return run
 
@@ -754,7 +812,7 @@ def make_root_stage0_check(shell):
                         got = f.read().split()
                     expect(got == ["mount", "--volume-id", "vol-0123456789abcde00", "--mountpoint", mp, "--json"],
                            "mount-helper got %r" % got)
-                    expect(r.stdout.strip().splitlines()[-1].startswith("Forensics-MountVolume: OK"), r.stdout)
+                    expect(r.stdout.strip().splitlines()[0].startswith("Forensics-MountVolume: OK"), r.stdout)
                 finally:
                     if mountinfo_line(mp):
                         subprocess.run(["umount", mp], check=False)
@@ -832,6 +890,7 @@ while :; do sleep 1; done
 
 FAKE_UNMOUNT = """#!/bin/sh
 printf '%s\\n' "$@" > "$FV_TEST_ARGS"
+printf '{"mountpoint": "%s", "holders": []}\\n' "$2"
 exit "$FV_TEST_RC"
 """
 
@@ -900,8 +959,11 @@ def make_capture_checks(shell):
             # the 35 s timeout, so the budget is 18 s.
             expect(17 <= took < 32, "took %.1fs; the budget was 18s" % took)
             expect("time budget of 18s spent" in out and "SIGTERM: finalizing" in out, "no watchdog message:\n%s" % out)
-            expect(r.stdout.strip().splitlines()[-1].startswith("Forensics-CaptureMemory: PARTIAL (capture exit 20)"),
-                   "summary is not last:\n%s" % r.stdout)
+            expect(r.stdout.strip().splitlines()[0].startswith("Forensics-CaptureMemory: PARTIAL (capture exit 20)"),
+                   "the verdict is not the first line:\n%s" % r.stdout)
+            expect("SIGTERM: finalizing" in r.stdout and "logs/capture-" in r.stdout,
+                   "capture's log tail does not follow the verdict:\n%s" % r.stdout)
+            expect(not os.path.exists(os.path.join(v.mp, "logs", "capture.pid")), "capture.pid left behind")
             with open(v.args) as f:
                 args = f.read().split("\n")[:-1]
             want = ["--case-id", "IR-42", "--examiner", "A. Responder", "--source", "auto", "--output",
@@ -936,6 +998,9 @@ def make_capture_checks(shell):
             v.tool("unmount-helper", FAKE_UNMOUNT)
             r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "5"})
             expect(r.returncode == 5 and "do NOT detach" in r.stdout, "busy: exit %d %s" % (r.returncode, r.stdout))
+            # P1: unmount-helper's JSON goes to stderr; stdout is the verdict alone.
+            expect(r.stdout.startswith("Forensics-UnmountVolume: FAILED (exit 5)") and len(r.stdout.splitlines()) == 1,
+                   "stdout is not the verdict alone: %r" % r.stdout)
             with open(v.args) as f:
                 expect(f.read().split() == ["--mountpoint", v.mp, "--json"], "unmount-helper arguments")
             r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "0"})
@@ -946,7 +1011,48 @@ def make_capture_checks(shell):
         finally:
             v.close()
 
-    return [watchdog, refusals, unmount]
+    @check("stop.sh (%s): Forensics-StopCapture ends a running capture with SIGTERM (a partial image), "
+           "and leaves a stale pid alone" % shell)
+    def stop():
+        v = VolumeFixture()
+        try:
+            v.tool("capture", FAKE_CAPTURE)
+            text, _ = ssm_script.script(documents()["Forensics-CaptureMemory"],
+                                        dict(CAPTURE_PARAMS, ExecutionTimeout="3600", MountPoint=v.mp))
+            env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "FV_PROC_ROOT": v.proc, "FV_TEST_ARGS": v.args}
+            cap = subprocess.Popen(SHELLS[shell] + ["-c", text, "fv"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   text=True, env=env)
+            pidfile = os.path.join(v.mp, "logs", "capture.pid")
+            deadline = time.monotonic() + 20
+            while not os.path.exists(pidfile) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            expect(os.path.exists(pidfile), "capture.sh wrote no logs/capture.pid")
+            with open(pidfile) as f:
+                pid = f.read().strip()
+            # The fixture's /proc names the process as the volume's capture binary.
+            os.makedirs(os.path.join(v.proc, pid))
+            os.symlink(os.path.join(v.bin, "capture"), os.path.join(v.proc, pid, "exe"))
+            r = v.run(shell, "Forensics-StopCapture", {"VolumeId": TARGET, "WaitSeconds": "20"})
+            out, err = cap.communicate(timeout=60)
+            expect(r.returncode == 0 and r.stdout.startswith("Forensics-StopCapture: OK: capture (pid %s)" % pid)
+                   and "stopped after SIGTERM" in r.stdout, "stop: exit %d %r %r" % (r.returncode, r.stdout, r.stderr))
+            expect(cap.returncode == 20 and out.startswith("Forensics-CaptureMemory: PARTIAL (capture exit 20)"),
+                   "capture after stop: exit %s %r" % (cap.returncode, out))
+            expect(not os.path.exists(pidfile), "capture.pid left behind")
+            # A stale pid file (a capture killed by a cancel): not signalled.
+            with open(pidfile, "w") as f:
+                f.write("%d\n" % os.getpid())
+            r = v.run(shell, "Forensics-StopCapture", {"VolumeId": TARGET, "WaitSeconds": "0"})
+            expect(r.returncode == 0 and "nothing to stop" in r.stdout, "stale: exit %d %r" % (r.returncode, r.stdout))
+            with open(pidfile, "w") as f:
+                f.write("12x\n")
+            r = v.run(shell, "Forensics-StopCapture", {"VolumeId": TARGET})
+            expect(r.returncode == 46 and r.stdout.startswith("Forensics-StopCapture: FAILED (exit 46)"),
+                   "malformed pid file: exit %d %r" % (r.returncode, r.stdout))
+        finally:
+            v.close()
+
+    return [watchdog, refusals, unmount, stop]
 
 
 # ---- publish.sh ----------------------------------------------------------------------------
@@ -1067,7 +1173,7 @@ def main():
     else:
         print("note: no --volume-ssm DIR given: the volume's copy of the documents is not compared")
     checks += [check_document_shape, check_patterns, check_command_steps, check_runbook_references,
-              check_runbook_failure_paths, check_plan, check_plan_handler, check_shellcheck, check_stage0_injection,
+              check_runbook_failure_paths, check_runbook_hardening, check_plan, check_plan_handler, check_shellcheck, check_stage0_injection,
               check_stage0_self_validation]
     for shell in SHELLS:
         checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]

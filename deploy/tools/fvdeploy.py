@@ -26,13 +26,14 @@ SCRIPTS = os.path.join(DEPLOY, "scripts")
 DOCUMENTS = os.path.join(DEPLOY, "documents")
 CLOUDFORMATION = os.path.join(DEPLOY, "cloudformation")
 
-COMMAND_DOCUMENTS = ["Forensics-MountVolume", "Forensics-CaptureMemory", "Forensics-UnmountVolume"]
+COMMAND_DOCUMENTS = ["Forensics-MountVolume", "Forensics-CaptureMemory", "Forensics-UnmountVolume",
+                     "Forensics-StopCapture"]
 AUTOMATION_DOCUMENTS = ["Forensics-CaptureInstanceMemory"]
 DOCUMENTS_ALL = COMMAND_DOCUMENTS + AUTOMATION_DOCUMENTS
 TEMPLATES = {"member.json": "forensics-member.json", "security.json": "forensics-security.json"}
 # cloudformation/ files that are pieces of the templates ({"fv:include": FILE}), not templates.
 TEMPLATE_PARTS = ["key-policy.json"]
-SHELL_SCRIPTS = ["mount.sh", "capture.sh", "unmount.sh"]
+SHELL_SCRIPTS = ["mount.sh", "capture.sh", "unmount.sh", "stop.sh"]
 
 RENDER_NOTE = ("# Rendered by deploy/render.sh from deploy/scripts/%s (the same file is ssm/%s "
                "on the volume). Edit that file, not this document.")

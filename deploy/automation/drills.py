@@ -1,0 +1,299 @@
+"""Fault drills: every step of the rendered runbook x every way it can end,
+each run against a fresh moto world with the scripted instance, and the
+invariants of issue 12 checked on the final state.
+
+    deploy/automation.sh drills [-v] [--only STEP]
+
+Drills are derived from the runbook, not listed by hand: the happy path
+gives the steps a plain run reaches; each of them gets every fault its
+action can suffer; a step reached only on a failure or cancel path (the
+clean-up steps) gets its faults on top of a first fault that leads there.
+A step no drill reaches is itself a failure. Then the matrix (step x fault
+-> outcome) is printed and the run closes with "N passed, M failed".
+
+Faults (per action): api-error (one AWS call of the step fails with
+ServiceUnavailable: a retry, maxAttempts, absorbs it), wait-timeout (EBS
+never reaches the state), error-state (the volume or snapshot goes to
+"error"), command-failed (exit 1), command-timeout (execution timed out:
+the agent kills the process group), undelivered (the agent never picks the
+command up), cancel (StopAutomationExecution while the step runs).
+
+Invariants, on moto's final state and the scripted instance:
+  I1 every volume the run created is deleted, or holds evidence;
+  I2 a volume holding evidence has a completed snapshot, or (snapshotting
+     failed) is left attached and unmounted and the failure names it;
+  I3 the instance's protections are as they were before the run;
+  I4 the status says what happened (Success only when nothing failed for
+     good), and the outputs name the volume and any evidence snapshot;
+  I5 no command can still run after its step ended (H1);
+  I6 a capture stopped early with Forensics-StopCapture ends as a
+     finalized partial image and is snapshotted (drill "stop-capture");
+  I7 a wait on a volume or snapshot in "error" stops there (H6).
+"""
+
+import os
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import backend as backend_mod  # noqa: E402
+import engine  # noqa: E402
+import run as run_mod  # noqa: E402
+import world as world_mod  # noqa: E402
+
+FAULTS = {
+    "aws:executeAwsApi": ["api-error", "cancel"],
+    "aws:waitForAwsResourceProperty": ["api-error", "wait-timeout", "error-state", "cancel"],
+    "aws:assertAwsResourceProperty": ["api-error", "cancel"],
+    "aws:executeScript": ["api-error", "cancel"],
+    "aws:runCommand": ["api-error", "command-failed", "command-timeout", "undelivered", "cancel"],
+    "aws:branch": ["cancel"],
+    "aws:sleep": ["cancel"],
+}
+ERROR_SELECTORS = ("$.Volumes[0].State", "$.Snapshots[0].State")
+COMMAND_OUTCOME = {"command-failed": "failed", "command-timeout": "timeout", "undelivered": "undelivered"}
+WORLD = {"termination_protection": False, "shutdown_behavior": "terminate", "auto_scaling": True}
+
+
+class Faults:
+    """The faults of one drill: {step name: fault}."""
+
+    def __init__(self, plan, world, scripted):
+        self.plan = dict(plan)
+        self.world = world
+        self.scripted = scripted
+        self.fired = set()
+
+    def cancel_during(self, name):
+        if self.plan.get(name) == "cancel" and name not in self.fired:
+            self.fired.add(name)
+            return True
+        return False
+
+    def enter(self, name, ex):
+        kind = self.plan.get(name)
+        if kind is None or kind == "cancel":
+            return
+        first = name not in self.fired
+        self.fired.add(name)
+        step = next(s for s in ex.runbook["mainSteps"] if s["name"] == name)
+        if kind == "api-error" and first:
+            self.world.fail_calls = 1
+        elif kind == "wait-timeout":
+            self.world.stuck = step["inputs"]["PropertySelector"]
+        elif kind == "error-state" and first:
+            inputs = ex.resolve(step["inputs"])
+            if "VolumeIds" in inputs:
+                self.world.volume_overlay.setdefault(inputs["VolumeIds"][0], {})["State"] = "error"
+            else:
+                self.world.snapshot_overlay[inputs["SnapshotIds"][0]] = "error"
+        elif kind in COMMAND_OUTCOME:
+            self.scripted.force = backend_mod.Outcome(COMMAND_OUTCOME[kind], exit_code=1)
+        elif kind == "stop-capture":
+            # The responder runs Forensics-StopCapture: capture gets SIGTERM,
+            # finalizes a labelled partial image and exits 20.
+            self.scripted.force = backend_mod.Outcome("failed", exit_code=20)
+
+    def leave(self, name, ex):
+        self.world.fail_calls = 0
+        self.world.stuck = None
+        self.scripted.force = None
+
+
+def applicable(step):
+    faults = list(FAULTS[step["action"]])
+    if "error-state" in faults and step["inputs"].get("PropertySelector") not in ERROR_SELECTORS:
+        faults.remove("error-state")
+    return faults
+
+
+def drill(plan, execution_id, params=None):
+    scripted = backend_mod.ScriptedBackend()
+    world = world_mod.World(**WORLD).start()
+    faults = Faults(plan, world, scripted)
+    try:
+        before = world.protection()
+        docs = run_mod.rendered_documents()
+        world.create_documents(docs)
+        commands = {k: v for k, v in docs.items() if k != run_mod.RUNBOOK}
+        ex = engine.Execution(docs[run_mod.RUNBOOK], world.parameters(**(params or {})), world.session, scripted,
+                              commands,
+                              world_mod.ACCOUNT, world.region, execution_id=execution_id, faults=faults)
+        ex.world = world
+        ex.run()
+        if (params or {}).get("KeepProtection") == "yes":
+            # KeepProtection=yes: the protections stay on after the run.
+            violations = invariants(ex, world, scripted, (True, "stop", "Standby"), plan)
+        else:
+            violations = invariants(ex, world, scripted, before, plan)
+        if set(plan) - faults.fired:
+            violations.append("fault not reached: %s" % sorted(set(plan) - faults.fired))
+        return ex, violations, outcome(ex, world, scripted)
+    finally:
+        world.stop()
+
+
+def invariants(ex, world, scripted, before, plan):
+    v = []
+    remaining = {vol["VolumeId"]: vol for vol in world.volumes_of(ex.execution_id)}
+    created = ex.values.get("CreateVolume.VolumeId")
+    said = ex.failure_message + " " + " ".join(str(x) for x in ex.outputs.values())
+    for vid, vol in remaining.items():
+        if vid not in scripted.evidence:
+            v.append("I1: %s left behind (%s) with no evidence on it" % (vid, vol["State"]))
+    for vid in scripted.evidence:
+        snaps = [s for s in world.snapshots_of(vid)
+                 if world.snapshot_overlay.get(s["SnapshotId"], s["State"]) == "completed"]
+        if snaps:
+            for s in snaps:
+                if s["SnapshotId"] not in said:
+                    v.append("I4: evidence snapshot %s is not named in the outputs" % s["SnapshotId"])
+            continue
+        vol = remaining.get(vid)
+        if vol is None:
+            v.append("I2: %s held evidence and was deleted with no completed snapshot" % vid)
+        elif not (vol["State"] == "in-use" and ex.status != "Success" and vid in said
+                  and (vid not in scripted.mounted or unmount_failed(ex))):
+            # Attached and named is the floor; unmounted too, unless the
+            # unmount is what failed (then nothing can unmount it).
+            v.append("I2: %s holds evidence, has no completed snapshot, and is %s%s%s" % (
+                vid, vol["State"], ", mounted on the suspect" if vid in scripted.mounted else "",
+                "" if vid in said else ", and the execution does not name it"))
+    if created and created not in said and created in remaining:
+        v.append("I4: the execution does not name the volume %s it left" % created)
+    after = world.protection()
+    if after != before:
+        v.append("I3: instance protections %s, were %s" % (after, before))
+    if ex.status == "Success" and any(k not in ("api-error",) for k in plan.values()):
+        v.append("I4: status Success despite %s" % plan)
+    if ex.status != "Success" and not plan:
+        v.append("I4: the fault-free run ended %s: %s" % (ex.status, ex.failure_message))
+    if ex.status not in ("Success", "Cancelled") and not ex.failure_message:
+        v.append("I4: status %s with no failure message" % ex.status)
+    for p in ex.pending_commands:
+        if p.get("cut_by_cancel") and p["document"] == "Forensics-UnmountVolume":
+            continue  # a late unmount after the snapshot was taken endangers nothing
+        v.append("I5: %s (%s) could still run after its step ended at t=%.0f (it ends at t=%.0f, %s)"
+                 % (p["step"], p["document"], p["step_ended_at"], p["ends_at"], p["status"]))
+    for name, kind in plan.items():
+        if kind != "error-state":
+            continue
+        rec = [r for r in ex.steps if r["name"] == name]
+        limit = next(s for s in ex.runbook["mainSteps"] if s["name"] == name).get("timeoutSeconds", 3600)
+        if rec and rec[0]["end"] - rec[0]["start"] >= float(limit):
+            v.append("I7: %s waited out its %s s on an error state (H6)" % (name, limit))
+    if "stop-capture" in plan.values():
+        vid = created
+        if scripted.evidence.get(vid) != "partial":
+            v.append("I6: stopped capture left %s, not a partial image" % scripted.evidence.get(vid))
+        if not [s for s in world.snapshots_of(vid) if s["State"] == "completed"]:
+            v.append("I6: the partial image was not snapshotted")
+    return v
+
+
+def unmount_failed(ex):
+    return any(r["name"] == "Unmount" and r["status"] != "Success" for r in ex.steps)
+
+
+def outcome(ex, world, scripted):
+    vols = world.volumes_of(ex.execution_id)
+    parts = [ex.status]
+    ev = [e for e in scripted.evidence.values()]
+    if ev:
+        parts.append("image " + ev[0])
+    snaps = [world.snapshot_overlay.get(s["SnapshotId"], s["State"])
+             for vid in scripted.evidence for s in world.snapshots_of(vid)]
+    if snaps:
+        parts.append("snap" if "completed" in snaps else "snap " + snaps[0])
+    ec2 = world.session.client("ec2")
+    for vid in scripted.evidence:
+        for snap in world.snapshots_of(vid):
+            perms = ec2.describe_snapshot_attribute(SnapshotId=snap["SnapshotId"], Attribute="createVolumePermission")
+            if any(p.get("UserId") == world_mod.SECURITY_ACCOUNT for p in perms["CreateVolumePermissions"]):
+                parts.append("shared")
+                break
+    if vols:
+        parts.append("vol kept %s" % vols[0]["State"])
+    return ", ".join(parts)
+
+
+def main(argv):
+    verbose = "-v" in argv
+    only = argv[argv.index("--only") + 1] if "--only" in argv else None
+    t0 = time.time()
+    import selftest
+    self_passed, self_failed = selftest.run_all()
+    docs = run_mod.rendered_documents()
+    steps = {s["name"]: s for s in docs[run_mod.RUNBOOK]["mainSteps"]}
+    results = {}  # (step, fault) -> (outcome, violations, primary)
+    counter = [0]
+
+    def one(plan, label, params=None):
+        counter[0] += 1
+        ex, violations, out = drill(plan, "00000000-0000-4000-8000-%012d" % counter[0], params)
+        if verbose or violations:
+            print("--- %s: %s" % (label, out))
+            if verbose:
+                print(engine.report(ex))
+            for x in violations:
+                print("    VIOLATION " + x)
+        return ex, violations, out
+
+    happy, violations, out = one({}, "no fault")
+    reached_by = {}  # step -> plan that reaches it
+    for r in happy.steps:
+        reached_by.setdefault(r["name"], {})
+    results[("(none)", "none")] = (out, violations, None)
+    todo = list(reached_by)
+    _, keep_v, keep_out = one({}, "no fault, KeepProtection=yes", {"KeepProtection": "yes"})
+    results[("(none)", "keep-protection")] = (keep_out, keep_v, None)
+    stop_ex, stop_v, stop_out = one({"Capture": "stop-capture"}, "Capture x stop-capture")
+    results[("Capture", "stop-capture")] = (stop_out, stop_v, None)
+    done = set()
+    while todo:
+        name = todo.pop(0)
+        if name in done:
+            continue
+        done.add(name)
+        for fault in applicable(steps[name]):
+            if only and name != only:
+                continue
+            plan = dict(reached_by[name])
+            plan[name] = fault
+            ex, violations, out = one(plan, "%s x %s%s" % (name, fault, " after %s" % reached_by[name]
+                                                          if reached_by[name] else ""))
+            results[(name, fault)] = (out, violations, reached_by[name] or None)
+            for r in ex.steps:
+                if r["name"] not in reached_by and r["name"] != name:
+                    reached_by[r["name"]] = plan
+                    todo.append(r["name"])
+    unreached = sorted(set(steps) - set(reached_by))
+    print_matrix(results, steps)
+    failed = sum(1 for o, v, _ in results.values() if v) + len(unreached) + self_failed
+    passed = len(results) - sum(1 for o, v, _ in results.values() if v) + self_passed
+    for name in unreached:
+        print("UNREACHED: no drill reaches step %s" % name)
+    print("%d drills in %.1f s" % (len(results), time.time() - t0))
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+def print_matrix(results, steps):
+    faults = ["api-error", "wait-timeout", "error-state", "command-failed", "command-timeout", "undelivered",
+              "cancel", "stop-capture"]
+    width = max(len(s) for s in steps) + 1
+    print("\nstep x fault -> outcome (status, image on the volume, snapshot, shared, volume kept); '!' = invariant broken")
+    for name in steps:
+        cells = []
+        for f in faults:
+            if (name, f) in results:
+                o, v, primary = results[(name, f)]
+                via = "" if not primary else " [after %s]" % ",".join("%s:%s" % kv for kv in primary.items())
+                cells.append("  %-15s %s%s%s" % (f, "! " if v else "", o, via))
+        print(name.ljust(width) + ("\n" + " " * width).join(cells) if cells else name.ljust(width) + "  (no drill)")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

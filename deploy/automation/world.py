@@ -1,0 +1,266 @@
+"""The AWS side of a local runbook execution: moto (in process, mock_aws)
+holding one member account's resources, the stand-ins moto lacks, and the
+fault injection the drills use.
+
+Resources made by World.start(): a multi-Region KMS key, the published
+forensics volume snapshot and its SSM parameter, the Run Command output
+bucket, the suspect instance (optionally in an Auto Scaling group), and the
+Command documents (CreateDocument with the rendered content).
+
+STAND-INS (each labelled where it is coded; docs/deploy.md lists them):
+- ssm DescribeInstanceInformation: moto 5.2.5 does not implement it; the
+  world answers for its instance (PingStatus Online, or ConnectionLost).
+- EBS state timing: moto finishes volumes, attachments, detaches and
+  snapshots at once. An overlay on DescribeVolumes/DescribeSnapshots reports
+  a resource as still transitioning ("creating", "attaching", "busy",
+  "pending") or failed ("error"), as EBS would, while moto's model holds the
+  final state.
+- ec2 DescribeInstances: moto leaves out PlatformDetails; the world adds it.
+- ec2 ModifyInstanceAttribute InstanceInitiatedShutdownBehavior: moto
+  accepts it and drops it; the world stores it in moto's model.
+- ec2 LockSnapshot is not in moto; the runbook does not call it.
+- SendCommand invocations: runcommand.py.
+"""
+
+import json
+import os
+
+# moto loads thousands of public AMIs per region by default, which makes
+# every world start take seconds; the runbook needs one Linux image.
+os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
+
+import boto3  # noqa: E402
+from botocore.awsrequest import AWSResponse  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+from moto import mock_aws  # noqa: E402
+
+ACCOUNT = "123456789012"
+SECURITY_ACCOUNT = "222222222222"
+PARAMETER = "/forensics-volume/snapshot-id"
+BUCKET = "forensics-output-123456789012"
+ROLE = "arn:aws:iam::%s:role/Forensics-AutomationExecutionRole" % ACCOUNT
+# What a wait sees while EBS is still working on the resource.
+TRANSITIONAL = {
+    "$.Volumes[0].State": "creating",
+    "$.Volumes[0].Attachments[0].State": "attaching",
+    "$.Snapshots[0].State": "pending",
+}
+
+
+class Clients:
+    """boto3 clients shared by every world of a process: loading botocore's
+    service models is what costs (a quarter second per client), so each
+    service's client is made once and routed to the current world's hooks.
+    Quacks like a boto3 Session for the engine and for executeScript."""
+
+    def __init__(self, region):
+        self.session = boto3.Session(region_name=region, aws_access_key_id="testing",
+                                     aws_secret_access_key="testing")
+        self.region_name = region
+        self.world = None
+        self._clients = {}
+        events = self.session.events
+        events.register_first("before-call.*.*", lambda **kw: self.world._inject(**kw))
+        events.register("before-call.ssm.DescribeInstanceInformation",
+                        lambda **kw: self.world._describe_instance_information(**kw))
+        events.register("after-call.ec2.DescribeInstances", lambda **kw: self.world._platform_details(**kw))
+        events.register("before-call.ec2.ModifyInstanceAttribute",
+                        lambda **kw: self.world._shutdown_behaviour(**kw))
+        events.register("after-call.ec2.DescribeVolumes", lambda **kw: self.world._overlay_volumes(**kw))
+        events.register("after-call.ec2.DescribeSnapshots", lambda **kw: self.world._overlay_snapshots(**kw))
+
+    def client(self, service, *args, **kwargs):
+        if args or kwargs:
+            raise ValueError("only client(service) is implemented here")
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service)
+        return self._clients[service]
+
+
+_CLIENTS = {}
+
+
+class World:
+    """moto with the member account's resources; use as a context manager."""
+
+    def __init__(self, region="eu-west-1", instance_type="r6i.large", managed=True, auto_scaling=False,
+                 termination_protection=False, shutdown_behavior="terminate"):
+        self.region = region
+        self.instance_type = instance_type
+        self.managed = managed
+        self.auto_scaling = auto_scaling
+        self.initial_protection = (termination_protection, shutdown_behavior)
+        self.volume_overlay = {}  # volume_id -> {"State": s} and/or {"Attachment": s}
+        self.snapshot_overlay = {}  # snapshot_id -> state
+        self.stuck = None  # (operation, selector) while a wait step is held
+        self.fail_calls = 0  # the next N API calls fail (transient API error)
+        self.injected = []  # the calls that were failed on purpose
+        self._devices = {}
+        self._mock = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    def start(self):
+        self._mock = mock_aws()
+        self._mock.start()
+        if self.region not in _CLIENTS:
+            _CLIENTS[self.region] = Clients(self.region)
+        self.session = _CLIENTS[self.region]
+        self.session.world = self
+        ec2 = self.session.client("ec2")
+        kms = self.session.client("kms")
+        # Single-Region key: moto writes multi-Region key IDs as mrk-<uuid>,
+        # where AWS writes mrk-<32 hex> (the runbook's pattern knows AWS's).
+        self.key_arn = kms.create_key(Description="forensics")["KeyMetadata"]["Arn"]
+        az = self.region + "a"
+        vol = ec2.create_volume(AvailabilityZone=az, Size=1, VolumeType="gp3", Encrypted=True,
+                                KmsKeyId=self.key_arn)["VolumeId"]
+        self.forensics_snapshot = ec2.create_snapshot(VolumeId=vol, Description="forensics volume")["SnapshotId"]
+        ec2.delete_volume(VolumeId=vol)
+        self.session.client("ssm").put_parameter(Name=PARAMETER, Type="String", Value=self.forensics_snapshot)
+        self.session.client("s3").create_bucket(Bucket=BUCKET,
+                                                CreateBucketConfiguration={"LocationConstraint": self.region})
+        image = "ami-0123456789abcdef0"  # moto runs any image ID as x86_64 Linux
+        inst = ec2.run_instances(ImageId=image, InstanceType=self.instance_type, MinCount=1, MaxCount=1,
+                                 Placement={"AvailabilityZone": az})["Instances"][0]
+        self.instance_id = inst["InstanceId"]
+        protect, behaviour = self.initial_protection
+        ec2.modify_instance_attribute(InstanceId=self.instance_id, DisableApiTermination={"Value": protect})
+        ec2.modify_instance_attribute(InstanceId=self.instance_id,
+                                      InstanceInitiatedShutdownBehavior={"Value": behaviour})
+        if self.auto_scaling:
+            asg = self.session.client("autoscaling")
+            asg.create_launch_configuration(LaunchConfigurationName="web", ImageId=image,
+                                            InstanceType=self.instance_type)
+            asg.create_auto_scaling_group(AutoScalingGroupName="web", LaunchConfigurationName="web",
+                                          MinSize=0, MaxSize=3, DesiredCapacity=0, AvailabilityZones=[az])
+            asg.attach_instances(InstanceIds=[self.instance_id], AutoScalingGroupName="web")
+        return self
+
+    def create_documents(self, documents):
+        ssm = self.session.client("ssm")
+        for name, doc in documents.items():
+            kind = "Automation" if doc.get("schemaVersion") == "0.3" else "Command"
+            ssm.create_document(Name=name, Content=json.dumps(doc), DocumentType=kind, DocumentFormat="JSON")
+
+    def stop(self):
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+    def parameters(self, **extra):
+        """The runbook parameters a responder would pass in this account."""
+        p = {"InstanceId": self.instance_id, "CaseId": "IR-2026-042", "Examiner": "jdoe",
+             "KmsKeyId": self.key_arn, "SecurityAccountId": SECURITY_ACCOUNT,
+             "OutputS3BucketName": BUCKET, "AutomationAssumeRole": ROLE}
+        p.update(extra)
+        return p
+
+    # ---- hooks --------------------------------------------------------------------
+
+    def _inject(self, model, **_kw):
+        """Fault: the next N calls fail as a throttled or failing AWS would."""
+        if self.fail_calls > 0:
+            self.fail_calls -= 1
+            self.injected.append(model.name)
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected by the drill"}},
+                              model.name)
+
+    def _describe_instance_information(self, params, **_kw):
+        # STAND-IN: moto lacks ssm:DescribeInstanceInformation. Request
+        # validated by botocore before this hook; answer shaped as the API
+        # reference documents InstanceInformation.
+        ids = []
+        for f in params.get("InstanceInformationFilterList", []):
+            if f["key"] == "InstanceIds":
+                ids += f["valueSet"]
+        items = []
+        if self.instance_id in ids or not ids:
+            items.append({"InstanceId": self.instance_id, "PingStatus": "Online" if self.managed else "ConnectionLost",
+                          "PlatformType": "Linux", "PlatformName": "Amazon Linux", "AgentVersion": "3.3.1142.0",
+                          "ResourceType": "EC2Instance"})
+        return AWSResponse("https://ssm.%s.amazonaws.com/" % self.region, 200, {}, None), \
+            {"InstanceInformationList": items}
+
+    def hold_attached(self, volume_id, instance_id):
+        """STAND-IN (EBS timing): the guest did not release the disk; EC2
+        keeps the attachment, reported "busy", until a forced detach."""
+        ec2 = self.session.client("ec2")
+        device = self._devices.get(volume_id, "/dev/sdf")
+        self.fail_calls = 0
+        ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
+        self.volume_overlay.setdefault(volume_id, {})["Attachment"] = "busy"
+
+    def _shutdown_behaviour(self, params, **_kw):
+        # STAND-IN: moto 5.2.5 answers ModifyInstanceAttribute with
+        # InstanceInitiatedShutdownBehavior but does not store it (its
+        # handler list lacks the attribute); the world stores it in moto's
+        # instance model, which DescribeInstanceAttribute reads.
+        body = params.get("body", {})
+        value = body.get("InstanceInitiatedShutdownBehavior.Value") if isinstance(body, dict) else None
+        if value is not None:
+            from moto.ec2.models import ec2_backends
+            instance = ec2_backends[ACCOUNT][self.region].get_instance(body["InstanceId"])
+            instance.instance_initiated_shutdown_behavior = value
+
+    def _platform_details(self, parsed, **_kw):
+        # STAND-IN: moto leaves out Instance.PlatformDetails, which EC2
+        # always returns ("Linux/UNIX" for this AMI).
+        for r in parsed.get("Reservations", []):
+            for i in r.get("Instances", []):
+                i.setdefault("PlatformDetails", "Linux/UNIX")
+
+    def _overlay_volumes(self, parsed, **_kw):
+        # STAND-IN: EBS timing (see the module docstring).
+        for v in parsed.get("Volumes", []):
+            over = self.volume_overlay.get(v["VolumeId"], {})
+            if "State" in over:
+                v["State"] = over["State"]
+            if "Attachment" in over:
+                if v.get("Attachments"):
+                    v["Attachments"][0]["State"] = over["Attachment"]
+                else:
+                    v["State"] = "in-use"
+                    v["Attachments"] = [{"VolumeId": v["VolumeId"], "InstanceId": self.instance_id,
+                                         "Device": "/dev/sdf", "State": over["Attachment"]}]
+            if self.stuck == "$.Volumes[0].State":
+                v["State"] = TRANSITIONAL[self.stuck]
+            elif self.stuck == "$.Volumes[0].Attachments[0].State" and v.get("Attachments"):
+                v["Attachments"][0]["State"] = TRANSITIONAL[self.stuck]
+
+    def _overlay_snapshots(self, parsed, **_kw):
+        for s in parsed.get("Snapshots", []):
+            if s["SnapshotId"] in self.snapshot_overlay:
+                s["State"] = self.snapshot_overlay[s["SnapshotId"]]
+            if self.stuck == "$.Snapshots[0].State":
+                s["State"] = TRANSITIONAL[self.stuck]
+
+    # ---- final state, for the invariants -----------------------------------------------
+
+    def volumes_of(self, execution_id):
+        ec2 = self.session.client("ec2")
+        vols = ec2.describe_volumes(Filters=[{"Name": "tag:forensics-volume:execution-id",
+                                              "Values": [execution_id]}])["Volumes"]
+        return vols
+
+    def snapshots_of(self, volume_id):
+        ec2 = self.session.client("ec2")
+        snaps = ec2.describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "volume-id", "Values": [volume_id]}])
+        return [s for s in snaps["Snapshots"] if s["SnapshotId"] != self.forensics_snapshot]
+
+    def protection(self):
+        ec2 = self.session.client("ec2")
+        term = ec2.describe_instance_attribute(InstanceId=self.instance_id, Attribute="disableApiTermination")
+        stop = ec2.describe_instance_attribute(InstanceId=self.instance_id,
+                                               Attribute="instanceInitiatedShutdownBehavior")
+        state = None
+        if self.auto_scaling:
+            asg = self.session.client("autoscaling")
+            inst = asg.describe_auto_scaling_instances(InstanceIds=[self.instance_id])["AutoScalingInstances"]
+            state = inst[0]["LifecycleState"] if inst else "none"
+        return (term["DisableApiTermination"]["Value"], stop["InstanceInitiatedShutdownBehavior"]["Value"], state)
