@@ -7,7 +7,8 @@
 #                        including root, loop-device and VM ones, reproducibility)
 #   ./build.sh demo      build, then the whole mount -> capture -> unmount flow in a
 #                        local VM standing in for an EC2 instance
-#   ./build.sh setup     only install what is missing
+#   ./build.sh setup     only install what is missing (--plan: only say what
+#                        and how, installing nothing)
 #
 # Setup is part of every command: on Debian as root, missing packages and Rust
 # targets are installed (and said so); elsewhere the missing pieces are named.
@@ -36,12 +37,14 @@ arch_of() { # target triple -> uname -m
 
 # ---------------------------------------------------------------- setup
 
-# Debian packages the build and the tests need, with the command that proves each.
-# qemu packages go in with --no-install-recommends: their recommends conflict
-# with the backported qemu-utils some Debian 12 images carry.
+# shellcheck source=tests/setup/apt.sh
+. "$TOP/tests/setup/apt.sh"
+
+# Debian packages the build and the tests need, with the command that proves
+# each. The C toolchains are proven by compiling, not by their command (below).
+# Installs go through fv_apt_install: --no-install-recommends, simulated first,
+# never removing a package the machine has (tests/setup/apt.sh says why).
 PACKAGES=(
-	"musl-gcc:musl-tools"
-	"aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu"
 	"qemu-aarch64-static:qemu-user-static"
 	"mkfs.ext4:e2fsprogs"
 	"debugfs:e2fsprogs"
@@ -57,25 +60,107 @@ PACKAGES=(
 	"qemu-system-aarch64:qemu-system-arm"
 )
 
-ensure_packages() {
-	local missing=() entry cmd pkg
+# C compilers per target, with the packages that make each whole: the
+# compiler AND its target's C headers and libc. A compiler whose command
+# exists can still lack them (gcc-aarch64-linux-gnu only *recommends*
+# libc6-dev-arm64-cross, so --no-install-recommends leaves zstd-sys without
+# <limits.h>), so each is proven by building a program, never by `command -v`.
+C_TOOLCHAINS=(
+	"x86_64:musl-gcc:musl-tools musl-dev"
+	"aarch64:aarch64-linux-gnu-gcc:gcc-aarch64-linux-gnu libc6-dev-arm64-cross"
+)
+
+# probe_c_toolchain ARCH CC: compiles and statically links a program that
+# includes <limits.h> and <pthread.h> and starts a thread (what zstd-sys's C
+# needs), then runs it (aarch64 under qemu-aarch64-static). Prints the
+# compiler's complaint on failure. Exit 1: the toolchain is incomplete; exit 2:
+# it built the program but nothing here can run it (no qemu-aarch64-static).
+probe_c_toolchain() {
+	local arch=$1 cc=$2 dir rc=0
+	command -v "$cc" >/dev/null 2>&1 || {
+		echo "$cc: not found"
+		return 1
+	}
+	dir=$(mktemp -d)
+	cat >"$dir/probe.c" <<'EOF_C'
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+static void *run(void *arg) { return arg; }
+int main(void) {
+	pthread_t t;
+	void *out = NULL;
+	if (pthread_create(&t, NULL, run, (void *)"ok") != 0 || pthread_join(t, &out) != 0)
+		return 1;
+	printf("%s %d\n", (const char *)out, INT_MAX > 0);
+	return 0;
+}
+EOF_C
+	if ! "$cc" -static -pthread -O1 -o "$dir/probe" "$dir/probe.c" 2>"$dir/err"; then
+		head -n 3 "$dir/err"
+		rc=1
+	elif [[ $arch == aarch64 ]]; then
+		if ! command -v qemu-aarch64-static >/dev/null 2>&1; then
+			echo "qemu-aarch64-static: not found (needed to run the aarch64 probe)"
+			rc=2
+		elif [[ $(qemu-aarch64-static "$dir/probe" 2>&1) != "ok 1" ]]; then
+			echo "the aarch64 probe built but did not run under qemu-aarch64-static"
+			rc=1
+		fi
+	elif [[ $("$dir/probe" 2>&1) != "ok 1" ]]; then
+		echo "the $arch probe built but did not run"
+		rc=1
+	fi
+	rm -rf "$dir"
+	return $rc
+}
+
+# The Debian packages this machine lacks, one a line.
+missing_packages() {
+	local missing=() entry cmd pkg arch cc pkgs
 	for entry in "${PACKAGES[@]}"; do
 		cmd=${entry%%:*} pkg=${entry#*:}
-		command -v "$cmd" >/dev/null 2>&1 || [[ " ${missing[*]} " == *" $pkg "* ]] || missing+=("$pkg")
+		command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
+	done
+	for entry in "${C_TOOLCHAINS[@]}"; do
+		IFS=: read -r arch cc pkgs <<<"$entry"
+		# Exit 2 (built, but no qemu-aarch64-static to run it) is the
+		# PACKAGES entry for qemu-user-static, not the toolchain's fault.
+		# shellcheck disable=SC2206 # a space-separated package list
+		probe_c_toolchain "$arch" "$cc" >/dev/null || (($? == 2)) || missing+=($pkgs)
 	done
 	# python3 -m venv needs Debian's python3-venv unless the python is not Debian's.
 	if command -v python3 >/dev/null 2>&1 && ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 		missing+=(python3-venv)
 	fi
+	((${#missing[@]})) && printf '%s\n' "${missing[@]}" | awk '!seen[$0]++'
+	return 0
+}
+
+ensure_packages() {
+	local missing
+	mapfile -t missing < <(missing_packages)
 	((${#missing[@]})) || return 0
-	if [[ $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-		say "installing Debian packages: ${missing[*]}"
-		export DEBIAN_FRONTEND=noninteractive
-		apt-get update -qq >&2 || die "apt-get update failed"
-		apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
-			die "apt-get install ${missing[*]} failed"
+	fv_apt_install "${missing[@]}"
+	# Proof, not hope: every toolchain builds and runs its probe now.
+	local entry arch cc pkgs why
+	for entry in "${C_TOOLCHAINS[@]}"; do
+		IFS=: read -r arch cc pkgs <<<"$entry"
+		why=$(probe_c_toolchain "$arch" "$cc") ||
+			die "the $arch C toolchain ($cc) still cannot build a static program with <limits.h> and <pthread.h> after installing $pkgs: $why"
+	done
+}
+
+# `./build.sh setup --plan`: what setup would install on this machine, and how
+# (apt-get calls), without installing anything.
+setup_plan() {
+	local missing
+	mapfile -t missing < <(missing_packages)
+	if ((${#missing[@]} == 0)); then
+		echo "nothing to install"
 	else
-		die "missing tools; install these Debian packages (as root: apt-get install --no-install-recommends ${missing[*]})"
+		echo "missing: ${missing[*]}"
+		FV_APT_PLAN_ONLY=1 fv_apt_plan "${missing[@]}"
 	fi
 }
 
@@ -280,6 +365,9 @@ check_reproducible() {
 
 run_tests() {
 	setup
+	say "setup's own checks: shellcheck, and its package decisions (tests/setup/check.sh)"
+	shellcheck -x build.sh tests/setup/*.sh tests/vm/*.sh tests/vm/host/*.sh
+	"$TOP/tests/setup/check.sh"
 	say "cargo fmt --check"
 	cargo fmt --all -- --check
 	say "cargo clippy (-D warnings)"
@@ -305,7 +393,9 @@ case ${1:-build} in
 build) build ;;
 test) run_tests ;;
 demo) demo ;;
-setup) setup ;;
--h | --help | help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' ;;
+setup)
+	if [[ ${2:-} == --plan ]]; then setup_plan; else setup; fi
+	;;
+-h | --help | help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' ;;
 *) die "unknown command '$1' (build, test, demo, setup)" ;;
 esac

@@ -20,6 +20,8 @@ FV_VOLUME_ID='vol-0123456789abcdef0'
 FV_SUSPECT_VOLUME_ID='vol-0badc0ffee0000001'
 # qemu's NVMe model; the tools accept it only with this test-only override.
 export FV_QEMU_NVME_MODEL='QEMU NVMe Ctrl'
+# shellcheck source=tests/setup/apt.sh
+. "$FV_ROOT/tests/setup/apt.sh"
 
 log() { printf '[vm %s] %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -63,9 +65,10 @@ apt_update_once() {
 	fi
 }
 
-# ensure_packages CMD:PACKAGE ... : install the Debian packages whose command is
-# missing. qemu packages MUST be installed without recommends on Debian 12
-# (with them apt reports broken packages).
+# ensure_packages CMD:PACKAGE ... : install the Debian packages whose command
+# (or file) is missing, through the project's one installer
+# (tests/setup/apt.sh: --no-install-recommends, simulated first, never removing
+# a package the machine has).
 ensure_packages() {
 	local missing=() spec cmd pkg
 	for spec in "$@"; do
@@ -79,8 +82,7 @@ ensure_packages() {
 		need_root
 		apt_update_once
 		log "installing host packages: ${missing[*]}"
-		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
-			die "apt-get install ${missing[*]} failed"
+		FV_APT_UPDATED=1 fv_apt_install "${missing[@]}"
 	fi
 }
 
