@@ -471,7 +471,7 @@ scenario_fail_too_small() {
 	render_all_ssm kcore
 	printf 'FV_FILL_MIB=%s\n' "${FV_FILL_MIB:-288}" >"$WORK/overlay/fv/drill.env"
 	boot_guest x86_64 fail-too-small 1500 512
-	local r status
+	local r
 	r=$(rc_of capture)
 	# docs/capture.md: 21 = partial, the output file system filled up.
 	check capture-partial-exit-21 "$(ok_if [ "$r" = 21 ])" "exit $r: $(res_block ssm-capture | tail -n1 | cut -c1-110)"
@@ -479,11 +479,18 @@ scenario_fail_too_small() {
 	check volume-unmounted-at-end "$(ok_if res_empty after-unmount-mountpoint)" ""
 	check suspect-written-sectors-unchanged "$(ok_if same_number "$(res before-mount-suspect-written)" "$(res after-unmount-suspect-written)")" \
 		"$(res before-mount-suspect-written || true) -> $(res after-unmount-suspect-written || true)"
+	check_partial_image no_space
+}
+
+# check_partial_image CAUSE: the volume image holds one finalized partial
+# capture whose manifest names CAUSE (docs/manifest.md partial_reason.cause).
+check_partial_image() {
+	local cause=$1 status
 	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
 	read_back || return 0
 	status=$(manifest_field status || true)
 	check manifest-status-partial "$(ok_if [ "$status" = partial ])" "status '$status'"
-	check manifest-partial-cause-no-space "$(ok_if [ "$(manifest_field partial_reason.cause)" = no_space ])" \
+	check "manifest-partial-cause-${cause//_/-}" "$(ok_if [ "$(manifest_field partial_reason.cause)" = "$cause" ])" \
 		"cause '$(manifest_field partial_reason.cause || true)': $(manifest_field partial_reason.detail 2>/dev/null | cut -c1-90 || true)"
 	check manifest-lists-not-captured "$(ok_if [ "$(manifest_field not_captured)" != "[]" ])" \
 		"$(manifest_field not_captured | cut -c1-100)"
@@ -493,7 +500,7 @@ scenario_fail_too_small() {
 	expect zstd-decompress zstd -q -d "$CAPDIR/memory.lime.zst" -o "$WORK/memory.lime"
 	res_block iomem >"$WORK/iomem.txt"
 	expect partial-lime-ranges-equal-iomem-ram python3 "$FV_VM_DIR/host/lime_check.py" "$WORK/memory.lime" "$WORK/iomem.txt"
-	IMAGE_SUMMARY="partial: $(stat -c %s "$WORK/memory.lime") bytes LiME -> $(stat -c %s "$CAPDIR/memory.lime.zst") bytes zst"
+	IMAGE_SUMMARY="partial ($cause): $(stat -c %s "$WORK/memory.lime") bytes LiME -> $(stat -c %s "$CAPDIR/memory.lime.zst") bytes zst"
 	rm -f "$WORK/memory.lime"
 }
 
@@ -629,7 +636,7 @@ scenario_runbook() { hotplug_flow runbook; }
 # finalized partial image (cause interrupted), not a killed one. The capture
 # runs at zstd level 19 so that it is still running when the stop comes.
 scenario_stop_capture() {
-	local params=() status
+	local params=()
 	make_suspect_image
 	prepare_volume 1536
 	mapfile -t params < <(ssm_params kcore | grep -v '^CompressionLevel=')
@@ -653,19 +660,7 @@ scenario_stop_capture() {
 	check volume-unmounted-at-end "$(ok_if res_empty after-unmount-mountpoint)" ""
 	check suspect-written-sectors-unchanged "$(ok_if same_number "$(res before-mount-suspect-written)" "$(res after-unmount-suspect-written)")" \
 		"$(res before-mount-suspect-written || true) -> $(res after-unmount-suspect-written || true)"
-	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
-	read_back || return 0
-	status=$(manifest_field status || true)
-	check manifest-status-partial "$(ok_if [ "$status" = partial ])" "status '$status'"
-	check manifest-partial-cause-interrupted "$(ok_if [ "$(manifest_field partial_reason.cause)" = interrupted ])" \
-		"cause '$(manifest_field partial_reason.cause || true)': $(manifest_field partial_reason.detail 2>/dev/null | cut -c1-90 || true)"
-	expect partial-capture-verifies "$(host_capture_bin)" verify "$CAPDIR"
-	rm -f "$WORK/memory.lime"
-	expect zstd-decompress zstd -q -d "$CAPDIR/memory.lime.zst" -o "$WORK/memory.lime"
-	res_block iomem >"$WORK/iomem.txt"
-	expect partial-lime-ranges-equal-iomem-ram python3 "$FV_VM_DIR/host/lime_check.py" "$WORK/memory.lime" "$WORK/iomem.txt"
-	IMAGE_SUMMARY="partial (interrupted): $(stat -c %s "$WORK/memory.lime") bytes LiME -> $(stat -c %s "$CAPDIR/memory.lime.zst") bytes zst"
-	rm -f "$WORK/memory.lime"
+	check_partial_image interrupted
 }
 res_empty_fails() { [ -z "$(python3 "$RESULTS" "$WORK/console.log" fails)" ]; }
 
