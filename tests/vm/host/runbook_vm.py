@@ -160,6 +160,14 @@ def runbook(args):
                                     workdir=args.work, volume_source=volume_source,
                                     total_timeout=args.timeout, root_volume_id=root[0])
         report["boot_seconds"] = round(vm.boot_seconds, 1)
+
+        def at_snapshot(params, **_kw):
+            # The moment EBS takes the snapshot: what the guest has written
+            # to the volume so far (compared with the count at detach).
+            vm.observe_volume("at-snapshot", params.get("VolumeId", ""))
+
+        # The engine's ec2 client is this one (the world shares its clients).
+        ec2.meta.events.register("before-parameter-build.ec2.CreateSnapshot", at_snapshot)
         params = world.parameters(CaseId="VM-BENCH-RUNBOOK", Examiner="fv-vm-bench",
                                   Note="qemu guest as the instance of a whole runbook run",
                                   Source="kcore", CompressionLevel="1")

@@ -558,6 +558,11 @@ check_hotplug() {
 	check hotplug-volume-gone-after-detach "$(ok_if res_empty after-detach-still-present)" \
 		"after $(res after-detach-seconds || echo '?') s; NVMe left: $(res after-detach-nvme || true)"
 	check not-mounted-at-detach "$(ok_if res_empty before-detach-mountpoint)" "'$(res before-detach-mountpoint || true)'"
+	if [ "$(driver_field 'r["mode"]')" = runbook ]; then
+		check volume-unwritten-between-snapshot-and-detach \
+			"$(ok_if same_number "$(res at-snapshot-volume-written)" "$(res before-detach-volume-written)")" \
+			"sectors written at the snapshot $(res at-snapshot-volume-written || echo none), at the detach $(res before-detach-volume-written || echo none)"
+	fi
 }
 
 # check_driver: the driver's own checks (moto's final state, the execution).

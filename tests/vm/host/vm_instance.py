@@ -272,6 +272,12 @@ class VmInstance(InstanceBackend):
         self._observe(f"after-{label}", serial)
         return CommandResult(status, rc, stdout, stderr, secs)
 
+    def observe_volume(self, label, volume_id):
+        """Record the guest's view of VOLUME_ID now (its written sectors,
+        where it is mounted) under LABEL, if it is attached."""
+        if volume_id in self.attached:
+            self._observe(self.label_prefix + label, serial_of(volume_id))
+
     def mountpoint_of(self, volume_id):
         """Where the guest has VOLUME_ID's disk mounted now ('' if nowhere)."""
         return self._agent.mountpoint(serial_of(volume_id))

@@ -56,7 +56,10 @@ fv_agent_observe() {
 	fi
 	fv_record_state "$label"
 	mp=''
-	[ -n "${VOLUME_DEV:-}" ] && mp=$(fv_volume_mountpoint)
+	if [ -n "${VOLUME_DEV:-}" ] && [ -e "/sys/block/$VOLUME_DEV" ]; then
+		mp=$(fv_volume_mountpoint)
+		fv_result "$label-volume-written" "$(fv_written_sectors "$VOLUME_DEV")"
+	fi
 	fv_result "$label-mountpoint" "$mp"
 	fv_result "$label-nvme" "$(cd /sys/block && echo nvme*)"
 }
