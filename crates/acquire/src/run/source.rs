@@ -1,0 +1,174 @@
+//! Phase 2 of a run, opening the source: a physical reader (`auto`,
+//! `kcore`, `crash`, `mem`) or a LiME input (file, FIFO, stdin, TCP, or a
+//! module loaded for the purpose), with every attempt recorded.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fv_evidence::manifest::Attempt;
+
+use crate::cli::CaptureArgs;
+use crate::error::Error;
+use crate::lime_source::{self, LimeSourceError, Module};
+use crate::output;
+use crate::physical::{self, Kind, Physical, Roots};
+use crate::spec::SourceSpec;
+
+/// The source, open.
+pub(super) enum Opened {
+    Phys(Physical),
+    Lime {
+        kind: &'static str,
+        location: String,
+        input: LimeInput,
+        module: Option<Module>,
+    },
+}
+
+/// Where a LiME stream comes from.
+pub(super) enum LimeInput {
+    File(std::fs::File),
+    Stdin,
+    Tcp(std::net::TcpStream),
+}
+
+fn attempt(kind: &str, reason: Option<String>) -> Attempt {
+    Attempt {
+        kind: kind.into(),
+        outcome: if reason.is_none() { "used" } else { "failed" }.into(),
+        reason,
+    }
+}
+
+fn next_steps(release: &str) -> String {
+    format!(
+        "use LiME: put a lime.ko built for kernel {release} at <volume>/modules/{release}/lime.ko and run `capture --source lime-module:auto` (or lime-module:PATH); or load LiME yourself with \"path=tcp:4444 localhostonly=1 format=lime timeout=0\" and run `capture --source lime-tcp:127.0.0.1:4444`"
+    )
+}
+
+pub(super) fn canonical_exe() -> PathBuf {
+    std::fs::read_link("/proc/self/exe")
+        .or_else(|_| std::env::current_exe())
+        .unwrap_or_default()
+}
+
+/// Opens the source `args` asks for; `attempts` gets every source tried.
+pub(super) fn open_source(
+    args: &CaptureArgs,
+    roots: &Roots,
+    release: &str,
+    attempts: &mut Vec<Attempt>,
+) -> Result<Opened, Error> {
+    let connect_timeout = Duration::from_secs(args.connect_timeout);
+    match &args.source {
+        SourceSpec::Auto => match physical::auto(roots, args.page_offset) {
+            Ok((p, a)) => {
+                *attempts = a;
+                Ok(Opened::Phys(p))
+            }
+            Err(failures) => {
+                if let Some((kind, e)) = failures.first()
+                    && e.is_bad_input()
+                    && matches!(e, physical::ProbeError::Iomem(_))
+                {
+                    let (kind, source) = (kind.name(), failures.into_iter().next());
+                    return Err(match source {
+                        Some((_, source)) => Error::Source { kind, source },
+                        None => Error::Usage("no source".into()),
+                    });
+                }
+                let list = failures
+                    .iter()
+                    .map(|(k, e)| format!("  {}: {e}", k.name()))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Err(Error::NoSource {
+                    list,
+                    next: next_steps(release),
+                })
+            }
+        },
+        SourceSpec::Kcore | SourceSpec::Crash | SourceSpec::Mem => {
+            let kind = match args.source {
+                SourceSpec::Kcore => Kind::Kcore,
+                SourceSpec::Crash => Kind::Crash,
+                _ => Kind::Mem,
+            };
+            let p =
+                physical::open(kind, roots, args.page_offset).map_err(|source| Error::Source {
+                    kind: kind.name(),
+                    source,
+                })?;
+            attempts.push(attempt(kind.name(), None));
+            Ok(Opened::Phys(p))
+        }
+        SourceSpec::LimeFile(path) => {
+            let f = lime_source::open_file(path)?;
+            attempts.push(attempt("lime-file", None));
+            Ok(Opened::Lime {
+                kind: "lime-file",
+                location: path.display().to_string(),
+                input: LimeInput::File(f),
+                module: None,
+            })
+        }
+        SourceSpec::LimeStdin => {
+            attempts.push(attempt("lime-stdin", None));
+            Ok(Opened::Lime {
+                kind: "lime-stdin",
+                location: "-".into(),
+                input: LimeInput::Stdin,
+                module: None,
+            })
+        }
+        SourceSpec::LimeTcp { host, port } => {
+            let s = lime_source::connect(host, *port, connect_timeout, || None)?;
+            attempts.push(attempt("lime-tcp", None));
+            Ok(Opened::Lime {
+                kind: "lime-tcp",
+                location: format!("{host}:{port}"),
+                input: LimeInput::Tcp(s),
+                module: None,
+            })
+        }
+        SourceSpec::LimeModule(path) => {
+            let path = match path {
+                Some(p) => p.clone(),
+                None => {
+                    let root = output::default_root(&canonical_exe())?;
+                    root.parent()
+                        .unwrap_or(Path::new("/"))
+                        .join(fv_core::volume::MODULES_DIR)
+                        .join(release)
+                        .join("lime.ko")
+                }
+            };
+            let port = lime_source::free_port().map_err(|source| Error::Io {
+                what: "choosing a loopback port for LiME".into(),
+                source,
+            })?;
+            let mut module = Module::start(&path, port)?;
+            let s =
+                lime_source::connect("127.0.0.1", port, connect_timeout, || module.refusal(roots));
+            let s = match s {
+                Ok(s) => s,
+                Err(LimeSourceError::Connect { waited, .. }) => {
+                    let line = module.finish(Duration::from_secs(1));
+                    return Err(Error::Lime(LimeSourceError::NoStream {
+                        path: PathBuf::from(format!("{} ({line})", path.display())),
+                        port,
+                        waited,
+                    }));
+                }
+                Err(e) => return Err(e.into()),
+            };
+            attempts.push(attempt("lime-module", None));
+            Ok(Opened::Lime {
+                kind: "lime-module",
+                location: format!("{} via 127.0.0.1:{port}", path.display()),
+                input: LimeInput::Tcp(s),
+                module: Some(module),
+            })
+        }
+    }
+}
