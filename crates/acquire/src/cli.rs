@@ -51,6 +51,12 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
 
+    /// A LiME stream (stdin, FIFO, TCP) made on another host: do not check
+    /// its records against this host's System RAM. (A regular file is
+    /// always taken as such a dump; `lime-module` never is.)
+    #[arg(long)]
+    pub foreign_lime: bool,
+
     /// Do not ask IMDSv2 for the instance identity.
     #[arg(long)]
     pub no_imds: bool,

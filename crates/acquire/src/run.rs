@@ -23,9 +23,10 @@ use std::time::{Duration, Instant, SystemTime};
 use fv_core::fs::Dir;
 use fv_evidence::manifest::{
     self, Attempt, Case, Compression, FileEntry, Host, Image, Manifest, PartialCause,
-    PartialReason, Source, Status, Timing, Tool,
+    PartialReason, Source, Span, Status, Timing, Tool,
 };
 use fv_evidence::writer::{self, ImageSummary, ImageWriter, WriterError, WriterOptions};
+use fv_formats::iomem::RamRange;
 use fv_formats::lime::LimeError;
 
 use crate::cli::CaptureArgs;
@@ -34,6 +35,7 @@ use crate::lime_source::LimeSourceError;
 use crate::output::{self, OutputError, hex};
 use crate::physical::{self, Roots};
 use crate::progress::{Progress, human};
+use crate::spec::SourceSpec;
 use crate::stop::{self, StopAware};
 use crate::stream::{self, Copied, Layout, Sink, Stop};
 use crate::{exit, host, imds};
@@ -196,12 +198,35 @@ struct SourceState {
     imds_status: String,
     /// Size of the LiME stream, as well as it can be known before the copy.
     estimate: Option<u64>,
+    /// A LiME stream from this host: its System RAM, which every record must
+    /// lie in and which says what a stopped stream still had to send.
+    host_ram: Option<Vec<RamRange>>,
 }
 
 /// Phase 2, the source: open it, ask IMDS who we are, estimate the size.
 fn open_source_phase(args: &CaptureArgs, plan: &Plan) -> Result<SourceState, Error> {
     let mut attempts = Vec::new();
+    // Read before a module is loaded: a stream of this host that cannot be
+    // checked is refused before anything happens.
+    let ram = match args.source {
+        SourceSpec::Auto | SourceSpec::Kcore | SourceSpec::Crash | SourceSpec::Mem => None,
+        _ => Some(physical::read_ram(&plan.roots)),
+    };
     let opened = open_source(args, &plan.roots, &plan.uname.release, &mut attempts)?;
+    let host_ram = match (&opened, ram) {
+        (
+            Opened::Lime {
+                kind,
+                input,
+                module,
+                ..
+            },
+            Some(ram),
+        ) if module.is_some() || (!args.foreign_lime && !is_regular_file(input)) => {
+            Some(ram.map_err(|source| Error::HostRam { kind, source })?)
+        }
+        _ => None,
+    };
     let (imds, imds_status) = if args.no_imds {
         (None, "skipped (--no-imds)".to_string())
     } else {
@@ -217,21 +242,41 @@ fn open_source_phase(args: &CaptureArgs, plan: &Plan) -> Result<SourceState, Err
         imds,
         imds_status,
         estimate,
+        host_ram,
     })
 }
 
-/// Size of the stream, as well as it can be known now.
+/// Whether a LiME input is a regular file (a dump taken as made elsewhere;
+/// its length bounds its records).
+fn is_regular_file(input: &LimeInput) -> bool {
+    match input {
+        LimeInput::File(f) => f.metadata().is_ok_and(|m| m.is_file()),
+        LimeInput::Stdin | LimeInput::Tcp(_) => false,
+    }
+}
+
+/// Size of the stream, as well as it can be known now: the layout of a
+/// physical source, a regular file's length, and for any other LiME input
+/// (FIFO, stdin, TCP) the host's RAM.
 fn estimate(opened: &Opened, roots: &Roots) -> Option<u64> {
     match opened {
         Opened::Phys(p) => Some(Layout::of_ram(&p.ram).len()),
-        Opened::Lime {
-            input: LimeInput::File(f),
-            ..
-        } => f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len()),
+        Opened::Lime { input, .. } if is_regular_file(input) => match input {
+            LimeInput::File(f) => f.metadata().ok().map(|m| m.len()),
+            _ => None,
+        },
         Opened::Lime { .. } => physical::read_ram(roots)
             .ok()
             .map(|r| Layout::of_ram(&r).len()),
     }
+}
+
+/// Room for the manifest and sidecar on top of the writer's reserve
+/// ([`MANIFEST_ROOM`] holds the capped `unreadable` list): it grows with the
+/// records a stream of `estimate` bytes has (each listed in `ranges`, or in
+/// `omitted` after a stop).
+fn manifest_room(estimate: u64) -> u64 {
+    MANIFEST_ROOM + (estimate / stream::RECORD_MAX + 64) * 256
 }
 
 /// Phase 3's result: where the image goes.
@@ -261,8 +306,8 @@ fn open_output(
     let estimate = source.estimate;
     let opts = plan.opts;
     let root = &plan.root;
-    let reserve_len = ImageWriter::reserve_for(estimate.unwrap_or(UNKNOWN_SIZE), &opts)
-        .saturating_add(MANIFEST_ROOM);
+    let size = estimate.unwrap_or(UNKNOWN_SIZE);
+    let reserve_len = ImageWriter::reserve_for(size, &opts).saturating_add(manifest_room(size));
     let free = output::free_bytes(&root.dir)?;
     let min_needed = reserve_len.saturating_add(estimate.unwrap_or(0) / 10);
     let mut warnings = Vec::new();
@@ -402,6 +447,7 @@ fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) 
     let stall = Duration::from_secs(args.stall_timeout.max(1));
     let writer = &mut out.writer;
     let progress = &mut out.progress;
+    let ram = source.host_ram.as_deref();
     let result = match &mut source.opened {
         Opened::Phys(p) => {
             layout = Layout::of_ram(&p.ram);
@@ -413,9 +459,11 @@ fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) 
                 let mut dropped = 0u64;
                 stream::ingest_lime(
                     StopAware::new(file, stall),
+                    ram,
                     &mut layout,
                     writer,
                     progress,
+                    &mut copied,
                     |off| {
                         if off >= dropped + INPUT_DROP_STEP {
                             fv_core::fs::drop_cached(file, 0, off);
@@ -426,21 +474,26 @@ fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) 
             }
             LimeInput::Stdin => stream::ingest_lime(
                 StopAware::new(std::io::stdin(), stall),
+                ram,
                 &mut layout,
                 writer,
                 progress,
+                &mut copied,
                 |_| {},
             ),
             LimeInput::Tcp(s) => stream::ingest_lime(
                 StopAware::new(&*s, stall),
+                ram,
                 &mut layout,
                 writer,
                 progress,
+                &mut copied,
                 |_| {},
             ),
         },
     };
     progress.finish();
+    copied.close_summaries();
     Acquired {
         layout,
         copied,
@@ -473,6 +526,7 @@ fn finalize(
         attempts,
         imds,
         imds_status,
+        host_ram,
         ..
     } = source;
     let OutputState {
@@ -488,7 +542,7 @@ fn finalize(
         ..
     } = out;
     let Acquired {
-        layout,
+        mut layout,
         mut copied,
         result,
     } = acquired;
@@ -538,13 +592,18 @@ fn finalize(
         }),
     };
     let mut not_captured = Vec::new();
+    let mut omitted = Vec::new();
+    let mut remainder_unknown = None;
     if let Some(reason) = &partial {
+        // The stream ends with the record the writer resumed in, completed
+        // with zeros; later records are listed, not written (a stop costs
+        // one record of zero-fill, not the rest of RAM).
+        let full = layout.clone();
         let from = writer.recover().map_err(|source| Error::Finalize {
             dir: cdir.path().to_path_buf(),
             source,
         })?;
-        not_captured = stream::not_captured(&layout, from, &reason.detail);
-        stream::clip_unreadable(&mut copied.unreadable, &not_captured);
+        let mut cut = stream::cut(&mut layout, from, &reason.detail);
         if let Err(first) = stream::fill_zeros(&mut writer, &layout, from) {
             // A second full disk while zero-filling: the reserve is gone
             // already; one more recovery, then give up.
@@ -553,12 +612,27 @@ fn finalize(
                 dir: cdir.path().to_path_buf(),
                 source: first,
             })?;
-            not_captured = stream::not_captured(&layout, from2.min(from), &reason.detail);
+            layout = full.clone();
+            cut = stream::cut(&mut layout, from2.min(from), &reason.detail);
             stream::fill_zeros(&mut writer, &layout, from2).map_err(|source| Error::Finalize {
                 dir: cdir.path().to_path_buf(),
                 source,
             })?;
         }
+        not_captured = cut.not_captured;
+        omitted = cut.omitted;
+        let (rest, unknown) = source_remainder(
+            &opened,
+            host_ram.as_deref(),
+            &full,
+            &copied,
+            &location,
+            &reason.detail,
+        );
+        omitted.extend(rest);
+        remainder_unknown = unknown;
+        stream::clip_unreadable(&mut copied.unreadable, &not_captured);
+        stream::clip_unreadable(&mut copied.unreadable, &omitted);
     }
     output::release_reserve(&cdir);
     let summary = writer.finish().map_err(|source| Error::Finalize {
@@ -637,6 +711,8 @@ fn finalize(
         ranges: layout.ranges.clone(),
         unreadable: copied.unreadable,
         not_captured,
+        omitted,
+        remainder_unknown,
         image: image_section(&summary),
         timing: Timing {
             start_utc: crate::utc::rfc3339(start_wall),
@@ -670,6 +746,61 @@ fn finalize(
         manifest: m,
         dir: cdir.path().to_path_buf(),
     })
+}
+
+/// What the source still had after a stop, beyond the layout: the rest of
+/// the current LiME input record, then the input's later records (a
+/// regular file's headers, read without its payloads) or, for a stream of
+/// this host, the System RAM it had not sent yet. A stream from elsewhere
+/// that stopped early leaves its remainder unknown, and the second value
+/// says so.
+fn source_remainder(
+    opened: &Opened,
+    host_ram: Option<&[RamRange]>,
+    full: &Layout,
+    copied: &Copied,
+    location: &str,
+    reason: &str,
+) -> (Vec<Span>, Option<String>) {
+    let Opened::Lime { input, .. } = opened else {
+        return (Vec::new(), None);
+    };
+    let span = |(start, end): (u64, u64)| Span {
+        start,
+        length: (end - start).saturating_add(1),
+        error: reason.to_string(),
+    };
+    let mut out: Vec<Span> = copied.pending.map(span).into_iter().collect();
+    let last = copied
+        .pending
+        .map(|(_, e)| e)
+        .or_else(|| full.ranges.last().map(|r| r.end));
+    match (input, host_ram) {
+        (LimeInput::File(f), _) if is_regular_file(input) => {
+            match stream::headers_from(f, copied.next_header, last) {
+                Ok(h) => {
+                    out.extend(h.into_iter().map(span));
+                    (out, None)
+                }
+                Err((offset, why)) => (
+                    out,
+                    Some(format!(
+                        "the LiME input {location} does not parse from byte {offset} on ({why}): what else it holds is unknown"
+                    )),
+                ),
+            }
+        }
+        (_, Some(ram)) => {
+            out.extend(stream::ram_after(ram, last.unwrap_or(0), reason));
+            (out, None)
+        }
+        (_, None) => (
+            out,
+            Some(format!(
+                "the LiME stream {location} (from another host: --foreign-lime) stopped early: what its remaining records would have covered is unknown"
+            )),
+        ),
+    }
 }
 
 fn image_section(s: &ImageSummary) -> Image {
@@ -784,4 +915,50 @@ fn cleanup(root: &Dir, cdir: &Dir, name: &str) {
     }
     let _ = root.remove_dir(OsStr::new(name));
     let _ = root.sync();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// M8: a FIFO's size is that of the host's RAM, not the 64 GiB guess
+    /// (the reserve is sized from it; too small a reserve meant a second
+    /// full disk during the zero-fill and no manifest).
+    #[test]
+    fn a_fifo_input_is_sized_from_system_ram() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("proc")).unwrap();
+        std::fs::write(
+            t.path().join("proc/iomem"),
+            "00001000-0009fbff : System RAM\n00100000-1fffffffff : System RAM\n",
+        )
+        .unwrap();
+        let roots = Roots {
+            proc: t.path().join("proc"),
+            sys: t.path().join("sys"),
+            dev: t.path().join("dev"),
+        };
+        let fifo = t.path().join("in.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // Read-write: opening a FIFO so does not wait for a writer.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        let opened = Opened::Lime {
+            kind: "lime-file",
+            location: fifo.display().to_string(),
+            input: LimeInput::File(f),
+            module: None,
+        };
+        let ram = physical::read_ram(&roots).unwrap();
+        let want = Layout::of_ram(&ram).len();
+        assert!(want > 127 << 30);
+        assert_eq!(estimate(&opened, &roots), Some(want));
+        assert!(!is_regular_file(match &opened {
+            Opened::Lime { input, .. } => input,
+            Opened::Phys(_) => unreachable!(),
+        }));
+    }
 }

@@ -20,12 +20,25 @@ pub fn summary_line(o: &Outcome) -> String {
     let status = match &m.partial_reason {
         None => "complete".to_string(),
         Some(r) => {
-            let missing: u64 = m.not_captured.iter().map(|s| s.length).sum();
+            let zeroed = m
+                .not_captured
+                .iter()
+                .fold(0u64, |a, s| a.saturating_add(s.length));
+            let left_out = m
+                .omitted
+                .iter()
+                .fold(0u64, |a, s| a.saturating_add(s.length));
+            let unknown = if m.remainder_unknown.is_some() {
+                "; the source's remainder is unknown"
+            } else {
+                ""
+            };
             format!(
-                "PARTIAL ({}; {} of {} not captured, zero-filled)",
+                "PARTIAL ({}; {} zero-filled, {} not reached and left out, of {}{unknown})",
                 r.detail,
-                human(missing),
-                human(ram)
+                human(zeroed),
+                human(left_out),
+                human(ram.saturating_add(left_out))
             )
         }
     };
@@ -71,6 +84,8 @@ pub fn summary_json(o: &Outcome) -> serde_json::Value {
         "ranges": m.ranges.len(),
         "unreadable_bytes": m.unreadable.iter().map(|s: &Span| s.length).sum::<u64>(),
         "not_captured_bytes": m.not_captured.iter().map(|s: &Span| s.length).sum::<u64>(),
+        "omitted_bytes": m.omitted.iter().fold(0u64, |a, s: &Span| a.saturating_add(s.length)),
+        "remainder_unknown": m.remainder_unknown,
         "lime_length": m.image.lime_length,
         "lime_sha256": m.image.lime_sha256,
         "compressed_length": m.image.compressed_length,
