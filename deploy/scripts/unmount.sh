@@ -7,7 +7,8 @@
 #
 # Parameters (assigned above this script by the SSM document; by hand, export):
 #   FV_VOLUME_ID     vol-... of the forensics volume (required)
-#   FV_MOUNT_POINT   its mount point (default /run/forensics-volume/<volume id>)
+#   FV_MOUNT_POINT   its mount point (default /run/forensics-volume/<volume id>);
+#                    unmount-helper refuses it unless the volume is what is mounted there
 # Test-only environment: FV_PROC_ROOT (default /proc).
 #
 # Exit codes (40-45 are this script's): 0 unmounted, or nothing was mounted
@@ -68,7 +69,7 @@ fi
 # is on it would hold the filesystem busy.
 cd /
 rc=0
-"$HELPER" --mountpoint "$MOUNT_POINT" --json </dev/null || rc=$?
+"$HELPER" --volume-id "$VOLUME_ID" --mountpoint "$MOUNT_POINT" --json </dev/null || rc=$?
 if [ "$rc" != 0 ]; then
     die "$rc" "unmount-helper refused or failed (see above); $VOLUME_ID is still mounted at $MOUNT_POINT: do NOT detach it"
 fi

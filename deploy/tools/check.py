@@ -940,7 +940,7 @@ def make_capture_checks(shell):
             r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "5"})
             expect(r.returncode == 5 and "do NOT detach" in r.stdout, "busy: exit %d %s" % (r.returncode, r.stdout))
             with open(v.args) as f:
-                expect(f.read().split() == ["--mountpoint", v.mp, "--json"], "unmount-helper arguments")
+                expect(f.read().split() == ["--volume-id", TARGET, "--mountpoint", v.mp, "--json"], "unmount-helper arguments")
             r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "0"})
             expect(r.returncode == 45 and "still mounted" in r.stdout, "fake success: exit %d %s" % (r.returncode, r.stdout))
             v.mountinfo(None)

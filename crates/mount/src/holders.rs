@@ -26,7 +26,7 @@ pub struct Holder {
     pub pid: u32,
     /// `comm`.
     pub command: String,
-    /// `fd 3`, `cwd`, `root` or `map`.
+    /// `fd 3`, `cwd`, `root`, `exe` or `map`.
     pub how: String,
     /// The path as the process sees it.
     pub path: String,
@@ -166,6 +166,15 @@ pub fn scan(proc_root: &Path, dev: DevT) -> Vec<Holder> {
                 add(link.to_string(), target.to_string_lossy().into_owned());
             }
         }
+        // The executable is mapped: `maps` (with its device numbers) says
+        // whether it is on `dev`; readlink names it.
+        let mapped = std::fs::read_to_string(dir.join("maps"))
+            .map(|maps| mapped_on(&maps, dev))
+            .unwrap_or_default();
+        let exe = link_text(&dir.join("exe"));
+        if mapped.contains(&exe) {
+            add("exe".to_string(), exe.clone());
+        }
         if let Ok(fds) = std::fs::read_dir(dir.join("fd")) {
             let mut fds: Vec<u32> = fds
                 .filter_map(Result::ok)
@@ -182,10 +191,8 @@ pub fn scan(proc_root: &Path, dev: DevT) -> Vec<Holder> {
                 }
             }
         }
-        if let Ok(maps) = std::fs::read_to_string(dir.join("maps")) {
-            for path in mapped_on(&maps, dev) {
-                add("map".to_string(), path);
-            }
+        for path in mapped.into_iter().filter(|p| *p != exe) {
+            add("map".to_string(), path);
         }
     }
     holders
