@@ -251,7 +251,7 @@ fn open_source_phase(args: &CaptureArgs, plan: &Plan) -> Result<SourceState, Err
 fn is_regular_file(input: &LimeInput) -> bool {
     match input {
         LimeInput::File(f) => f.metadata().is_ok_and(|m| m.is_file()),
-        LimeInput::Stdin | LimeInput::Tcp(_) => false,
+        LimeInput::Fifo(_) | LimeInput::Stdin | LimeInput::Tcp(_) => false,
     }
 }
 
@@ -472,6 +472,15 @@ fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) 
                     },
                 )
             }
+            LimeInput::Fifo(fifo) => stream::ingest_lime(
+                StopAware::new(&fifo.reader, stall),
+                ram,
+                &mut layout,
+                writer,
+                progress,
+                &mut copied,
+                |_| {},
+            ),
             LimeInput::Stdin => stream::ingest_lime(
                 StopAware::new(std::io::stdin(), stall),
                 ram,

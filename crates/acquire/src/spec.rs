@@ -140,7 +140,7 @@ mod tests {
             "auto",
             "kcore",
             "lime:-",
-            "lime-tcp:h:1",
+            "lime-tcp:127.0.0.1:1",
             "lime-module:/m/lime.ko",
         ] {
             assert_eq!(s.parse::<SourceSpec>().unwrap().to_string(), s);

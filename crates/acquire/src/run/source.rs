@@ -9,10 +9,13 @@ use fv_evidence::manifest::Attempt;
 
 use crate::cli::CaptureArgs;
 use crate::error::Error;
-use crate::lime_source::{self, LimeSourceError, Module};
+use crate::lime_source::{self, LimeSourceError, Module, ModuleFifo};
 use crate::output;
 use crate::physical::{self, Kind, Physical, Roots};
 use crate::spec::SourceSpec;
+
+/// Where a module's FIFO directory is made: tmpfs, never a suspect disk.
+const RUN_DIR: &str = "/run";
 
 /// The source, open.
 pub(super) enum Opened {
@@ -27,6 +30,8 @@ pub(super) enum Opened {
 
 /// Where a LiME stream comes from.
 pub(super) enum LimeInput {
+    /// The FIFO a module we loaded writes into.
+    Fifo(ModuleFifo),
     File(std::fs::File),
     Stdin,
     Tcp(std::net::TcpStream),
@@ -42,7 +47,7 @@ fn attempt(kind: &str, reason: Option<String>) -> Attempt {
 
 fn next_steps(release: &str) -> String {
     format!(
-        "use LiME: put a lime.ko built for kernel {release} at <volume>/modules/{release}/lime.ko and run `capture --source lime-module:auto` (or lime-module:PATH); or load LiME yourself with \"path=tcp:4444 localhostonly=1 format=lime timeout=0\" and run `capture --source lime-tcp:127.0.0.1:4444`"
+        "use LiME: put a lime.ko built for kernel {release} at <volume>/modules/{release}/lime.ko and run `capture --source lime-module:auto` (or lime-module:PATH); or load LiME yourself into a FIFO only root can reach (mkdir -m 700 /run/lime; mkfifo /run/lime/fifo; `capture --source lime:/run/lime/fifo` in the background; insmod lime.ko \"path=/run/lime/fifo format=lime timeout=0\"); not over TCP, where any local user can connect first"
     )
 }
 
@@ -143,30 +148,36 @@ pub(super) fn open_source(
                         .join("lime.ko")
                 }
             };
-            let port = lime_source::free_port().map_err(|source| Error::Io {
-                what: "choosing a loopback port for LiME".into(),
-                source,
-            })?;
-            let mut module = Module::start(&path, port)?;
-            let s =
-                lime_source::connect("127.0.0.1", port, connect_timeout, || module.refusal(roots));
-            let s = match s {
-                Ok(s) => s,
-                Err(LimeSourceError::Connect { waited, .. }) => {
+            // LiME writes into a FIFO only root can reach (never a TCP
+            // port any local user could connect to first).
+            let fifo = ModuleFifo::create(Path::new(RUN_DIR))?;
+            let mut module = Module::start(&path, &fifo.path)?;
+            let waited = fifo.wait_for_writer(&path, connect_timeout, || module.refusal(roots));
+            match waited {
+                Ok(()) => {}
+                Err(LimeSourceError::NoStream {
+                    fifo: f, waited, ..
+                }) => {
                     let line = module.finish(Duration::from_secs(1));
                     return Err(Error::Lime(LimeSourceError::NoStream {
                         path: PathBuf::from(format!("{} ({line})", path.display())),
-                        port,
+                        fifo: f,
                         waited,
                     }));
                 }
-                Err(e) => return Err(e.into()),
-            };
+                Err(e) => {
+                    if !matches!(e, LimeSourceError::Refused { .. }) {
+                        let _ = module.finish(Duration::from_secs(1));
+                    }
+                    return Err(e.into());
+                }
+            }
             attempts.push(attempt("lime-module", None));
+            let location = format!("{} via {}", path.display(), fifo.path.display());
             Ok(Opened::Lime {
                 kind: "lime-module",
-                location: format!("{} via 127.0.0.1:{port}", path.display()),
-                input: LimeInput::Tcp(s),
+                location,
+                input: LimeInput::Fifo(fifo),
                 module: Some(module),
             })
         }
