@@ -194,7 +194,7 @@ fn plan(args: &CaptureArgs) -> Result<Plan, Error> {
 struct SourceState {
     opened: Opened,
     attempts: Vec<Attempt>,
-    imds: Option<manifest::Imds>,
+    imds: Option<imds::Identity>,
     imds_status: String,
     /// Size of the LiME stream, as well as it can be known before the copy.
     estimate: Option<u64>,
@@ -353,7 +353,7 @@ fn open_output(
     let host_id = source
         .imds
         .as_ref()
-        .and_then(|i| i.instance_id.clone())
+        .and_then(|i| i.imds.instance_id.clone())
         .or_else(|| Some(uname.nodename.clone()).filter(|n| !n.is_empty() && n != "(none)"))
         .unwrap_or_else(|| "unnamed-host".into());
     let base = format!(
@@ -558,6 +558,12 @@ fn finalize(
     warnings.extend(space_warnings);
     let (mut files, ctx_warnings) = context.wait();
     warnings.extend(ctx_warnings);
+    let imds = imds.map(|id| {
+        let (entries, w) = keep_identity(&cdir, &id);
+        files.extend(entries);
+        warnings.extend(w);
+        id.imds
+    });
 
     // A stream that never produced a record is no image at all.
     if layout.is_empty()
@@ -812,6 +818,43 @@ fn source_remainder(
     }
 }
 
+/// Context files of the IMDS identity: the document's exact bytes and AWS's
+/// PKCS#7 signature over them, so the analyst can check the instance
+/// identity against AWS's public certificate (root on the suspect can fake
+/// IMDS). Returns their file entries and warnings.
+fn keep_identity(cdir: &Dir, id: &imds::Identity) -> (Vec<FileEntry>, Vec<String>) {
+    let mut entries = Vec::new();
+    let mut warnings = Vec::new();
+    let ctx = match cdir.open_dir(OsStr::new(manifest::CONTEXT_DIR)) {
+        Ok(d) => d,
+        Err(e) => {
+            warnings.push(format!("IMDS identity not kept: {e}"));
+            return (entries, warnings);
+        }
+    };
+    let mut keep = |name: &str, bytes: &[u8]| match output::write_atomic(&ctx, name, bytes) {
+        Ok(sha256) => entries.push(FileEntry {
+            path: format!("{}/{name}", manifest::CONTEXT_DIR),
+            size: bytes.len() as u64,
+            sha256,
+        }),
+        Err(e) => warnings.push(format!("context/{name} not written: {e}")),
+    };
+    keep(IMDS_DOCUMENT_FILE, id.document.as_bytes());
+    match &id.pkcs7 {
+        Ok(sig) => keep(IMDS_PKCS7_FILE, sig.as_bytes()),
+        Err(why) => warnings.push(format!(
+            "IMDS identity signature (pkcs7) not kept: {why}; the instance identity cannot be checked against AWS's signature"
+        )),
+    }
+    (entries, warnings)
+}
+
+/// The IMDS identity document as IMDS sent it (in `context/`).
+const IMDS_DOCUMENT_FILE: &str = "imds-identity-document.json";
+/// AWS's PKCS#7 signature of that document (in `context/`).
+const IMDS_PKCS7_FILE: &str = "imds-identity.pkcs7";
+
 fn image_section(s: &ImageSummary) -> Image {
     Image {
         file: manifest::IMAGE_FILE.into(),
@@ -914,6 +957,8 @@ fn cleanup(root: &Dir, cdir: &Dir, name: &str) {
             "lockdown",
             "tainted",
             "build-id",
+            IMDS_DOCUMENT_FILE,
+            IMDS_PKCS7_FILE,
         ] {
             let _ = c.remove_file(OsStr::new(f));
         }

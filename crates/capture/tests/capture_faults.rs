@@ -399,7 +399,7 @@ fn root_imds_identity_and_json_summary() {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
-        for _ in 0..2 {
+        for _ in 0..3 {
             let (s, _) = l.accept().unwrap();
             let mut r = std::io::BufReader::new(s.try_clone().unwrap());
             let mut head = Vec::new();
@@ -413,6 +413,9 @@ fn root_imds_identity_and_json_summary() {
             }
             let body = if head[0].starts_with("PUT /latest/api/token") {
                 "tok".to_string()
+            } else if head[0].starts_with("GET /latest/dynamic/instance-identity/pkcs7") {
+                "MIAGCSqGSIb3DQEHAqCAMIACAQExDzANBglghkgBZQMEAgEFADCABgkqhkiG9w0BBwGggCSABIIB"
+                    .to_string()
             } else if head
                 .iter()
                 .any(|h| h == "X-aws-ec2-metadata-token: tok\r\n")
@@ -460,6 +463,29 @@ fn root_imds_identity_and_json_summary() {
     assert_eq!(imds.account_id.as_deref(), Some("111122223333"));
     assert_eq!(imds.availability_zone.as_deref(), Some("us-east-1c"));
     assert_eq!(m.host.imds_status, "answered");
+    // L9: the document's exact bytes and AWS's signature over them are kept
+    // (root on the suspect can fake IMDS; the signature cannot be faked).
+    let doc = std::fs::read_to_string(dir.join("context/imds-identity-document.json")).unwrap();
+    assert!(
+        doc.starts_with(r#"{"instanceId":"i-0abc1234def567890""#),
+        "{doc}"
+    );
+    let sig = std::fs::read_to_string(dir.join("context/imds-identity.pkcs7")).unwrap();
+    assert!(sig.starts_with("MIAGCSqGSIb3DQEHAq"), "{sig}");
+    assert!(
+        m.files
+            .iter()
+            .any(|e| e.path == "context/imds-identity.pkcs7"),
+        "{:?}",
+        m.files
+    );
+    let v = run(Command::new(bin()).arg("verify").arg(&dir));
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
     assert_eq!(m.case.examiner.as_deref(), Some("A. Analyst"));
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(summary["status"], "complete");
