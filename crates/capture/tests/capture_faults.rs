@@ -295,7 +295,7 @@ fn root_symlinked_output_is_refused() {
     f.iomem("00001000-0009fbff : System RAM\n");
     std::fs::create_dir(f.vol().join("real")).unwrap();
     symlink(f.vol().join("real"), f.captures()).unwrap();
-    let out = run(f.cmd("auto").arg("--allow-any-output"));
+    let out = run(&mut f.cmd("auto"));
     assert_eq!(out.status.code(), Some(14));
     assert!(stderr(&out).contains("symbolic link"), "{}", stderr(&out));
     assert_eq!(std::fs::read_dir(f.vol().join("real")).unwrap().count(), 0);
@@ -321,13 +321,11 @@ fn root_output_outside_the_volume_is_refused() {
     std::fs::write(&path, dump_pattern()).unwrap();
     let elsewhere = f.path().join("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
-    let out = run(&mut f.cmd_to(&format!("lime:{}", path.display()), &elsewhere));
+    let out = run(&mut f.cmd_strict(&format!("lime:{}", path.display()), &elsewhere));
     assert_eq!(out.status.code(), Some(14));
     assert!(stderr(&out).contains("not on a forensics volume"));
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
-    let out = run(f
-        .cmd_to(&format!("lime:{}", path.display()), &elsewhere)
-        .arg("--allow-any-output"));
+    let out = run(&mut f.cmd_to(&format!("lime:{}", path.display()), &elsewhere));
     assert_eq!(out.status.code(), Some(0));
 }
 
@@ -446,6 +444,7 @@ fn root_imds_identity_and_json_summary() {
         .arg(f.sys())
         .arg("--imds-endpoint")
         .arg(&addr)
+        .arg("--allow-any-output")
         .args([
             "--json",
             "--examiner",
@@ -565,4 +564,76 @@ fn root_default_output_needs_the_volume() {
         "{}",
         stderr(&out)
     );
+}
+
+/// M6: a planted marker file does not make a directory the forensics
+/// volume: the fixture's "volume" (a directory with the marker, on the
+/// host's root filesystem) is refused by device identity, exit 14, nothing
+/// written. Before, the marker alone let capture write onto the suspect's
+/// disk.
+#[test]
+fn root_a_planted_marker_is_not_the_volume() {
+    require_root();
+    let f = Fixture::new();
+    let path = f.path().join("dump.lime");
+    std::fs::write(&path, dump_pattern()).unwrap();
+    let out = run(&mut f.cmd_strict(&format!("lime:{}", path.display()), &f.captures()));
+    assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not on the forensics volume"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(f.capture_entries().is_empty(), "{:?}", f.capture_entries());
+}
+
+/// M6: an ext4 filesystem labelled FORENSICS on its own block device (a
+/// loop device here, the EBS volume in real life) with the marker is
+/// accepted without --allow-any-output; the same with another label is not.
+#[test]
+fn root_the_volume_is_known_by_its_device() {
+    require_root();
+    for (label, want) in [("FORENSICS", 0), ("SUSPECT", 14)] {
+        let f = Fixture::new();
+        let img = f.path().join("vol.img");
+        std::fs::File::create(&img)
+            .unwrap()
+            .set_len(32 << 20)
+            .unwrap();
+        let st = Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-L", label])
+            .arg(&img)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let lo = Command::new("losetup")
+            .args(["--find", "--show"])
+            .arg(&img)
+            .output()
+            .unwrap();
+        assert!(lo.status.success(), "losetup needs root and loop devices");
+        let lo = String::from_utf8(lo.stdout).unwrap().trim().to_string();
+        let mnt = f.path().join("mnt");
+        std::fs::create_dir(&mnt).unwrap();
+        let mounted = Command::new("mount")
+            .arg(&lo)
+            .arg(&mnt)
+            .status()
+            .unwrap()
+            .success();
+        let result = std::panic::catch_unwind(|| {
+            assert!(mounted);
+            std::fs::write(mnt.join("forensics-volume.json"), MARKER).unwrap();
+            let path = f.path().join("dump.lime");
+            std::fs::write(&path, dump_pattern()).unwrap();
+            let out =
+                run(&mut f.cmd_strict(&format!("lime:{}", path.display()), &mnt.join("captures")));
+            assert_eq!(out.status.code(), Some(want), "{label}: {}", stderr(&out));
+        });
+        let _ = Command::new("umount").arg(&mnt).status();
+        let _ = Command::new("losetup").arg("-d").arg(&lo).status();
+        if let Err(e) = result {
+            std::panic::resume_unwind(e);
+        }
+    }
 }

@@ -75,6 +75,7 @@ fn root_high_level_keeps_the_memory_bound() {
         .arg("--output")
         .arg(f.captures())
         .args(["--no-imds", "--level", "19", "--threads", "8"])
+        .arg("--allow-any-output")
         .arg("--proc-root")
         .arg(f.proc())
         .arg("--sys-root")

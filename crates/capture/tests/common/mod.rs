@@ -95,8 +95,17 @@ impl Fixture {
         self.cmd_to(source, &self.captures())
     }
 
-    /// [`Fixture::cmd`] with another output root.
+    /// [`Fixture::cmd`] with another output root. The fixture's "volume" is a
+    /// directory with a marker, not the forensics volume's device, so this
+    /// passes `--allow-any-output`; [`Fixture::cmd_strict`] does not.
     pub fn cmd_to(&self, source: &str, output: &Path) -> Command {
+        let mut c = self.cmd_strict(source, output);
+        c.arg("--allow-any-output");
+        c
+    }
+
+    /// [`Fixture::cmd_to`] without `--allow-any-output`.
+    pub fn cmd_strict(&self, source: &str, output: &Path) -> Command {
         let mut c = Command::new(bin());
         c.arg("--source")
             .arg(source)
