@@ -139,7 +139,9 @@ def main():
         w(f"| {name} | {value:.2f} | {'yes' if ok else 'NO'} |")
     w("")
     w("Both SHA-256 digests are computed by capture (manifest); its image was checked: "
-      "`zstd -d` equals the input byte for byte, the sidecar passes `sha256sum -c`"
+      "`zstd -d` holds the input's memory (the same payload bytes and ranges; capture splits "
+      "records at every 1 GiB boundary, so its stream differs from the input by those headers), "
+      "the sidecar passes `sha256sum -c`"
       + (", and the manifest's LiME digest equals sha256sum of the input." if lime_digest_matches(logdir) else "."))
     print("\n".join(out))
 
