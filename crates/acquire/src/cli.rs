@@ -57,6 +57,11 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub foreign_lime: bool,
 
+    /// lime-tcp: accept a peer that a process owns (a relay you started
+    /// yourself). Without it, only LiME's kernel socket is accepted.
+    #[arg(long)]
+    pub trust_lime_peer: bool,
+
     /// Do not ask IMDSv2 for the instance identity.
     #[arg(long)]
     pub no_imds: bool,

@@ -177,7 +177,9 @@ fn root_lime_tcp_retries_until_listening_and_round_trips() {
     f.iomem_ram(&ram());
     let port = free_port();
     let peer = lime_peer(port, Duration::from_millis(700), dump(), Duration::ZERO);
-    let out = run(&mut f.cmd(&format!("lime-tcp:127.0.0.1:{port}")));
+    let out = run(f
+        .cmd(&format!("lime-tcp:127.0.0.1:{port}"))
+        .arg("--trust-lime-peer"));
     peer.join().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let m = check_capture(&f.capture_dir(), &dump(), &ram());
@@ -236,7 +238,9 @@ fn root_lime_tcp_peer_closing_early_is_a_labelled_partial() {
         dump()[..sent].to_vec(),
         Duration::ZERO,
     );
-    let out = run(&mut f.cmd(&format!("lime-tcp:127.0.0.1:{port}")));
+    let out = run(f
+        .cmd(&format!("lime-tcp:127.0.0.1:{port}"))
+        .arg("--trust-lime-peer"));
     peer.join().unwrap();
     assert_eq!(out.status.code(), Some(22));
     assert!(String::from_utf8_lossy(&out.stdout).contains("PARTIAL"));
@@ -258,6 +262,7 @@ fn root_lime_tcp_stall_times_out_into_a_partial() {
     );
     let out = run(f
         .cmd(&format!("lime-tcp:127.0.0.1:{port}"))
+        .arg("--trust-lime-peer")
         .arg("--stall-timeout")
         .arg("1"));
     assert_eq!(out.status.code(), Some(22));
@@ -410,4 +415,31 @@ fn lime_tcp_needs_a_numeric_loopback_address() {
         "--no-imds",
     ]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// H2: a process that listens on LiME's port first (to feed a fabricated
+/// dump) is refused before a byte is trusted: the peer's socket belongs to
+/// a process (this test), not to LiME's kernel socket. Nothing is kept.
+#[test]
+fn root_lime_tcp_peer_owned_by_a_process_is_refused() {
+    require_root();
+    let f = Fixture::new();
+    f.iomem_ram(&ram());
+    let port = free_port();
+    // The peer keeps its socket open, as one feeding a dump would.
+    let peer = lime_peer(port, Duration::ZERO, dump(), Duration::from_secs(3));
+    let out = run(&mut f.cmd(&format!("lime-tcp:127.0.0.1:{port}")));
+    peer.join().unwrap();
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not LiME's kernel socket"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!("pid {} (", std::process::id())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(f.capture_entries().is_empty(), "{:?}", f.capture_entries());
 }

@@ -128,6 +128,22 @@ pub(super) fn open_source(
         }
         SourceSpec::LimeTcp { host, port } => {
             let s = lime_source::connect(host, *port, connect_timeout, || None)?;
+            // LiME's socket is the kernel's: a peer some process owns got
+            // the port first (H2). Checked before a byte is trusted.
+            if !args.trust_lime_peer {
+                let addr = format!("{host}:{port}");
+                match lime_source::peer_owner(Path::new("/proc"), &s) {
+                    Ok(None) => {}
+                    Ok(Some(owner)) => return Err(LimeSourceError::UserPeer { addr, owner }.into()),
+                    Err(e) => {
+                        return Err(LimeSourceError::UserPeer {
+                            addr,
+                            owner: format!("unknown ({e})"),
+                        }
+                        .into());
+                    }
+                }
+            }
             attempts.push(attempt("lime-tcp", None));
             Ok(Opened::Lime {
                 kind: "lime-tcp",
