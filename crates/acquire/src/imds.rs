@@ -14,7 +14,12 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use fv_evidence::manifest::Imds;
+use std::ffi::OsStr;
+
+use fv_core::fs::Dir;
+use fv_evidence::manifest::{self, FileEntry, Imds};
+
+use crate::output;
 
 /// The IMDS address.
 pub const ENDPOINT: &str = "169.254.169.254:80";
@@ -163,6 +168,43 @@ pub fn identity(endpoint: &str) -> Result<Identity, ImdsError> {
         pkcs7,
     })
 }
+
+/// Context files of the IMDS identity: the document's exact bytes and AWS's
+/// PKCS#7 signature over them, so the analyst can check the instance
+/// identity against AWS's public certificate (root on the suspect can fake
+/// IMDS). Returns their file entries and warnings.
+pub fn keep_identity(cdir: &Dir, id: &Identity) -> (Vec<FileEntry>, Vec<String>) {
+    let mut entries = Vec::new();
+    let mut warnings = Vec::new();
+    let ctx = match cdir.open_dir(OsStr::new(manifest::CONTEXT_DIR)) {
+        Ok(d) => d,
+        Err(e) => {
+            warnings.push(format!("IMDS identity not kept: {e}"));
+            return (entries, warnings);
+        }
+    };
+    let mut keep = |name: &str, bytes: &[u8]| match output::write_atomic(&ctx, name, bytes) {
+        Ok(sha256) => entries.push(FileEntry {
+            path: format!("{}/{name}", manifest::CONTEXT_DIR),
+            size: bytes.len() as u64,
+            sha256,
+        }),
+        Err(e) => warnings.push(format!("context/{name} not written: {e}")),
+    };
+    keep(IMDS_DOCUMENT_FILE, id.document.as_bytes());
+    match &id.pkcs7 {
+        Ok(sig) => keep(IMDS_PKCS7_FILE, sig.as_bytes()),
+        Err(why) => warnings.push(format!(
+            "IMDS identity signature (pkcs7) not kept: {why}; the instance identity cannot be checked against AWS's signature"
+        )),
+    }
+    (entries, warnings)
+}
+
+/// The IMDS identity document as IMDS sent it (in `context/`).
+pub const IMDS_DOCUMENT_FILE: &str = "imds-identity-document.json";
+/// AWS's PKCS#7 signature of that document (in `context/`).
+pub const IMDS_PKCS7_FILE: &str = "imds-identity.pkcs7";
 
 #[cfg(test)]
 mod tests {

@@ -186,6 +186,24 @@ pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
         .ancestors()
         .find(|d| is_marker(&d.join(MARKER_FILE)))
         .map(Path::to_path_buf);
+    // Before anything is created: a marker file proves nothing (anyone who
+    // can write a directory can plant one), the filesystem itself must be
+    // the volume's.
+    if !allow_any {
+        let Some(vol) = &volume else {
+            return Err(OutputError::NotOnVolume { path: abs });
+        };
+        check_volume_device(
+            &Dir::open(vol)?,
+            Path::new("/"),
+            Path::new("/sys"),
+            Path::new("/dev"),
+        )
+        .map_err(|why| OutputError::NotTheVolumeDevice {
+            path: abs.clone(),
+            why,
+        })?;
+    }
     let dir = match Dir::open(&abs) {
         Ok(d) => d,
         Err(FsError::Sys { source, .. })
@@ -209,10 +227,6 @@ pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
                 volume: vol.clone(),
             });
         }
-        // A marker file proves nothing (anyone who can write a directory
-        // can plant one): the filesystem itself must be the volume's.
-        check_volume_device(&dir, Path::new("/"), Path::new("/sys"), Path::new("/dev"))
-            .map_err(|why| OutputError::NotTheVolumeDevice { path: abs, why })?;
     }
     Ok(Root { dir, volume })
 }
@@ -471,8 +485,15 @@ mod tests {
     #[test]
     fn root_checks() {
         let v = volume();
+        // M6: a marker in a directory of the host's root filesystem is not
+        // the forensics volume; nothing is created before that is known.
+        assert!(matches!(
+            open_root(&v.path().join("captures"), false),
+            Err(OutputError::NotTheVolumeDevice { .. })
+        ));
+        assert!(!v.path().join("captures").exists());
         // captures/ is created when missing.
-        let r = open_root(&v.path().join("captures"), false).unwrap();
+        let r = open_root(&v.path().join("captures"), true).unwrap();
         assert_eq!(r.volume.as_deref(), Some(v.path()));
         // Outside any volume: refused unless allowed.
         let other = tempfile::tempdir().unwrap();
@@ -503,9 +524,9 @@ mod tests {
     #[test]
     fn lock_is_exclusive() {
         let v = volume();
-        let r = open_root(v.path(), false).unwrap();
+        let r = open_root(v.path(), true).unwrap();
         let held = lock(&r.dir).unwrap();
-        let r2 = open_root(v.path(), false).unwrap();
+        let r2 = open_root(v.path(), true).unwrap();
         assert!(matches!(lock(&r2.dir), Err(OutputError::Busy { .. })));
         drop(held);
         assert!(lock(&r2.dir).is_ok());

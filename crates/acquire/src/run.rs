@@ -23,11 +23,10 @@ use std::time::{Duration, Instant, SystemTime};
 use fv_core::fs::Dir;
 use fv_evidence::manifest::{
     self, Attempt, Case, Compression, FileEntry, Host, Image, Manifest, PartialCause,
-    PartialReason, Source, Span, Status, Timing, Tool,
+    PartialReason, Source, Status, Timing, Tool,
 };
 use fv_evidence::writer::{self, ImageSummary, ImageWriter, WriterError, WriterOptions};
 use fv_formats::iomem::RamRange;
-use fv_formats::lime::LimeError;
 
 use crate::cli::CaptureArgs;
 use crate::error::Error;
@@ -40,7 +39,10 @@ use crate::stop::{self, StopAware};
 use crate::stream::{self, Copied, Layout, Sink, Stop};
 use crate::{exit, host, imds};
 
-use source::{LimeInput, Opened, canonical_exe, open_source};
+use source::{
+    LimeInput, Opened, canonical_exe, clone_lime_error, is_regular_file, open_source,
+    source_remainder,
+};
 pub use summary::{summary_json, summary_line};
 
 impl Sink for ImageWriter {
@@ -244,15 +246,6 @@ fn open_source_phase(args: &CaptureArgs, plan: &Plan) -> Result<SourceState, Err
         estimate,
         host_ram,
     })
-}
-
-/// Whether a LiME input is a regular file (a dump taken as made elsewhere;
-/// its length bounds its records).
-fn is_regular_file(input: &LimeInput) -> bool {
-    match input {
-        LimeInput::File(f) => f.metadata().is_ok_and(|m| m.is_file()),
-        LimeInput::Fifo(_) | LimeInput::Stdin | LimeInput::Tcp(_) => false,
-    }
 }
 
 /// Size of the stream, as well as it can be known now: the layout of a
@@ -559,7 +552,7 @@ fn finalize(
     let (mut files, ctx_warnings) = context.wait();
     warnings.extend(ctx_warnings);
     let imds = imds.map(|id| {
-        let (entries, w) = keep_identity(&cdir, &id);
+        let (entries, w) = imds::keep_identity(&cdir, &id);
         files.extend(entries);
         warnings.extend(w);
         id.imds
@@ -763,98 +756,6 @@ fn finalize(
     })
 }
 
-/// What the source still had after a stop, beyond the layout: the rest of
-/// the current LiME input record, then the input's later records (a
-/// regular file's headers, read without its payloads) or, for a stream of
-/// this host, the System RAM it had not sent yet. A stream from elsewhere
-/// that stopped early leaves its remainder unknown, and the second value
-/// says so.
-fn source_remainder(
-    opened: &Opened,
-    host_ram: Option<&[RamRange]>,
-    full: &Layout,
-    copied: &Copied,
-    location: &str,
-    reason: &str,
-) -> (Vec<Span>, Option<String>) {
-    let Opened::Lime { input, .. } = opened else {
-        return (Vec::new(), None);
-    };
-    let span = |(start, end): (u64, u64)| Span {
-        start,
-        length: (end - start).saturating_add(1),
-        error: reason.to_string(),
-    };
-    let mut out: Vec<Span> = copied.pending.map(span).into_iter().collect();
-    let last = copied
-        .pending
-        .map(|(_, e)| e)
-        .or_else(|| full.ranges.last().map(|r| r.end));
-    match (input, host_ram) {
-        (LimeInput::File(f), _) if is_regular_file(input) => {
-            match stream::headers_from(f, copied.next_header, last) {
-                Ok(h) => {
-                    out.extend(h.into_iter().map(span));
-                    (out, None)
-                }
-                Err((offset, why)) => (
-                    out,
-                    Some(format!(
-                        "the LiME input {location} does not parse from byte {offset} on ({why}): what else it holds is unknown"
-                    )),
-                ),
-            }
-        }
-        (_, Some(ram)) => {
-            out.extend(stream::ram_after(ram, last.unwrap_or(0), reason));
-            (out, None)
-        }
-        (_, None) => (
-            out,
-            Some(format!(
-                "the LiME stream {location} (from another host: --foreign-lime) stopped early: what its remaining records would have covered is unknown"
-            )),
-        ),
-    }
-}
-
-/// Context files of the IMDS identity: the document's exact bytes and AWS's
-/// PKCS#7 signature over them, so the analyst can check the instance
-/// identity against AWS's public certificate (root on the suspect can fake
-/// IMDS). Returns their file entries and warnings.
-fn keep_identity(cdir: &Dir, id: &imds::Identity) -> (Vec<FileEntry>, Vec<String>) {
-    let mut entries = Vec::new();
-    let mut warnings = Vec::new();
-    let ctx = match cdir.open_dir(OsStr::new(manifest::CONTEXT_DIR)) {
-        Ok(d) => d,
-        Err(e) => {
-            warnings.push(format!("IMDS identity not kept: {e}"));
-            return (entries, warnings);
-        }
-    };
-    let mut keep = |name: &str, bytes: &[u8]| match output::write_atomic(&ctx, name, bytes) {
-        Ok(sha256) => entries.push(FileEntry {
-            path: format!("{}/{name}", manifest::CONTEXT_DIR),
-            size: bytes.len() as u64,
-            sha256,
-        }),
-        Err(e) => warnings.push(format!("context/{name} not written: {e}")),
-    };
-    keep(IMDS_DOCUMENT_FILE, id.document.as_bytes());
-    match &id.pkcs7 {
-        Ok(sig) => keep(IMDS_PKCS7_FILE, sig.as_bytes()),
-        Err(why) => warnings.push(format!(
-            "IMDS identity signature (pkcs7) not kept: {why}; the instance identity cannot be checked against AWS's signature"
-        )),
-    }
-    (entries, warnings)
-}
-
-/// The IMDS identity document as IMDS sent it (in `context/`).
-const IMDS_DOCUMENT_FILE: &str = "imds-identity-document.json";
-/// AWS's PKCS#7 signature of that document (in `context/`).
-const IMDS_PKCS7_FILE: &str = "imds-identity.pkcs7";
-
 fn image_section(s: &ImageSummary) -> Image {
     Image {
         file: manifest::IMAGE_FILE.into(),
@@ -871,66 +772,6 @@ fn image_section(s: &ImageSummary) -> Image {
             frame_size: u64::from(s.frame_size),
             frames: s.frames,
             checksums: true,
-        },
-    }
-}
-
-/// LiME errors are not `Clone` (they carry `io::Error`); rebuild the I/O
-/// case by kind and message.
-fn clone_lime_error(e: &LimeError) -> LimeError {
-    match e {
-        LimeError::Io { offset, source } => LimeError::Io {
-            offset: *offset,
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        LimeError::BadMagic {
-            record,
-            offset,
-            found,
-        } => LimeError::BadMagic {
-            record: *record,
-            offset: *offset,
-            found: *found,
-        },
-        LimeError::BadVersion {
-            record,
-            offset,
-            found,
-        } => LimeError::BadVersion {
-            record: *record,
-            offset: *offset,
-            found: *found,
-        },
-        LimeError::EndBeforeStart {
-            record,
-            offset,
-            start,
-            end,
-        } => LimeError::EndBeforeStart {
-            record: *record,
-            offset: *offset,
-            start: *start,
-            end: *end,
-        },
-        LimeError::TooLong {
-            record,
-            offset,
-            start,
-            end,
-        } => LimeError::TooLong {
-            record: *record,
-            offset: *offset,
-            start: *start,
-            end: *end,
-        },
-        LimeError::TrailingBytes { offset, len } => LimeError::TrailingBytes {
-            offset: *offset,
-            len: *len,
-        },
-        LimeError::Empty => LimeError::Empty,
-        other => LimeError::Io {
-            offset: 0,
-            source: std::io::Error::other(other.to_string()),
         },
     }
 }
@@ -957,8 +798,8 @@ fn cleanup(root: &Dir, cdir: &Dir, name: &str) {
             "lockdown",
             "tainted",
             "build-id",
-            IMDS_DOCUMENT_FILE,
-            IMDS_PKCS7_FILE,
+            imds::IMDS_DOCUMENT_FILE,
+            imds::IMDS_PKCS7_FILE,
         ] {
             let _ = c.remove_file(OsStr::new(f));
         }

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use fv_evidence::manifest::Attempt;
+use fv_evidence::manifest::{Attempt, Span};
+use fv_formats::iomem::RamRange;
+use fv_formats::lime::LimeError;
 
 use crate::cli::CaptureArgs;
 use crate::error::Error;
@@ -13,6 +15,7 @@ use crate::lime_source::{self, LimeSourceError, Module, ModuleFifo};
 use crate::output;
 use crate::physical::{self, Kind, Physical, Roots};
 use crate::spec::SourceSpec;
+use crate::stream::{self, Copied, Layout};
 
 /// Where a module's FIFO directory is made: tmpfs, never a suspect disk.
 const RUN_DIR: &str = "/run";
@@ -197,5 +200,129 @@ pub(super) fn open_source(
                 module: Some(module),
             })
         }
+    }
+}
+
+/// What the source still had after a stop, beyond the layout: the rest of
+/// the current LiME input record, then the input's later records (a
+/// regular file's headers, read without its payloads) or, for a stream of
+/// this host, the System RAM it had not sent yet. A stream from elsewhere
+/// that stopped early leaves its remainder unknown, and the second value
+/// says so.
+pub(super) fn source_remainder(
+    opened: &Opened,
+    host_ram: Option<&[RamRange]>,
+    full: &Layout,
+    copied: &Copied,
+    location: &str,
+    reason: &str,
+) -> (Vec<Span>, Option<String>) {
+    let Opened::Lime { input, .. } = opened else {
+        return (Vec::new(), None);
+    };
+    let span = |(start, end): (u64, u64)| Span {
+        start,
+        length: (end - start).saturating_add(1),
+        error: reason.to_string(),
+    };
+    let mut out: Vec<Span> = copied.pending.map(span).into_iter().collect();
+    let last = copied
+        .pending
+        .map(|(_, e)| e)
+        .or_else(|| full.ranges.last().map(|r| r.end));
+    match (input, host_ram) {
+        (LimeInput::File(f), _) if is_regular_file(input) => {
+            match stream::headers_from(f, copied.next_header, last) {
+                Ok(h) => {
+                    out.extend(h.into_iter().map(span));
+                    (out, None)
+                }
+                Err((offset, why)) => (
+                    out,
+                    Some(format!(
+                        "the LiME input {location} does not parse from byte {offset} on ({why}): what else it holds is unknown"
+                    )),
+                ),
+            }
+        }
+        (_, Some(ram)) => {
+            out.extend(stream::ram_after(ram, last.unwrap_or(0), reason));
+            (out, None)
+        }
+        (_, None) => (
+            out,
+            Some(format!(
+                "the LiME stream {location} (from another host: --foreign-lime) stopped early: what its remaining records would have covered is unknown"
+            )),
+        ),
+    }
+}
+
+/// LiME errors are not `Clone` (they carry `io::Error`); rebuild the I/O
+/// case by kind and message.
+pub(super) fn clone_lime_error(e: &LimeError) -> LimeError {
+    match e {
+        LimeError::Io { offset, source } => LimeError::Io {
+            offset: *offset,
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        LimeError::BadMagic {
+            record,
+            offset,
+            found,
+        } => LimeError::BadMagic {
+            record: *record,
+            offset: *offset,
+            found: *found,
+        },
+        LimeError::BadVersion {
+            record,
+            offset,
+            found,
+        } => LimeError::BadVersion {
+            record: *record,
+            offset: *offset,
+            found: *found,
+        },
+        LimeError::EndBeforeStart {
+            record,
+            offset,
+            start,
+            end,
+        } => LimeError::EndBeforeStart {
+            record: *record,
+            offset: *offset,
+            start: *start,
+            end: *end,
+        },
+        LimeError::TooLong {
+            record,
+            offset,
+            start,
+            end,
+        } => LimeError::TooLong {
+            record: *record,
+            offset: *offset,
+            start: *start,
+            end: *end,
+        },
+        LimeError::TrailingBytes { offset, len } => LimeError::TrailingBytes {
+            offset: *offset,
+            len: *len,
+        },
+        LimeError::Empty => LimeError::Empty,
+        other => LimeError::Io {
+            offset: 0,
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+/// Whether a LiME input is a regular file (a dump taken as made elsewhere;
+/// its length bounds its records).
+pub(super) fn is_regular_file(input: &LimeInput) -> bool {
+    match input {
+        LimeInput::File(f) => f.metadata().is_ok_and(|m| m.is_file()),
+        LimeInput::Fifo(_) | LimeInput::Stdin | LimeInput::Tcp(_) => false,
     }
 }
