@@ -32,6 +32,11 @@ fv_wait_serial() {
 	i=0
 	while [ $i -lt 100 ]; do
 		for d in /sys/block/nvme*n*; do
+			# qemu 8+ gives its NVMe controllers multipath capability, so
+			# the kernel adds hidden per-path nodes (nvme0c0n1) beside the
+			# head node (nvme0n1) that has the /dev entry; skip them as
+			# crates/ebs and stage-0 do.
+			case ${d##*/} in nvme*c*n*) continue ;; esac
 			[ -e "$d/device/serial" ] || continue
 			s=$(sed 's/[[:space:]]*$//' "$d/device/serial")
 			if [ "$s" = "$1" ]; then
