@@ -22,7 +22,8 @@
 #
 # It also checks capture's result: `zstd -d` of the image is the input's
 # memory (the same payload and ranges; capture splits records at 1 GiB),
-# the manifest's LiME digest equals sha256sum of the input, and the sidecar
+# the manifest's LiME digest equals sha256sum of the decompressed image (and
+# of the input when no record was split), and the sidecar
 # passes `sha256sum -c`.
 #
 # Not a timed test. Environment: CAPTURE (a capture binary; default: build
@@ -160,6 +161,7 @@ check_capture() {
     # The same memory as the input: capture splits records at every 1 GiB
     # boundary (the input's are whole ranges), so payloads and joined ranges
     # are compared.
+    zstd -dc "$img" | sha256sum >"$LOG/image.sha256"
     a=$(zstd -dc "$img" | python3 "$ROOT/bench/lime_norm.py" "$LOG/image.ranges" | sha256sum)
     b=$(python3 "$ROOT/bench/lime_norm.py" "$LOG/input.ranges" <"$INPUT" | sha256sum)
     [ "$a" = "$b" ] || { say "capture's image holds other memory than the input"; exit 1; }
