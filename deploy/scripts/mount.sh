@@ -22,7 +22,7 @@
 # Test-only environment, never set by the documents (each is reported loudly):
 #   FV_SYSFS_ROOT (default /sys), FV_PROC_ROOT (default /proc), FV_DEV_ROOT (default /dev)
 #   FV_STAGE0_MODE=find           print the device found and stop before mounting
-#   FV_TEST_ACCEPT_NVME_MODEL     also accept this NVMe model (qemu's "QEMU NVMe Ctrl")
+#   FV_TEST_ACCEPT_NVME_MODEL     also accept qemu's NVMe model "QEMU NVMe Ctrl" (that value only)
 #
 # Exit codes (40-45 are this script's; the helpers and capture use 0-30):
 # 0 mounted and adopted; 40 bad parameter; 41 device not found; 42 device
@@ -140,6 +140,12 @@ esac
 if [ "$SYS" != /sys ] || [ "$PROC" != /proc ] || [ "$DEV" != /dev ]; then
     warn "WARNING: TEST OVERRIDE: sysfs=$SYS proc=$PROC dev=$DEV"
     note "[TEST OVERRIDE roots sys=$SYS proc=$PROC dev=$DEV]"
+fi
+# The override admits qemu's emulated NVMe (the VM bench) and nothing else,
+# so it cannot widen what a real instance accepts.
+if [ -n "$TEST_MODEL" ] && [ "$TEST_MODEL" != "QEMU NVMe Ctrl" ]; then
+    warn "FV_TEST_ACCEPT_NVME_MODEL='$TEST_MODEL' ignored: the override admits qemu's model 'QEMU NVMe Ctrl' only"
+    TEST_MODEL=
 fi
 if [ -n "$TEST_MODEL" ]; then
     warn "WARNING: TEST OVERRIDE FV_TEST_ACCEPT_NVME_MODEL is set: NVMe model '$TEST_MODEL' is accepted as well as '$EBS_MODEL'. Never set this on a real instance."

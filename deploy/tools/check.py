@@ -683,6 +683,9 @@ STAGE0_CASES = [
     ("nitro: qemu's model is accepted with FV_TEST_ACCEPT_NVME_MODEL, loudly",
      lambda fx: nitro(fx, "QEMU NVMe Ctrl"), {"VolumeId": TARGET},
      {"FV_TEST_ACCEPT_NVME_MODEL": "QEMU NVMe Ctrl"}, 0, "TEST OVERRIDE NVMe model 'QEMU NVMe Ctrl' accepted"),
+    ("nitro: the test override admits qemu's model only, whatever it names",
+     lambda fx: nitro(fx, "Other NVMe Ctrl"), {"VolumeId": TARGET, "WaitSeconds": "0"},
+     {"FV_TEST_ACCEPT_NVME_MODEL": "Other NVMe Ctrl"}, 41, "nvme3n1: model 'Other NVMe Ctrl' is not EBS"),
     ("nitro: not attached yet: waits WaitSeconds, then lists what it saw",
      nitro, {"VolumeId": "vol-0cccccccccccccccc", "WaitSeconds": "1"}, {}, 41,
      "nvme4n1: serial 'vol0bbbbbbbbbbbbbbbb' is another volume"),
@@ -1002,7 +1005,7 @@ def make_capture_checks(shell):
             expect(r.stdout.startswith("Forensics-UnmountVolume: FAILED (exit 5)") and len(r.stdout.splitlines()) == 1,
                    "stdout is not the verdict alone: %r" % r.stdout)
             with open(v.args) as f:
-                expect(f.read().split() == ["--mountpoint", v.mp, "--json"], "unmount-helper arguments")
+                expect(f.read().split() == ["--volume-id", TARGET, "--mountpoint", v.mp, "--json"], "unmount-helper arguments")
             r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "0"})
             expect(r.returncode == 45 and "still mounted" in r.stdout, "fake success: exit %d %s" % (r.returncode, r.stdout))
             v.mountinfo(None)
