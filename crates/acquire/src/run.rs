@@ -54,6 +54,10 @@ pub struct Outcome {
     pub manifest: Manifest,
     /// The capture directory.
     pub dir: PathBuf,
+    /// SHA-256 (hex) of the `manifest.json` written: with the image and LiME
+    /// digests, the anchor an analyst checks later copies against
+    /// (`capture verify --expect-manifest-sha256`).
+    pub manifest_sha256: String,
 }
 
 /// Assumed stream size when nothing says how large memory is (only sizes
@@ -637,7 +641,7 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
         warnings,
     };
     cdir.sync().map_err(OutputError::from)?;
-    output::write_atomic(&cdir, manifest::MANIFEST_FILE, &m.to_json()?)?;
+    let manifest_sha256 = output::write_atomic(&cdir, manifest::MANIFEST_FILE, &m.to_json()?)?;
     root.dir.sync().map_err(OutputError::from)?;
 
     let code = match m.partial_reason.as_ref().map(|r| r.cause) {
@@ -651,6 +655,7 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
         exit: code,
         manifest: m,
         dir: cdir.path().to_path_buf(),
+        manifest_sha256,
     })
 }
 
@@ -800,7 +805,7 @@ pub fn summary_line(o: &Outcome) -> String {
         )
     };
     format!(
-        "capture: {status}: {} of RAM in {} range(s) from {} in {} ({}/s) -> {} ({}, {ratio:.1} %){unreadable}; LiME sha256 {}",
+        "capture: {status}: {} of RAM in {} range(s) from {} in {} ({}/s) -> {} ({}, {ratio:.1} %){unreadable}; {}",
         human(ram),
         m.ranges.len(),
         m.source.kind,
@@ -808,7 +813,22 @@ pub fn summary_line(o: &Outcome) -> String {
         human(m.timing.throughput_bytes_per_second as u64),
         o.dir.display(),
         human(m.image.compressed_length),
-        m.image.lime_sha256
+        anchor_digests(o)
+    )
+}
+
+/// The digests that end the summary line, in a fixed `name=hex` form the
+/// runbook parses out of the SSM output and copies into its outputs, the
+/// custody record and the evidence snapshot's tags: they anchor the capture
+/// outside the volume it was written to (security review H3).
+pub fn anchor_digests(o: &Outcome) -> String {
+    format!(
+        "sha256 {}={} {}={} lime={}",
+        manifest::MANIFEST_FILE,
+        o.manifest_sha256,
+        manifest::IMAGE_FILE,
+        o.manifest.image.compressed_sha256,
+        o.manifest.image.lime_sha256
     )
 }
 
@@ -821,6 +841,7 @@ pub fn summary_json(o: &Outcome) -> serde_json::Value {
         "exit_code": o.exit,
         "capture_dir": o.dir.display().to_string(),
         "manifest": o.dir.join(manifest::MANIFEST_FILE).display().to_string(),
+        "manifest_sha256": o.manifest_sha256,
         "source": m.source.kind,
         "host": {
             "hostname": m.host.hostname,
