@@ -109,7 +109,7 @@ def applicable(step):
     return faults
 
 
-def drill(plan, execution_id):
+def drill(plan, execution_id, params=None):
     scripted = backend_mod.ScriptedBackend()
     world = world_mod.World(**WORLD).start()
     faults = Faults(plan, world, scripted)
@@ -118,11 +118,16 @@ def drill(plan, execution_id):
         docs = run_mod.rendered_documents()
         world.create_documents(docs)
         commands = {k: v for k, v in docs.items() if k != run_mod.RUNBOOK}
-        ex = engine.Execution(docs[run_mod.RUNBOOK], world.parameters(), world.session, scripted, commands,
+        ex = engine.Execution(docs[run_mod.RUNBOOK], world.parameters(**(params or {})), world.session, scripted,
+                              commands,
                               world_mod.ACCOUNT, world.region, execution_id=execution_id, faults=faults)
         ex.world = world
         ex.run()
-        violations = invariants(ex, world, scripted, before, plan)
+        if (params or {}).get("KeepProtection") == "yes":
+            # KeepProtection=yes: the protections stay on after the run.
+            violations = invariants(ex, world, scripted, (True, "stop", "Standby"), plan)
+        else:
+            violations = invariants(ex, world, scripted, before, plan)
         if set(plan) - faults.fired:
             violations.append("fault not reached: %s" % sorted(set(plan) - faults.fired))
         return ex, violations, outcome(ex, world, scripted)
@@ -210,14 +215,16 @@ def main(argv):
     verbose = "-v" in argv
     only = argv[argv.index("--only") + 1] if "--only" in argv else None
     t0 = time.time()
+    import selftest
+    self_passed, self_failed = selftest.run_all()
     docs = run_mod.rendered_documents()
     steps = {s["name"]: s for s in docs[run_mod.RUNBOOK]["mainSteps"]}
     results = {}  # (step, fault) -> (outcome, violations, primary)
     counter = [0]
 
-    def one(plan, label):
+    def one(plan, label, params=None):
         counter[0] += 1
-        ex, violations, out = drill(plan, "00000000-0000-4000-8000-%012d" % counter[0])
+        ex, violations, out = drill(plan, "00000000-0000-4000-8000-%012d" % counter[0], params)
         if verbose or violations:
             print("--- %s: %s" % (label, out))
             if verbose:
@@ -232,6 +239,8 @@ def main(argv):
         reached_by.setdefault(r["name"], {})
     results[("(none)", "none")] = (out, violations, None)
     todo = list(reached_by)
+    _, keep_v, keep_out = one({}, "no fault, KeepProtection=yes", {"KeepProtection": "yes"})
+    results[("(none)", "keep-protection")] = (keep_out, keep_v, None)
     stop_ex, stop_v, stop_out = one({"Capture": "stop-capture"}, "Capture x stop-capture")
     results[("Capture", "stop-capture")] = (stop_out, stop_v, None)
     done = set()
@@ -254,8 +263,8 @@ def main(argv):
                     todo.append(r["name"])
     unreached = sorted(set(steps) - set(reached_by))
     print_matrix(results, steps)
-    failed = sum(1 for o, v, _ in results.values() if v) + len(unreached)
-    passed = len(results) - sum(1 for o, v, _ in results.values() if v)
+    failed = sum(1 for o, v, _ in results.values() if v) + len(unreached) + self_failed
+    passed = len(results) - sum(1 for o, v, _ in results.values() if v) + self_passed
     for name in unreached:
         print("UNREACHED: no drill reaches step %s" % name)
     print("%d drills in %.1f s" % (len(results), time.time() - t0))

@@ -39,8 +39,6 @@ import types
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
-import backend as backend_mod
-
 ACTIONS = ("aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty",
            "aws:branch", "aws:executeScript", "aws:runCommand", "aws:sleep")
 STEP_KEYS = {"name", "action", "inputs", "outputs", "onFailure", "onCancel", "isCritical", "isEnd",
@@ -48,18 +46,17 @@ STEP_KEYS = {"name", "action", "inputs", "outputs", "onFailure", "onCancel", "is
 OUTPUT_TYPES = {"String": str, "Integer": int, "Boolean": bool, "StringList": list, "MapList": list,
                 "StringMap": dict}
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_:.]+)\s*\}\}")
-# ACTIONS: "Automation runs the cancellation workflow for a maximum of two minutes."
+# ACTIONS (onCancel): the cancellation workflow runs for at most two minutes.
+# The deploy review marks this limit UNVERIFIED; the engine applies it, the
+# stricter reading, so the cancel paths must fit in it.
 CANCEL_WORKFLOW_SECONDS = 120
-# WAIT: the action polls; AWS does not document the interval. 5 s is what the
-# console shows between DescribeVolumes calls in CloudTrail (an assumption;
-# it only changes how many polls a timeout takes).
+# WAIT: the action polls; AWS does not document the interval. 5 s is an
+# assumption: it only changes how many polls a timeout takes.
 POLL_SECONDS = 5
-# WAIT: "timeoutSeconds ... default 3600" for this action when not given.
+# WAIT: "The default timeout value for this action is 3600 seconds".
 WAIT_DEFAULT_TIMEOUT = 3600
-# SCRIPT: the script may run at most 600 seconds.
+# SCRIPT: a script step may run at most 600 seconds.
 SCRIPT_MAX_TIMEOUT = 600
-# RUNCMD: TimeoutSeconds (delivery) defaults to SendCommand's 3600.
-DELIVERY_DEFAULT = 3600
 
 
 class EngineError(Exception):
@@ -374,7 +371,9 @@ class Execution:
             raise StepFailed("step timed out after %s s" % timeout, "TimedOut")
 
     def _outputs(self, step, response):
-        """Declared outputs by Selector, checked against Type."""
+        """Declared outputs by Selector, checked against Type; all or none
+        (a step whose outputs do not resolve fails, and records none)."""
+        found_values = {}
         for out in step.get("outputs", []):
             if out.get("Type", "String") not in OUTPUT_TYPES:
                 raise EngineError("step %s output %s: type %s" % (step["name"], out["Name"], out.get("Type")))
@@ -384,7 +383,8 @@ class Execution:
             want = OUTPUT_TYPES[out.get("Type", "String")]
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
                 raise StepFailed("output %s is %r, not %s" % (out["Name"], value, out.get("Type", "String")))
-            self.values["%s.%s" % (step["name"], out["Name"])] = value
+            found_values["%s.%s" % (step["name"], out["Name"])] = value
+        self.values.update(found_values)
 
     def _call(self, inputs):
         """API: Service and Api name a boto3 client call; the other inputs
@@ -510,6 +510,8 @@ class Execution:
         # SCRIPT: Runtime python3.x, Handler, Script; InputPayload is the
         # handler's `events`; its return value is the step's Payload; an
         # exception fails the step. At most 600 s.
+        if float(step.get("timeoutSeconds", SCRIPT_MAX_TIMEOUT)) > SCRIPT_MAX_TIMEOUT:
+            raise EngineError("step %s: executeScript timeoutSeconds over %d" % (step["name"], SCRIPT_MAX_TIMEOUT))
         if not re.fullmatch(r"python3\.\d+", inputs.get("Runtime", "")):
             raise EngineError("executeScript Runtime %r is not implemented" % inputs.get("Runtime"))
         if "Attachment" in inputs:
@@ -536,10 +538,6 @@ class Execution:
     def _runCommand(self, step, inputs, record, deadline, cancel_now):
         import runcommand  # the SendCommand stand-in, kept apart for size
         runcommand.run(self, step, inputs, record, deadline, cancel_now)
-
-
-def console(result):
-    return backend_mod.console_output(result)
 
 
 def report(execution):

@@ -53,7 +53,7 @@ def run(ex, step, inputs, record, deadline, cancel_now):
         _, execution_timeout = ssm_script.script(document, params)
     except (ssm_script.ParameterError, KeyError) as e:
         raise StepFailed("InvalidParameters: %s" % e) from e
-    delivery = int(inputs.get("TimeoutSeconds", 3600))
+    delivery = int(inputs.get("TimeoutSeconds", 3600))  # RUNCMD: SendCommand's default
     request = {"DocumentName": name, "InstanceIds": instance_ids, "TimeoutSeconds": delivery,
                "Parameters": {k: [v] for k, v in given.items()}}
     for key in ("OutputS3BucketName", "OutputS3KeyPrefix", "Comment"):

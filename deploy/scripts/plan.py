@@ -19,6 +19,11 @@ DEVICE_LETTERS = "fghijklmnop"
 GP3_MIN_IOPS, GP3_MAX_IOPS, GP3_IOPS_PER_GIB = 3000, 80000, 500
 GP3_MIN_THROUGHPUT, GP3_MAX_THROUGHPUT, GP3_MIBPS_PER_IOPS = 125, 2000, 0.25
 GP3_MAX_GIB = 65536
+# The forensics volume's ext4 is built without the 64bit feature (build.sh:
+# -O ^64bit, resize limit 2^32-1 blocks): it cannot grow past 2^32 blocks of
+# 4 KiB, and mount-helper stops the grow there. A larger EBS volume would be
+# space the image can never use (review W5).
+FS_MAX_GIB = 16384
 # The agent clamps executionTimeout to [5, 172800]; out of range becomes 3600.
 MAX_TIMEOUT = 172800
 TIMEOUT_FIXED = 900
@@ -64,6 +69,18 @@ def make_plan(memory_mib, snapshot_gib, used_devices, iops, throughput,
     size = snapshot_gib + math.ceil(ram_gib * size_percent / 100) + 1
     if size > GP3_MAX_GIB:
         raise PlanError("a %d GiB volume is larger than gp3 allows (%d GiB)" % (size, GP3_MAX_GIB))
+    if size > FS_MAX_GIB:
+        notes.append("volume capped at %d GiB, the most its ext4 (no 64bit feature) can use, instead of %d GiB"
+                     % (FS_MAX_GIB, size))
+        size = FS_MAX_GIB
+    # How much the plan relies on compression: the room left for the image
+    # as a share of RAM (below 100 %, an image that compresses less than
+    # that ends partial when the volume is full).
+    room = size - snapshot_gib - 1
+    room_percent = room * 100 // ram_gib
+    if room_percent < 100:
+        notes.append("the image must compress to %d%% of RAM (%d GiB of room for %d GiB of RAM) or it ends partial"
+                     % (room_percent, room, ram_gib))
 
     if not GP3_MIN_IOPS <= iops <= GP3_MAX_IOPS:
         raise PlanError("VolumeIops %d is outside gp3's %d..%d" % (iops, GP3_MIN_IOPS, GP3_MAX_IOPS))
@@ -89,6 +106,7 @@ def make_plan(memory_mib, snapshot_gib, used_devices, iops, throughput,
 
     return {
         "VolumeSizeGiB": size,
+        "ImageRoomPercentOfRam": room_percent,
         "ExpectedSizeGiB": str(size),
         "VolumeIops": iops,
         "VolumeThroughput": throughput,
@@ -147,9 +165,9 @@ def handler(events, context):
     plan["Share"] = "yes" if events.get("SecurityAccountId") else "no"
     plan["MemoryMiB"] = memory_mib
     plan["Hypervisor"] = itype.get("Hypervisor", "bare-metal")
-    plan["Summary"] = ("%s: %d MiB RAM, %s; volume %d GiB gp3 %d IOPS %d MiB/s from %s at %s; "
-                       "capture timeout %s s; notes: %s"
+    plan["Summary"] = ("%s: %d MiB RAM, %s; volume %d GiB gp3 %d IOPS %d MiB/s from %s at %s "
+                       "(image room %d%% of RAM); capture timeout %s s; notes: %s"
                        % (events["InstanceId"], memory_mib, plan["Hypervisor"], plan["VolumeSizeGiB"],
                           plan["VolumeIops"], plan["VolumeThroughput"], snapshot_id, plan["DeviceName"],
-                          plan["CaptureTimeout"], plan["Notes"]))
+                          plan["ImageRoomPercentOfRam"], plan["CaptureTimeout"], plan["Notes"]))
     return plan

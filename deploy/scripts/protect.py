@@ -1,5 +1,5 @@
-"""ProtectInstance and RestoreInstance steps of the Forensics-CaptureInstanceMemory
-runbook (aws:executeScript, handlers `protect` and `restore`).
+"""ProtectInstance step of the Forensics-CaptureInstanceMemory runbook
+(aws:executeScript, handler `protect`; restore.py undoes it).
 
 A capture can take hours; the instance, and the memory being read, must not
 disappear meanwhile (review W3). `protect` turns on termination protection,
@@ -8,7 +8,7 @@ the guest then keeps the instance and its volumes), and moves the instance
 to Standby in its Auto Scaling group, so failed health checks under the
 capture's load do not replace it (EnterStandby with the desired capacity
 lowered: the group launches no replacement). What was there before is
-returned and becomes step outputs; `restore` puts exactly that back at the
+returned and becomes step outputs; restore.py puts exactly that back at the
 end of every path, unless KeepProtection is "yes" (the responder isolates or
 keeps the instance next).
 
@@ -67,23 +67,3 @@ def protect(events, context):
                       ", Standby in Auto Scaling group %s" % group if in_service else
                       (", in group %s but not InService: left as is" % group if group else "")),
     }
-
-
-def restore(events, context):
-    """aws:executeScript entry point of RestoreInstance: put back what
-    ProtectInstance found, unless KeepProtection is yes."""
-    iid = events["InstanceId"]
-    if events.get("KeepProtection") == "yes":
-        return {"Summary": "protections kept on %s (KeepProtection=yes): restore them by hand" % iid}
-    ec2, asg = _clients()
-    done = []
-    if events["PriorDisableApiTermination"] == "false":
-        _set_termination(ec2, iid, False)
-        done.append("termination protection off")
-    if events["PriorShutdownBehavior"] != "stop":
-        _set_shutdown(ec2, iid, events["PriorShutdownBehavior"])
-        done.append("shutdown behaviour %s" % events["PriorShutdownBehavior"])
-    if events["EnteredStandby"] == "yes":
-        asg.exit_standby(InstanceIds=[iid], AutoScalingGroupName=events["AutoScalingGroup"])
-        done.append("back InService in %s" % events["AutoScalingGroup"])
-    return {"Summary": "%s restored: %s" % (iid, ", ".join(done) if done else "nothing had changed")}

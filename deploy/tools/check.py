@@ -438,6 +438,12 @@ def check_plan():
            "small volume not held to gp3 limits: %s" % small)
     huge = plan.make_plan(24 * 1024 * 1024, 2, [], 6000, 1000, 110, 40)
     expect(huge["CaptureTimeout"] == "172800" and "capped" in huge["Notes"], "timeout not capped: %s" % huge)
+    # W5: the volume's ext4 (no 64bit feature) stops at 16 TiB; the plan says how much it relies on compression.
+    expect(huge["VolumeSizeGiB"] == 16384 and huge["ImageRoomPercentOfRam"] == 66
+           and "must compress to 66% of RAM" in huge["Notes"], "24 TiB of RAM: %s" % huge)
+    expect(p["ImageRoomPercentOfRam"] == 112 and "compress" not in p["Notes"], "16 GiB RAM: %s" % p)
+    edge = plan.make_plan((16384 - 4) * 1024 * 100 // 110, 2, [], 6000, 1000, 110, 40)
+    expect(edge["VolumeSizeGiB"] <= 16384, "just under the limit: %s" % edge)
     expect(plan.free_device(["/dev/sd%s" % c for c in "fghijklmno"] + ["/dev/xvda"]) == "/dev/sdp", "sdp not found")
     expect(plan.free_device(["xvdf"]) == "/dev/sdg", "xvdf does not block sdf")
     for bad in ([["/dev/sd%s" % c for c in "fghijklmnop"]], ):
