@@ -1121,6 +1121,33 @@ def check_publish_errors():
             expect(r.returncode != 0 and "aws CLI is not installed" in r.stderr, "no aws: %r" % r.stderr)
 
 
+@check("publish.sh: --help on stdout, exit 0; --share-with-organization shares in batches of 500 (B2)")
+def check_publish_help_and_organization():
+    publish = os.path.join(DEPLOY, "publish.sh")
+    r = subprocess.run([publish, "--help"], capture_output=True, text=True)
+    expect(r.returncode == 0 and "--share-with-organization" in r.stdout and not r.stderr,
+           "--help: exit %d, stdout %r, stderr %r" % (r.returncode, r.stdout[:80], r.stderr))
+    with tempfile.TemporaryDirectory() as tmp:
+        img = os.path.join(tmp, "forensics-volume.img")
+        with open(img, "wb") as f:
+            f.truncate(4096)
+        key = "arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+        # 1,203 accounts, the security account (the key's) among them, one also given by --share-with.
+        org = ["%012d" % (400000000000 + i) for i in range(1202)] + ["111122223333"]
+        env = {"PATH": "/usr/bin:/bin", "FV_PUBLISH_DRY_RUN_ACCOUNTS": " ".join(org)}
+        r = subprocess.run([publish, "--dry-run", "--image", img, "--region", "eu-west-1", "--kms-key-id", key,
+                            "--share-with", org[0], "--share-with-organization"],
+                           capture_output=True, text=True, env=env)
+        expect(r.returncode == 0, "exit %d: %s" % (r.returncode, r.stderr))
+        calls = [l for l in r.stdout.splitlines() if l.startswith("+ ")]
+        expect(any("organizations list-accounts" in c for c in calls), "ListAccounts not called:\n%s" % r.stdout)
+        shares = [c.split("--user-ids ")[1].split() for c in calls if "modify-snapshot-attribute" in c]
+        expect([len(b) for b in shares] == [500, 500, 202], "batches %s" % [len(b) for b in shares])
+        flat = [a for b in shares for a in b]
+        expect(sorted(flat) == sorted(org[:-1]), "not every member account exactly once")
+        expect("111122223333" not in flat, "shared with the security account itself")
+
+
 # ---- cfn-lint -------------------------------------------------------------------------------
 
 @check("cfn-lint: both CloudFormation templates")
@@ -1179,7 +1206,7 @@ def main():
         checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]
         checks.append(make_root_stage0_check(shell))
         checks += make_capture_checks(shell)
-    checks += [check_publish_dry_run, check_publish_errors, lambda: check_cfn_lint(args.cfn_lint), check_cfn_portable]
+    checks += [check_publish_dry_run, check_publish_errors, check_publish_help_and_organization, lambda: check_cfn_lint(args.cfn_lint), check_cfn_portable]
     for c in checks:
         c()
     failed = sum(1 for _, e in RESULTS if e)
