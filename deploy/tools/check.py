@@ -1168,6 +1168,90 @@ def check_cfn_lint(cfn_lint):
         expect(r.returncode == 0, "cfn-lint exit %d:\n%s%s" % (r.returncode, r.stdout[-4000:], r.stderr[-2000:]))
 
 
+# ---- least privilege (deploy review H2, H3; issue 13) ----------------------------------------
+
+def _statements(policy):
+    st = policy.get("Statement", [])
+    return st if isinstance(st, list) else [st]
+
+
+def _actions(st):
+    a = st.get("Action", [])
+    return a if isinstance(a, list) else [a]
+
+
+def _inline(role):
+    return [s for p in role["Properties"].get("Policies", []) for s in _statements(p["PolicyDocument"])]
+
+
+@check("least privilege: execution, starter and intake roles, key policy and custody bucket (H2, H3, W2)")
+def check_least_privilege():
+    files = fvdeploy.render_all()
+    member = json.loads(files["cloudformation/forensics-member.json"][0])["Resources"]
+    security = json.loads(files["cloudformation/forensics-security.json"][0])["Resources"]
+
+    role = member["ExecutionRole"]
+    allows = [s for s in _inline(role) if s["Effect"] == "Allow"]
+    on_snapshots = [s for s in allows if "ec2:CreateVolume" in _actions(s) and "snapshot/" in json.dumps(s["Resource"])]
+    expect(on_snapshots, "no CreateVolume-from-snapshot statement")
+    for s in on_snapshots:
+        expect(s.get("Condition", {}).get("StringEquals", {}).get("ec2:Owner") == {"Ref": "SecurityAccountId"},
+               "H2: CreateVolume from any snapshot: %s" % json.dumps(s))
+    for s in allows:
+        if set(_actions(s)) & {"ec2:AttachVolume", "ec2:DetachVolume"} and "volume/" in json.dumps(s["Resource"]):
+            expect(s.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceTag/forensics-volume:role")
+                   == "forensics-volume", "H2: attach of untagged volumes: %s" % json.dumps(s))
+    trust = _statements(role["Properties"]["AssumeRolePolicyDocument"])
+    ssm_trust = [s for s in trust if s.get("Principal", {}).get("Service") == "ssm.amazonaws.com"]
+    expect(ssm_trust and all("automation-execution/*" in json.dumps(s.get("Condition", {}).get("ArnLike", {})
+                                                                   .get("aws:SourceArn")) for s in ssm_trust),
+           "H2: the ssm.amazonaws.com trust does not name the automation execution ARN")
+    for s in allows:
+        expect(not any(a in ("ec2:*", "*", "iam:PassRole") for a in _actions(s)), "over-broad: %s" % json.dumps(s))
+
+    starter = member["StarterRole"]
+    st = _inline(starter)
+    actions = sorted(a for s in st for a in _actions(s))
+    expect("ssm:StartAutomationExecution" in actions, "starter cannot start")
+    start = [s for s in st if "ssm:StartAutomationExecution" in _actions(s)]
+    expect(all("automation-definition/Forensics-CaptureInstanceMemory:" in json.dumps(s["Resource"]) for s in start),
+           "B1: starter may start other runbooks: %s" % json.dumps(start))
+    passes = [s for s in st if "iam:PassRole" in _actions(s)]
+    expect(passes and all(s["Resource"] == {"Fn::GetAtt": ["ExecutionRole", "Arn"]} and
+                          s["Condition"]["StringEquals"]["iam:PassedToService"] == "ssm.amazonaws.com" for s in passes),
+           "B1: starter may pass other roles: %s" % json.dumps(passes))
+    strust = _statements(starter["Properties"]["AssumeRolePolicyDocument"])
+    expect(all("aws:PrincipalArn" in s.get("Condition", {}).get("ArnLike", {}) for s in strust),
+           "B1: starter trust does not name the security account's responder role")
+
+    key = security["ForensicsKey"]["Properties"]["KeyPolicy"]
+    org = [s for s in _statements(key) if s["Effect"] == "Allow" and s.get("Principal") == {"AWS": "*"}]
+    expect(len(org) == 2, "expected the two organization statements, got %d" % len(org))
+    for s in org:
+        arns = json.dumps(s.get("Condition", {}).get("ArnLike", {}).get("aws:PrincipalArn"))
+        expect("${MemberExecutionRoleName}" in arns and "${BreakGlassRoleName}" in arns,
+               "H3: %s does not name the roles that may use the key" % s.get("Sid"))
+    deny = [s for s in _statements(key) if s["Effect"] == "Deny"]
+    expect(any({"kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy"} <= set(_actions(s)) and
+               "${BreakGlassRoleName}" in json.dumps(s.get("Condition", {}).get("ArnNotLike")) for s in deny),
+           "H3: no deny on ScheduleKeyDeletion/DisableKey/PutKeyPolicy except the break-glass role")
+
+    intake = security["IntakeRole"]
+    st = _inline(intake)
+    actions = {a for s in st for a in _actions(s)}
+    expect(not any(a.startswith(("ec2:Delete", "ec2:Modify", "s3:Delete", "s3:PutBucket", "s3:PutLifecycle"))
+                   or a.endswith("*") for a in actions), "W2: the intake role may delete or share: %s" % sorted(actions))
+    itrust = _statements(intake["Properties"]["AssumeRolePolicyDocument"])
+    expect(all(s.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID") and
+               "${MemberExecutionRoleName}" in json.dumps(s.get("Condition", {}).get("ArnLike")) for s in itrust),
+           "W2: the intake role trusts more than the organization's execution roles")
+    bucket = security["CustodyBucket"]["Properties"]
+    expect(bucket.get("ObjectLockEnabled") is True and
+           bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE",
+           "H4: the custody bucket is not Object Lock compliance mode")
+    expect("LifecycleConfiguration" not in bucket, "H4: custody records must not expire")
+
+
 @check("cloudformation: no hard-coded account IDs, regions or partitions; documents embedded unchanged")
 def check_cfn_portable():
     docs = documents()
@@ -1209,7 +1293,8 @@ def main():
         checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]
         checks.append(make_root_stage0_check(shell))
         checks += make_capture_checks(shell)
-    checks += [check_publish_dry_run, check_publish_errors, check_publish_help_and_organization, lambda: check_cfn_lint(args.cfn_lint), check_cfn_portable]
+    checks += [check_publish_dry_run, check_publish_errors, check_publish_help_and_organization, lambda: check_cfn_lint(args.cfn_lint), check_cfn_portable,
+               check_least_privilege]
     for c in checks:
         c()
     failed = sum(1 for _, e in RESULTS if e)
