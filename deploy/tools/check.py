@@ -18,6 +18,7 @@ Checks, each reported as PASS or FAIL with the reason, closing with
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -114,7 +115,16 @@ def check_matches_source():
 @check("render: the volume's ssm/ folder equals a fresh render")
 def check_volume_copy(volume_ssm):
     expect(os.path.isdir(volume_ssm), "%s is not a directory" % volume_ssm)
-    want = {rel[len("ssm/"):]: text for rel, (text, _) in rendered().items() if rel.startswith("ssm/")}
+    # build.sh pins the volume's documents to its SHA256SUMS (L11).
+    with open(os.path.join(os.path.dirname(os.path.abspath(volume_ssm)), "SHA256SUMS"), "rb") as f:
+        pin = hashlib.sha256(f.read()).hexdigest()
+    fvdeploy.set_toolkit_sums(pin)
+    try:
+        want = {rel[len("ssm/"):]: text for rel, (text, _) in fvdeploy.render_all().items() if rel.startswith("ssm/")}
+    finally:
+        fvdeploy.set_toolkit_sums("")
+    expect(all(("FV_TOOLKIT_SUMS_SHA256='%s'" % pin) in want[d + ".json"]
+               for d in ("Forensics-MountVolume", "Forensics-CaptureMemory")), "the documents carry no pin")
     have = sorted(os.listdir(volume_ssm))
     expect(have == sorted(want), "%s holds %s, expected %s" % (volume_ssm, have, sorted(want)))
     for entry, text in want.items():
@@ -947,6 +957,65 @@ CAPTURE_PARAMS = {"VolumeId": TARGET, "CaseId": "IR-42", "Examiner": "A. Respond
                   "UseImds": "false", "Threads": "2"}
 
 
+FAKE_QUICK_CAPTURE = """#!/bin/sh
+# Test double: a capture that completes at once and prints its final line.
+printf '%s\\n' "$@" > "$FV_TEST_ARGS"
+echo "capture: progress 50 %"
+echo "capture: complete: 2.0 GiB of RAM in 3 range(s) from kcore in 1s -> x (1 MiB, 1.0 %); sha256 manifest.json=$(printf '1%.0s' $(seq 64)) memory.lime.zst=$(printf '2%.0s' $(seq 64)) lime=$(printf '3%.0s' $(seq 64))"
+exit 0
+"""
+
+
+def make_pin_checks(shell):
+    @check("capture.sh (%s): the toolkit pin: runs only a capture that matches SHA256SUMS and the document's pin (L11); capture's final line second" % shell)
+    def pin():
+        v = VolumeFixture()
+        try:
+            v.tool("capture", FAKE_QUICK_CAPTURE)
+            rel = "bin/%s/capture" % os.uname().machine
+            with open(os.path.join(v.mp, rel), "rb") as f:
+                good = hashlib.sha256(f.read()).hexdigest()
+            sums = os.path.join(v.mp, "SHA256SUMS")
+            with open(sums, "w") as f:
+                f.write("%s  forensics-volume.json\n%s  %s\n" % ("0" * 64, good, rel))
+            with open(sums, "rb") as f:
+                pin_value = hashlib.sha256(f.read()).hexdigest()
+            params = dict(CAPTURE_PARAMS, ExecutionTimeout="600")
+            fvdeploy.set_toolkit_sums(pin_value)
+            try:
+                r = v.run(shell, "Forensics-CaptureMemory", params)
+                lines = r.stdout.splitlines()
+                expect(r.returncode == 0 and lines[0].startswith("Forensics-CaptureMemory: OK"),
+                       "pinned, matching: exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+                expect(lines[1].startswith("capture: complete") and "sha256 manifest.json=" in lines[1],
+                       "capture's final line is not second:\n%s" % r.stdout)
+                # The binary altered after the volume was built (e.g. on the read-write mount).
+                with open(os.path.join(v.mp, rel), "a") as f:
+                    f.write("# altered\n")
+                os.unlink(v.args)
+                r = v.run(shell, "Forensics-CaptureMemory", params)
+                expect(r.returncode == 44 and "the toolkit was altered" in r.stderr and not os.path.exists(v.args),
+                       "altered binary: exit %d %s" % (r.returncode, r.stderr))
+                # SHA256SUMS rewritten to match the altered binary: the pin catches it.
+                with open(os.path.join(v.mp, rel), "rb") as f:
+                    bad = hashlib.sha256(f.read()).hexdigest()
+                with open(sums, "w") as f:
+                    f.write("%s  forensics-volume.json\n%s  %s\n" % ("0" * 64, bad, rel))
+                r = v.run(shell, "Forensics-CaptureMemory", params)
+                expect(r.returncode == 44 and "this document was built for" in r.stderr and not os.path.exists(v.args),
+                       "re-hashed SHA256SUMS: exit %d %s" % (r.returncode, r.stderr))
+            finally:
+                fvdeploy.set_toolkit_sums("")
+            # No pin (rendered by hand): runs, and says what it did not check.
+            r = v.run(shell, "Forensics-CaptureMemory", params)
+            expect(r.returncode == 0 and "carries no toolkit pin" in r.stderr, "unpinned: exit %d %s"
+                   % (r.returncode, r.stderr))
+        finally:
+            v.close()
+
+    return [pin]
+
+
 def make_capture_checks(shell):
     @check("capture.sh (%s): arguments, and SIGTERM to capture when the time budget is spent" % shell)
     def watchdog():
@@ -1293,6 +1362,7 @@ def main():
         checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]
         checks.append(make_root_stage0_check(shell))
         checks += make_capture_checks(shell)
+        checks += make_pin_checks(shell)
     checks += [check_publish_dry_run, check_publish_errors, check_publish_help_and_organization, lambda: check_cfn_lint(args.cfn_lint), check_cfn_portable,
                check_least_privilege]
     for c in checks:
