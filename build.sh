@@ -301,6 +301,9 @@ run_tests() {
 	# issue 12: the runbook executed against moto, a fault at every step.
 	say "the runbook, executed: deploy/automation.sh drills"
 	"$TOP/deploy/automation.sh" drills
+	# issue 13: two accounts: custody in the security account, central start, unshared snapshot.
+	say "custody, executed: deploy/automation/custody_drills.py"
+	"$TOP/deploy/automation.sh" python "$TOP/deploy/automation/custody_drills.py"
 	check_reproducible
 	say "all checks passed"
 }
