@@ -204,9 +204,17 @@ def outcome(ex, world, scripted):
     ev = [e for e in scripted.evidence.values()]
     if ev:
         parts.append("image " + ev[0])
-    snaps = [s for vid in scripted.evidence for s in world.snapshots_of(vid)]
+    snaps = [world.snapshot_overlay.get(s["SnapshotId"], s["State"])
+             for vid in scripted.evidence for s in world.snapshots_of(vid)]
     if snaps:
-        parts.append("snap")
+        parts.append("snap" if "completed" in snaps else "snap " + snaps[0])
+    ec2 = world.session.client("ec2")
+    for vid in scripted.evidence:
+        for snap in world.snapshots_of(vid):
+            perms = ec2.describe_snapshot_attribute(SnapshotId=snap["SnapshotId"], Attribute="createVolumePermission")
+            if any(p.get("UserId") == world_mod.SECURITY_ACCOUNT for p in perms["CreateVolumePermissions"]):
+                parts.append("shared")
+                break
     if vols:
         parts.append("vol kept %s" % vols[0]["State"])
     return ", ".join(parts)
@@ -277,7 +285,7 @@ def print_matrix(results, steps):
     faults = ["api-error", "wait-timeout", "error-state", "command-failed", "command-timeout", "undelivered",
               "cancel", "stop-capture"]
     width = max(len(s) for s in steps) + 1
-    print("\nstep x fault -> outcome (status, image on the volume, snapshot, volume kept); '!' = invariant broken")
+    print("\nstep x fault -> outcome (status, image on the volume, snapshot, shared, volume kept); '!' = invariant broken")
     for name in steps:
         cells = []
         for f in faults:

@@ -563,7 +563,7 @@ def check_plan_handler():
 
 @check("shellcheck: sources, tools and the scripts extracted from the rendered documents")
 def check_shellcheck():
-    files = [os.path.join(DEPLOY, f) for f in ("render.sh", "check.sh", "publish.sh")]
+    files = [os.path.join(DEPLOY, f) for f in ("render.sh", "check.sh", "publish.sh", "automation.sh")]
     files += [os.path.join(fvdeploy.SCRIPTS, f) for f in fvdeploy.SHELL_SCRIPTS]
     with tempfile.TemporaryDirectory() as tmp:
         for name in fvdeploy.COMMAND_DOCUMENTS:
