@@ -786,6 +786,12 @@ def make_root_stage0_check(shell):
                     with open(helper, "w") as f:
                         f.write(FAKE_MOUNT_HELPER)
                     os.chmod(helper, 0o755)
+                    with open(helper, "rb") as f:
+                        helper_sha = hashlib.sha256(f.read()).hexdigest()
+                    with open(os.path.join(tree, "SHA256SUMS"), "w") as f:
+                        f.write("%s  bin/%s/mount-helper\n" % (helper_sha, arch))
+                    with open(os.path.join(tree, "SHA256SUMS"), "rb") as f:
+                        pin_good = hashlib.sha256(f.read()).hexdigest()
                     img = os.path.join(tmp, name + ".img")
                     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "FORENSICS", "-d", tree, img, "64M"], check=True,
                                    capture_output=True)
@@ -806,8 +812,8 @@ def make_root_stage0_check(shell):
                 args = os.path.join(tmp, "args")
                 doc = documents()["Forensics-MountVolume"]
 
-                def stage0(vol, mp, rc):
-                    text, _ = ssm_script.script(doc, {"VolumeId": vol, "MountPoint": mp, "ExpectedSizeGiB": ""})
+                def stage0(vol, mp, rc, document=None):
+                    text, _ = ssm_script.script(document or doc, {"VolumeId": vol, "MountPoint": mp, "ExpectedSizeGiB": ""})
                     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "FV_SYSFS_ROOT": fx.sys,
                            "FV_DEV_ROOT": devdir, "FV_TEST_ARGS": args, "FV_TEST_RC": str(rc)}
                     return subprocess.run(SHELLS[shell] + ["-c", text, "stage0"], capture_output=True, text=True,
@@ -831,6 +837,31 @@ def make_root_stage0_check(shell):
                         subprocess.run(["umount", mp], check=False)
                     if os.path.isdir(mp):
                         os.rmdir(mp)
+                # The toolkit pin (L11): a document built for this SHA256SUMS
+                # runs the helper; one built for another toolkit refuses it
+                # and leaves nothing mounted.
+                for pin_value, want in ((pin_good, 0), ("e" * 64, 44)):
+                    fvdeploy.set_toolkit_sums(pin_value)
+                    try:
+                        pinned_doc = documents()["Forensics-MountVolume"]
+                    finally:
+                        fvdeploy.set_toolkit_sums("")
+                    if os.path.exists(args):
+                        os.unlink(args)
+                    r = stage0("vol-0123456789abcde00", mp, 0, pinned_doc)
+                    try:
+                        expect(r.returncode == want, "pin %s: exit %d, expected %d:\n%s%s"
+                               % (pin_value[:8], r.returncode, want, r.stdout, r.stderr))
+                        if want == 0:
+                            expect("toolkit matches this document's pin" in r.stdout, r.stdout)
+                        else:
+                            expect("not the one this document was built for" in r.stderr and not os.path.exists(args)
+                                   and not mountinfo_line(mp), "pin refusal: %s" % r.stderr)
+                    finally:
+                        if mountinfo_line(mp):
+                            subprocess.run(["umount", mp], check=False)
+                        if os.path.isdir(mp):
+                            os.rmdir(mp)
                 r = stage0("vol-0123456789abcde00", mp, 9)
                 expect(r.returncode == 9, "helper refusal: exit %d, expected 9 passed through" % r.returncode)
                 expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
