@@ -28,7 +28,7 @@ CLOUDFORMATION = os.path.join(DEPLOY, "cloudformation")
 
 COMMAND_DOCUMENTS = ["Forensics-MountVolume", "Forensics-CaptureMemory", "Forensics-UnmountVolume",
                      "Forensics-StopCapture"]
-AUTOMATION_DOCUMENTS = ["Forensics-CaptureInstanceMemory"]
+AUTOMATION_DOCUMENTS = ["Forensics-CaptureInstanceMemory", "Forensics-ShareForensicsSnapshot"]
 DOCUMENTS_ALL = COMMAND_DOCUMENTS + AUTOMATION_DOCUMENTS
 TEMPLATES = {"member.json": "forensics-member.json", "security.json": "forensics-security.json"}
 # cloudformation/ files that are pieces of the templates ({"fv:include": FILE}), not templates.
