@@ -1,39 +1,10 @@
-"""Custody step of the Forensics-CaptureInstanceMemory runbook
-(aws:executeScript, handler `custody`): hands the evidence to the security
-account, so that nothing the (possibly compromised) member account can do
-removes or alters it (deploy review W2, H4; security review H3).
-
-1. The evidence snapshot is already shared with the security account
-   (ShareEvidence). This step assumes the security account's intake role
-   (Forensics-CustodyIntake, created by the security stack; its trust names
-   only the member execution role of accounts in the organization) and,
-   as the security account, copies the snapshot into the security account's
-   ownership, re-encrypted under the security account's key (CopySnapshot,
-   Encrypted, KmsKeyId), tagged with case, instance, account, region,
-   execution ID and the capture's digests. The member can delete its own
-   snapshot; it cannot touch the copy.
-2. It checks that the Run Command output objects of Mount, Capture and
-   Unmount really are in the output bucket (the agent reports success even
-   when its upload failed: cross-region without a route, or the Default
-   Host Management role without S3 access) and says so in the record.
-3. It writes the custody record (JSON) into the security account's custody
-   bucket, under custody/ACCOUNT/REGION/CASE/EXECUTION.json, with Object Lock
-   in compliance mode until a date set by the RetentionDays parameter: not
-   deletable or overwritable by anyone, the security account included,
-   until then.
-
-Why an intake role assumed from the run, and not an EventBridge rule in the
-security account: the run knows every ID and digest at this moment, learns
-at once whether custody succeeded (its outcome is the step's, in the
-member's execution history), and needs no event bus, rule or Lambda per
-region; the role can only copy snapshots shared with the security account,
-tag those copies and put new objects under its own account's prefix, so a
-compromised member gains nothing from it but the ability to add records
-(which carry its account ID).
-
-The digests come from capture's final stdout line, which Forensics-
-CaptureMemory prints second in its output (`sha256 manifest.json=<hex>
-memory.lime.zst=<hex> lime=<hex>`).
+"""Custody step of Forensics-CaptureInstanceMemory (aws:executeScript,
+handler `custody`; docs/deploy.md "Custody" has the why). As the security
+account's intake role: copy the shared evidence snapshot into the security
+account under its key, tagged with the capture's digests; check the Run
+Command output objects arrived; write the custody record with Object Lock in
+compliance mode (deploy review W2, H4; security review H3). The digests come
+from capture's final line, which Forensics-CaptureMemory prints second.
 """
 
 import datetime
@@ -105,7 +76,8 @@ def custody(events, context):
 
     now = datetime.datetime.now(datetime.timezone.utc)
     security = events["SecurityAccountId"]
-    partition = events.get("Partition") or "aws"
+    # The partition of the caller's own ARN (aws, aws-cn, aws-us-gov).
+    partition = boto3.client("sts").get_caller_identity()["Arn"].split(":")[1]
     bucket = events.get("CustodyBucket") or "forensics-custody-%s" % security
     role_arn = "arn:%s:iam::%s:role/%s" % (partition, security, events["CustodyRoleName"])
     retention = int(events["RetentionDays"])
