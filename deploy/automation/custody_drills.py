@@ -88,7 +88,9 @@ def check(name, ok, detail=""):
 
 def execute(world, session=None, faults=None, parameters=None, execution_id=None):
     docs = run_mod.rendered_documents()
-    world.create_documents(docs)
+    if not getattr(world, "documents_created", False):
+        world.create_documents(docs)
+        world.documents_created = True
     commands = {k: v for k, v in docs.items() if k != run_mod.RUNBOOK}
     params = world.parameters(SecurityAccountId=accounts.SECURITY, **(parameters or {}))
     ex = engine.Execution(docs[run_mod.RUNBOOK], params, session or world.session, AnchoredBackend(), commands,
@@ -291,9 +293,36 @@ def drill_new_account():
         w.stop()
 
 
+def drill_isolation():
+    """IsolationSecurityGroupId: after custody, every interface of the
+    instance is in the isolation group only; without it nothing changes."""
+    w = accounts.SecurityWorld().start()
+    try:
+        ec2 = w.session.client("ec2")
+        inst = ec2.describe_instances(InstanceIds=[w.instance_id])["Reservations"][0]["Instances"][0]
+        vpc = inst["VpcId"]
+        before = sorted(g["GroupId"] for g in inst["SecurityGroups"])
+        ex = execute(w, execution_id="00000000-0000-4000-8000-0000000000a0")
+        inst = ec2.describe_instances(InstanceIds=[w.instance_id])["Reservations"][0]["Instances"][0]
+        check("isolation: off by default, the instance keeps its groups",
+              ex.status == "Success" and sorted(g["GroupId"] for g in inst["SecurityGroups"]) == before,
+              "%s %s" % (ex.status, inst["SecurityGroups"]))
+        sg = ec2.create_security_group(GroupName="forensics-isolation", Description="no rules", VpcId=vpc)["GroupId"]
+        ex = execute(w, parameters={"IsolationSecurityGroupId": sg}, execution_id="00000000-0000-4000-8000-0000000000a1")
+        enis = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id",
+                                                          "Values": [w.instance_id]}])["NetworkInterfaces"]
+        check("isolation: every interface in the isolation group only, after custody; prior groups recorded",
+              ex.status == "Success" and enis and all([g["GroupId"] for g in e["Groups"]] == [sg] for e in enis)
+              and all(b in ex.outputs.get("Isolate.PriorGroups", "") for b in before)
+              and [s["name"] for s in ex.steps].index("Isolate") > [s["name"] for s in ex.steps].index("Custody"),
+              "%s %s %s" % (ex.status, [e["Groups"] for e in enis], ex.outputs.get("Isolate.Summary")))
+    finally:
+        w.stop()
+
+
 def main(argv):
     started = datetime.datetime.now()
-    for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account):
+    for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account, drill_isolation):
         try:
             d()
         except engine.EngineError as e:

@@ -201,6 +201,7 @@ GOOD = {
     "CustodyS3BucketName": ["", "forensics-custody-111122223333"],
     "CustodyRoleName": ["Forensics-CustodyIntake"],
     "CustodyRetentionDays": ["1", "3650", "36500"],
+    "IsolationSecurityGroupId": ["", "sg-0123456789abcdef0", "sg-01234567"],
     "AutomationAssumeRole": ["arn:aws:iam::444455556666:role/Forensics-AutomationExecutionRole"],
     "VolumeIops": ["3000", "80000"],
     "VolumeThroughput": ["125", "2000"],
