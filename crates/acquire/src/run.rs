@@ -43,7 +43,7 @@ use source::{
     LimeInput, Opened, canonical_exe, clone_lime_error, is_regular_file, open_source,
     source_remainder,
 };
-pub use summary::{summary_json, summary_line};
+pub use summary::{anchor_digests, summary_json, summary_line};
 
 impl Sink for ImageWriter {
     type Error = WriterError;
@@ -71,6 +71,10 @@ pub struct Outcome {
     pub manifest: Manifest,
     /// The capture directory.
     pub dir: PathBuf,
+    /// SHA-256 (hex) of the `manifest.json` written: with the image and LiME
+    /// digests, the anchor an analyst checks later copies against
+    /// (`capture verify --expect-manifest-sha256`).
+    pub manifest_sha256: String,
 }
 
 /// Assumed stream size when nothing says how large memory is (only sizes
@@ -739,7 +743,7 @@ fn finalize(
         warnings,
     };
     cdir.sync().map_err(OutputError::from)?;
-    output::write_atomic(&cdir, manifest::MANIFEST_FILE, &m.to_json()?)?;
+    let manifest_sha256 = output::write_atomic(&cdir, manifest::MANIFEST_FILE, &m.to_json()?)?;
     root.dir.sync().map_err(OutputError::from)?;
 
     let code = match m.partial_reason.as_ref().map(|r| r.cause) {
@@ -753,6 +757,7 @@ fn finalize(
         exit: code,
         manifest: m,
         dir: cdir.path().to_path_buf(),
+        manifest_sha256,
     })
 }
 

@@ -53,7 +53,7 @@ pub fn summary_line(o: &Outcome) -> String {
         )
     };
     format!(
-        "capture: {status}: {} of RAM in {} range(s) from {} in {} ({}/s) -> {} ({}, {ratio:.1} %){unreadable}; LiME sha256 {}",
+        "capture: {status}: {} of RAM in {} range(s) from {} in {} ({}/s) -> {} ({}, {ratio:.1} %){unreadable}; {}",
         human(ram),
         m.ranges.len(),
         m.source.kind,
@@ -61,7 +61,22 @@ pub fn summary_line(o: &Outcome) -> String {
         human(m.timing.throughput_bytes_per_second as u64),
         o.dir.display(),
         human(m.image.compressed_length),
-        m.image.lime_sha256
+        anchor_digests(o)
+    )
+}
+
+/// The digests that end the summary line, in a fixed `name=hex` form the
+/// runbook parses out of the SSM output and copies into its outputs, the
+/// custody record and the evidence snapshot's tags: they anchor the capture
+/// outside the volume it was written to (security review H3).
+pub fn anchor_digests(o: &Outcome) -> String {
+    format!(
+        "sha256 {}={} {}={} lime={}",
+        manifest::MANIFEST_FILE,
+        o.manifest_sha256,
+        manifest::IMAGE_FILE,
+        o.manifest.image.compressed_sha256,
+        o.manifest.image.lime_sha256
     )
 }
 
@@ -74,6 +89,7 @@ pub fn summary_json(o: &Outcome) -> serde_json::Value {
         "exit_code": o.exit,
         "capture_dir": o.dir.display().to_string(),
         "manifest": o.dir.join(manifest::MANIFEST_FILE).display().to_string(),
+        "manifest_sha256": o.manifest_sha256,
         "source": m.source.kind,
         "host": {
             "hostname": m.host.hostname,
