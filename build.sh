@@ -270,9 +270,18 @@ assemble_volume() {
   "label": "$LABEL"
 }
 EOF
-	# Every file the toolkit runs or reads, sha256sum -c compatible, sorted.
-	(cd "$vol" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort |
+	# Every file the toolkit runs or reads, sha256sum -c compatible, sorted;
+	# except the SSM documents (ssm/*.json), which carry this file's own
+	# SHA-256 (the toolkit pin, security review L11) and so cannot be in it.
+	rm -f "$vol"/ssm/*.json
+	(cd "$vol" && find . -type f ! -name SHA256SUMS ! -path './ssm/*.json' -printf '%P\n' | LC_ALL=C sort |
 		xargs -d '\n' sha256sum) >"$vol/SHA256SUMS"
+	# Render again, pinned: stage-0 and capture.sh check SHA256SUMS against
+	# this digest, and each binary against SHA256SUMS, just before running it.
+	local pin
+	pin=$(sha256sum "$vol/SHA256SUMS" | cut -d' ' -f1)
+	FV_TOOLKIT_SUMS_SHA256=$pin "$TOP/deploy/render.sh" "$DIST/deploy" >&2
+	cp "$DIST"/deploy/ssm/*.json "$vol/ssm/"
 
 	# Fixed modes and times: the image must not depend on umask or checkout time.
 	find "$vol" -type d -exec chmod 0755 {} +
@@ -380,6 +389,9 @@ run_tests() {
 	# issue 12: the runbook executed against moto, a fault at every step.
 	say "the runbook, executed: deploy/automation.sh drills"
 	"$TOP/deploy/automation.sh" drills
+	# issue 13: two accounts: custody in the security account, central start, unshared snapshot.
+	say "custody, executed: deploy/automation/custody_drills.py"
+	"$TOP/deploy/automation.sh" python "$TOP/deploy/automation/custody_drills.py"
 	check_reproducible
 	say "all checks passed"
 }

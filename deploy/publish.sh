@@ -5,8 +5,16 @@
 #   deploy/publish.sh --region eu-west-1 \
 #       --kms-key-id arn:aws:kms:eu-west-1:111122223333:key/mrk-... \
 #       [--copy-to us-east-1,ap-southeast-2] [--share-with 444455556666,...] \
-#       [--image dist/forensics-volume.img] [--parameter-name /forensics-volume/snapshot-id] \
+#       [--share-with-organization] [--image dist/forensics-volume.img] \
+#       [--parameter-name /forensics-volume/snapshot-id] \
 #       [--description TEXT] [--profile NAME] [--dry-run]
+#
+# --share-with-organization shares with every ACTIVE account of the
+# organization (organizations:ListAccounts, from the management account or
+# the Organizations delegated administrator), in batches of at most 500
+# account IDs per ModifySnapshotAttribute call (the API's limit); EBS
+# snapshots cannot be shared with an organization or OU as such. Run it again
+# after accounts join (the security stack's re-share rule does it for you).
 #
 # 1. coldsnap uploads the image as an EBS snapshot encrypted with the key
 #    (EBS direct APIs: no instance, no volume), and waits for it;
@@ -25,9 +33,11 @@ die() {
     exit 1
 }
 usage() {
-    sed -n '2,20s/^# \{0,1\}//p' "$0" >&2
-    exit 2
+    sed -n '2,29s/^# \{0,1\}//p' "$0"
+    exit 0
 }
+# Account IDs per ModifySnapshotAttribute call (EC2 API reference: at most 500).
+BATCH=500
 
 here=$(CDPATH='' cd -- "$(dirname -- "$0")" && pwd)
 IMAGE=$here/../dist/forensics-volume.img
@@ -39,6 +49,7 @@ PARAMETER=/forensics-volume/snapshot-id
 DESCRIPTION=''
 PROFILE=''
 DRY_RUN=''
+ORGANIZATION=''
 
 while [ $# -gt 0 ]; do
     case $1 in
@@ -58,6 +69,10 @@ while [ $# -gt 0 ]; do
         ;;
     --dry-run)
         DRY_RUN=1
+        shift
+        ;;
+    --share-with-organization)
+        ORGANIZATION=1
         shift
         ;;
     -h | --help) usage ;;
@@ -130,22 +145,62 @@ run() {
 AWS_PROFILE_ARGS=''
 [ -z "$PROFILE" ] || AWS_PROFILE_ARGS="--profile $PROFILE"
 
+# share REGION SNAPSHOT: createVolumePermission for every account in
+# $ACCOUNTS, at most $BATCH per call.
+share() {
+    # shellcheck disable=SC2086 # one word per account ID, each checked
+    set -- "$1" "$2" $ACCOUNTS
+    region=$1
+    snapshot=$2
+    shift 2
+    while [ $# -gt 0 ]; do
+        batch=''
+        n=0
+        while [ $# -gt 0 ] && [ "$n" -lt "$BATCH" ]; do
+            batch="$batch $1"
+            n=$((n + 1))
+            shift
+        done
+        # shellcheck disable=SC2086 # AWS_PROFILE_ARGS is empty or two safe words; batch is checked IDs
+        run aws $AWS_PROFILE_ARGS ec2 modify-snapshot-attribute --region "$region" --snapshot-id "$snapshot" \
+            --attribute createVolumePermission --operation-type add --user-ids $batch
+    done
+}
+
 # finish REGION SNAPSHOT: tag, share and point the region's parameter at it.
 finish() {
     # shellcheck disable=SC2086 # AWS_PROFILE_ARGS is empty or two safe words
     run aws $AWS_PROFILE_ARGS ec2 create-tags --region "$1" --resources "$2" \
         --tags Key=Name,Value=forensics-volume "Key=forensics-volume:image-sha256,Value=$IMAGE_SHA"
-    if [ -n "$ACCOUNTS" ]; then
-        # shellcheck disable=SC2086 # one argument per account ID, each checked above
-        run aws $AWS_PROFILE_ARGS ec2 modify-snapshot-attribute --region "$1" --snapshot-id "$2" \
-            --attribute createVolumePermission --operation-type add --user-ids $ACCOUNTS
-    fi
+    [ -z "$ACCOUNTS" ] || share "$1" "$2"
     # shellcheck disable=SC2086
     run aws $AWS_PROFILE_ARGS ssm put-parameter --region "$1" --name "$PARAMETER" --type String --overwrite \
         --value "$2" --tier Advanced
     SUMMARY="$SUMMARY
   $1: $2"
 }
+
+if [ -n "$ORGANIZATION" ]; then
+    # shellcheck disable=SC2086
+    set -- aws $AWS_PROFILE_ARGS organizations list-accounts --query "Accounts[?Status=='ACTIVE'].Id" --output text
+    show "$@"
+    if [ -n "$DRY_RUN" ]; then
+        org=''
+        [ -z "${FV_PUBLISH_DRY_RUN_ACCOUNTS:-}" ] || org=$FV_PUBLISH_DRY_RUN_ACCOUNTS
+    else
+        org=$("$@") || die "organizations list-accounts failed: run from the management account or the Organizations delegated administrator, or pass --share-with"
+    fi
+    self=$(printf '%s' "$KEY" | cut -d: -f5)
+    for a in $org; do
+        matches "$a" '[0-9]{12}' || die "organizations list-accounts printed '$a', not an account ID"
+        # The key's (security) account owns the snapshot: no need to share with it.
+        [ "$a" = "$self" ] && continue
+        case " $ACCOUNTS " in *" $a "*) continue ;; esac
+        ACCOUNTS="$ACCOUNTS $a"
+    done
+    # shellcheck disable=SC2086 # one word per checked account ID
+    say "publish: sharing with $(printf '%s\n' $ACCOUNTS | grep -c .) account(s) of the organization and --share-with"
+fi
 
 SUMMARY=''
 say "publish: uploading $IMAGE (sha256 $IMAGE_SHA) to $REGION, encrypted with $KEY"

@@ -38,6 +38,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+import accounts  # noqa: E402
 import backend as backend_mod  # noqa: E402
 import engine  # noqa: E402
 import run as run_mod  # noqa: E402
@@ -111,7 +112,7 @@ def applicable(step):
 
 def drill(plan, execution_id, params=None):
     scripted = backend_mod.ScriptedBackend()
-    world = world_mod.World(**WORLD).start()
+    world = accounts.SecurityWorld(**WORLD).start()  # member + security account (issue 13)
     faults = Faults(plan, world, scripted)
     try:
         before = world.protection()

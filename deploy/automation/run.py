@@ -25,6 +25,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(1, os.path.join(os.path.dirname(HERE), "tools"))
 
+import accounts  # noqa: E402
 import backend as backend_mod  # noqa: E402
 import engine  # noqa: E402
 import fvdeploy  # noqa: E402
@@ -43,7 +44,9 @@ def execute(backend, parameters=None, faults=None, execution_id=None, **world_op
     """One execution in a fresh moto world. Returns (execution, world); the
     world keeps running for inspection until world.stop()."""
     docs = rendered_documents()
-    world = world_mod.World(**world_options).start()
+    # Two accounts: the member the runbook runs in, the security account
+    # that takes custody of the evidence (accounts.py).
+    world = accounts.SecurityWorld(**world_options).start()
     try:
         world.create_documents(docs)
         commands = {k: v for k, v in docs.items() if k != RUNBOOK}

@@ -23,7 +23,8 @@
 # Test-only environment: FV_PROC_ROOT (default /proc).
 #
 # Exit codes (40-45 are this script's): 40 bad parameter; 43 forensics volume
-# not mounted read-write; 44 no capture binary or LiME module; otherwise
+# not mounted read-write; 44 no capture binary or LiME module, or the binary
+# or SHA256SUMS does not match the toolkit pin in this document; otherwise
 # capture's own exit code (docs/capture.md: 0 complete, 20-23 a labelled
 # partial image exists, others no image).
 set -eu
@@ -59,6 +60,46 @@ number() {
     if [ "${#2}" -gt 6 ] || [ "$2" -lt "$3" ] || [ "$2" -gt "$4" ]; then
         die 40 "$1 $2 is out of range $3..$4"
     fi
+}
+
+# ---- the toolkit pin (security review L11) ----------------------------------
+# FV_TOOLKIT_SUMS_SHA256 is rendered into this document at build time (not an
+# SSM parameter): the SHA-256 of the volume's SHA256SUMS. pinned ROOT REL
+# checks, just before REL runs, that ROOT/SHA256SUMS has that digest and that
+# REL has the digest SHA256SUMS lists for it. Returns 0 when both match, 1
+# with PIN_WHY set when not, 2 when the document carries no pin (rendered by
+# hand: the volume is then checked only against itself, by mount-helper).
+# sha256sum is the host's (coreutils or busybox), like the shell running this.
+PIN=${FV_TOOLKIT_SUMS_SHA256:-}
+PIN_WHY=''
+pinned() {
+    [ -n "$PIN" ] || return 2
+    case $PIN in
+    *[!0-9a-f]*) PIN_WHY="the document's toolkit pin '$PIN' is not a SHA-256" && return 1 ;;
+    esac
+    [ "${#PIN}" -eq 64 ] || { PIN_WHY="the document's toolkit pin '$PIN' is not a SHA-256" && return 1; }
+    command -v sha256sum >/dev/null 2>&1 || { PIN_WHY="no sha256sum on this host to check the toolkit with" && return 1; }
+    if [ -L "$1/SHA256SUMS" ] || ! sums=$(sha256sum <"$1/SHA256SUMS" 2>/dev/null); then
+        PIN_WHY="cannot read $1/SHA256SUMS"
+        return 1
+    fi
+    sums=${sums%% *}
+    if [ "$sums" != "$PIN" ]; then
+        PIN_WHY="$1/SHA256SUMS has SHA-256 $sums, but this document was built for the toolkit whose SHA256SUMS is $PIN"
+        return 1
+    fi
+    listed=''
+    while read -r hash path; do
+        [ "$path" = "$2" ] && listed=$hash
+    done <"$1/SHA256SUMS"
+    [ -n "$listed" ] || { PIN_WHY="SHA256SUMS does not list $2" && return 1; }
+    if [ -L "$1/$2" ] || ! actual=$(sha256sum <"$1/$2" 2>/dev/null); then
+        PIN_WHY="cannot read $1/$2"
+        return 1
+    fi
+    actual=${actual%% *}
+    [ "$actual" = "$listed" ] || { PIN_WHY="$2 has SHA-256 $actual, SHA256SUMS lists $listed: the toolkit was altered" && return 1; }
+    return 0
 }
 
 # ---- parameters -------------------------------------------------------------
@@ -155,6 +196,15 @@ if [ -n "$MEM_KIB" ]; then
     fi
 fi
 
+# The binary is checked against the pinned toolkit last, just before it runs.
+rc=0
+pinned "$MOUNT_POINT" "bin/$ARCH/capture" || rc=$?
+case $rc in
+0) ;;
+2) warn "WARNING: this document carries no toolkit pin (rendered by hand): capture is checked only against the volume's own SHA256SUMS" ;;
+*) die 44 "the toolkit on $MOUNT_POINT is not the one this document was built for: $PIN_WHY" ;;
+esac
+
 set -- --case-id "$CASE_ID" --examiner "$EXAMINER" --source "$SOURCE" --output "$MOUNT_POINT/captures"
 [ -z "$NOTE" ] || set -- "$@" --note "$NOTE"
 [ -z "$LEVEL" ] || set -- "$@" --level "$LEVEL"
@@ -223,6 +273,11 @@ case $rc in
 *) say "$NAME: FAILED (capture exit $rc, see its messages below; docs/capture.md); unmount with Forensics-UnmountVolume" ;;
 esac
 if [ -n "$LOG" ]; then
+    # capture's final line, with the SHA-256 of manifest.json, the image and
+    # the LiME stream, second: SSM keeps the head of the output, and the
+    # runbook copies the digests into the custody record (docs/deploy.md).
+    final=$(grep -E '^capture: (complete|PARTIAL)' "$LOG" 2>/dev/null | tail -n 1) || final=''
+    [ -z "$final" ] || say "$final"
     say "capture's output: ${LOG#"$MOUNT_POINT"/} on the volume; its end:"
     tail -c 1800 "$LOG" 2>/dev/null || :
 fi

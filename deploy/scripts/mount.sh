@@ -22,12 +22,13 @@
 # Test-only environment, never set by the documents (each is reported loudly):
 #   FV_SYSFS_ROOT (default /sys), FV_PROC_ROOT (default /proc), FV_DEV_ROOT (default /dev)
 #   FV_STAGE0_MODE=find           print the device found and stop before mounting
-#   FV_TEST_ACCEPT_NVME_MODEL     also accept this NVMe model (qemu's "QEMU NVMe Ctrl")
+#   FV_TEST_ACCEPT_NVME_MODEL     also accept qemu's NVMe model "QEMU NVMe Ctrl" (that value only)
 #
 # Exit codes (40-45 are this script's; the helpers and capture use 0-30):
 # 0 mounted and adopted; 40 bad parameter; 41 device not found; 42 device
 # refused (protected, ambiguous, wrong size); 43 mount point or mount failed;
-# 44 not a forensics volume (marker or helper missing); any other code is
+# 44 not a forensics volume (marker or helper missing), or its SHA256SUMS or
+# mount-helper does not match the toolkit pin in this document; any other code is
 # mount-helper's own (docs/mount-helper.md), passed through.
 set -eu
 
@@ -66,6 +67,47 @@ die() {
     verdict "$NAME: FAILED (exit $code): ${msg%%"$NL"*}"
     exit "$code"
 }
+
+# ---- the toolkit pin (security review L11) ----------------------------------
+# FV_TOOLKIT_SUMS_SHA256 is rendered into this document at build time (not an
+# SSM parameter): the SHA-256 of the volume's SHA256SUMS. pinned ROOT REL
+# checks, just before REL runs, that ROOT/SHA256SUMS has that digest and that
+# REL has the digest SHA256SUMS lists for it. Returns 0 when both match, 1
+# with PIN_WHY set when not, 2 when the document carries no pin (rendered by
+# hand: the volume is then checked only against itself, by mount-helper).
+# sha256sum is the host's (coreutils or busybox), like the shell running this.
+PIN=${FV_TOOLKIT_SUMS_SHA256:-}
+PIN_WHY=''
+pinned() {
+    [ -n "$PIN" ] || return 2
+    case $PIN in
+    *[!0-9a-f]*) PIN_WHY="the document's toolkit pin '$PIN' is not a SHA-256" && return 1 ;;
+    esac
+    [ "${#PIN}" -eq 64 ] || { PIN_WHY="the document's toolkit pin '$PIN' is not a SHA-256" && return 1; }
+    command -v sha256sum >/dev/null 2>&1 || { PIN_WHY="no sha256sum on this host to check the toolkit with" && return 1; }
+    if [ -L "$1/SHA256SUMS" ] || ! sums=$(sha256sum <"$1/SHA256SUMS" 2>/dev/null); then
+        PIN_WHY="cannot read $1/SHA256SUMS"
+        return 1
+    fi
+    sums=${sums%% *}
+    if [ "$sums" != "$PIN" ]; then
+        PIN_WHY="$1/SHA256SUMS has SHA-256 $sums, but this document was built for the toolkit whose SHA256SUMS is $PIN"
+        return 1
+    fi
+    listed=''
+    while read -r hash path; do
+        [ "$path" = "$2" ] && listed=$hash
+    done <"$1/SHA256SUMS"
+    [ -n "$listed" ] || { PIN_WHY="SHA256SUMS does not list $2" && return 1; }
+    if [ -L "$1/$2" ] || ! actual=$(sha256sum <"$1/$2" 2>/dev/null); then
+        PIN_WHY="cannot read $1/$2"
+        return 1
+    fi
+    actual=${actual%% *}
+    [ "$actual" = "$listed" ] || { PIN_WHY="$2 has SHA-256 $actual, SHA256SUMS lists $listed: the toolkit was altered" && return 1; }
+    return 0
+}
+
 
 # trim VALUE: strip trailing spaces (sysfs pads NVMe serial and model fields).
 trim() {
@@ -140,6 +182,12 @@ esac
 if [ "$SYS" != /sys ] || [ "$PROC" != /proc ] || [ "$DEV" != /dev ]; then
     warn "WARNING: TEST OVERRIDE: sysfs=$SYS proc=$PROC dev=$DEV"
     note "[TEST OVERRIDE roots sys=$SYS proc=$PROC dev=$DEV]"
+fi
+# The override admits qemu's emulated NVMe (the VM bench) and nothing else,
+# so it cannot widen what a real instance accepts.
+if [ -n "$TEST_MODEL" ] && [ "$TEST_MODEL" != "QEMU NVMe Ctrl" ]; then
+    warn "FV_TEST_ACCEPT_NVME_MODEL='$TEST_MODEL' ignored: the override admits qemu's model 'QEMU NVMe Ctrl' only"
+    TEST_MODEL=
 fi
 if [ -n "$TEST_MODEL" ]; then
     warn "WARNING: TEST OVERRIDE FV_TEST_ACCEPT_NVME_MODEL is set: NVMe model '$TEST_MODEL' is accepted as well as '$EBS_MODEL'. Never set this on a real instance."
@@ -366,7 +414,14 @@ if ! { [ -f "$HELPER" ] && [ ! -L "$HELPER" ] && [ -x "$HELPER" ]; }; then
     die 44 "the volume has no mount-helper for $ARCH ($HELPER); unmounted"
 fi
 
-say "stage-0: $VOLUME_ID is $DEV/$FOUND ($HOW), mounted read-only at $MOUNT_POINT; running mount-helper"
+rc=0
+pinned "$MOUNT_POINT" "bin/$ARCH/mount-helper" || rc=$?
+case $rc in
+0) PINNED="toolkit matches this document's pin" ;;
+2) PINNED="no toolkit pin in this document (rendered by hand): mount-helper checks the volume against itself" ;;
+*) die 44 "the toolkit on $DEV/$FOUND is not the one this document was built for: $PIN_WHY; unmounted" ;;
+esac
+say "stage-0: $VOLUME_ID is $DEV/$FOUND ($HOW), mounted read-only at $MOUNT_POINT; $PINNED; running mount-helper"
 set -- mount --volume-id "$VOLUME_ID" --mountpoint "$MOUNT_POINT" --json
 [ -z "$REQUESTED" ] || set -- "$@" --requested-device "$REQUESTED"
 [ -z "$SIZE_GIB" ] || set -- "$@" --expect-size-gib "$SIZE_GIB"

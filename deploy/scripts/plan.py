@@ -138,6 +138,23 @@ def resolve_snapshot_id(snapshot_id, parameter_value):
     return chosen
 
 
+def describe_forensics_snapshot(ec2, snapshot_id):
+    """The forensics volume snapshot, or a PlanError that says why it cannot
+    be seen: EBS answers InvalidSnapshot.NotFound both for a snapshot that
+    does not exist and for one not shared with this account, which is what
+    an account added to the organization after the last publish sees
+    (deploy review B2)."""
+    try:
+        return ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+    except Exception as e:  # botocore's ClientError; the runtime's boto3 is imported lazily
+        code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
+        if code in ("InvalidSnapshot.NotFound", "InvalidSnapshotID.NotFound"):
+            raise PlanError("forensics snapshot not shared with this account (%s is not visible here): run "
+                            "deploy/publish.sh --share-with-organization in the security account, or wait for "
+                            "its re-share on account creation (docs/deploy.md)" % snapshot_id) from e
+        raise
+
+
 def handler(events, context):
     """aws:executeScript entry point."""
     import boto3  # provided by the aws:executeScript runtime
@@ -153,7 +170,7 @@ def handler(events, context):
         parameter = boto3.client("ssm").get_parameter(Name=events["SnapshotParameter"])
         parameter_value = parameter["Parameter"]["Value"]
     snapshot_id = resolve_snapshot_id(events.get("SnapshotId", ""), parameter_value)
-    snapshot = ec2.describe_snapshots(SnapshotIds=[snapshot_id])["Snapshots"][0]
+    snapshot = describe_forensics_snapshot(ec2, snapshot_id)
     if snapshot["State"] != "completed":
         raise PlanError("forensics volume snapshot %s is %s, not completed" % (snapshot_id, snapshot["State"]))
 

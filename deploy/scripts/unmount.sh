@@ -7,7 +7,8 @@
 #
 # Parameters (assigned above this script by the SSM document; by hand, export):
 #   FV_VOLUME_ID     vol-... of the forensics volume (required)
-#   FV_MOUNT_POINT   its mount point (default /run/forensics-volume/<volume id>)
+#   FV_MOUNT_POINT   its mount point (default /run/forensics-volume/<volume id>);
+#                    unmount-helper refuses it unless the volume is what is mounted there
 # Test-only environment: FV_PROC_ROOT (default /proc).
 #
 # Exit codes (40-45 are this script's): 0 unmounted, or nothing was mounted
@@ -71,7 +72,7 @@ rc=0
 # Its JSON report goes to stderr: stdout holds only the verdict line, which
 # the SSM console must show whole (it keeps the first 2,400 characters of
 # each stream).
-"$HELPER" --mountpoint "$MOUNT_POINT" --json </dev/null >&2 || rc=$?
+"$HELPER" --volume-id "$VOLUME_ID" --mountpoint "$MOUNT_POINT" --json </dev/null >&2 || rc=$?
 if [ "$rc" != 0 ]; then
     die "$rc" "unmount-helper refused or failed (see above); $VOLUME_ID is still mounted at $MOUNT_POINT: do NOT detach it"
 fi

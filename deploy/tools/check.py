@@ -18,6 +18,7 @@ Checks, each reported as PASS or FAIL with the reason, closing with
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
@@ -114,7 +115,16 @@ def check_matches_source():
 @check("render: the volume's ssm/ folder equals a fresh render")
 def check_volume_copy(volume_ssm):
     expect(os.path.isdir(volume_ssm), "%s is not a directory" % volume_ssm)
-    want = {rel[len("ssm/"):]: text for rel, (text, _) in rendered().items() if rel.startswith("ssm/")}
+    # build.sh pins the volume's documents to its SHA256SUMS (L11).
+    with open(os.path.join(os.path.dirname(os.path.abspath(volume_ssm)), "SHA256SUMS"), "rb") as f:
+        pin = hashlib.sha256(f.read()).hexdigest()
+    fvdeploy.set_toolkit_sums(pin)
+    try:
+        want = {rel[len("ssm/"):]: text for rel, (text, _) in fvdeploy.render_all().items() if rel.startswith("ssm/")}
+    finally:
+        fvdeploy.set_toolkit_sums("")
+    expect(all(("FV_TOOLKIT_SUMS_SHA256='%s'" % pin) in want[d + ".json"]
+               for d in ("Forensics-MountVolume", "Forensics-CaptureMemory")), "the documents carry no pin")
     have = sorted(os.listdir(volume_ssm))
     expect(have == sorted(want), "%s holds %s, expected %s" % (volume_ssm, have, sorted(want)))
     for entry, text in want.items():
@@ -188,6 +198,10 @@ GOOD = {
                  "arn:aws-us-gov:kms:us-gov-west-1:111122223333:key/12345678-1234-1234-1234-123456789012"],
     "SecurityAccountId": ["", "111122223333"],
     "OutputS3BucketName": ["forensics-output-111122223333-eu-west-1"],
+    "CustodyS3BucketName": ["", "forensics-custody-111122223333"],
+    "CustodyRoleName": ["Forensics-CustodyIntake"],
+    "CustodyRetentionDays": ["1", "3650", "36500"],
+    "IsolationSecurityGroupId": ["", "sg-0123456789abcdef0", "sg-01234567"],
     "AutomationAssumeRole": ["arn:aws:iam::444455556666:role/Forensics-AutomationExecutionRole"],
     "VolumeIops": ["3000", "80000"],
     "VolumeThroughput": ["125", "2000"],
@@ -683,6 +697,9 @@ STAGE0_CASES = [
     ("nitro: qemu's model is accepted with FV_TEST_ACCEPT_NVME_MODEL, loudly",
      lambda fx: nitro(fx, "QEMU NVMe Ctrl"), {"VolumeId": TARGET},
      {"FV_TEST_ACCEPT_NVME_MODEL": "QEMU NVMe Ctrl"}, 0, "TEST OVERRIDE NVMe model 'QEMU NVMe Ctrl' accepted"),
+    ("nitro: the test override admits qemu's model only, whatever it names",
+     lambda fx: nitro(fx, "Other NVMe Ctrl"), {"VolumeId": TARGET, "WaitSeconds": "0"},
+     {"FV_TEST_ACCEPT_NVME_MODEL": "Other NVMe Ctrl"}, 41, "nvme3n1: model 'Other NVMe Ctrl' is not EBS"),
     ("nitro: not attached yet: waits WaitSeconds, then lists what it saw",
      nitro, {"VolumeId": "vol-0cccccccccccccccc", "WaitSeconds": "1"}, {}, 41,
      "nvme4n1: serial 'vol0bbbbbbbbbbbbbbbb' is another volume"),
@@ -773,6 +790,12 @@ def make_root_stage0_check(shell):
                     with open(helper, "w") as f:
                         f.write(FAKE_MOUNT_HELPER)
                     os.chmod(helper, 0o755)
+                    with open(helper, "rb") as f:
+                        helper_sha = hashlib.sha256(f.read()).hexdigest()
+                    with open(os.path.join(tree, "SHA256SUMS"), "w") as f:
+                        f.write("%s  bin/%s/mount-helper\n" % (helper_sha, arch))
+                    with open(os.path.join(tree, "SHA256SUMS"), "rb") as f:
+                        pin_good = hashlib.sha256(f.read()).hexdigest()
                     img = os.path.join(tmp, name + ".img")
                     subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "FORENSICS", "-d", tree, img, "64M"], check=True,
                                    capture_output=True)
@@ -793,8 +816,8 @@ def make_root_stage0_check(shell):
                 args = os.path.join(tmp, "args")
                 doc = documents()["Forensics-MountVolume"]
 
-                def stage0(vol, mp, rc):
-                    text, _ = ssm_script.script(doc, {"VolumeId": vol, "MountPoint": mp, "ExpectedSizeGiB": ""})
+                def stage0(vol, mp, rc, document=None):
+                    text, _ = ssm_script.script(document or doc, {"VolumeId": vol, "MountPoint": mp, "ExpectedSizeGiB": ""})
                     env = {"PATH": os.environ.get("PATH", "/usr/sbin:/usr/bin:/sbin:/bin"), "FV_SYSFS_ROOT": fx.sys,
                            "FV_DEV_ROOT": devdir, "FV_TEST_ARGS": args, "FV_TEST_RC": str(rc)}
                     return subprocess.run(SHELLS[shell] + ["-c", text, "stage0"], capture_output=True, text=True,
@@ -818,6 +841,31 @@ def make_root_stage0_check(shell):
                         subprocess.run(["umount", mp], check=False)
                     if os.path.isdir(mp):
                         os.rmdir(mp)
+                # The toolkit pin (L11): a document built for this SHA256SUMS
+                # runs the helper; one built for another toolkit refuses it
+                # and leaves nothing mounted.
+                for pin_value, want in ((pin_good, 0), ("e" * 64, 44)):
+                    fvdeploy.set_toolkit_sums(pin_value)
+                    try:
+                        pinned_doc = documents()["Forensics-MountVolume"]
+                    finally:
+                        fvdeploy.set_toolkit_sums("")
+                    if os.path.exists(args):
+                        os.unlink(args)
+                    r = stage0("vol-0123456789abcde00", mp, 0, pinned_doc)
+                    try:
+                        expect(r.returncode == want, "pin %s: exit %d, expected %d:\n%s%s"
+                               % (pin_value[:8], r.returncode, want, r.stdout, r.stderr))
+                        if want == 0:
+                            expect("toolkit matches this document's pin" in r.stdout, r.stdout)
+                        else:
+                            expect("not the one this document was built for" in r.stderr and not os.path.exists(args)
+                                   and not mountinfo_line(mp), "pin refusal: %s" % r.stderr)
+                    finally:
+                        if mountinfo_line(mp):
+                            subprocess.run(["umount", mp], check=False)
+                        if os.path.isdir(mp):
+                            os.rmdir(mp)
                 r = stage0("vol-0123456789abcde00", mp, 9)
                 expect(r.returncode == 9, "helper refusal: exit %d, expected 9 passed through" % r.returncode)
                 expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
@@ -944,6 +992,65 @@ CAPTURE_PARAMS = {"VolumeId": TARGET, "CaseId": "IR-42", "Examiner": "A. Respond
                   "UseImds": "false", "Threads": "2"}
 
 
+FAKE_QUICK_CAPTURE = """#!/bin/sh
+# Test double: a capture that completes at once and prints its final line.
+printf '%s\\n' "$@" > "$FV_TEST_ARGS"
+echo "capture: progress 50 %"
+echo "capture: complete: 2.0 GiB of RAM in 3 range(s) from kcore in 1s -> x (1 MiB, 1.0 %); sha256 manifest.json=$(printf '1%.0s' $(seq 64)) memory.lime.zst=$(printf '2%.0s' $(seq 64)) lime=$(printf '3%.0s' $(seq 64))"
+exit 0
+"""
+
+
+def make_pin_checks(shell):
+    @check("capture.sh (%s): the toolkit pin: runs only a capture that matches SHA256SUMS and the document's pin (L11); capture's final line second" % shell)
+    def pin():
+        v = VolumeFixture()
+        try:
+            v.tool("capture", FAKE_QUICK_CAPTURE)
+            rel = "bin/%s/capture" % os.uname().machine
+            with open(os.path.join(v.mp, rel), "rb") as f:
+                good = hashlib.sha256(f.read()).hexdigest()
+            sums = os.path.join(v.mp, "SHA256SUMS")
+            with open(sums, "w") as f:
+                f.write("%s  forensics-volume.json\n%s  %s\n" % ("0" * 64, good, rel))
+            with open(sums, "rb") as f:
+                pin_value = hashlib.sha256(f.read()).hexdigest()
+            params = dict(CAPTURE_PARAMS, ExecutionTimeout="600")
+            fvdeploy.set_toolkit_sums(pin_value)
+            try:
+                r = v.run(shell, "Forensics-CaptureMemory", params)
+                lines = r.stdout.splitlines()
+                expect(r.returncode == 0 and lines[0].startswith("Forensics-CaptureMemory: OK"),
+                       "pinned, matching: exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+                expect(lines[1].startswith("capture: complete") and "sha256 manifest.json=" in lines[1],
+                       "capture's final line is not second:\n%s" % r.stdout)
+                # The binary altered after the volume was built (e.g. on the read-write mount).
+                with open(os.path.join(v.mp, rel), "a") as f:
+                    f.write("# altered\n")
+                os.unlink(v.args)
+                r = v.run(shell, "Forensics-CaptureMemory", params)
+                expect(r.returncode == 44 and "the toolkit was altered" in r.stderr and not os.path.exists(v.args),
+                       "altered binary: exit %d %s" % (r.returncode, r.stderr))
+                # SHA256SUMS rewritten to match the altered binary: the pin catches it.
+                with open(os.path.join(v.mp, rel), "rb") as f:
+                    bad = hashlib.sha256(f.read()).hexdigest()
+                with open(sums, "w") as f:
+                    f.write("%s  forensics-volume.json\n%s  %s\n" % ("0" * 64, bad, rel))
+                r = v.run(shell, "Forensics-CaptureMemory", params)
+                expect(r.returncode == 44 and "this document was built for" in r.stderr and not os.path.exists(v.args),
+                       "re-hashed SHA256SUMS: exit %d %s" % (r.returncode, r.stderr))
+            finally:
+                fvdeploy.set_toolkit_sums("")
+            # No pin (rendered by hand): runs, and says what it did not check.
+            r = v.run(shell, "Forensics-CaptureMemory", params)
+            expect(r.returncode == 0 and "carries no toolkit pin" in r.stderr, "unpinned: exit %d %s"
+                   % (r.returncode, r.stderr))
+        finally:
+            v.close()
+
+    return [pin]
+
+
 def make_capture_checks(shell):
     @check("capture.sh (%s): arguments, and SIGTERM to capture when the time budget is spent" % shell)
     def watchdog():
@@ -1002,7 +1109,7 @@ def make_capture_checks(shell):
             expect(r.stdout.startswith("Forensics-UnmountVolume: FAILED (exit 5)") and len(r.stdout.splitlines()) == 1,
                    "stdout is not the verdict alone: %r" % r.stdout)
             with open(v.args) as f:
-                expect(f.read().split() == ["--mountpoint", v.mp, "--json"], "unmount-helper arguments")
+                expect(f.read().split() == ["--volume-id", TARGET, "--mountpoint", v.mp, "--json"], "unmount-helper arguments")
             r = v.run(shell, "Forensics-UnmountVolume", {"VolumeId": TARGET}, {"FV_TEST_RC": "0"})
             expect(r.returncode == 45 and "still mounted" in r.stdout, "fake success: exit %d %s" % (r.returncode, r.stdout))
             v.mountinfo(None)
@@ -1121,6 +1228,33 @@ def check_publish_errors():
             expect(r.returncode != 0 and "aws CLI is not installed" in r.stderr, "no aws: %r" % r.stderr)
 
 
+@check("publish.sh: --help on stdout, exit 0; --share-with-organization shares in batches of 500 (B2)")
+def check_publish_help_and_organization():
+    publish = os.path.join(DEPLOY, "publish.sh")
+    r = subprocess.run([publish, "--help"], capture_output=True, text=True)
+    expect(r.returncode == 0 and "--share-with-organization" in r.stdout and not r.stderr,
+           "--help: exit %d, stdout %r, stderr %r" % (r.returncode, r.stdout[:80], r.stderr))
+    with tempfile.TemporaryDirectory() as tmp:
+        img = os.path.join(tmp, "forensics-volume.img")
+        with open(img, "wb") as f:
+            f.truncate(4096)
+        key = "arn:aws:kms:eu-west-1:111122223333:key/mrk-0123456789abcdef0123456789abcdef"
+        # 1,203 accounts, the security account (the key's) among them, one also given by --share-with.
+        org = ["%012d" % (400000000000 + i) for i in range(1202)] + ["111122223333"]
+        env = {"PATH": "/usr/bin:/bin", "FV_PUBLISH_DRY_RUN_ACCOUNTS": " ".join(org)}
+        r = subprocess.run([publish, "--dry-run", "--image", img, "--region", "eu-west-1", "--kms-key-id", key,
+                            "--share-with", org[0], "--share-with-organization"],
+                           capture_output=True, text=True, env=env)
+        expect(r.returncode == 0, "exit %d: %s" % (r.returncode, r.stderr))
+        calls = [l for l in r.stdout.splitlines() if l.startswith("+ ")]
+        expect(any("organizations list-accounts" in c for c in calls), "ListAccounts not called:\n%s" % r.stdout)
+        shares = [c.split("--user-ids ")[1].split() for c in calls if "modify-snapshot-attribute" in c]
+        expect([len(b) for b in shares] == [500, 500, 202], "batches %s" % [len(b) for b in shares])
+        flat = [a for b in shares for a in b]
+        expect(sorted(flat) == sorted(org[:-1]), "not every member account exactly once")
+        expect("111122223333" not in flat, "shared with the security account itself")
+
+
 # ---- cfn-lint -------------------------------------------------------------------------------
 
 @check("cfn-lint: both CloudFormation templates")
@@ -1136,6 +1270,90 @@ def check_cfn_lint(cfn_lint):
                 files.append(path)
         r = subprocess.run([cfn_lint, "--"] + files, capture_output=True, text=True)
         expect(r.returncode == 0, "cfn-lint exit %d:\n%s%s" % (r.returncode, r.stdout[-4000:], r.stderr[-2000:]))
+
+
+# ---- least privilege (deploy review H2, H3; issue 13) ----------------------------------------
+
+def _statements(policy):
+    st = policy.get("Statement", [])
+    return st if isinstance(st, list) else [st]
+
+
+def _actions(st):
+    a = st.get("Action", [])
+    return a if isinstance(a, list) else [a]
+
+
+def _inline(role):
+    return [s for p in role["Properties"].get("Policies", []) for s in _statements(p["PolicyDocument"])]
+
+
+@check("least privilege: execution, starter and intake roles, key policy and custody bucket (H2, H3, W2)")
+def check_least_privilege():
+    files = fvdeploy.render_all()
+    member = json.loads(files["cloudformation/forensics-member.json"][0])["Resources"]
+    security = json.loads(files["cloudformation/forensics-security.json"][0])["Resources"]
+
+    role = member["ExecutionRole"]
+    allows = [s for s in _inline(role) if s["Effect"] == "Allow"]
+    on_snapshots = [s for s in allows if "ec2:CreateVolume" in _actions(s) and "snapshot/" in json.dumps(s["Resource"])]
+    expect(on_snapshots, "no CreateVolume-from-snapshot statement")
+    for s in on_snapshots:
+        expect(s.get("Condition", {}).get("StringEquals", {}).get("ec2:Owner") == {"Ref": "SecurityAccountId"},
+               "H2: CreateVolume from any snapshot: %s" % json.dumps(s))
+    for s in allows:
+        if set(_actions(s)) & {"ec2:AttachVolume", "ec2:DetachVolume"} and "volume/" in json.dumps(s["Resource"]):
+            expect(s.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceTag/forensics-volume:role")
+                   == "forensics-volume", "H2: attach of untagged volumes: %s" % json.dumps(s))
+    trust = _statements(role["Properties"]["AssumeRolePolicyDocument"])
+    ssm_trust = [s for s in trust if s.get("Principal", {}).get("Service") == "ssm.amazonaws.com"]
+    expect(ssm_trust and all("automation-execution/*" in json.dumps(s.get("Condition", {}).get("ArnLike", {})
+                                                                   .get("aws:SourceArn")) for s in ssm_trust),
+           "H2: the ssm.amazonaws.com trust does not name the automation execution ARN")
+    for s in allows:
+        expect(not any(a in ("ec2:*", "*", "iam:PassRole") for a in _actions(s)), "over-broad: %s" % json.dumps(s))
+
+    starter = member["StarterRole"]
+    st = _inline(starter)
+    actions = sorted(a for s in st for a in _actions(s))
+    expect("ssm:StartAutomationExecution" in actions, "starter cannot start")
+    start = [s for s in st if "ssm:StartAutomationExecution" in _actions(s)]
+    expect(all("automation-definition/Forensics-CaptureInstanceMemory:" in json.dumps(s["Resource"]) for s in start),
+           "B1: starter may start other runbooks: %s" % json.dumps(start))
+    passes = [s for s in st if "iam:PassRole" in _actions(s)]
+    expect(passes and all(s["Resource"] == {"Fn::GetAtt": ["ExecutionRole", "Arn"]} and
+                          s["Condition"]["StringEquals"]["iam:PassedToService"] == "ssm.amazonaws.com" for s in passes),
+           "B1: starter may pass other roles: %s" % json.dumps(passes))
+    strust = _statements(starter["Properties"]["AssumeRolePolicyDocument"])
+    expect(all("aws:PrincipalArn" in s.get("Condition", {}).get("ArnLike", {}) for s in strust),
+           "B1: starter trust does not name the security account's responder role")
+
+    key = security["ForensicsKey"]["Properties"]["KeyPolicy"]
+    org = [s for s in _statements(key) if s["Effect"] == "Allow" and s.get("Principal") == {"AWS": "*"}]
+    expect(len(org) == 2, "expected the two organization statements, got %d" % len(org))
+    for s in org:
+        arns = json.dumps(s.get("Condition", {}).get("ArnLike", {}).get("aws:PrincipalArn"))
+        expect("${MemberExecutionRoleName}" in arns and "${BreakGlassRoleName}" in arns,
+               "H3: %s does not name the roles that may use the key" % s.get("Sid"))
+    deny = [s for s in _statements(key) if s["Effect"] == "Deny"]
+    expect(any({"kms:ScheduleKeyDeletion", "kms:DisableKey", "kms:PutKeyPolicy"} <= set(_actions(s)) and
+               "${BreakGlassRoleName}" in json.dumps(s.get("Condition", {}).get("ArnNotLike")) for s in deny),
+           "H3: no deny on ScheduleKeyDeletion/DisableKey/PutKeyPolicy except the break-glass role")
+
+    intake = security["IntakeRole"]
+    st = _inline(intake)
+    actions = {a for s in st for a in _actions(s)}
+    expect(not any(a.startswith(("ec2:Delete", "ec2:Modify", "s3:Delete", "s3:PutBucket", "s3:PutLifecycle"))
+                   or a.endswith("*") for a in actions), "W2: the intake role may delete or share: %s" % sorted(actions))
+    itrust = _statements(intake["Properties"]["AssumeRolePolicyDocument"])
+    expect(all(s.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID") and
+               "${MemberExecutionRoleName}" in json.dumps(s.get("Condition", {}).get("ArnLike")) for s in itrust),
+           "W2: the intake role trusts more than the organization's execution roles")
+    bucket = security["CustodyBucket"]["Properties"]
+    expect(bucket.get("ObjectLockEnabled") is True and
+           bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE",
+           "H4: the custody bucket is not Object Lock compliance mode")
+    expect("LifecycleConfiguration" not in bucket, "H4: custody records must not expire")
 
 
 @check("cloudformation: no hard-coded account IDs, regions or partitions; documents embedded unchanged")
@@ -1179,7 +1397,9 @@ def main():
         checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]
         checks.append(make_root_stage0_check(shell))
         checks += make_capture_checks(shell)
-    checks += [check_publish_dry_run, check_publish_errors, lambda: check_cfn_lint(args.cfn_lint), check_cfn_portable]
+        checks += make_pin_checks(shell)
+    checks += [check_publish_dry_run, check_publish_errors, check_publish_help_and_organization, lambda: check_cfn_lint(args.cfn_lint), check_cfn_portable,
+               check_least_privilege]
     for c in checks:
         c()
     failed = sum(1 for _, e in RESULTS if e)

@@ -28,12 +28,33 @@ CLOUDFORMATION = os.path.join(DEPLOY, "cloudformation")
 
 COMMAND_DOCUMENTS = ["Forensics-MountVolume", "Forensics-CaptureMemory", "Forensics-UnmountVolume",
                      "Forensics-StopCapture"]
-AUTOMATION_DOCUMENTS = ["Forensics-CaptureInstanceMemory"]
+AUTOMATION_DOCUMENTS = ["Forensics-CaptureInstanceMemory", "Forensics-ShareForensicsSnapshot"]
 DOCUMENTS_ALL = COMMAND_DOCUMENTS + AUTOMATION_DOCUMENTS
 TEMPLATES = {"member.json": "forensics-member.json", "security.json": "forensics-security.json"}
 # cloudformation/ files that are pieces of the templates ({"fv:include": FILE}), not templates.
 TEMPLATE_PARTS = ["key-policy.json"]
 SHELL_SCRIPTS = ["mount.sh", "capture.sh", "unmount.sh", "stop.sh"]
+
+# The toolkit pin (security review L11): the SHA-256 of the volume's
+# SHA256SUMS, rendered into the documents whose scripts run binaries from the
+# volume (stage-0 runs mount-helper, capture.sh runs capture); they check the
+# volume's SHA256SUMS against it and the binary against SHA256SUMS just before
+# running it. build.sh renders twice: the documents cannot be listed in the
+# SHA256SUMS whose digest they carry, so SHA256SUMS leaves out ssm/*.json.
+# Empty when rendered by hand (deploy/render.sh without FV_TOOLKIT_SUMS_SHA256):
+# the scripts then say the toolkit is checked only against itself.
+PIN_VAR = "FV_TOOLKIT_SUMS_SHA256"
+PINNED_SCRIPTS = ("mount.sh", "capture.sh")
+_toolkit_sums = {"sha256": ""}
+
+
+def set_toolkit_sums(digest):
+    """Pin the documents to this SHA256SUMS digest ("" for none)."""
+    digest = (digest or "").strip().lower()
+    if digest and not re.fullmatch(r"[0-9a-f]{64}", digest):
+        raise RenderError("%s %r is not a SHA-256 (64 hex digits)" % (PIN_VAR, digest))
+    _toolkit_sums["sha256"] = digest
+
 
 RENDER_NOTE = ("# Rendered by deploy/render.sh from deploy/scripts/%s (the same file is ssm/%s "
                "on the volume). Edit that file, not this document.")
@@ -81,6 +102,8 @@ def script_lines(script, parameters, document):
         if param not in declared:
             raise RenderError("%s: parameter %r is not declared by the document" % (script, param))
         prologue.append("%s='{{ %s }}'" % (var, param))
+    if script in PINNED_SCRIPTS:
+        prologue.append("%s='%s'" % (PIN_VAR, _toolkit_sums["sha256"]))
     return [lines[0]] + prologue + lines[1:]
 
 
@@ -91,6 +114,8 @@ def source_of_lines(lines):
         return None
     i = 3
     while i < len(lines) and re.fullmatch(r"FV_[A-Z0-9_]+='\{\{ [A-Za-z0-9]+ \}\}'", lines[i]):
+        i += 1
+    if i < len(lines) and re.fullmatch(PIN_VAR + r"='([0-9a-f]{64})?'", lines[i]):
         i += 1
     return "\n".join([lines[0]] + lines[i:]) + "\n"
 

@@ -1,5 +1,6 @@
 """deploy/render.sh OUTDIR: write the rendered SSM documents and CloudFormation templates."""
 
+import os
 import sys
 
 import fvdeploy
@@ -10,6 +11,7 @@ def main(argv):
         sys.stderr.write("usage: deploy/render.sh OUTDIR   (e.g. dist/deploy)\n")
         return 2
     try:
+        fvdeploy.set_toolkit_sums(os.environ.get(fvdeploy.PIN_VAR, ""))
         written = fvdeploy.write_all(argv[1])
     except (fvdeploy.RenderError, OSError) as e:
         sys.stderr.write("render: error: %s\n" % e)

@@ -51,6 +51,17 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "TEXT")]
     pub note: Option<String>,
 
+    /// A LiME stream (stdin, FIFO, TCP) made on another host: do not check
+    /// its records against this host's System RAM. (A regular file is
+    /// always taken as such a dump; `lime-module` never is.)
+    #[arg(long)]
+    pub foreign_lime: bool,
+
+    /// lime-tcp: accept a peer that a process owns (a relay you started
+    /// yourself). Without it, only LiME's kernel socket is accepted.
+    #[arg(long)]
+    pub trust_lime_peer: bool,
+
     /// Do not ask IMDSv2 for the instance identity.
     #[arg(long)]
     pub no_imds: bool,
@@ -90,8 +101,10 @@ pub struct CaptureArgs {
     #[arg(long, hide = true, default_value = "/dev")]
     pub dev_root: PathBuf,
 
-    /// Testing: IMDS address (HOST:PORT).
-    #[arg(long, hide = true, default_value = crate::imds::ENDPOINT)]
+    /// Testing: IMDS address (IP:PORT): IMDS's own link-local address or a
+    /// loopback test peer, nothing else (capture's only network use must
+    /// stay on the host).
+    #[arg(long, hide = true, default_value = crate::imds::ENDPOINT, value_parser = parse_imds_endpoint)]
     pub imds_endpoint: String,
 
     /// Testing: uncompressed bytes per zstd frame.
@@ -99,7 +112,40 @@ pub struct CaptureArgs {
     pub frame_size: Option<u32>,
 }
 
+/// Accepts IMDS's addresses (`169.254.169.254`, `fd00:ec2::254`) or a
+/// loopback address, numeric, with a port.
+fn parse_imds_endpoint(s: &str) -> Result<String, String> {
+    let addr: std::net::SocketAddr = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a numeric IP:PORT"))?;
+    let ip = addr.ip();
+    let imds = ["169.254.169.254", "fd00:ec2::254"]
+        .iter()
+        .any(|a| a.parse::<std::net::IpAddr>().is_ok_and(|a| a == ip));
+    if imds || ip.is_loopback() {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s}: only IMDS's own address or a loopback test peer is accepted"
+        ))
+    }
+}
+
 fn parse_hex(s: &str) -> Result<u64, String> {
     let t = s.trim_start_matches("0x").trim_start_matches("0X");
     u64::from_str_radix(t, 16).map_err(|e| format!("{s:?} is not a hex address: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    /// L10: the test option cannot point capture's only network use
+    /// anywhere but IMDS or loopback.
+    #[test]
+    fn imds_endpoint_stays_on_the_host() {
+        assert!(super::parse_imds_endpoint(crate::imds::ENDPOINT).is_ok());
+        assert!(super::parse_imds_endpoint("127.0.0.1:8080").is_ok());
+        assert!(super::parse_imds_endpoint("[fd00:ec2::254]:80").is_ok());
+        assert!(super::parse_imds_endpoint("203.0.113.7:80").is_err());
+        assert!(super::parse_imds_endpoint("evil.example:80").is_err());
+    }
 }

@@ -41,6 +41,18 @@ pub enum Error {
         #[source]
         source: ProbeError,
     },
+    /// A LiME stream of this host, but its System RAM is unknown, so its
+    /// records cannot be checked.
+    #[error(
+        "source {kind}: a LiME stream from this host is checked against its System RAM, but {source}; for a dump made on another host, give --foreign-lime"
+    )]
+    HostRam {
+        /// Source kind.
+        kind: &'static str,
+        /// Why.
+        #[source]
+        source: ProbeError,
+    },
     /// The LiME input could not be opened or connected, or the module was
     /// refused.
     #[error(transparent)]
@@ -99,6 +111,8 @@ impl Error {
             Self::NoSource { .. } => exit::NO_SOURCE,
             Self::Source { source, .. } if source.is_bad_input() => exit::BAD_INPUT,
             Self::Source { .. } => exit::NO_SOURCE,
+            Self::HostRam { source, .. } if source.is_bad_input() => exit::BAD_INPUT,
+            Self::HostRam { .. } => exit::NO_SOURCE,
             Self::Lime(e) if e.is_module_refusal() => exit::MODULE_REFUSED,
             Self::Lime(LimeSourceError::Interrupted(_)) => exit::INTERRUPTED_EARLY,
             Self::Lime(_) => exit::NO_SOURCE,

@@ -1,14 +1,25 @@
 //! IMDSv2 instance identity, over plain HTTP/1.1 on a `TcpStream` to the
 //! link-local address (the only network use of `capture`), with about a
 //! second in total: a token (`PUT /latest/api/token`), then
-//! `/latest/dynamic/instance-identity/document`. A host that is not on EC2,
+//! `/latest/dynamic/instance-identity/document`, and its AWS signature
+//! `/latest/dynamic/instance-identity/pkcs7`. A host that is not on EC2,
 //! or whose IMDS is disabled or IMDSv1-only, just yields no identity.
+//!
+//! The document's fields go into the manifest; the document's exact bytes
+//! and the signature are kept too ([`Identity`]), because root on the
+//! suspect can fake IMDS (a DNAT of the link-local address): only AWS's
+//! signature over those bytes lets the analyst trust the instance ID.
 
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
-use fv_evidence::manifest::Imds;
+use std::ffi::OsStr;
+
+use fv_core::fs::Dir;
+use fv_evidence::manifest::{self, FileEntry, Imds};
+
+use crate::output;
 
 /// The IMDS address.
 pub const ENDPOINT: &str = "169.254.169.254:80";
@@ -90,7 +101,18 @@ fn request(
 ///
 /// # Errors
 /// [`ImdsError`] (the caller records it as a warning).
-pub fn identity(endpoint: &str) -> Result<Imds, ImdsError> {
+/// The identity as IMDS gave it.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    /// The document's fields, for the manifest.
+    pub imds: Imds,
+    /// The document's exact bytes (what the signature covers).
+    pub document: String,
+    /// The PKCS#7 signature (base64, as IMDS sends it), or why it is missing.
+    pub pkcs7: Result<String, String>,
+}
+
+pub fn identity(endpoint: &str) -> Result<Identity, ImdsError> {
     let deadline = Instant::now() + BUDGET;
     let host = endpoint.rsplit_once(':').map_or(endpoint, |(h, _)| h);
     let token = request(
@@ -121,7 +143,16 @@ pub fn identity(endpoint: &str) -> Result<Imds, ImdsError> {
         what: format!("not JSON: {e}"),
     })?;
     let f = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_owned);
-    Ok(Imds {
+    let pkcs7 = request(
+        endpoint,
+        deadline,
+        "identity signature",
+        &format!(
+            "GET /latest/dynamic/instance-identity/pkcs7 HTTP/1.1\r\nHost: {host}\r\nX-aws-ec2-metadata-token: {token}\r\nConnection: close\r\n\r\n"
+        ),
+    )
+    .map_err(|e| e.to_string());
+    let imds = Imds {
         instance_id: f("instanceId"),
         account_id: f("accountId"),
         region: f("region"),
@@ -130,8 +161,50 @@ pub fn identity(endpoint: &str) -> Result<Imds, ImdsError> {
         image_id: f("imageId"),
         architecture: f("architecture"),
         private_ip: f("privateIp"),
+    };
+    Ok(Identity {
+        imds,
+        document: doc,
+        pkcs7,
     })
 }
+
+/// Context files of the IMDS identity: the document's exact bytes and AWS's
+/// PKCS#7 signature over them, so the analyst can check the instance
+/// identity against AWS's public certificate (root on the suspect can fake
+/// IMDS). Returns their file entries and warnings.
+pub fn keep_identity(cdir: &Dir, id: &Identity) -> (Vec<FileEntry>, Vec<String>) {
+    let mut entries = Vec::new();
+    let mut warnings = Vec::new();
+    let ctx = match cdir.open_dir(OsStr::new(manifest::CONTEXT_DIR)) {
+        Ok(d) => d,
+        Err(e) => {
+            warnings.push(format!("IMDS identity not kept: {e}"));
+            return (entries, warnings);
+        }
+    };
+    let mut keep = |name: &str, bytes: &[u8]| match output::write_atomic(&ctx, name, bytes) {
+        Ok(sha256) => entries.push(FileEntry {
+            path: format!("{}/{name}", manifest::CONTEXT_DIR),
+            size: bytes.len() as u64,
+            sha256,
+        }),
+        Err(e) => warnings.push(format!("context/{name} not written: {e}")),
+    };
+    keep(IMDS_DOCUMENT_FILE, id.document.as_bytes());
+    match &id.pkcs7 {
+        Ok(sig) => keep(IMDS_PKCS7_FILE, sig.as_bytes()),
+        Err(why) => warnings.push(format!(
+            "IMDS identity signature (pkcs7) not kept: {why}; the instance identity cannot be checked against AWS's signature"
+        )),
+    }
+    (entries, warnings)
+}
+
+/// The IMDS identity document as IMDS sent it (in `context/`).
+pub const IMDS_DOCUMENT_FILE: &str = "imds-identity-document.json";
+/// AWS's PKCS#7 signature of that document (in `context/`).
+pub const IMDS_PKCS7_FILE: &str = "imds-identity.pkcs7";
 
 #[cfg(test)]
 mod tests {
@@ -144,7 +217,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         std::thread::spawn(move || {
-            for _ in 0..2 {
+            for _ in 0..3 {
                 let (s, _) = l.accept().unwrap();
                 let mut r = std::io::BufReader::new(s.try_clone().unwrap());
                 let mut lines = Vec::new();
@@ -159,6 +232,12 @@ mod tests {
                 let mut s = s;
                 let body = if lines[0].starts_with("PUT /latest/api/token") {
                     "TOKEN123".to_string()
+                } else if lines[0].starts_with("GET /latest/dynamic/instance-identity/pkcs7")
+                    && lines
+                        .iter()
+                        .any(|l| l.contains("X-aws-ec2-metadata-token: TOKEN123"))
+                {
+                    "MIAGCSqGSIb3DQEHAqCAMIACAQExCzAJ".to_string()
                 } else if lines
                     .iter()
                     .any(|l| l.contains("X-aws-ec2-metadata-token: TOKEN123"))
@@ -185,10 +264,17 @@ mod tests {
 
     #[test]
     fn reads_identity_with_a_token() {
-        let id = identity(&fake_imds()).unwrap();
+        let got = identity(&fake_imds()).unwrap();
+        let id = &got.imds;
         assert_eq!(id.instance_id.as_deref(), Some("i-0123456789abcdef0"));
         assert_eq!(id.availability_zone.as_deref(), Some("eu-west-1a"));
         assert_eq!(id.private_ip, None);
+        // L9: the exact document and AWS's signature over it are kept.
+        assert!(
+            got.document
+                .starts_with(r#"{"instanceId":"i-0123456789abcdef0""#)
+        );
+        assert_eq!(got.pkcs7.as_deref(), Ok("MIAGCSqGSIb3DQEHAqCAMIACAQExCzAJ"));
     }
 
     #[test]

@@ -1,16 +1,24 @@
 //! LiME inputs: a file or FIFO, stdin, a LiME module listening in TCP mode
-//! (`path=tcp:PORT`), or a `lime.ko` we load ourselves in TCP mode on
-//! loopback and unload afterwards.
+//! (`path=tcp:PORT`), or a `lime.ko` we load ourselves and unload
+//! afterwards.
 //!
-//! Facts (504ensicsLabs/LiME `src/tcp.c`, `doc/README.md`): in TCP mode the
-//! module listens and sends the dump to the first client that connects;
-//! `init_module` blocks until the dump is sent, so it runs in its own thread
-//! while we connect and read.
+//! A module we load writes in LiME's disk mode into a FIFO in a fresh
+//! root-only directory under `/run` ([`ModuleFifo`]), never to a TCP port:
+//! in TCP mode LiME sends the dump to the first client that connects, so
+//! any local user who connects first gets all of physical memory, and one
+//! who binds the port first feeds us a fake dump. Only root can reach the
+//! FIFO's directory.
+//!
+//! Facts (504ensicsLabs/LiME `src/disk.c`, `src/tcp.c`, `doc/README.md`):
+//! in disk mode the module `filp_open`s `path` write-only and writes the
+//! dump with `kernel_write`, which a FIFO accepts (blocking while it is
+//! full, so the dump goes at our pace); `init_module` blocks until the
+//! dump is written, so it runs in its own thread while we read.
 
-use std::ffi::CString;
+use std::ffi::{CString, OsStr};
 use std::fs::File;
-use std::io;
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::io::{self, Read};
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -18,7 +26,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use fv_core::fs::Dir;
 use nix::errno::Errno;
+use nix::fcntl::{OFlag, openat};
+use nix::sys::stat::Mode;
 use sha2::{Digest, Sha256};
 
 use crate::physical::Roots;
@@ -66,14 +77,33 @@ pub enum LimeSourceError {
         explanation: String,
     },
     /// The module loaded but its stream never came.
-    #[error("{path} was loaded but never served its dump on 127.0.0.1:{port} within {waited} s")]
+    #[error("{path} was loaded but never wrote its dump into {fifo} within {waited} s")]
     NoStream {
         /// Module path.
         path: PathBuf,
-        /// Port.
-        port: u16,
+        /// Where it was to write.
+        fifo: String,
         /// Seconds waited.
         waited: u64,
+    },
+    /// The TCP peer is a process, not LiME's kernel socket.
+    #[error(
+        "{addr}: the peer is {owner}, not LiME's kernel socket: it could be feeding a fabricated dump (or LiME's port was taken first). Refused; use lime-module, or --trust-lime-peer if you started that process yourself"
+    )]
+    UserPeer {
+        /// Address.
+        addr: String,
+        /// `pid N (comm)`.
+        owner: String,
+    },
+    /// The FIFO for the module could not be made.
+    #[error("making the FIFO for the LiME module under {dir}: {source}")]
+    Fifo {
+        /// The directory.
+        dir: PathBuf,
+        /// Cause.
+        #[source]
+        source: io::Error,
     },
 }
 
@@ -137,12 +167,222 @@ pub fn connect(
     }
 }
 
-/// A free loopback port for the module to listen on.
+/// The process that owns the other end of a loopback TCP connection, if
+/// any: the peer's socket (local address = our peer, remote = us) is found
+/// in `<proc>/net/tcp` or `tcp6` by address, then its inode among every
+/// process's open fds (`readlink` only). LiME's kernel socket belongs to no
+/// process; a user-space listener that got there first (to feed a fake
+/// dump) does. Returns `pid (comm)`, or `None` when no process holds it.
 ///
 /// # Errors
-/// The bind error.
-pub fn free_port() -> io::Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// When the connection cannot be found in `net/tcp*` (nothing is proved).
+pub fn peer_owner(proc_root: &Path, stream: &TcpStream) -> io::Result<Option<String>> {
+    let ours = stream.local_addr()?;
+    let peer = stream.peer_addr()?;
+    // Until the peer accept()s, its end waits in the listener's queue with
+    // no socket inode (0): wait a little for it to be accepted.
+    let mut inode = None;
+    for _ in 0..50 {
+        inode = peer_inode(proc_root, peer, ours).filter(|&i| i != 0);
+        if inode.is_some() || stop::requested().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let Some(inode) = inode else {
+        return Err(io::Error::other(format!(
+            "the connection {ours} -> {peer} was not accepted by a socket in {}/net/tcp within 5 s",
+            proc_root.display()
+        )));
+    };
+    let want = format!("socket:[{inode}]");
+    for entry in std::fs::read_dir(proc_root)?.filter_map(Result::ok) {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(fds) = std::fs::read_dir(entry.path().join("fd")) else {
+            continue;
+        };
+        for fd in fds.filter_map(Result::ok) {
+            if std::fs::read_link(fd.path()).is_ok_and(|t| t.as_os_str() == want.as_str()) {
+                let comm = std::fs::read_to_string(entry.path().join("comm")).unwrap_or_default();
+                return Ok(Some(format!("pid {pid} ({})", comm.trim_end())));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The socket inode of the connection whose local end is `local` and
+/// remote end `remote`, from `net/tcp` and `net/tcp6`.
+fn peer_inode(
+    proc_root: &Path,
+    local: std::net::SocketAddr,
+    remote: std::net::SocketAddr,
+) -> Option<u64> {
+    for table in ["net/tcp", "net/tcp6"] {
+        let Ok(text) = std::fs::read_to_string(proc_root.join(table)) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (Some(l), Some(r), Some(ino)) = (f.get(1), f.get(2), f.get(9)) else {
+                continue;
+            };
+            if parse_proc_addr(l) == Some(local) && parse_proc_addr(r) == Some(remote) {
+                return ino.parse().ok();
+            }
+        }
+    }
+    None
+}
+
+/// An address of `/proc/net/tcp*`: hex IP in host byte order (IPv4: one
+/// u32; IPv6: four), `:` hex port.
+fn parse_proc_addr(s: &str) -> Option<std::net::SocketAddr> {
+    let (ip, port) = s.split_once(':')?;
+    let port = u16::from_str_radix(port, 16).ok()?;
+    let ip: std::net::IpAddr = match ip.len() {
+        8 => std::net::Ipv4Addr::from(u32::from_str_radix(ip, 16).ok()?.to_ne_bytes()).into(),
+        32 => {
+            let mut b = [0u8; 16];
+            for (i, chunk) in b.chunks_mut(4).enumerate() {
+                let w = u32::from_str_radix(ip.get(i * 8..i * 8 + 8)?, 16).ok()?;
+                chunk.copy_from_slice(&w.to_ne_bytes());
+            }
+            let v6 = std::net::Ipv6Addr::from(b);
+            v6.to_ipv4_mapped().map_or(v6.into(), Into::into)
+        }
+        _ => return None,
+    };
+    Some(std::net::SocketAddr::new(ip, port))
+}
+
+/// The FIFO a module we load writes its dump into: `/run/fv-lime.<pid>.<n>/
+/// lime.fifo`, the directory made fresh with mode 0700 (so only root can
+/// open the FIFO), the FIFO 0600; our end is open for reading before the
+/// module is loaded. Both are removed when this is dropped.
+#[derive(Debug)]
+pub struct ModuleFifo {
+    parent: Dir,
+    name: String,
+    dir: Dir,
+    /// Path of the FIFO (the module's `path=` parameter).
+    pub path: PathBuf,
+    /// Our end, read-only and non-blocking (see [`ModuleFifo::wait_for_writer`]).
+    pub reader: File,
+}
+
+/// The FIFO's name in its directory.
+const FIFO_NAME: &str = "lime.fifo";
+
+impl ModuleFifo {
+    /// Makes the directory and the FIFO under `run` (`/run`), and opens our
+    /// end.
+    ///
+    /// # Errors
+    /// [`LimeSourceError::Fifo`].
+    pub fn create(run: &Path) -> Result<Self, LimeSourceError> {
+        let err = |source: io::Error| LimeSourceError::Fifo {
+            dir: run.to_path_buf(),
+            source,
+        };
+        let parent = Dir::open(run).map_err(|e| err(io::Error::other(e.to_string())))?;
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!("fv-lime.{}.{nanos}", std::process::id());
+        let dir = parent
+            .create_dir(OsStr::new(&name))
+            .map_err(|e| err(io::Error::other(e.to_string())))?;
+        let made = nix::unistd::mkfifoat(&dir, FIFO_NAME, Mode::from_bits_truncate(0o600))
+            .map_err(io::Error::from)
+            .and_then(|()| {
+                openat(
+                    &dir,
+                    FIFO_NAME,
+                    OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                    Mode::empty(),
+                )
+                .map_err(io::Error::from)
+            });
+        let reader = match made {
+            Ok(fd) => File::from(fd),
+            Err(e) => {
+                let _ = dir.remove_file(OsStr::new(FIFO_NAME));
+                let _ = parent.remove_dir(OsStr::new(&name));
+                return Err(err(e));
+            }
+        };
+        // A larger pipe buffer: fewer wake-ups between LiME and us (best
+        // effort; the default 64 KiB works too).
+        let _ = nix::fcntl::fcntl(&reader, nix::fcntl::FcntlArg::F_SETPIPE_SZ(1 << 20));
+        let path = run.join(&name).join(FIFO_NAME);
+        Ok(Self {
+            parent,
+            name,
+            dir,
+            path,
+            reader,
+        })
+    }
+
+    /// Waits until the module has opened the FIFO for writing (its data, or
+    /// its end, is readable), retrying every 200 ms until `timeout`, a stop
+    /// signal, or `give_up` returns an error. A FIFO whose writer never came
+    /// does not read as ended (Linux `pipe_poll`: no hang-up before a first
+    /// writer), so this cannot mistake a module that failed for an empty
+    /// dump.
+    ///
+    /// # Errors
+    /// [`LimeSourceError::NoStream`] (with `module`), [`LimeSourceError::
+    /// Interrupted`], or what `give_up` returns.
+    pub fn wait_for_writer(
+        &self,
+        module: &Path,
+        timeout: Duration,
+        mut give_up: impl FnMut() -> Option<LimeSourceError>,
+    ) -> Result<(), LimeSourceError> {
+        use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+        let started = Instant::now();
+        loop {
+            let mut fds = [PollFd::new(self.reader.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(200u16)) {
+                Ok(n) if n > 0 => return Ok(()),
+                Ok(_) | Err(Errno::EINTR) => {}
+                Err(e) => {
+                    return Err(LimeSourceError::Fifo {
+                        dir: self.path.clone(),
+                        source: e.into(),
+                    });
+                }
+            }
+            if let Some(sig) = stop::requested() {
+                return Err(LimeSourceError::Interrupted(stop::signal_name(sig)));
+            }
+            if let Some(e) = give_up() {
+                return Err(e);
+            }
+            if started.elapsed() >= timeout {
+                return Err(LimeSourceError::NoStream {
+                    path: module.to_path_buf(),
+                    fifo: self.path.display().to_string(),
+                    waited: started.elapsed().as_secs(),
+                });
+            }
+        }
+    }
+}
+
+impl Drop for ModuleFifo {
+    fn drop(&mut self) {
+        let _ = self.dir.remove_file(OsStr::new(FIFO_NAME));
+        let _ = self.parent.remove_dir(OsStr::new(&self.name));
+    }
 }
 
 /// What the kernel's refusal means.
@@ -174,36 +414,49 @@ pub fn explain_refusal(errno: Errno, roots: &Roots) -> String {
 pub struct Module {
     /// Path of the module.
     pub path: PathBuf,
-    /// SHA-256 of the module file.
+    /// SHA-256 of the module file, as loaded.
     pub sha256: String,
     /// Parameters given.
     pub params: String,
-    /// Port it listens on.
-    pub port: u16,
+    /// Where it writes.
+    pub fifo: PathBuf,
     done: Arc<AtomicBool>,
     thread: Option<JoinHandle<Result<(), Errno>>>,
 }
 
+/// Opens a module file once and reads it whole through that fd: the bytes
+/// hashed are the bytes `finit_module` loads (it reads the same open file
+/// from offset 0), whatever happens to the path meanwhile.
+///
+/// # Errors
+/// The open or read error.
+pub fn read_module(path: &Path) -> io::Result<(File, Vec<u8>, String)> {
+    let mut file = File::open(path)?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)?;
+    let sha256 = crate::output::hex(&Sha256::digest(&bytes));
+    Ok((file, bytes, sha256))
+}
+
 impl Module {
-    /// Starts loading `path` with `path=tcp:PORT localhostonly=1
-    /// format=lime timeout=0` (stop signals blocked in the loader thread).
+    /// Starts loading `path` in LiME's disk mode, writing into `fifo`
+    /// (`path=FIFO format=lime timeout=0`), stop signals blocked in the
+    /// loader thread.
     ///
     /// # Errors
     /// [`LimeSourceError::Open`].
-    pub fn start(path: &Path, port: u16) -> Result<Self, LimeSourceError> {
+    pub fn start(path: &Path, fifo: &Path) -> Result<Self, LimeSourceError> {
         let open_err = |source| LimeSourceError::Open {
             path: path.to_path_buf(),
             source,
         };
-        let bytes = std::fs::read(path).map_err(open_err)?;
-        let sha256 = crate::output::hex(&Sha256::digest(&bytes));
-        let file = File::open(path).map_err(open_err)?;
+        let (file, bytes, sha256) = read_module(path).map_err(open_err)?;
         // timeout=0: LiME built with LIME_SUPPORTS_TIMING zero-pads the REST
         // of a RAM range, silently, when one page takes over `timeout` ms
-        // (default 1000) to go out, and over TCP that includes waiting for
-        // us (docs/capture.md). Kernels ignore an unknown parameter with a
+        // (default 1000) to go out, and that includes waiting for us
+        // (docs/capture.md). Kernels ignore an unknown parameter with a
         // warning, so a LiME without it still loads.
-        let params = format!("path=tcp:{port} localhostonly=1 format=lime timeout=0");
+        let params = format!("path={} format=lime timeout=0", fifo.display());
         let cparams = CString::new(params.clone()).map_err(|e| open_err(io::Error::other(e)))?;
         let done = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&done);
@@ -224,7 +477,7 @@ impl Module {
             path: path.to_path_buf(),
             sha256,
             params,
-            port,
+            fifo: fifo.to_path_buf(),
             done,
             thread: Some(thread),
         })
@@ -246,7 +499,7 @@ impl Module {
             // more to send.
             Ok(Ok(())) | Err(_) => Some(LimeSourceError::NoStream {
                 path: self.path.clone(),
-                port: self.port,
+                fifo: self.fifo.display().to_string(),
                 waited: 0,
             }),
         }
@@ -309,5 +562,88 @@ mod tests {
             ..roots
         };
         assert!(explain_refusal(Errno::EPERM, &roots).contains("lockdown (integrity)"));
+    }
+
+    /// H2: the module's FIFO lives in a fresh directory only root can
+    /// enter, is gone afterwards, and reads as "no writer yet" (not as an
+    /// empty dump) until something opens it for writing.
+    #[test]
+    fn root_module_fifo_is_private_and_waits_for_its_writer() {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        let run = tempfile::tempdir().unwrap();
+        let fifo = ModuleFifo::create(run.path()).unwrap();
+        let dir = fifo.path.parent().unwrap().to_path_buf();
+        let dmeta = std::fs::symlink_metadata(&dir).unwrap();
+        assert_eq!(dmeta.mode() & 0o777, 0o700);
+        assert_eq!(dmeta.uid(), 0);
+        let fmeta = std::fs::symlink_metadata(&fifo.path).unwrap();
+        assert!(fmeta.file_type().is_fifo());
+        assert_eq!(fmeta.mode() & 0o777, 0o600);
+        // Nobody writing: no data, no end of stream; the wait times out.
+        let err = fifo
+            .wait_for_writer(Path::new("lime.ko"), Duration::from_millis(300), || None)
+            .unwrap_err();
+        assert!(matches!(err, LimeSourceError::NoStream { .. }), "{err}");
+        // A writer comes, writes, leaves: readable, then the stream ends.
+        let path = fifo.path.clone();
+        let w = std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().write(true).open(path).unwrap();
+            std::io::Write::write_all(&mut f, b"EMiL").unwrap();
+        });
+        fifo.wait_for_writer(Path::new("lime.ko"), Duration::from_secs(10), || None)
+            .unwrap();
+        w.join().unwrap();
+        let mut got = Vec::new();
+        let mut r = &fifo.reader;
+        let _ = r.read_to_end(&mut got);
+        assert_eq!(got, b"EMiL");
+        drop(fifo);
+        assert!(!dir.exists(), "the directory is removed afterwards");
+    }
+
+    /// H2: a user-space TCP peer (this test process) is found as the owner
+    /// of the other end; parsing of /proc/net/tcp addresses.
+    #[test]
+    fn a_user_space_peer_is_named() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let s = TcpStream::connect(l.local_addr().unwrap()).unwrap();
+        let (_accepted, _) = l.accept().unwrap();
+        let owner = peer_owner(Path::new("/proc"), &s).unwrap();
+        let me = format!("pid {} (", std::process::id());
+        assert!(
+            owner.as_deref().is_some_and(|o| o.starts_with(&me)),
+            "{owner:?}"
+        );
+        assert_eq!(
+            parse_proc_addr("0100007F:115C"),
+            Some("127.0.0.1:4444".parse().unwrap())
+        );
+        assert_eq!(
+            parse_proc_addr("00000000000000000000000001000000:115C"),
+            Some("[::1]:4444".parse().unwrap())
+        );
+    }
+
+    /// L6: the module's hash is of the bytes read through the fd that is
+    /// loaded, even when the path is replaced after opening.
+    #[test]
+    fn module_is_hashed_through_the_fd_it_is_loaded_from() {
+        let t = tempfile::tempdir().unwrap();
+        let ko = t.path().join("lime.ko");
+        std::fs::write(&ko, b"the module we checked").unwrap();
+        let (mut file, bytes, sha) = read_module(&ko).unwrap();
+        std::fs::write(t.path().join("other"), b"something else").unwrap();
+        std::fs::rename(t.path().join("other"), &ko).unwrap();
+        assert_eq!(bytes, b"the module we checked");
+        assert_eq!(
+            sha,
+            crate::output::hex(&Sha256::digest(b"the module we checked"))
+        );
+        // The fd loaded still reads what was hashed.
+        use std::io::Seek;
+        file.rewind().unwrap();
+        let mut again = Vec::new();
+        file.read_to_end(&mut again).unwrap();
+        assert_eq!(again, bytes);
     }
 }

@@ -1,5 +1,6 @@
-//! Where a capture goes: the output root (on the forensics volume, found by
-//! its marker file), the lock that allows one capture at a time per root,
+//! Where a capture goes: the output root (on the forensics volume: found by
+//! its marker file, and proved by device identity, see
+//! [`check_volume_device`]), the lock that allows one capture at a time per root,
 //! the free-space check, the capture directory, the space reserve, and
 //! atomic small-file writes.
 //!
@@ -11,6 +12,7 @@ use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::AsFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Component, Path, PathBuf};
 
 use fv_core::fs::{Dir, FsError};
@@ -43,6 +45,16 @@ pub enum OutputError {
     NotOnVolume {
         /// The output root.
         path: PathBuf,
+    },
+    /// The output's filesystem is not the forensics volume's device.
+    #[error(
+        "{path}: not on the forensics volume ({why}); captures must not be written to the suspect's disks. Use --allow-any-output to override"
+    )]
+    NotTheVolumeDevice {
+        /// The output root.
+        path: PathBuf,
+        /// What the device is instead.
+        why: String,
     },
     /// The output root is another file system mounted inside the volume.
     #[error(
@@ -174,6 +186,24 @@ pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
         .ancestors()
         .find(|d| is_marker(&d.join(MARKER_FILE)))
         .map(Path::to_path_buf);
+    // Before anything is created: a marker file proves nothing (anyone who
+    // can write a directory can plant one), the filesystem itself must be
+    // the volume's.
+    if !allow_any {
+        let Some(vol) = &volume else {
+            return Err(OutputError::NotOnVolume { path: abs });
+        };
+        check_volume_device(
+            &Dir::open(vol)?,
+            Path::new("/"),
+            Path::new("/sys"),
+            Path::new("/dev"),
+        )
+        .map_err(|why| OutputError::NotTheVolumeDevice {
+            path: abs.clone(),
+            why,
+        })?;
+    }
     let dir = match Dir::open(&abs) {
         Ok(d) => d,
         Err(FsError::Sys { source, .. })
@@ -199,6 +229,89 @@ pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
         }
     }
     Ok(Root { dir, volume })
+}
+
+/// Whether the filesystem holding `dir` is the forensics volume by device
+/// identity: a block device (not tmpfs, overlay or a network filesystem),
+/// not the disk that holds `root`'s filesystem (the suspect's `/`), whose
+/// superblock, read through a node of `dev_root` checked to be that very
+/// device, carries the volume's label. The superblock is read, never
+/// written (1 KiB at most of the device).
+///
+/// # Errors
+/// Why it is not: the text says what the device is instead.
+pub fn check_volume_device(
+    dir: &Dir,
+    root: &Path,
+    sys: &Path,
+    dev_root: &Path,
+) -> Result<(), String> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let st = dir.stat().map_err(|e| e.to_string())?;
+    let (major, minor) = (libc::major(st.st_dev), libc::minor(st.st_dev));
+    let root_dev = std::fs::metadata(root)
+        .map_err(|e| format!("stat {}: {e}", root.display()))?
+        .dev();
+    if root_dev == st.st_dev {
+        return Err(format!(
+            "it is the filesystem of {} ({major}:{minor})",
+            root.display()
+        ));
+    }
+    let node = sys.join(format!("dev/block/{major}:{minor}"));
+    let uevent = std::fs::read_to_string(node.join("uevent"))
+        .map_err(|_| format!("its filesystem ({major}:{minor}) is not on a block device"))?;
+    let name = uevent
+        .lines()
+        .find_map(|l| l.strip_prefix("DEVNAME="))
+        .filter(|n| !n.is_empty() && !n.contains(".."))
+        .ok_or_else(|| format!("no device name for {major}:{minor} in {}", node.display()))?;
+    let disk_of = |p: &Path| -> Option<PathBuf> {
+        let real = std::fs::canonicalize(p).ok()?;
+        if real.join("partition").exists() {
+            real.parent().map(Path::to_path_buf)
+        } else {
+            Some(real)
+        }
+    };
+    let root_node = sys.join(format!(
+        "dev/block/{}:{}",
+        libc::major(root_dev),
+        libc::minor(root_dev)
+    ));
+    if let (Some(a), Some(b)) = (disk_of(&node), disk_of(&root_node))
+        && a == b
+    {
+        return Err(format!(
+            "{name} is on the disk that holds {}",
+            root.display()
+        ));
+    }
+    let path = dev_root.join(name);
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&path)
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if !meta.file_type().is_block_device() || meta.rdev() != st.st_dev {
+        return Err(format!(
+            "{} is not the device {major}:{minor}",
+            path.display()
+        ));
+    }
+    let sb = fv_ebs::superblock::read(&mut file).map_err(|e| format!("{}: {e}", path.display()))?;
+    if sb.label != fv_core::volume::LABEL {
+        return Err(format!(
+            "{} is labelled {:?}, not {:?}",
+            path.display(),
+            sb.label,
+            fv_core::volume::LABEL
+        ));
+    }
+    Ok(())
 }
 
 /// Takes the per-root lock (`flock` on [`LOCK_FILE`], non-blocking); held
@@ -372,8 +485,15 @@ mod tests {
     #[test]
     fn root_checks() {
         let v = volume();
+        // M6: a marker in a directory of the host's root filesystem is not
+        // the forensics volume; nothing is created before that is known.
+        assert!(matches!(
+            open_root(&v.path().join("captures"), false),
+            Err(OutputError::NotTheVolumeDevice { .. })
+        ));
+        assert!(!v.path().join("captures").exists());
         // captures/ is created when missing.
-        let r = open_root(&v.path().join("captures"), false).unwrap();
+        let r = open_root(&v.path().join("captures"), true).unwrap();
         assert_eq!(r.volume.as_deref(), Some(v.path()));
         // Outside any volume: refused unless allowed.
         let other = tempfile::tempdir().unwrap();
@@ -404,9 +524,9 @@ mod tests {
     #[test]
     fn lock_is_exclusive() {
         let v = volume();
-        let r = open_root(v.path(), false).unwrap();
+        let r = open_root(v.path(), true).unwrap();
         let held = lock(&r.dir).unwrap();
-        let r2 = open_root(v.path(), false).unwrap();
+        let r2 = open_root(v.path(), true).unwrap();
         assert!(matches!(lock(&r2.dir), Err(OutputError::Busy { .. })));
         drop(held);
         assert!(lock(&r2.dir).is_ok());

@@ -51,6 +51,14 @@ impl Kind {
 /// Why a physical source cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
+    /// The opened source is not what its name says.
+    #[error("{path}: refused: {what}")]
+    WrongType {
+        /// Path.
+        path: PathBuf,
+        /// What it is instead.
+        what: String,
+    },
     /// `/proc/iomem` cannot be read.
     #[error("{path}: {source}")]
     IomemRead {
@@ -129,8 +137,56 @@ pub enum ProbeError {
 impl ProbeError {
     /// Whether this is malformed input rather than an unavailable source.
     pub fn is_bad_input(&self) -> bool {
-        matches!(self, Self::Iomem(_) | Self::Kcore { .. })
+        matches!(
+            self,
+            Self::Iomem(_) | Self::Kcore { .. } | Self::WrongType { .. }
+        )
     }
+}
+
+/// Checks, after opening, that a source is what its name says: `/proc/
+/// kcore` a regular file on procfs, `/dev/mem` the character device 1:1,
+/// `/dev/crash` a character device of the misc driver (major 10). A bind
+/// mount or a file planted over the path (root on the suspect can do
+/// either) is refused instead of recorded as memory. Skipped when the
+/// roots are test fixtures (`strict` false).
+///
+/// # Errors
+/// [`ProbeError::WrongType`].
+pub fn check_type(kind: Kind, file: &File, path: &Path, strict: bool) -> Result<(), ProbeError> {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    if !strict {
+        return Ok(());
+    }
+    let wrong = |what: String| ProbeError::WrongType {
+        path: path.to_path_buf(),
+        what,
+    };
+    let meta = file.metadata().map_err(|e| wrong(format!("fstat: {e}")))?;
+    match kind {
+        Kind::Kcore => {
+            let fs = nix::sys::statfs::fstatfs(file).map_err(|e| wrong(format!("fstatfs: {e}")))?;
+            if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC
+                || !meta.file_type().is_file()
+            {
+                return Err(wrong(format!(
+                    "not procfs's kcore (filesystem type {:#x})",
+                    fs.filesystem_type().0
+                )));
+            }
+        }
+        Kind::Mem => {
+            if !meta.file_type().is_char_device() || meta.rdev() != libc::makedev(1, 1) {
+                return Err(wrong("not the character device 1:1 (mem)".into()));
+            }
+        }
+        Kind::Crash => {
+            if !meta.file_type().is_char_device() || libc::major(meta.rdev()) != 10 {
+                return Err(wrong("not a misc character device (major 10)".into()));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An opened, probed physical source.
@@ -306,6 +362,7 @@ fn open_kcore(
             "the kernel was built without CONFIG_PROC_KCORE",
         )
     })?;
+    check_type(Kind::Kcore, &file, &path, roots.proc == Path::new("/proc"))?;
     let kerr = |source| ProbeError::Kcore {
         path: path.clone(),
         source,
@@ -400,6 +457,7 @@ fn open_dev(kind: Kind, roots: &Roots, ram: Vec<RamRange>) -> Result<Physical, P
     };
     let path = roots.dev.join(name);
     let file = File::open(&path).map_err(|e| classify_open(roots, &path, e, missing))?;
+    check_type(kind, &file, &path, roots.dev == Path::new("/dev"))?;
     let mut reader = DevReader { file };
     // STRICT_DEVMEM allows the first 1 MiB: probe RAM above it.
     let probe = ram
@@ -467,4 +525,30 @@ pub fn auto(roots: &Roots, page_offset: Option<u64>) -> Result<(Physical, Vec<At
         }
     }
     Err(failures)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// L3: what is opened as a source must be what its name says.
+    #[test]
+    fn impostor_sources_are_refused() {
+        let t = tempfile::NamedTempFile::new().unwrap();
+        let f = File::open(t.path()).unwrap();
+        for kind in [Kind::Kcore, Kind::Mem, Kind::Crash] {
+            let e = check_type(kind, &f, t.path(), true).unwrap_err();
+            assert!(matches!(e, ProbeError::WrongType { .. }), "{e}");
+            assert!(e.is_bad_input());
+            // Fixture roots are not checked.
+            check_type(kind, &f, t.path(), false).unwrap();
+        }
+        // /dev/null is a character device, but 1:3, not mem's 1:1.
+        let null = File::open("/dev/null").unwrap();
+        assert!(check_type(Kind::Mem, &null, Path::new("/dev/null"), true).is_err());
+        // procfs passes the filesystem test (kcore itself may be absent in
+        // a container); a tmp file does not (above).
+        let status = File::open("/proc/self/status").unwrap();
+        check_type(Kind::Kcore, &status, Path::new("/proc/self/status"), true).unwrap();
+    }
 }

@@ -1,32 +1,49 @@
-//! One capture, start to finish: checks (root, output root, lock, source,
-//! space), the capture directory (reserve, context, image), the copy, the
-//! partial path (full disk, signal, source failure: recover, zero-fill,
-//! record), the finalization (seek table, sidecar, manifest last and
-//! atomically) and the summary.
+//! One capture, start to finish, in five phases that each have a name:
+//!
+//! 1. [`plan`]: checks that touch nothing (root, signals, writer options,
+//!    the output root on the forensics volume, the per-root lock);
+//! 2. `open_source_phase`: the source ([`source`]), IMDS, the size estimate;
+//! 3. [`open_output`]: space check, capture directory, reserve, context,
+//!    image writer;
+//! 4. [`acquire`]: the copy;
+//! 5. [`finalize`]: the partial path (full disk, signal, source failure:
+//!    recover, zero-fill, record), seek table, sidecar, and the manifest
+//!    last and atomically.
+//!
+//! The summary printed afterwards is in [`summary`].
+
+mod source;
+mod summary;
 
 use std::ffi::OsStr;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use fv_core::fs::Dir;
 use fv_evidence::manifest::{
     self, Attempt, Case, Compression, FileEntry, Host, Image, Manifest, PartialCause,
-    PartialReason, Source, Span, Status, Timing, Tool,
+    PartialReason, Source, Status, Timing, Tool,
 };
 use fv_evidence::writer::{self, ImageSummary, ImageWriter, WriterError, WriterOptions};
-use fv_formats::lime::LimeError;
+use fv_formats::iomem::RamRange;
 
 use crate::cli::CaptureArgs;
 use crate::error::Error;
-use crate::lime_source::{self, LimeSourceError, Module};
+use crate::lime_source::LimeSourceError;
 use crate::output::{self, OutputError, hex};
-use crate::physical::{self, Kind, Physical, Roots};
-use crate::progress::{Progress, duration, human};
+use crate::physical::{self, Roots};
+use crate::progress::{Progress, human};
 use crate::spec::SourceSpec;
 use crate::stop::{self, StopAware};
 use crate::stream::{self, Copied, Layout, Sink, Stop};
 use crate::{exit, host, imds};
+
+use source::{
+    LimeInput, Opened, canonical_exe, clone_lime_error, is_regular_file, open_source,
+    source_remainder,
+};
+pub use summary::{anchor_digests, summary_json, summary_line};
 
 impl Sink for ImageWriter {
     type Error = WriterError;
@@ -54,6 +71,10 @@ pub struct Outcome {
     pub manifest: Manifest,
     /// The capture directory.
     pub dir: PathBuf,
+    /// SHA-256 (hex) of the `manifest.json` written: with the image and LiME
+    /// digests, the anchor an analyst checks later copies against
+    /// (`capture verify --expect-manifest-sha256`).
+    pub manifest_sha256: String,
 }
 
 /// Assumed stream size when nothing says how large memory is (only sizes
@@ -63,162 +84,6 @@ const UNKNOWN_SIZE: u64 = 64 << 30;
 const MANIFEST_ROOM: u64 = 1 << 20;
 /// Drop a LiME input file's pages from the cache every this many bytes.
 const INPUT_DROP_STEP: u64 = 64 << 20;
-
-enum Opened {
-    Phys(Physical),
-    Lime {
-        kind: &'static str,
-        location: String,
-        input: LimeInput,
-        module: Option<Module>,
-    },
-}
-
-enum LimeInput {
-    File(std::fs::File),
-    Stdin,
-    Tcp(std::net::TcpStream),
-}
-
-fn attempt(kind: &str, reason: Option<String>) -> Attempt {
-    Attempt {
-        kind: kind.into(),
-        outcome: if reason.is_none() { "used" } else { "failed" }.into(),
-        reason,
-    }
-}
-
-fn next_steps(release: &str) -> String {
-    format!(
-        "use LiME: put a lime.ko built for kernel {release} at <volume>/modules/{release}/lime.ko and run `capture --source lime-module:auto` (or lime-module:PATH); or load LiME yourself with \"path=tcp:4444 localhostonly=1 format=lime timeout=0\" and run `capture --source lime-tcp:127.0.0.1:4444`"
-    )
-}
-
-fn canonical_exe() -> PathBuf {
-    std::fs::read_link("/proc/self/exe")
-        .or_else(|_| std::env::current_exe())
-        .unwrap_or_default()
-}
-
-fn open_source(
-    args: &CaptureArgs,
-    roots: &Roots,
-    release: &str,
-    attempts: &mut Vec<Attempt>,
-) -> Result<Opened, Error> {
-    let connect_timeout = Duration::from_secs(args.connect_timeout);
-    match &args.source {
-        SourceSpec::Auto => match physical::auto(roots, args.page_offset) {
-            Ok((p, a)) => {
-                *attempts = a;
-                Ok(Opened::Phys(p))
-            }
-            Err(failures) => {
-                if let Some((kind, e)) = failures.first()
-                    && e.is_bad_input()
-                    && matches!(e, physical::ProbeError::Iomem(_))
-                {
-                    let (kind, source) = (kind.name(), failures.into_iter().next());
-                    return Err(match source {
-                        Some((_, source)) => Error::Source { kind, source },
-                        None => Error::Usage("no source".into()),
-                    });
-                }
-                let list = failures
-                    .iter()
-                    .map(|(k, e)| format!("  {}: {e}", k.name()))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                Err(Error::NoSource {
-                    list,
-                    next: next_steps(release),
-                })
-            }
-        },
-        SourceSpec::Kcore | SourceSpec::Crash | SourceSpec::Mem => {
-            let kind = match args.source {
-                SourceSpec::Kcore => Kind::Kcore,
-                SourceSpec::Crash => Kind::Crash,
-                _ => Kind::Mem,
-            };
-            let p =
-                physical::open(kind, roots, args.page_offset).map_err(|source| Error::Source {
-                    kind: kind.name(),
-                    source,
-                })?;
-            attempts.push(attempt(kind.name(), None));
-            Ok(Opened::Phys(p))
-        }
-        SourceSpec::LimeFile(path) => {
-            let f = lime_source::open_file(path)?;
-            attempts.push(attempt("lime-file", None));
-            Ok(Opened::Lime {
-                kind: "lime-file",
-                location: path.display().to_string(),
-                input: LimeInput::File(f),
-                module: None,
-            })
-        }
-        SourceSpec::LimeStdin => {
-            attempts.push(attempt("lime-stdin", None));
-            Ok(Opened::Lime {
-                kind: "lime-stdin",
-                location: "-".into(),
-                input: LimeInput::Stdin,
-                module: None,
-            })
-        }
-        SourceSpec::LimeTcp { host, port } => {
-            let s = lime_source::connect(host, *port, connect_timeout, || None)?;
-            attempts.push(attempt("lime-tcp", None));
-            Ok(Opened::Lime {
-                kind: "lime-tcp",
-                location: format!("{host}:{port}"),
-                input: LimeInput::Tcp(s),
-                module: None,
-            })
-        }
-        SourceSpec::LimeModule(path) => {
-            let path = match path {
-                Some(p) => p.clone(),
-                None => {
-                    let root = output::default_root(&canonical_exe())?;
-                    root.parent()
-                        .unwrap_or(Path::new("/"))
-                        .join(fv_core::volume::MODULES_DIR)
-                        .join(release)
-                        .join("lime.ko")
-                }
-            };
-            let port = lime_source::free_port().map_err(|source| Error::Io {
-                what: "choosing a loopback port for LiME".into(),
-                source,
-            })?;
-            let mut module = Module::start(&path, port)?;
-            let s =
-                lime_source::connect("127.0.0.1", port, connect_timeout, || module.refusal(roots));
-            let s = match s {
-                Ok(s) => s,
-                Err(LimeSourceError::Connect { waited, .. }) => {
-                    let line = module.finish(Duration::from_secs(1));
-                    return Err(Error::Lime(LimeSourceError::NoStream {
-                        path: PathBuf::from(format!("{} ({line})", path.display())),
-                        port,
-                        waited,
-                    }));
-                }
-                Err(e) => return Err(e.into()),
-            };
-            attempts.push(attempt("lime-module", None));
-            Ok(Opened::Lime {
-                kind: "lime-module",
-                location: format!("{} via 127.0.0.1:{port}", path.display()),
-                input: LimeInput::Tcp(s),
-                module: Some(module),
-            })
-        }
-    }
-}
 
 /// The writer's options from the command line, and a warning when the
 /// memory bound takes threads away.
@@ -263,12 +128,42 @@ fn writer_options(args: &CaptureArgs) -> Result<(WriterOptions, Option<String>),
     Ok((opts, note))
 }
 
-/// Runs one capture with `args`.
+/// Runs one capture with `args`, in five phases a reader can find by name:
+/// [`plan`] (checks that touch nothing), [`open_source`], [`open_output`]
+/// (the capture directory, reserve, context and image writer),
+/// [`acquire`] (the copy), and [`finalize`] (the partial path, seek table,
+/// sidecar and manifest).
 ///
 /// # Errors
 /// An [`Error`] when no image was produced; a partial image is an `Ok`
 /// [`Outcome`] with a partial exit code.
 pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
+    let plan = plan(args)?;
+    let source = open_source_phase(args, &plan)?;
+    let mut out = open_output(args, &plan, &source)?;
+    let mut source = source;
+    let acquired = acquire(args, &mut source, &mut out);
+    finalize(args, plan, source, out, acquired)
+}
+
+/// Phase 1: what the run will do, checked before anything is touched.
+struct Plan {
+    start_wall: SystemTime,
+    t0: Instant,
+    opts: WriterOptions,
+    roots: Roots,
+    uname: host::Uname,
+    /// The output root, checked to be on the forensics volume.
+    root: output::Root,
+    /// The per-root lock, held until the run ends.
+    _lock: nix::fcntl::Flock<std::fs::File>,
+    warnings: Vec<String>,
+}
+
+/// Phase 1, the plan: root, signals, writer options, the output root and
+/// its lock. The output is checked before the source is touched: a refused
+/// output must leave the machine exactly as it was.
+fn plan(args: &CaptureArgs) -> Result<Plan, Error> {
     let uid = nix::unistd::geteuid();
     if !uid.is_root() {
         return Err(Error::NotRoot { uid: uid.as_raw() });
@@ -283,20 +178,61 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
         dev: args.dev_root.clone(),
     };
     let uname = host::uname();
-
-    // Output root and lock before touching the source: a refused output
-    // must leave the machine exactly as it was.
     let root_path = match &args.output {
         Some(p) => p.clone(),
         None => output::default_root(&canonical_exe())?,
     };
     let root = output::open_root(&root_path, args.allow_any_output)?;
-    let _lock = output::lock(&root.dir)?;
+    let lock = output::lock(&root.dir)?;
+    Ok(Plan {
+        start_wall,
+        t0,
+        opts,
+        roots,
+        uname,
+        root,
+        _lock: lock,
+        warnings: threads_note.into_iter().collect(),
+    })
+}
 
+/// Phase 2's result: the open source and what is known about it.
+struct SourceState {
+    opened: Opened,
+    attempts: Vec<Attempt>,
+    imds: Option<imds::Identity>,
+    imds_status: String,
+    /// Size of the LiME stream, as well as it can be known before the copy.
+    estimate: Option<u64>,
+    /// A LiME stream from this host: its System RAM, which every record must
+    /// lie in and which says what a stopped stream still had to send.
+    host_ram: Option<Vec<RamRange>>,
+}
+
+/// Phase 2, the source: open it, ask IMDS who we are, estimate the size.
+fn open_source_phase(args: &CaptureArgs, plan: &Plan) -> Result<SourceState, Error> {
     let mut attempts = Vec::new();
-    let mut opened = open_source(args, &roots, &uname.release, &mut attempts)?;
-
-    let mut warnings: Vec<String> = threads_note.into_iter().collect();
+    // Read before a module is loaded: a stream of this host that cannot be
+    // checked is refused before anything happens.
+    let ram = match args.source {
+        SourceSpec::Auto | SourceSpec::Kcore | SourceSpec::Crash | SourceSpec::Mem => None,
+        _ => Some(physical::read_ram(&plan.roots)),
+    };
+    let opened = open_source(args, &plan.roots, &plan.uname.release, &mut attempts)?;
+    let host_ram = match (&opened, ram) {
+        (
+            Opened::Lime {
+                kind,
+                input,
+                module,
+                ..
+            },
+            Some(ram),
+        ) if module.is_some() || (!args.foreign_lime && !is_regular_file(input)) => {
+            Some(ram.map_err(|source| Error::HostRam { kind, source })?)
+        }
+        _ => None,
+    };
     let (imds, imds_status) = if args.no_imds {
         (None, "skipped (--no-imds)".to_string())
     } else {
@@ -305,22 +241,73 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
             Err(e) => (None, format!("no answer: {e}")),
         }
     };
+    let estimate = estimate(&opened, &plan.roots);
+    Ok(SourceState {
+        opened,
+        attempts,
+        imds,
+        imds_status,
+        estimate,
+        host_ram,
+    })
+}
 
-    // Size of the stream, as well as it can be known now.
-    let estimate = match &opened {
+/// Size of the stream, as well as it can be known now: the layout of a
+/// physical source, a regular file's length, and for any other LiME input
+/// (FIFO, stdin, TCP) the host's RAM.
+fn estimate(opened: &Opened, roots: &Roots) -> Option<u64> {
+    match opened {
         Opened::Phys(p) => Some(Layout::of_ram(&p.ram).len()),
-        Opened::Lime {
-            input: LimeInput::File(f),
-            ..
-        } => f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len()),
-        Opened::Lime { .. } => physical::read_ram(&roots)
+        Opened::Lime { input, .. } if is_regular_file(input) => match input {
+            LimeInput::File(f) => f.metadata().ok().map(|m| m.len()),
+            _ => None,
+        },
+        Opened::Lime { .. } => physical::read_ram(roots)
             .ok()
             .map(|r| Layout::of_ram(&r).len()),
-    };
-    let reserve_len = ImageWriter::reserve_for(estimate.unwrap_or(UNKNOWN_SIZE), &opts)
-        .saturating_add(MANIFEST_ROOM);
+    }
+}
+
+/// Room for the manifest and sidecar on top of the writer's reserve
+/// ([`MANIFEST_ROOM`] holds the capped `unreadable` list): it grows with the
+/// records a stream of `estimate` bytes has (each listed in `ranges`, or in
+/// `omitted` after a stop).
+fn manifest_room(estimate: u64) -> u64 {
+    MANIFEST_ROOM + (estimate / stream::RECORD_MAX + 64) * 256
+}
+
+/// Phase 3's result: where the image goes.
+struct OutputState {
+    /// The capture directory and its name in the root.
+    cdir: Dir,
+    cname: String,
+    image_path: PathBuf,
+    writer: ImageWriter,
+    context: host::ContextJob,
+    /// Source kind, location and detail, as the manifest will say them.
+    kind: &'static str,
+    location: String,
+    detail: Option<String>,
+    progress: Progress,
+    /// Warnings about free space.
+    warnings: Vec<String>,
+}
+
+/// Phase 3, the output: the space check, the capture directory, the
+/// reserve, the context job and the image writer.
+fn open_output(
+    args: &CaptureArgs,
+    plan: &Plan,
+    source: &SourceState,
+) -> Result<OutputState, Error> {
+    let estimate = source.estimate;
+    let opts = plan.opts;
+    let root = &plan.root;
+    let size = estimate.unwrap_or(UNKNOWN_SIZE);
+    let reserve_len = ImageWriter::reserve_for(size, &opts).saturating_add(manifest_room(size));
     let free = output::free_bytes(&root.dir)?;
     let min_needed = reserve_len.saturating_add(estimate.unwrap_or(0) / 10);
+    let mut warnings = Vec::new();
     if free < min_needed {
         let why = match estimate {
             Some(e) => format!(
@@ -359,15 +346,17 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
 
     // The capture directory.
     // "(none)" is the kernel's nodename when nothing set one (initramfs).
-    let host_id = imds
+    let uname = &plan.uname;
+    let host_id = source
+        .imds
         .as_ref()
-        .and_then(|i| i.instance_id.clone())
+        .and_then(|i| i.imds.instance_id.clone())
         .or_else(|| Some(uname.nodename.clone()).filter(|n| !n.is_empty() && n != "(none)"))
         .unwrap_or_else(|| "unnamed-host".into());
     let base = format!(
         "{}_{}",
         output::sanitize(&host_id),
-        crate::utc::compact(start_wall)
+        crate::utc::compact(plan.start_wall)
     );
     let (cdir, cname) = output::create_capture_dir(&root.dir, &base)?;
     root.dir.sync().map_err(OutputError::from)?;
@@ -386,17 +375,17 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
             e => e.into(),
         });
     }
-    let mut context = host::ContextJob::start(&roots, &cdir, &uname);
+    let context = host::ContextJob::start(&plan.roots, &cdir, uname);
 
     let image_path = cdir.path().join(manifest::IMAGE_FILE);
     let image_file = cdir
         .create_file(OsStr::new(manifest::IMAGE_FILE))
         .map_err(OutputError::from)?;
-    let mut writer =
+    let writer =
         stop::with_signals_blocked(|| ImageWriter::new(image_file, image_path.clone(), opts))
             .map_err(Error::Writer)?;
 
-    let (kind, location, detail) = match &opened {
+    let (kind, location, detail) = match &source.opened {
         Opened::Phys(p) => (
             p.kind.name(),
             p.path.display().to_string(),
@@ -424,22 +413,42 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
             cdir.path().display()
         );
     }
-    let mut progress = Progress::new(quiet, std::io::stderr().is_terminal(), estimate);
+    let progress = Progress::new(quiet, std::io::stderr().is_terminal(), estimate);
+    Ok(OutputState {
+        cdir,
+        cname,
+        image_path,
+        writer,
+        context,
+        kind,
+        location,
+        detail,
+        progress,
+        warnings,
+    })
+}
 
-    // The copy.
+/// Phase 4's result: the stream's layout, what the copy recorded, and why
+/// it stopped early, if it did.
+struct Acquired {
+    layout: Layout,
+    copied: Copied,
+    result: Result<(), Stop<WriterError>>,
+}
+
+/// Phase 4, the copy: from the physical source or the LiME input into the
+/// image writer, until the end, a signal, a full disk or a source failure.
+fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) -> Acquired {
     let mut layout = Layout::default();
     let mut copied = Copied::default();
     let stall = Duration::from_secs(args.stall_timeout.max(1));
-    let result = match &mut opened {
+    let writer = &mut out.writer;
+    let progress = &mut out.progress;
+    let ram = source.host_ram.as_deref();
+    let result = match &mut source.opened {
         Opened::Phys(p) => {
             layout = Layout::of_ram(&p.ram);
-            stream::copy_physical(
-                p.reader.as_mut(),
-                &layout,
-                &mut writer,
-                &mut progress,
-                &mut copied,
-            )
+            stream::copy_physical(p.reader.as_mut(), &layout, writer, progress, &mut copied)
         }
         Opened::Lime { input, .. } => match input {
             LimeInput::File(f) => {
@@ -447,9 +456,11 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
                 let mut dropped = 0u64;
                 stream::ingest_lime(
                     StopAware::new(file, stall),
+                    ram,
                     &mut layout,
-                    &mut writer,
-                    &mut progress,
+                    writer,
+                    progress,
+                    &mut copied,
                     |off| {
                         if off >= dropped + INPUT_DROP_STEP {
                             fv_core::fs::drop_cached(file, 0, off);
@@ -458,25 +469,98 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
                     },
                 )
             }
+            LimeInput::Fifo(fifo) => stream::ingest_lime(
+                StopAware::new(&fifo.reader, stall),
+                ram,
+                &mut layout,
+                writer,
+                progress,
+                &mut copied,
+                |_| {},
+            ),
             LimeInput::Stdin => stream::ingest_lime(
                 StopAware::new(std::io::stdin(), stall),
+                ram,
                 &mut layout,
-                &mut writer,
-                &mut progress,
+                writer,
+                progress,
+                &mut copied,
                 |_| {},
             ),
             LimeInput::Tcp(s) => stream::ingest_lime(
                 StopAware::new(&*s, stall),
+                ram,
                 &mut layout,
-                &mut writer,
-                &mut progress,
+                writer,
+                progress,
+                &mut copied,
                 |_| {},
             ),
         },
     };
     progress.finish();
+    copied.close_summaries();
+    Acquired {
+        layout,
+        copied,
+        result,
+    }
+}
+
+/// Phase 5, finalization: a stream that never produced a record is no
+/// image; otherwise the partial path (recover, zero-fill, record what is
+/// missing), the seek table, the sidecar, and the manifest last and
+/// atomically.
+fn finalize(
+    args: &CaptureArgs,
+    plan: Plan,
+    source: SourceState,
+    out: OutputState,
+    acquired: Acquired,
+) -> Result<Outcome, Error> {
+    let Plan {
+        start_wall,
+        t0,
+        roots,
+        uname,
+        root,
+        mut warnings,
+        ..
+    } = plan;
+    let SourceState {
+        opened,
+        attempts,
+        imds,
+        imds_status,
+        host_ram,
+        ..
+    } = source;
+    let OutputState {
+        cdir,
+        cname,
+        image_path,
+        mut writer,
+        mut context,
+        kind,
+        location,
+        detail,
+        warnings: space_warnings,
+        ..
+    } = out;
+    let Acquired {
+        mut layout,
+        mut copied,
+        result,
+    } = acquired;
+    warnings.extend(space_warnings);
     let (mut files, ctx_warnings) = context.wait();
     warnings.extend(ctx_warnings);
+    let imds = imds.map(|id| {
+        let (entries, w) = imds::keep_identity(&cdir, &id);
+        files.extend(entries);
+        warnings.extend(w);
+        id.imds
+    });
 
     // A stream that never produced a record is no image at all.
     if layout.is_empty()
@@ -520,13 +604,18 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
         }),
     };
     let mut not_captured = Vec::new();
+    let mut omitted = Vec::new();
+    let mut remainder_unknown = None;
     if let Some(reason) = &partial {
+        // The stream ends with the record the writer resumed in, completed
+        // with zeros; later records are listed, not written (a stop costs
+        // one record of zero-fill, not the rest of RAM).
+        let full = layout.clone();
         let from = writer.recover().map_err(|source| Error::Finalize {
             dir: cdir.path().to_path_buf(),
             source,
         })?;
-        not_captured = stream::not_captured(&layout, from, &reason.detail);
-        stream::clip_unreadable(&mut copied.unreadable, &not_captured);
+        let mut cut = stream::cut(&mut layout, from, &reason.detail);
         if let Err(first) = stream::fill_zeros(&mut writer, &layout, from) {
             // A second full disk while zero-filling: the reserve is gone
             // already; one more recovery, then give up.
@@ -535,12 +624,27 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
                 dir: cdir.path().to_path_buf(),
                 source: first,
             })?;
-            not_captured = stream::not_captured(&layout, from2.min(from), &reason.detail);
+            layout = full.clone();
+            cut = stream::cut(&mut layout, from2.min(from), &reason.detail);
             stream::fill_zeros(&mut writer, &layout, from2).map_err(|source| Error::Finalize {
                 dir: cdir.path().to_path_buf(),
                 source,
             })?;
         }
+        not_captured = cut.not_captured;
+        omitted = cut.omitted;
+        let (rest, unknown) = source_remainder(
+            &opened,
+            host_ram.as_deref(),
+            &full,
+            &copied,
+            &location,
+            &reason.detail,
+        );
+        omitted.extend(rest);
+        remainder_unknown = unknown;
+        stream::clip_unreadable(&mut copied.unreadable, &not_captured);
+        stream::clip_unreadable(&mut copied.unreadable, &omitted);
     }
     output::release_reserve(&cdir);
     let summary = writer.finish().map_err(|source| Error::Finalize {
@@ -619,6 +723,8 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
         ranges: layout.ranges.clone(),
         unreadable: copied.unreadable,
         not_captured,
+        omitted,
+        remainder_unknown,
         image: image_section(&summary),
         timing: Timing {
             start_utc: crate::utc::rfc3339(start_wall),
@@ -637,7 +743,7 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
         warnings,
     };
     cdir.sync().map_err(OutputError::from)?;
-    output::write_atomic(&cdir, manifest::MANIFEST_FILE, &m.to_json()?)?;
+    let manifest_sha256 = output::write_atomic(&cdir, manifest::MANIFEST_FILE, &m.to_json()?)?;
     root.dir.sync().map_err(OutputError::from)?;
 
     let code = match m.partial_reason.as_ref().map(|r| r.cause) {
@@ -651,6 +757,7 @@ pub fn run(args: &CaptureArgs) -> Result<Outcome, Error> {
         exit: code,
         manifest: m,
         dir: cdir.path().to_path_buf(),
+        manifest_sha256,
     })
 }
 
@@ -670,66 +777,6 @@ fn image_section(s: &ImageSummary) -> Image {
             frame_size: u64::from(s.frame_size),
             frames: s.frames,
             checksums: true,
-        },
-    }
-}
-
-/// LiME errors are not `Clone` (they carry `io::Error`); rebuild the I/O
-/// case by kind and message.
-fn clone_lime_error(e: &LimeError) -> LimeError {
-    match e {
-        LimeError::Io { offset, source } => LimeError::Io {
-            offset: *offset,
-            source: std::io::Error::new(source.kind(), source.to_string()),
-        },
-        LimeError::BadMagic {
-            record,
-            offset,
-            found,
-        } => LimeError::BadMagic {
-            record: *record,
-            offset: *offset,
-            found: *found,
-        },
-        LimeError::BadVersion {
-            record,
-            offset,
-            found,
-        } => LimeError::BadVersion {
-            record: *record,
-            offset: *offset,
-            found: *found,
-        },
-        LimeError::EndBeforeStart {
-            record,
-            offset,
-            start,
-            end,
-        } => LimeError::EndBeforeStart {
-            record: *record,
-            offset: *offset,
-            start: *start,
-            end: *end,
-        },
-        LimeError::TooLong {
-            record,
-            offset,
-            start,
-            end,
-        } => LimeError::TooLong {
-            record: *record,
-            offset: *offset,
-            start: *start,
-            end: *end,
-        },
-        LimeError::TrailingBytes { offset, len } => LimeError::TrailingBytes {
-            offset: *offset,
-            len: *len,
-        },
-        LimeError::Empty => LimeError::Empty,
-        other => LimeError::Io {
-            offset: 0,
-            source: std::io::Error::other(other.to_string()),
         },
     }
 }
@@ -756,6 +803,8 @@ fn cleanup(root: &Dir, cdir: &Dir, name: &str) {
             "lockdown",
             "tainted",
             "build-id",
+            imds::IMDS_DOCUMENT_FILE,
+            imds::IMDS_PKCS7_FILE,
         ] {
             let _ = c.remove_file(OsStr::new(f));
         }
@@ -768,76 +817,48 @@ fn cleanup(root: &Dir, cdir: &Dir, name: &str) {
     let _ = root.sync();
 }
 
-/// The one-line human summary.
-pub fn summary_line(o: &Outcome) -> String {
-    let m = &o.manifest;
-    let ram = m.total_range_bytes();
-    let ratio = if m.image.lime_length > 0 {
-        m.image.compressed_length as f64 * 100.0 / m.image.lime_length as f64
-    } else {
-        0.0
-    };
-    let status = match &m.partial_reason {
-        None => "complete".to_string(),
-        Some(r) => {
-            let missing: u64 = m.not_captured.iter().map(|s| s.length).sum();
-            format!(
-                "PARTIAL ({}; {} of {} not captured, zero-filled)",
-                r.detail,
-                human(missing),
-                human(ram)
-            )
-        }
-    };
-    let unreadable: u64 = m.unreadable.iter().map(|s| s.length).sum();
-    let unreadable = if m.unreadable.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "; {} unreadable in {} span(s), zero-filled",
-            human(unreadable),
-            m.unreadable.len()
-        )
-    };
-    format!(
-        "capture: {status}: {} of RAM in {} range(s) from {} in {} ({}/s) -> {} ({}, {ratio:.1} %){unreadable}; LiME sha256 {}",
-        human(ram),
-        m.ranges.len(),
-        m.source.kind,
-        duration(Duration::from_secs_f64(m.timing.duration_seconds)),
-        human(m.timing.throughput_bytes_per_second as u64),
-        o.dir.display(),
-        human(m.image.compressed_length),
-        m.image.lime_sha256
-    )
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// The `--json` summary.
-pub fn summary_json(o: &Outcome) -> serde_json::Value {
-    let m = &o.manifest;
-    serde_json::json!({
-        "status": m.status,
-        "partial_reason": m.partial_reason,
-        "exit_code": o.exit,
-        "capture_dir": o.dir.display().to_string(),
-        "manifest": o.dir.join(manifest::MANIFEST_FILE).display().to_string(),
-        "source": m.source.kind,
-        "host": {
-            "hostname": m.host.hostname,
-            "instance_id": m.host.imds.as_ref().and_then(|i| i.instance_id.clone()),
-            "kernel_release": m.host.kernel_release,
-        },
-        "ram_bytes": m.total_range_bytes(),
-        "ranges": m.ranges.len(),
-        "unreadable_bytes": m.unreadable.iter().map(|s: &Span| s.length).sum::<u64>(),
-        "not_captured_bytes": m.not_captured.iter().map(|s: &Span| s.length).sum::<u64>(),
-        "lime_length": m.image.lime_length,
-        "lime_sha256": m.image.lime_sha256,
-        "compressed_length": m.image.compressed_length,
-        "compressed_sha256": m.image.compressed_sha256,
-        "duration_seconds": m.timing.duration_seconds,
-        "throughput_bytes_per_second": m.timing.throughput_bytes_per_second,
-        "peak_rss_bytes": m.peak_rss_bytes,
-        "warnings": m.warnings.len(),
-    })
+    /// M8: a FIFO's size is that of the host's RAM, not the 64 GiB guess
+    /// (the reserve is sized from it; too small a reserve meant a second
+    /// full disk during the zero-fill and no manifest).
+    #[test]
+    fn a_fifo_input_is_sized_from_system_ram() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(t.path().join("proc")).unwrap();
+        std::fs::write(
+            t.path().join("proc/iomem"),
+            "00001000-0009fbff : System RAM\n00100000-1fffffffff : System RAM\n",
+        )
+        .unwrap();
+        let roots = Roots {
+            proc: t.path().join("proc"),
+            sys: t.path().join("sys"),
+            dev: t.path().join("dev"),
+        };
+        let fifo = t.path().join("in.fifo");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // Read-write: opening a FIFO so does not wait for a writer.
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&fifo)
+            .unwrap();
+        let opened = Opened::Lime {
+            kind: "lime-file",
+            location: fifo.display().to_string(),
+            input: LimeInput::File(f),
+            module: None,
+        };
+        let ram = physical::read_ram(&roots).unwrap();
+        let want = Layout::of_ram(&ram).len();
+        assert!(want > 127 << 30);
+        assert_eq!(estimate(&opened, &roots), Some(want));
+        assert!(!is_regular_file(match &opened {
+            Opened::Lime { input, .. } => input,
+            Opened::Phys(_) => unreachable!(),
+        }));
+    }
 }

@@ -74,6 +74,16 @@ impl FromStr for SourceSpec {
                         return Err("lime-tcp: needs a host and a port 1-65535".into());
                     }
                     let host = host.trim_start_matches('[').trim_end_matches(']');
+                    // Numeric loopback only: a name is resolved through the
+                    // suspect's /etc/hosts, and LiME listens on loopback.
+                    match host.parse::<std::net::IpAddr>() {
+                        Ok(ip) if ip.is_loopback() => {}
+                        _ => {
+                            return Err(format!(
+                                "lime-tcp: {host:?} is not a numeric loopback address; use 127.0.0.1 or ::1 (a name would be resolved through the suspect's /etc/hosts)"
+                            ));
+                        }
+                    }
                     Self::LimeTcp {
                         host: host.to_string(),
                         port,
@@ -122,13 +132,15 @@ mod tests {
         assert_eq!("lime-module:auto".parse(), Ok(SourceSpec::LimeModule(None)));
         assert!("lime-tcp:host".parse::<SourceSpec>().is_err());
         assert!("lime-tcp:host:0".parse::<SourceSpec>().is_err());
+        assert!("lime-tcp:localhost:4444".parse::<SourceSpec>().is_err());
+        assert!("lime-tcp:192.0.2.1:4444".parse::<SourceSpec>().is_err());
         assert!("disk".parse::<SourceSpec>().is_err());
         assert!("lime:".parse::<SourceSpec>().is_err());
         for s in [
             "auto",
             "kcore",
             "lime:-",
-            "lime-tcp:h:1",
+            "lime-tcp:127.0.0.1:1",
             "lime-module:/m/lime.ko",
         ] {
             assert_eq!(s.parse::<SourceSpec>().unwrap().to_string(), s);

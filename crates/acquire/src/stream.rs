@@ -1,7 +1,10 @@
 //! The LiME stream being produced: its [`Layout`] (one record per RAM
-//! range), the copy loops from a physical source ([`copy_physical`]) or a
-//! LiME input ([`ingest_lime`]) into a [`Sink`], and what turns a stopped run
-//! into a complete stream ([`fill_zeros`], [`not_captured`]).
+//! range, or per [`RECORD_MAX`] of it), the copy loops from a physical
+//! source ([`copy_physical`]) or a LiME input ([`ingest_lime`]) into a
+//! [`Sink`], and what turns a stopped run into a valid stream ([`cut`],
+//! [`fill_zeros`]): the current record is completed with zeros, later
+//! records are left out and listed, so a stop costs at most one record of
+//! zero-fill whatever the RAM size.
 //!
 //! Kept apart from the image writer so the source side is tested against a
 //! plain `Vec<u8>` sink: the bytes must equal what the LiME module writes.
@@ -24,6 +27,15 @@ pub const CHUNK: usize = 4 << 20;
 pub const PAGE: u64 = 4096;
 /// Most LiME records accepted from an input (a real dump has tens).
 pub const MAX_RECORDS: usize = 1 << 16;
+/// Largest LiME record written: RAM ranges (and the records of a LiME
+/// input) are split at every `RECORD_MAX` boundary of physical memory. A
+/// stop zero-fills the rest of the current record only, so this bounds
+/// the time a stop takes (about a second at the writer's zero rate) and
+/// what a lying LiME header can make us write.
+pub const RECORD_MAX: u64 = 1 << 30;
+/// Most `unreadable` spans listed one by one; past it, each range's further
+/// failures are summarised in one span (see [`Copied`]).
+pub const MAX_UNREADABLE: usize = 4096;
 
 /// Where the LiME stream goes.
 pub trait Sink {
@@ -94,11 +106,20 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout of the given RAM ranges, one record each.
+    /// The layout of the given RAM ranges: one record each, split at every
+    /// [`RECORD_MAX`] boundary.
     pub fn of_ram(ram: &[RamRange]) -> Self {
         let mut l = Self::default();
         for r in ram {
-            l.push(r.start, r.end);
+            let mut s = r.start;
+            loop {
+                let e = piece_end(s, r.end);
+                l.push(s, e);
+                if e >= r.end {
+                    break;
+                }
+                s = e + 1;
+            }
         }
         l
     }
@@ -134,6 +155,13 @@ impl Layout {
     }
 }
 
+/// The end of the record that starts at `start` in a range ending at
+/// `end`: the last address before the next [`RECORD_MAX`] boundary, or
+/// `end`.
+pub fn piece_end(start: u64, end: u64) -> u64 {
+    (start | (RECORD_MAX - 1)).min(end)
+}
+
 /// Why a copy stopped before the end.
 #[derive(Debug)]
 pub enum Stop<E> {
@@ -153,24 +181,65 @@ pub enum Stop<E> {
 /// What the copy produced besides the stream.
 #[derive(Debug, Default)]
 pub struct Copied {
-    /// Spans that read as errors and were written as zeros.
+    /// Spans that read as errors and were written as zeros. At most
+    /// [`MAX_UNREADABLE`] listed one by one, then one summary span per range
+    /// (its `error` says how many failures it stands for and that it holds
+    /// readable pages too): the manifest stays small whatever fails.
     pub unreadable: Vec<Span>,
+    /// Summary spans: index in `unreadable`, failed spans, failed bytes.
+    summaries: Vec<(usize, u64, u64)>,
+    /// Start of the range being copied (a summary never crosses a range).
+    range_start: u64,
+    /// LiME input: the part of the current input record not yet in the
+    /// layout (records are split at [`RECORD_MAX`] as the payload arrives).
+    pub pending: Option<(u64, u64)>,
+    /// LiME input: where the header after the last record begun would be.
+    pub next_header: u64,
 }
 
-fn record_unreadable(out: &mut Vec<Span>, start: u64, len: u64, error: &io::Error) {
-    let text = describe_io(error);
-    if let Some(last) = out.last_mut()
-        && last.start + last.length == start
-        && last.error == text
-    {
-        last.length += len;
-        return;
+impl Copied {
+    fn unreadable(&mut self, start: u64, len: u64, error: &io::Error) {
+        let text = describe_io(error);
+        let range_start = self.range_start;
+        let count = self.unreadable.len();
+        if let Some(&mut (i, ref mut n, ref mut bytes)) = self.summaries.last_mut()
+            && i + 1 == count
+            && let Some(sum) = self.unreadable.get_mut(i)
+            && sum.start >= range_start
+        {
+            sum.length = start + len - sum.start;
+            *n += 1;
+            *bytes += len;
+            return;
+        }
+        if let Some(last) = self.unreadable.last_mut()
+            && last.start + last.length == start
+            && last.error == text
+        {
+            last.length += len;
+            return;
+        }
+        if self.unreadable.len() >= MAX_UNREADABLE {
+            self.summaries.push((self.unreadable.len(), 1, len));
+        }
+        self.unreadable.push(Span {
+            start,
+            length: len,
+            error: text,
+        });
     }
-    out.push(Span {
-        start,
-        length: len,
-        error: text,
-    });
+
+    /// Writes the summary spans' text (call once the copy is over).
+    pub fn close_summaries(&mut self) {
+        for (i, n, bytes) in self.summaries.drain(..) {
+            if let Some(s) = self.unreadable.get_mut(i) {
+                s.error = format!(
+                    "{n} unreadable span(s), {bytes} bytes in all, between these addresses (more than {MAX_UNREADABLE} spans: not listed one by one; this span also holds readable pages); the first: {}",
+                    s.error
+                );
+            }
+        }
+    }
 }
 
 /// `EIO (Input/output error)`-style text for the manifest.
@@ -196,6 +265,7 @@ pub fn copy_physical<S: Sink>(
     copied: &mut Copied,
 ) -> Result<(), Stop<S::Error>> {
     for r in &layout.ranges {
+        copied.range_start = r.start;
         sink.write(&Header::new(r.start, r.end).to_bytes())
             .map_err(Stop::Sink)?;
         progress.advance(HEADER_LEN as u64);
@@ -213,7 +283,7 @@ pub fn copy_physical<S: Sink>(
             let n = sink
                 .write_with(want, |chunk| {
                     if src.read_phys(pos, chunk).is_err() {
-                        read_by_page(src, pos, chunk, &mut copied.unreadable);
+                        read_by_page(src, pos, chunk, copied);
                     }
                     chunk.len()
                 })
@@ -227,7 +297,7 @@ pub fn copy_physical<S: Sink>(
     Ok(())
 }
 
-fn read_by_page(src: &mut dyn PhysRead, start: u64, chunk: &mut [u8], out: &mut Vec<Span>) {
+fn read_by_page(src: &mut dyn PhysRead, start: u64, chunk: &mut [u8], out: &mut Copied) {
     let mut off = 0usize;
     while off < chunk.len() {
         let phys = start + off as u64;
@@ -235,30 +305,42 @@ fn read_by_page(src: &mut dyn PhysRead, start: u64, chunk: &mut [u8], out: &mut 
         let page = &mut chunk[off..off + n];
         if let Err(e) = src.read_phys(phys, page) {
             page.fill(0);
-            record_unreadable(out, phys, n as u64, &e);
+            out.unreadable(phys, n as u64, &e);
         }
         off += n;
     }
 }
 
-/// Reads a LiME stream from `input` and writes it to `sink` unchanged,
-/// building `layout` as records arrive. Returns the number of records.
+/// Reads a LiME stream from `input` and writes it to `sink`, building
+/// `layout` as records arrive. The bytes are the input's, except that a
+/// record longer than [`RECORD_MAX`] is split at those boundaries (a
+/// header more, same addresses, same payload): a stop then zero-fills at
+/// most one such piece.
+///
+/// With `ram` (a stream from this host), every record must lie inside one
+/// of the host's System RAM ranges, as the LiME module's do: a record that
+/// claims more is refused before anything of it is written, so a forged
+/// header cannot make the capture write or promise more than the host's
+/// RAM.
 ///
 /// # Errors
 /// [`Stop::Signal`], [`Stop::Sink`], or [`Stop::Source`] when the input is
-/// malformed, truncated or stalls; the layout then holds every record
-/// started, so [`fill_zeros`] can complete the current one.
+/// malformed, truncated, stalls, or (with `ram`) claims memory the host
+/// does not have; the layout then holds every record started, and
+/// `copied.pending` what the current input record still claimed.
 pub fn ingest_lime<S: Sink, R: Read>(
     input: R,
+    ram: Option<&[RamRange]>,
     layout: &mut Layout,
     sink: &mut S,
     progress: &mut Progress,
+    copied: &mut Copied,
     mut after_chunk: impl FnMut(u64),
 ) -> Result<(), Stop<S::Error>> {
     let mut reader = RecordReader::new(input);
     // Small reads: a payload read cut short (truncation, stall) loses
     // what it had read, so keep that little.
-    const READ: usize = 256 << 10;
+    const READ: u64 = 256 << 10;
     let source_err = |error: LimeError| -> Stop<S::Error> {
         if let Some(sig) = stop::requested() {
             return Stop::Signal(sig);
@@ -287,6 +369,15 @@ pub fn ingest_lime<S: Sink, R: Read>(
         };
         Stop::Source { cause, error }
     };
+    let refuse = |offset: u64, text: String| -> Stop<S::Error> {
+        Stop::Source {
+            cause: PartialCause::SourceError,
+            error: LimeError::Io {
+                offset,
+                source: io::Error::other(text),
+            },
+        }
+    };
     loop {
         if let Some(sig) = stop::requested() {
             return Err(Stop::Signal(sig));
@@ -294,45 +385,154 @@ pub fn ingest_lime<S: Sink, R: Read>(
         let Some(rec) = reader.next_record().map_err(source_err)? else {
             return Ok(());
         };
-        if layout.ranges.len() >= MAX_RECORDS {
-            return Err(Stop::Source {
-                cause: PartialCause::SourceError,
-                error: LimeError::Io {
-                    offset: rec.header_offset,
-                    source: io::Error::other(format!(
-                        "more than {MAX_RECORDS} LiME records: not a LiME module dump"
-                    )),
-                },
-            });
+        if reader.records() > MAX_RECORDS as u64 {
+            return Err(refuse(
+                rec.header_offset,
+                format!("more than {MAX_RECORDS} LiME records: not a LiME module dump"),
+            ));
         }
-        layout.push(rec.header.start, rec.header.end);
-        sink.write(&rec.header.to_bytes()).map_err(Stop::Sink)?;
-        progress.advance(HEADER_LEN as u64);
+        let (start, end) = (rec.header.start, rec.header.end);
+        if let Some(ram) = ram
+            && !ram.iter().any(|r| r.start <= start && end <= r.end)
+        {
+            return Err(refuse(
+                rec.header_offset,
+                format!(
+                    "LiME record {start:#x}-{end:#x} is not inside this host's System RAM (/proc/iomem): refused, a dump of this host has one record per System RAM range (--foreign-lime accepts a dump made on another host)"
+                ),
+            ));
+        }
+        copied.next_header = rec.payload_offset.saturating_add(rec.len);
+        let mut s = start;
         loop {
-            if let Some(sig) = stop::requested() {
-                return Err(Stop::Signal(sig));
+            let e = piece_end(s, end);
+            copied.pending = (e < end).then(|| (e + 1, end));
+            layout.push(s, e);
+            sink.write(&Header::new(s, e).to_bytes())
+                .map_err(Stop::Sink)?;
+            progress.advance(HEADER_LEN as u64);
+            let mut left = e - s + 1;
+            while left > 0 {
+                if let Some(sig) = stop::requested() {
+                    return Err(Stop::Signal(sig));
+                }
+                // Read straight into the sink's buffer; a failed read adds
+                // nothing to the stream.
+                let mut failed = None;
+                let want = left.min(READ) as usize;
+                let n = sink
+                    .write_with(want, |buf| {
+                        reader.read_payload(buf).unwrap_or_else(|e| {
+                            failed = Some(e);
+                            0
+                        })
+                    })
+                    .map_err(Stop::Sink)?;
+                if let Some(e) = failed {
+                    return Err(source_err(e));
+                }
+                left -= n as u64;
+                progress.advance(n as u64);
+                after_chunk(reader.offset());
             }
-            if reader.remaining() == 0 {
+            if e >= end {
                 break;
             }
-            // Read straight into the sink's buffer; a failed read adds
-            // nothing to the stream.
-            let mut failed = None;
-            let n = sink
-                .write_with(READ, |buf| {
-                    reader.read_payload(buf).unwrap_or_else(|e| {
-                        failed = Some(e);
-                        0
-                    })
-                })
-                .map_err(Stop::Sink)?;
-            if let Some(e) = failed {
-                return Err(source_err(e));
-            }
-            progress.advance(n as u64);
-            after_chunk(reader.offset());
+            s = e + 1;
         }
     }
+}
+
+/// Where a stopped stream ends, and what it leaves out.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Cut {
+    /// The zero-filled rest of the current record's payload.
+    pub not_captured: Vec<Span>,
+    /// The records after it, left out of the stream.
+    pub omitted: Vec<Span>,
+}
+
+/// Ends `layout` at the record holding stream offset `from` (where the
+/// image writer resumed): that record stays (to be completed with
+/// [`fill_zeros`]), every later one is removed and listed in
+/// [`Cut::omitted`]. Records carry their addresses, so the shorter stream
+/// is still valid LiME with true addresses; the zero-fill is one record at
+/// most.
+pub fn cut(layout: &mut Layout, from: u64, reason: &str) -> Cut {
+    let end_of = |r: &Range| r.lime_offset + HEADER_LEN as u64 + r.length;
+    let Some(i) = layout.ranges.iter().position(|r| end_of(r) > from) else {
+        return Cut::default();
+    };
+    // Resumed exactly at a record's header: nothing of it was written; the
+    // stream ends before it (but keeps at least one record).
+    let keep = match layout.ranges.get(i) {
+        Some(r) if i > 0 && from <= r.lime_offset => i,
+        _ => i + 1,
+    };
+    let omitted = layout
+        .ranges
+        .get(keep..)
+        .unwrap_or(&[])
+        .iter()
+        .map(|r| Span {
+            start: r.start,
+            length: r.length,
+            error: reason.to_string(),
+        })
+        .collect();
+    layout.ranges.truncate(keep);
+    Cut {
+        not_captured: not_captured(layout, from, reason),
+        omitted,
+    }
+}
+
+/// The System RAM above `after` (the last address the stream covered or
+/// claimed): what a LiME stream of this host would have sent next.
+pub fn ram_after(ram: &[RamRange], after: u64, reason: &str) -> Vec<Span> {
+    ram.iter()
+        .filter(|r| r.end > after)
+        .map(|r| {
+            let s = r.start.max(after.saturating_add(1));
+            Span {
+                start: s,
+                length: r.end - s + 1,
+                error: reason.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The records of a LiME file from byte `offset` on, read header by header
+/// (payloads are skipped, not read), up to [`MAX_RECORDS`].
+///
+/// # Errors
+/// Where the file stops parsing as LiME, and why.
+pub fn headers_from(
+    file: &std::fs::File,
+    mut offset: u64,
+    after: Option<u64>,
+) -> Result<Vec<(u64, u64)>, (u64, String)> {
+    use std::os::unix::fs::FileExt;
+    let len = file.metadata().map_err(|e| (offset, e.to_string()))?.len();
+    let mut out = Vec::new();
+    let mut previous = after;
+    while offset < len && out.len() < MAX_RECORDS {
+        let mut b = [0u8; HEADER_LEN];
+        file.read_exact_at(&mut b, offset)
+            .map_err(|e| (offset, e.to_string()))?;
+        let h = Header::parse(&b, 0, offset).map_err(|e| (offset, e.to_string()))?;
+        if previous.is_some_and(|p| h.start <= p) {
+            return Err((offset, "records out of order".into()));
+        }
+        previous = Some(h.end);
+        out.push((h.start, h.end));
+        let payload = h.payload_len().unwrap_or(u64::MAX);
+        offset = offset
+            .saturating_add(HEADER_LEN as u64)
+            .saturating_add(payload);
+    }
+    Ok(out)
 }
 
 /// Writes the rest of `layout`'s stream from stream offset `from` to its
@@ -413,219 +613,4 @@ pub fn clip_unreadable(unreadable: &mut Vec<Span>, tail: &[Span]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Memory whose byte at `p` is a function of `p`; fails where told.
-    struct Pattern {
-        fail: Vec<(u64, u64)>,
-        reads: usize,
-    }
-    fn byte_at(p: u64) -> u8 {
-        (p.wrapping_mul(2_654_435_761) >> 13) as u8
-    }
-    impl PhysRead for Pattern {
-        fn read_phys(&mut self, phys: u64, buf: &mut [u8]) -> io::Result<()> {
-            self.reads += 1;
-            let end = phys + buf.len() as u64;
-            if self.fail.iter().any(|&(s, e)| s < end && e > phys) {
-                return Err(io::Error::from_raw_os_error(libc::EIO));
-            }
-            for (i, b) in buf.iter_mut().enumerate() {
-                *b = byte_at(phys + i as u64);
-            }
-            Ok(())
-        }
-    }
-
-    fn expected(ram: &[RamRange], zero: &[(u64, u64)]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for r in ram {
-            out.extend_from_slice(&Header::new(r.start, r.end).to_bytes());
-            for p in r.start..=r.end {
-                let z = zero.iter().any(|&(s, e)| p >= s && p < e);
-                out.push(if z { 0 } else { byte_at(p) });
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn unreadable_pages_are_zero_and_recorded_merged() {
-        let ram = vec![
-            RamRange {
-                start: 0x1000,
-                end: 0x9fbff,
-            },
-            RamRange {
-                start: 0x10_0000,
-                end: 0x82_ffff,
-            },
-        ];
-        let layout = Layout::of_ram(&ram);
-        let mut src = Pattern {
-            fail: vec![(0x40_1800, 0x40_3001)],
-            reads: 0,
-        };
-        let mut sink = Vec::new();
-        let mut copied = Copied::default();
-        copy_physical(
-            &mut src,
-            &layout,
-            &mut sink,
-            &mut Progress::silent(),
-            &mut copied,
-        )
-        .unwrap();
-        // Pages 0x401000..0x404000 fail (the failing span touches them).
-        assert_eq!(sink, expected(&ram, &[(0x40_1000, 0x40_4000)]));
-        assert_eq!(copied.unreadable.len(), 1);
-        assert_eq!(copied.unreadable[0].start, 0x40_1000);
-        assert_eq!(copied.unreadable[0].length, 0x3000);
-        assert!(
-            copied.unreadable[0].error.starts_with("EIO"),
-            "{:?}",
-            copied.unreadable
-        );
-        assert_eq!(sink.len() as u64, layout.len());
-    }
-
-    #[test]
-    fn fill_and_not_captured_complete_the_stream() {
-        let ram = vec![
-            RamRange {
-                start: 0x1000,
-                end: 0x1fff,
-            },
-            RamRange {
-                start: 0x3000,
-                end: 0x4fff,
-            },
-        ];
-        let layout = Layout::of_ram(&ram);
-        let mut full = Vec::new();
-        let mut src = Pattern {
-            fail: vec![],
-            reads: 0,
-        };
-        copy_physical(
-            &mut src,
-            &layout,
-            &mut full,
-            &mut Progress::silent(),
-            &mut Copied::default(),
-        )
-        .unwrap();
-        // Cut inside the first payload, fill, compare.
-        for cut in [
-            0u64,
-            10,
-            32,
-            100,
-            0x1020,
-            0x1030,
-            0x1040,
-            0x2000,
-            full.len() as u64,
-        ] {
-            let mut s = full[..cut as usize].to_vec();
-            fill_zeros(&mut s, &layout, cut).unwrap();
-            assert_eq!(s.len(), full.len(), "cut {cut}");
-            let mut r = RecordReader::new(&s[..]);
-            let mut n = 0;
-            while r.next_record().unwrap().is_some() {
-                n += 1;
-            }
-            assert_eq!(n, 2);
-            let nc = not_captured(&layout, cut, "x");
-            let zeros: u64 = nc.iter().map(|s| s.length).sum();
-            let expect_zero: u64 = layout
-                .ranges
-                .iter()
-                .map(|r| {
-                    let p = r.lime_offset + 32;
-                    (p + r.length).saturating_sub(cut.max(p))
-                })
-                .sum();
-            assert_eq!(zeros, expect_zero, "cut {cut}: {nc:?}");
-        }
-        let nc = not_captured(&layout, 0x30, "x");
-        assert_eq!((nc[0].start, nc[0].length), (0x1010, 0xff0));
-        assert_eq!(nc[1].start, 0x3000);
-    }
-
-    #[test]
-    fn clip_removes_tail_overlap() {
-        let mut u = vec![
-            Span {
-                start: 0x1000,
-                length: 0x1000,
-                error: "e".into(),
-            },
-            Span {
-                start: 0x5000,
-                length: 0x1000,
-                error: "e".into(),
-            },
-        ];
-        clip_unreadable(
-            &mut u,
-            &[Span {
-                start: 0x1800,
-                length: 0x8000,
-                error: "cut".into(),
-            }],
-        );
-        assert_eq!(u.len(), 1);
-        assert_eq!((u[0].start, u[0].length), (0x1000, 0x800));
-    }
-
-    #[test]
-    fn lime_ingest_round_trip_and_truncation() {
-        let ram = vec![
-            RamRange {
-                start: 0x1000,
-                end: 0x2fff,
-            },
-            RamRange {
-                start: 0x10_0000,
-                end: 0x10_0fff,
-            },
-        ];
-        let dump = expected(&ram, &[]);
-        let mut layout = Layout::default();
-        let mut sink = Vec::new();
-        ingest_lime(
-            &dump[..],
-            &mut layout,
-            &mut sink,
-            &mut Progress::silent(),
-            |_| {},
-        )
-        .unwrap();
-        assert_eq!(sink, dump);
-        assert_eq!(layout, Layout::of_ram(&ram));
-
-        let cut = &dump[..100];
-        let mut layout = Layout::default();
-        let mut sink = Vec::new();
-        let err =
-            ingest_lime(cut, &mut layout, &mut sink, &mut Progress::silent(), |_| {}).unwrap_err();
-        assert!(matches!(
-            err,
-            Stop::Source {
-                cause: PartialCause::SourceTruncated,
-                ..
-            }
-        ));
-        assert_eq!(layout.ranges.len(), 1);
-        // The reader hands back no bytes of a payload read that ended
-        // early: the stream resumes where the sink is.
-        let at = sink.offset();
-        assert!((32..=100).contains(&at));
-        fill_zeros(&mut sink, &layout, at).unwrap();
-        assert_eq!(sink.len() as u64, layout.len());
-        assert_eq!(&sink[..at as usize], &cut[..at as usize]);
-        assert!(sink[at as usize..].iter().all(|&b| b == 0));
-    }
-}
+mod tests;

@@ -27,6 +27,7 @@ use std::io::Write;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+pub mod anchor;
 pub mod error;
 pub mod extract;
 pub mod info;
@@ -112,6 +113,20 @@ pub struct VerifyArgs {
     /// e.g. from a chain-of-custody form; either may match.
     #[arg(long, value_name = "HEX")]
     pub sha256: Option<String>,
+    /// Capture-time SHA-256 of manifest.json (from capture's final line, the
+    /// runbook's outputs or the custody record): VERIFIED only if it matches.
+    #[arg(long, value_name = "HEX")]
+    pub expect_manifest_sha256: Option<String>,
+    /// Capture-time SHA-256 of the compressed image file (memory.lime.zst).
+    #[arg(long, value_name = "HEX")]
+    pub expect_sha256: Option<String>,
+    /// Capture-time SHA-256 of the decompressed LiME stream.
+    #[arg(long, value_name = "HEX")]
+    pub expect_lime_sha256: Option<String>,
+    /// A custody record (JSON written by the runbook into the security
+    /// account's bucket): its capture digests are expected, as above.
+    #[arg(long, value_name = "FILE")]
+    pub custody_record: Option<PathBuf>,
     /// Decompression threads (default: all CPUs).
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,

@@ -76,6 +76,8 @@ pub struct Report {
     pub problems: Vec<Problem>,
     /// Things worth knowing that are not failures.
     pub notes: Vec<String>,
+    /// The capture-time digests compared (empty: self-consistency only).
+    pub anchors: Vec<crate::anchor::AnchorCheck>,
 }
 
 /// A LiME record in the report.
@@ -138,6 +140,7 @@ impl Report {
             digest_matched: None,
             problems: Vec::new(),
             notes: Vec::new(),
+            anchors: Vec::new(),
         }
     }
 }
@@ -155,9 +158,19 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         .map(sidecar::normalise_digest)
         .transpose()
         .map_err(Error::Usage)?;
+    let anchors = crate::anchor::expected(
+        args.expect_manifest_sha256.as_deref(),
+        args.expect_sha256.as_deref(),
+        args.expect_lime_sha256.as_deref(),
+        args.custody_record.as_deref(),
+    )?;
     let threads = crate::threads(args.threads);
     let report = match Input::open(&args.path) {
-        Ok(input) => verify(&input, &args.path, expected.as_deref(), threads)?,
+        Ok(input) => {
+            let mut r = verify(&input, &args.path, expected.as_deref(), threads)?;
+            crate::anchor::apply(&mut r, Some(&input), &anchors);
+            r
+        }
         // A damaged manifest is a finding, not the end: the image next to
         // it is still checked on its own.
         Err(e @ (Error::Manifest { .. } | Error::ManifestInvalid { .. })) => {
@@ -193,6 +206,7 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
                 args.path.display(),
                 report.problems.len()
             );
+            crate::anchor::apply(&mut report, None, &anchors);
             report
         }
         Err(e) => return Err(e),
@@ -341,6 +355,7 @@ pub fn verify(
         digest_matched,
         problems: f.problems,
         notes,
+        anchors: Vec::new(),
     };
     report.summary = summary_line(&report, input);
     Ok(report)

@@ -75,6 +75,7 @@ fn root_high_level_keeps_the_memory_bound() {
         .arg("--output")
         .arg(f.captures())
         .args(["--no-imds", "--level", "19", "--threads", "8"])
+        .arg("--allow-any-output")
         .arg("--proc-root")
         .arg(f.proc())
         .arg("--sys-root")
@@ -104,6 +105,7 @@ fn root_high_level_keeps_the_memory_bound() {
 fn root_lime_fifo_and_stdin_round_trip() {
     require_root();
     let f = Fixture::new();
+    f.iomem_ram(&ram());
     let fifo = f.path().join("lime.fifo");
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let writer = {
@@ -121,6 +123,7 @@ fn root_lime_fifo_and_stdin_round_trip() {
     check_capture(&f.capture_dir(), &dump(), &ram());
 
     let f = Fixture::new();
+    f.iomem_ram(&ram());
     let mut child = f
         .cmd("lime:-")
         .stdin(Stdio::piped())
@@ -171,9 +174,12 @@ fn free_port() -> u16 {
 fn root_lime_tcp_retries_until_listening_and_round_trips() {
     require_root();
     let f = Fixture::new();
+    f.iomem_ram(&ram());
     let port = free_port();
     let peer = lime_peer(port, Duration::from_millis(700), dump(), Duration::ZERO);
-    let out = run(&mut f.cmd(&format!("lime-tcp:127.0.0.1:{port}")));
+    let out = run(f
+        .cmd(&format!("lime-tcp:127.0.0.1:{port}"))
+        .arg("--trust-lime-peer"));
     peer.join().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let m = check_capture(&f.capture_dir(), &dump(), &ram());
@@ -208,6 +214,12 @@ fn check_cut(f: &Fixture, sent: usize, cause: PartialCause) {
     assert_eq!(&got[..zero_from], &full[..zero_from]);
     assert!(got[zero_from..].iter().all(|&b| b == 0));
     assert_eq!(m.image.lime_sha256, sha_hex(&got));
+    // Every byte of the host's RAM is accounted for: in the stream, or
+    // listed as left out (the third range, never sent).
+    let ram_total: u64 = ram().iter().map(|(s, e)| e - s + 1).sum();
+    let left_out: u64 = m.omitted.iter().map(|s| s.length).sum();
+    assert_eq!(m.total_range_bytes() + left_out, ram_total, "{m:?}");
+    assert_eq!(m.omitted.last().map(|s| s.start), Some(0x40_0000));
     // Still a valid image for the analyst.
     let v = run(std::process::Command::new(bin()).arg("verify").arg(&dir));
     assert_eq!(v.status.code(), Some(0));
@@ -217,6 +229,7 @@ fn check_cut(f: &Fixture, sent: usize, cause: PartialCause) {
 fn root_lime_tcp_peer_closing_early_is_a_labelled_partial() {
     require_root();
     let f = Fixture::new();
+    f.iomem_ram(&ram());
     let port = free_port();
     let sent = 0x9ec20 + 32 + 0x5_1234;
     let peer = lime_peer(
@@ -225,7 +238,9 @@ fn root_lime_tcp_peer_closing_early_is_a_labelled_partial() {
         dump()[..sent].to_vec(),
         Duration::ZERO,
     );
-    let out = run(&mut f.cmd(&format!("lime-tcp:127.0.0.1:{port}")));
+    let out = run(f
+        .cmd(&format!("lime-tcp:127.0.0.1:{port}"))
+        .arg("--trust-lime-peer"));
     peer.join().unwrap();
     assert_eq!(out.status.code(), Some(22));
     assert!(String::from_utf8_lossy(&out.stdout).contains("PARTIAL"));
@@ -236,6 +251,7 @@ fn root_lime_tcp_peer_closing_early_is_a_labelled_partial() {
 fn root_lime_tcp_stall_times_out_into_a_partial() {
     require_root();
     let f = Fixture::new();
+    f.iomem_ram(&ram());
     let port = free_port();
     let sent = 0x9ec20 + 32 + 0x8_0000;
     let peer = lime_peer(
@@ -246,6 +262,7 @@ fn root_lime_tcp_stall_times_out_into_a_partial() {
     );
     let out = run(f
         .cmd(&format!("lime-tcp:127.0.0.1:{port}"))
+        .arg("--trust-lime-peer")
         .arg("--stall-timeout")
         .arg("1"));
     assert_eq!(out.status.code(), Some(22));
@@ -282,9 +299,15 @@ fn root_bad_later_record_keeps_the_good_ones() {
     assert_eq!(out.status.code(), Some(22));
     let dir = f.capture_dir();
     let m = manifest(&dir);
-    assert_eq!(m.partial_reason.unwrap().cause, PartialCause::SourceError);
+    assert_eq!(
+        m.partial_reason.as_ref().unwrap().cause,
+        PartialCause::SourceError
+    );
     assert_eq!(m.ranges.len(), 1);
     assert!(m.not_captured.is_empty());
+    // The file does not parse past the bad header: the manifest says so.
+    assert!(m.omitted.is_empty());
+    assert!(m.remainder_unknown.is_some(), "{m:?}");
     assert_eq!(
         decompress(&dir.join("memory.lime.zst")),
         dump()[..second].to_vec()
@@ -309,4 +332,114 @@ fn root_lime_tcp_nobody_listening_is_named() {
     );
     assert!(t.elapsed() < Duration::from_secs(10));
     assert!(f.capture_entries().is_empty());
+}
+
+/// H1: a LiME stream of this host whose header claims memory the host does
+/// not have (here up to 2^64-2) is refused at that header: nothing is
+/// written, no zero-fill of exabytes starts, exit 12 at once.
+#[test]
+fn root_lying_header_from_this_host_is_refused() {
+    require_root();
+    let f = Fixture::new();
+    f.iomem_ram(&ram());
+    let mut lie = Header::new(0x10_0000, u64::MAX - 1).to_bytes().to_vec();
+    lie.resize(32 + (1 << 20), 0x5A);
+    let (out, took) = run_with_stdin(
+        &mut f.cmd("lime:-"),
+        lie,
+        Duration::ZERO,
+        None,
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(12), "{}", stderr(&out));
+    assert!(stderr(&out).contains("System RAM"), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(f.capture_entries().is_empty(), "{:?}", f.capture_entries());
+}
+
+/// H1 and M3 with --foreign-lime: a dump from elsewhere that claims 16 GiB
+/// and sends 1 MiB ends in seconds (one bounded record zero-filled, the
+/// rest listed as omitted), says its remainder is unknown, and verifies.
+#[test]
+fn root_foreign_stream_claiming_more_than_it_sends_ends_promptly() {
+    require_root();
+    let f = Fixture::new();
+    f.iomem_ram(&ram());
+    let start = 0x3ff0_0000u64;
+    let end = start + (16 << 30) + (1 << 20) - 1;
+    let mut claim = Header::new(start, end).to_bytes().to_vec();
+    claim.extend((0..1u64 << 20).map(|i| mem_byte(start + i)));
+    let (out, took) = run_with_stdin(
+        f.cmd("lime:-").arg("--foreign-lime"),
+        claim,
+        Duration::ZERO,
+        None,
+        Duration::from_secs(40),
+    );
+    assert_eq!(out.status.code(), Some(22), "{}", stderr(&out));
+    assert!(took < Duration::from_secs(20), "{took:?}");
+    let dir = f.capture_dir();
+    let m = manifest(&dir);
+    assert!(m.ranges.len() <= 2, "{:?}", m.ranges);
+    assert_eq!((m.ranges[0].start, m.ranges[0].end), (start, 0x3fff_ffff));
+    let left_out: u64 = m.omitted.iter().map(|s| s.length).sum();
+    let zeroed: u64 = m.not_captured.iter().map(|s| s.length).sum();
+    assert_eq!(m.total_range_bytes() + left_out, end - start + 1);
+    assert!(zeroed <= 1 << 30);
+    assert!(left_out >= 15 << 30);
+    assert!(m.remainder_unknown.is_some());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("left out"));
+    let v = run(std::process::Command::new(bin()).arg("verify").arg(&dir));
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+}
+
+/// H2: lime-tcp takes numeric loopback addresses only (a name would be
+/// resolved through the suspect's /etc/hosts).
+#[test]
+fn lime_tcp_needs_a_numeric_loopback_address() {
+    let out = run(std::process::Command::new(bin()).args([
+        "--source",
+        "lime-tcp:localhost:4444",
+        "--no-imds",
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("loopback"), "{}", stderr(&out));
+    let out = run(std::process::Command::new(bin()).args([
+        "--source",
+        "lime-tcp:10.0.0.1:4444",
+        "--no-imds",
+    ]));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
+
+/// H2: a process that listens on LiME's port first (to feed a fabricated
+/// dump) is refused before a byte is trusted: the peer's socket belongs to
+/// a process (this test), not to LiME's kernel socket. Nothing is kept.
+#[test]
+fn root_lime_tcp_peer_owned_by_a_process_is_refused() {
+    require_root();
+    let f = Fixture::new();
+    f.iomem_ram(&ram());
+    let port = free_port();
+    // The peer keeps its socket open, as one feeding a dump would.
+    let peer = lime_peer(port, Duration::ZERO, dump(), Duration::from_secs(3));
+    let out = run(&mut f.cmd(&format!("lime-tcp:127.0.0.1:{port}")));
+    peer.join().unwrap();
+    assert_eq!(out.status.code(), Some(11), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("not LiME's kernel socket"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains(&format!("pid {} (", std::process::id())),
+        "{}",
+        stderr(&out)
+    );
+    assert!(f.capture_entries().is_empty(), "{:?}", f.capture_entries());
 }

@@ -127,6 +127,17 @@ impl Expectation {
     }
 }
 
+/// The one NVMe model the test override can add: qemu's (the VM bench's
+/// emulated NVMe). No EC2 instance has it, so the override cannot widen
+/// what a real instance accepts, whatever the environment says.
+pub const QEMU_TEST_MODEL: &str = "QEMU NVMe Ctrl";
+
+/// Whether `model` is admitted by the test override `extra`: only when the
+/// override names qemu's model and the device is that model.
+pub fn test_model_admitted(extra: Option<&str>, model: &str) -> bool {
+    extra == Some(QEMU_TEST_MODEL) && model == QEMU_TEST_MODEL
+}
+
 /// What to look for.
 #[derive(Clone, Copy)]
 pub struct LocateOptions<'a> {
@@ -368,10 +379,14 @@ pub fn locate_once(opts: &LocateOptions<'_>) -> Result<Located, LocateError> {
         ..Report::default()
     };
     let mut warnings = Vec::new();
-    if let Some(model) = opts.extra_model {
-        warnings.push(format!(
-            "TEST OVERRIDE: NVMe model {model:?} is accepted as well as {EBS_MODEL:?} (FV_TEST_ACCEPT_NVME_MODEL); never set this on a real instance"
-        ));
+    match opts.extra_model {
+        Some(QEMU_TEST_MODEL) => warnings.push(format!(
+            "TEST OVERRIDE: NVMe model {QEMU_TEST_MODEL:?} is accepted as well as {EBS_MODEL:?} (FV_TEST_ACCEPT_NVME_MODEL); never set this on a real instance"
+        )),
+        Some(model) => warnings.push(format!(
+            "FV_TEST_ACCEPT_NVME_MODEL={model:?} ignored: the override admits qemu's model {QEMU_TEST_MODEL:?} only"
+        )),
+        None => {}
     }
     let want_serial = opts.volume_id.serial();
     let xen_names = opts
@@ -385,7 +400,8 @@ pub fn locate_once(opts: &LocateOptions<'_>) -> Result<Located, LocateError> {
         if let Some(nvme) = &disk.nvme {
             if nvme.model == INSTANCE_STORE_MODEL {
                 cand.reasons.push(Protection::InstanceStore.to_string());
-            } else if nvme.model != EBS_MODEL && opts.extra_model != Some(nvme.model.as_str()) {
+            } else if nvme.model != EBS_MODEL && !test_model_admitted(opts.extra_model, &nvme.model)
+            {
                 cand.reasons
                     .push(format!("NVMe model {:?} is not EBS", nvme.model));
             } else if nvme.serial != want_serial {
@@ -416,6 +432,10 @@ pub fn locate_once(opts: &LocateOptions<'_>) -> Result<Located, LocateError> {
             if !opts.expect.has_fs_identity() {
                 cand.reasons.push(
                     "Xen name matches, but no volume ID is visible on Xen: pass --expect-label or --expect-uuid".to_string(),
+                );
+            } else if opts.expect.size_bytes.is_none() {
+                cand.reasons.push(
+                    "Xen name matches, but no size to check it against: pass --expect-size-gib (required on Xen, where a label alone is too little evidence)".to_string(),
                 );
             } else if let Err(why) = opts.expect.check_size(disk) {
                 cand.reasons.push(format!("Xen name matches, but {why}"));
@@ -493,6 +513,12 @@ pub fn locate_once(opts: &LocateOptions<'_>) -> Result<Located, LocateError> {
             identified_by.push(format!("sysfs NVMe serial {want_serial}"));
             match opts.identify.identify(&node) {
                 Ok(data) => {
+                    if data.model != EBS_MODEL && !test_model_admitted(opts.extra_model, &data.model) {
+                        return Err(mismatch(
+                            format!("sysfs says EBS but NVMe identify says model {:?}", data.model),
+                            report,
+                        ));
+                    }
                     if data.serial != want_serial {
                         return Err(mismatch(
                             format!("sysfs serial is {want_serial} but NVMe identify says {:?}", data.serial),

@@ -368,11 +368,9 @@ fn xen(shifted: bool) -> Fixture {
 fn xen_by_requested_name_and_label() {
     for shifted in [false, true] {
         let fx = xen(shifted);
-        let found = Query::new(TARGET)
-            .requested("sdf")
-            .label("FORENSICS")
-            .run(&fx, &Blobs::default())
-            .unwrap();
+        let mut q = Query::new(TARGET).requested("sdf").label("FORENSICS");
+        q.expect.size_bytes = Some(20 << 30);
+        let found = q.run(&fx, &Blobs::default()).unwrap();
         assert_eq!(found.device, if shifted { "xvdj" } else { "xvdf" });
         assert_eq!(found.method, Method::XenName);
         assert_eq!(found.superblock.as_ref().unwrap().label, "FORENSICS");
@@ -391,11 +389,9 @@ fn xen_refuses_without_identity_or_with_the_wrong_one() {
             .contains("pass --expect-label or --expect-uuid"),
         "{err}"
     );
-    let err = Query::new(TARGET)
-        .requested("sdg")
-        .label("FORENSICS")
-        .run(&fx, &Blobs::default())
-        .unwrap_err();
+    let mut q = Query::new(TARGET).requested("sdg").label("FORENSICS");
+    q.expect.size_bytes = Some(20 << 30);
+    let err = q.run(&fx, &Blobs::default()).unwrap_err();
     assert!(matches!(err, LocateError::NotFound { .. }), "{err}");
     assert!(
         err.to_string()
@@ -409,12 +405,58 @@ fn xen_refuses_without_identity_or_with_the_wrong_one() {
     // Requesting the root device's name finds it protected.
     let fx = xen(false);
     fx.dev_node("xvda", &build_ext4("FORENSICS", [1; 16], 2, 8 << 18));
+    let mut q = Query::new(TARGET).requested("sda").label("FORENSICS");
+    q.expect.size_bytes = Some(8 << 30);
+    let err = q.run(&fx, &Blobs::default()).unwrap_err();
+    assert!(matches!(err, LocateError::Protected { .. }), "{err}");
+}
+
+/// L4: on Xen the label is not enough: the size the CLI documents as
+/// required evidence must be given.
+#[test]
+fn xen_needs_the_size_as_well_as_the_label() {
+    let fx = xen(false);
     let err = Query::new(TARGET)
-        .requested("sda")
+        .requested("sdf")
         .label("FORENSICS")
         .run(&fx, &Blobs::default())
         .unwrap_err();
-    assert!(matches!(err, LocateError::Protected { .. }), "{err}");
+    assert!(matches!(err, LocateError::NotFound { .. }), "{err}");
+    assert!(err.to_string().contains("--expect-size-gib"), "{err}");
+}
+
+/// L4: NVMe identify's model is compared as well as its serial.
+#[test]
+fn identify_model_must_be_ebs_too() {
+    let fx = nitro();
+    let blobs = Blobs::default().with(&fx, "nvme3n1", "vol0123456789abcdef0", STORE, "sdf");
+    let err = Query::new(TARGET).run(&fx, &blobs).unwrap_err();
+    assert!(matches!(err, LocateError::IdentityMismatch { .. }), "{err}");
+    assert!(
+        err.to_string().contains("NVMe identify says model"),
+        "{err}"
+    );
+}
+
+/// L10: the test override admits qemu's model only, whatever it names.
+#[test]
+fn the_test_override_admits_qemus_model_only() {
+    let fx = Fixture::new();
+    fx.nvme(
+        "nvme0n1",
+        "259:0",
+        1,
+        "Some Other NVMe",
+        "vol0123456789abcdef0",
+    );
+    let mut q = Query::new(TARGET);
+    q.extra_model = Some("Some Other NVMe".into());
+    let err = q.run(&fx, &Blobs::default()).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("NVMe model \"Some Other NVMe\" is not EBS"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -73,6 +73,18 @@ pub struct Manifest {
     /// Spans the run did not reach (partial captures only): written as zeros
     /// in the stream so it stays a complete, valid LiME stream.
     pub not_captured: Vec<Span>,
+    /// RAM the run did not reach and wrote no record for (partial captures
+    /// only): a stop completes the current record with zeros and leaves the
+    /// later ones out, so it costs one record of zero-fill whatever the RAM
+    /// size. Records carry their addresses, so the stream is valid LiME
+    /// without them. Absent in older manifests (they zero-filled instead).
+    #[serde(default)]
+    pub omitted: Vec<Span>,
+    /// Set (partial captures only) when what the source still held is not
+    /// known, so `omitted` may be incomplete: a LiME stream from another host
+    /// that stopped early, or a LiME file that no longer parses. Says why.
+    #[serde(default)]
+    pub remainder_unknown: Option<String>,
     /// The image file, its hashes and compression.
     pub image: Image,
     /// Start, end and rate.
@@ -412,6 +424,8 @@ mod tests {
             }],
             unreadable: vec![],
             not_captured: vec![],
+            omitted: vec![],
+            remainder_unknown: None,
             image: Image {
                 file: IMAGE_FILE.into(),
                 format: "lime".into(),

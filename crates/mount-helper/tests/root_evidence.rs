@@ -128,6 +128,14 @@ fn root_evidence_mount_is_read_only_and_proves_it() {
     let v = ran.json();
     assert_eq!(v["command"], "mount-evidence");
     assert_eq!(v["mountpoint"], mp.display().to_string());
+    // M4: the source is the checked fd, not a path looked up again.
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(&*mp.to_string_lossy()))
+        .unwrap();
+    let source = line.split(" - ").nth(1).unwrap().split(' ').nth(1).unwrap();
+    assert!(source.starts_with("/proc/self/fd/"), "{line}");
     let proof = &v["mounted"]["evidence"];
     assert_eq!(proof["device"], "nvme7n1");
     assert_eq!(proof["mounted_device"], "nvme7n1p1");

@@ -77,6 +77,17 @@ fn options_of(mp: &Path) -> String {
     line.split(' ').nth(5).unwrap().to_string()
 }
 
+/// The mount source the kernel recorded for `mp` (mountinfo field 10).
+fn source_of(mp: &Path) -> String {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let line = info
+        .lines()
+        .find(|l| l.split(' ').nth(4) == Some(&*mp.to_string_lossy()))
+        .unwrap();
+    let after = line.split(" - ").nth(1).unwrap();
+    after.split(' ').nth(1).unwrap().to_string()
+}
+
 /// ext4 online resize needs CAP_SYS_RESOURCE (ext4_resize_begin); some
 /// container sandboxes (this project's CI among them) drop it even for root.
 fn has_cap_sys_resource() -> bool {
@@ -101,6 +112,13 @@ fn root_mounts_and_verifies_a_volume_that_fills_its_device() {
     assert_eq!(v["mounted"]["grow"]["from_bytes"], 64u64 << 20);
     assert_eq!(v["mounted"]["grow"]["to_bytes"], 64u64 << 20);
     assert_eq!(options_of(&mp), "rw,nosuid,nodev,noatime");
+    // M4: mounted through the fd whose device was checked, not by a path
+    // that could name another device by then.
+    assert!(
+        source_of(&mp).starts_with("/proc/self/fd/"),
+        "{}",
+        source_of(&mp)
+    );
     assert!(mp.join("forensics-volume.json").is_file());
     // Mounting again: already mounted read-write, its own exit code.
     let ran = run(&mut mount_cmd(&s, &[]));

@@ -167,7 +167,7 @@ pub fn mount_evidence(loc: &Located, req: &EvidenceRequest) -> Result<Mounted, M
         FsKind::Xfs => "norecovery,nouuid",
     };
     sys_mount(
-        &target_path,
+        &crate::ops::device_fd_path(&target),
         &mp.fd_path(),
         sb.kind.mount_type(),
         EVIDENCE_FLAGS,

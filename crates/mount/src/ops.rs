@@ -11,7 +11,7 @@
 
 use std::ffi::OsString;
 use std::fs::File;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
@@ -276,6 +276,15 @@ pub(crate) fn open_device(path: &Path, dev: DevT) -> Result<File, MountError> {
     Ok(file)
 }
 
+/// The path that names a checked device through our own fd, given to
+/// mount(2) as its source: the kernel's `lookup_bdev` follows the magic
+/// link to the very inode we checked, so a device node swapped after the
+/// check (mknod over `/dev/nvme…`) is never what gets mounted. The cost:
+/// `/proc/mounts` shows this path as the mount's source.
+pub(crate) fn device_fd_path(file: &File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
 pub(crate) fn check_device(file: &File, path: &Path, dev: DevT) -> Result<(), MountError> {
     let meta = file.metadata().map_err(|source| MountError::Open {
         path: path.to_path_buf(),
@@ -476,7 +485,15 @@ pub fn mount_forensics(loc: &Located, req: &ForensicsRequest) -> Result<Mounted,
         };
         undo.created = mp.created.take();
         let ro = FORENSICS_FLAGS | MsFlags::MS_RDONLY;
-        sys_mount(path, &mp.fd_path(), "ext4", ro, "noload", &mp.path).map_err(|e| undo.fail(e))?;
+        sys_mount(
+            &device_fd_path(&device),
+            &mp.fd_path(),
+            "ext4",
+            ro,
+            "noload",
+            &mp.path,
+        )
+        .map_err(|e| undo.fail(e))?;
         undo.mounted = Some(mp.path.clone());
         confirm_mounted(&mp.path, loc.dev).map_err(|e| undo.fail(e))?;
         toolkit = verify::verify_toolkit(&mp.path).map_err(|source| {
@@ -497,8 +514,15 @@ pub fn mount_forensics(loc: &Located, req: &ForensicsRequest) -> Result<Mounted,
             detail: format!("filesystem UUID changed from {} to {}", sb.uuid, again.uuid),
         }));
     }
-    sys_mount(path, &mp.fd_path(), "ext4", FORENSICS_FLAGS, "", &mp.path)
-        .map_err(|e| undo.fail(e))?;
+    sys_mount(
+        &device_fd_path(&device),
+        &mp.fd_path(),
+        "ext4",
+        FORENSICS_FLAGS,
+        "",
+        &mp.path,
+    )
+    .map_err(|e| undo.fail(e))?;
     undo.mounted = Some(mp.path.clone());
     confirm_mounted(&mp.path, loc.dev).map_err(|e| undo.fail(e))?;
     let mut warnings = Vec::new();

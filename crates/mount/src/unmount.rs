@@ -42,6 +42,18 @@ pub enum UnmountError {
     /// Refused: the root filesystem or a device we do not manage.
     #[error("{0}: refusing to unmount this (it is the root filesystem or not on a block device)")]
     Refused(PathBuf),
+    /// `--volume-id` with `--mountpoint`: something else is mounted there.
+    #[error(
+        "{mountpoint}: refusing to unmount it: what is mounted there ({found}) is not {volume_id}. Nothing was unmounted"
+    )]
+    NotTheVolume {
+        /// The mountpoint.
+        mountpoint: PathBuf,
+        /// The volume asked for.
+        volume_id: String,
+        /// The mount's source.
+        found: String,
+    },
     /// Processes hold the filesystem.
     #[error("{mountpoint} is busy; nothing was unmounted. Processes holding it (stop them, or cd out of it, then retry):\n{}", holders.iter().map(|h| format!("  {h}")).collect::<Vec<_>>().join("\n"))]
     Busy {
@@ -101,6 +113,16 @@ pub enum UnmountError {
 pub enum Target {
     /// `--mountpoint`.
     Mountpoint(PathBuf),
+    /// `--mountpoint` with `--volume-id`: the mountpoint, which must be a
+    /// mount of this volume; anything else mounted there is refused.
+    MountpointOf {
+        /// The mountpoint.
+        mountpoint: PathBuf,
+        /// Volume ID.
+        volume_id: String,
+        /// The volume's current mounts (from `locate`).
+        mounts: Vec<MountEntry>,
+    },
     /// The mounts of this device (from `locate`), for `--volume-id`.
     Device {
         /// Volume ID.
@@ -152,6 +174,22 @@ fn pick(target: &Target, mounts: &[MountEntry]) -> Result<MountEntry, UnmountErr
                 .find(|m| m.mount_point == want)
                 .cloned()
                 .ok_or(UnmountError::NotMounted(want))
+        }
+        Target::MountpointOf {
+            mountpoint,
+            volume_id,
+            mounts: of_volume,
+        } => {
+            let m = pick(&Target::Mountpoint(mountpoint.clone()), mounts)?;
+            if of_volume.iter().any(|v| v.dev == m.dev) {
+                Ok(m)
+            } else {
+                Err(UnmountError::NotTheVolume {
+                    mountpoint: m.mount_point,
+                    volume_id: volume_id.clone(),
+                    found: m.source,
+                })
+            }
         }
         Target::Device { volume_id, mounts } => {
             let places: BTreeSet<&Path> = mounts.iter().map(|m| m.mount_point.as_path()).collect();
@@ -329,7 +367,9 @@ pub fn unmount(target: &Target, roots: &Roots, run_root: &Path) -> Result<Unmoun
     };
     Ok(Unmounted {
         volume_id: volume_id_of(&table, &disk.name).or(match target {
-            Target::Device { volume_id, .. } => Some(volume_id.clone()),
+            Target::Device { volume_id, .. } | Target::MountpointOf { volume_id, .. } => {
+                Some(volume_id.clone())
+            }
             Target::Mountpoint(_) => None,
         }),
         mountpoint,

@@ -8,13 +8,15 @@ use clap::{ArgGroup, Parser};
 /// device and say when it is safe to detach.
 #[derive(Debug, Clone, Parser)]
 #[command(name = "unmount-helper", version = fv_core::build::LONG_VERSION)]
-#[command(group(ArgGroup::new("target").required(true).args(["mountpoint", "volume_id"])))]
+#[command(group(ArgGroup::new("target").required(true).multiple(true).args(["mountpoint", "volume_id"])))]
 pub struct Args {
-    /// The mountpoint to unmount.
+    /// The mountpoint to unmount. With --volume-id, what is mounted there
+    /// must be that volume (anything else is refused).
     #[arg(long, value_name = "DIR")]
     pub mountpoint: Option<PathBuf>,
 
-    /// Unmount wherever this EBS volume is mounted (it must be mounted once).
+    /// Unmount this EBS volume: wherever it is mounted (it must be mounted
+    /// once), or at --mountpoint, which must then be a mount of it.
     #[arg(long, value_name = "vol-…")]
     pub volume_id: Option<String>,
 

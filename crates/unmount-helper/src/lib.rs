@@ -76,7 +76,9 @@ impl Error {
                 UnmountError::NotMounted(_) | UnmountError::VolumeNotMounted(_) => {
                     exit::NOT_MOUNTED
                 }
-                UnmountError::SeveralMounts { .. } | UnmountError::Refused(_) => exit::REFUSED,
+                UnmountError::SeveralMounts { .. }
+                | UnmountError::Refused(_)
+                | UnmountError::NotTheVolume { .. } => exit::REFUSED,
                 UnmountError::Busy { .. } | UnmountError::KernelBusy { .. } => exit::BUSY,
                 UnmountError::Sys {
                     source: Errno::EPERM | Errno::EACCES,
@@ -124,10 +126,16 @@ pub struct Outcome {
 }
 
 fn target(args: &Args, roots: &Roots, warnings: &mut Vec<String>) -> Result<Target, Error> {
-    if let Some(mp) = &args.mountpoint {
-        return Ok(Target::Mountpoint(mp.clone()));
-    }
-    let id = VolumeId::parse(args.volume_id.as_deref().unwrap_or_default())?;
+    let Some(id) = args.volume_id.as_deref() else {
+        // Break-glass by path alone: nothing says which volume it must be.
+        warnings.push(
+            "--mountpoint without --volume-id: what is mounted there is not checked against a volume ID".to_string(),
+        );
+        return Ok(Target::Mountpoint(
+            args.mountpoint.clone().unwrap_or_default(),
+        ));
+    };
+    let id = VolumeId::parse(id)?;
     let model = std::env::var(TEST_MODEL_ENV).ok().filter(|m| !m.is_empty());
     if let Some(m) = &model {
         warnings.push(format!(
@@ -147,9 +155,16 @@ fn target(args: &Args, roots: &Roots, warnings: &mut Vec<String>) -> Result<Targ
     };
     let located = locate::locate(&opts, Duration::ZERO)?;
     warnings.extend(located.warnings.iter().cloned());
-    Ok(Target::Device {
-        volume_id: located.volume_id,
-        mounts: located.mounts,
+    Ok(match &args.mountpoint {
+        Some(mp) => Target::MountpointOf {
+            mountpoint: mp.clone(),
+            volume_id: located.volume_id,
+            mounts: located.mounts,
+        },
+        None => Target::Device {
+            volume_id: located.volume_id,
+            mounts: located.mounts,
+        },
     })
 }
 

@@ -239,3 +239,62 @@ fn root_refuses_the_root_filesystem_and_unmounted_paths() {
         ran.stderr
     );
 }
+
+/// L5: with --volume-id, a --mountpoint where something else is mounted (a
+/// suspect's /home, say) is refused and left mounted; the volume's own
+/// mountpoint is unmounted.
+#[test]
+fn root_volume_id_and_mountpoint_must_agree() {
+    let m = mounted(6, rw(), None);
+    let _guard = MountGuard(m.mp.clone());
+    // Another block-backed filesystem, mounted elsewhere.
+    let other_tmp = tempfile::tempdir().unwrap();
+    let img = ext4_image(other_tmp.path(), 16, 16, "OTHER", None);
+    let other_lo = Loop::attach(&img, false);
+    let other_mp = other_tmp.path().join("mnt");
+    std::fs::create_dir_all(&other_mp).unwrap();
+    nix::mount::mount(
+        Some(&other_lo.path),
+        &other_mp,
+        Some("ext4"),
+        rw(),
+        None::<&str>,
+    )
+    .unwrap();
+    let _other_guard = MountGuard(other_mp.clone());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_unmount-helper"));
+    cmd.args([
+        "--volume-id",
+        &m.id,
+        "--mountpoint",
+        other_mp.to_str().unwrap(),
+        "--json",
+        "--reexec",
+        "never",
+    ])
+    .args(m.fake.root_args());
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 9, "{ran:?}");
+    assert!(ran.stderr.contains("is not vol-"), "{}", ran.stderr);
+    assert!(
+        is_mounted(&other_mp),
+        "the other filesystem must stay mounted"
+    );
+    assert!(is_mounted(&m.mp));
+    // The volume's own mountpoint with its ID: unmounted.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_unmount-helper"));
+    cmd.args([
+        "--volume-id",
+        &m.id,
+        "--mountpoint",
+        m.mp.to_str().unwrap(),
+        "--json",
+        "--reexec",
+        "never",
+    ])
+    .args(m.fake.root_args())
+    .current_dir("/");
+    let ran = run(&mut cmd);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert!(!is_mounted(&m.mp));
+}

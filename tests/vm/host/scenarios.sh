@@ -262,6 +262,15 @@ check_evidence() {
 	source=$(manifest_field source.kind || true)
 	check manifest-status-complete "$([ "$status" = complete ] && echo 0 || echo 1)" "status '$status'"
 	check "manifest-source-$want_source" "$(printf '%s' "$source" | grep -q "$want_source" && echo 0 || echo 1)" "source '$(printf '%s' "$source" | cut -c1-100)'"
+	if [ "$want_source" = lime-module ]; then
+		# H2: the module wrote into a root-only FIFO under /run, never a TCP
+		# port another local process could connect to first.
+		local detail
+		detail=$(manifest_field source.detail || true)
+		check lime-module-through-a-fifo "$(printf '%s' "$detail" | grep -q 'path=/run/fv-lime\.[0-9.]*/lime\.fifo format=lime' && ! printf '%s' "$detail" | grep -q 'tcp:' && echo 0 || echo 1)" "$(printf '%s' "$detail" | cut -c1-140)"
+	fi
+	# Every byte of RAM accounted for: a complete capture leaves nothing out.
+	check manifest-nothing-omitted "$(ok_if [ "$(manifest_field omitted)" = '[]' ])" "omitted $(manifest_field omitted | cut -c1-80)"
 	rm -f "$WORK/memory.lime"
 	expect zstd-decompress zstd -q -d "$CAPDIR/memory.lime.zst" -o "$WORK/memory.lime"
 	local lime_sha

@@ -231,6 +231,8 @@ pub fn capture_of(root: &Path, name: &str, ranges: &[(u64, u64)], stream: Vec<u8
         ranges: mranges,
         unreadable: vec![],
         not_captured: vec![],
+        omitted: vec![],
+        remainder_unknown: None,
         image: Image {
             file: "memory.lime.zst".into(),
             format: "lime".into(),

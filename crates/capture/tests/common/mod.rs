@@ -79,14 +79,33 @@ impl Fixture {
         std::fs::write(self.proc().join("iomem"), text).unwrap();
     }
 
+    /// A `/proc/iomem` whose System RAM is exactly `ram` (a LiME stream of
+    /// this host is checked against it).
+    pub fn iomem_ram(&self, ram: &[(u64, u64)]) {
+        let text: String = ram
+            .iter()
+            .map(|(s, e)| format!("{s:08x}-{e:08x} : System RAM\n"))
+            .collect();
+        self.iomem(&text);
+    }
+
     /// `capture` with the fixture roots, output on the volume, no IMDS,
     /// small frames (so small images still have many frames).
     pub fn cmd(&self, source: &str) -> Command {
         self.cmd_to(source, &self.captures())
     }
 
-    /// [`Fixture::cmd`] with another output root.
+    /// [`Fixture::cmd`] with another output root. The fixture's "volume" is a
+    /// directory with a marker, not the forensics volume's device, so this
+    /// passes `--allow-any-output`; [`Fixture::cmd_strict`] does not.
     pub fn cmd_to(&self, source: &str, output: &Path) -> Command {
+        let mut c = self.cmd_strict(source, output);
+        c.arg("--allow-any-output");
+        c
+    }
+
+    /// [`Fixture::cmd_to`] without `--allow-any-output`.
+    pub fn cmd_strict(&self, source: &str, output: &Path) -> Command {
         let mut c = Command::new(bin());
         c.arg("--source")
             .arg(source)
@@ -273,4 +292,59 @@ pub fn require_root() {
         nix::unistd::geteuid().is_root(),
         "needs root: capture refuses to run otherwise (run the tests as root, as CI does)"
     );
+}
+
+/// Runs `c` with `input` on its stdin (kept open for `hold` afterwards, as
+/// a stalled peer would), sending SIGTERM after `term` if given; kills it
+/// and fails the test if it has not ended `deadline` after the input went
+/// in. Returns its output and how long it ran after the input.
+pub fn run_with_stdin(
+    c: &mut Command,
+    input: Vec<u8>,
+    hold: std::time::Duration,
+    term: Option<std::time::Duration>,
+    deadline: std::time::Duration,
+) -> (Output, std::time::Duration) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = c
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+        std::thread::sleep(hold);
+    });
+    let t = std::time::Instant::now();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let mut termed = false;
+    loop {
+        if let Some(_st) = child.try_wait().unwrap() {
+            break;
+        }
+        if let Some(after) = term
+            && !termed
+            && t.elapsed() >= after
+        {
+            nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+            termed = true;
+        }
+        if t.elapsed() > deadline {
+            let _ = child.kill();
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "still running {} s after its input: {}",
+                deadline.as_secs(),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let took = t.elapsed();
+    let out = child.wait_with_output().unwrap();
+    drop(feeder);
+    (out, took)
 }

@@ -10,7 +10,7 @@ fv_plant_tokens || { fv_fail "cannot plant the memory tokens"; exit 1; }
 fv_record_state before-mount
 fv_ssm mount 300 || { fv_fail "the mount document failed"; fv_block dmesg dmesg; exit 1; }
 fv_result mountpoint "$(fv_volume_mountpoint)"
-fv_block mount-options grep "^/dev/$VOLUME_DEV " /proc/mounts
+fv_block mount-options grep " $(cat "/sys/block/$VOLUME_DEV/dev") " /proc/self/mountinfo
 fv_record_state before-capture
 fv_ssm capture 1200
 crc=$?

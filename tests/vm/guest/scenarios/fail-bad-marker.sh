@@ -14,7 +14,7 @@ fv_ssm mount-bad-label 120 && fv_fail "mount document accepted a volume with the
 sync
 fv_result bad-marker-written-after "$(fv_written_sectors "$marker_dev")"
 fv_result bad-label-written-after "$(fv_written_sectors "$label_dev")"
-fv_result bad-marker-mounted "$(awk -v d="/dev/$marker_dev" '$1 == d {print $2}' /proc/mounts)"
-fv_result bad-label-mounted "$(awk -v d="/dev/$label_dev" '$1 == d {print $2}' /proc/mounts)"
+fv_result bad-marker-mounted "$(fv_mountpoint_of "$marker_dev")"
+fv_result bad-label-mounted "$(fv_mountpoint_of "$label_dev")"
 fv_block run-forensics-volume sh -c 'ls -la /run/forensics-volume 2>&1; true'
 true

@@ -100,9 +100,18 @@ fv_ssm() {
 	return $r
 }
 
-# The forensics volume's mountpoint (from /proc/mounts), empty when unmounted.
+# Where block device DEV (a name under /sys/block) is mounted, from
+# /proc/self/mountinfo by major:minor: mount-helper mounts through the
+# checked device's fd, so the source column of /proc/mounts reads
+# /proc/self/fd/N, not /dev/DEV. Empty when not mounted.
+fv_mountpoint_of() {
+	[ -r "/sys/block/$1/dev" ] || return 0
+	awk -v d="$(cat "/sys/block/$1/dev")" '$3 == d {print $5; exit}' /proc/self/mountinfo
+}
+
+# The forensics volume's mountpoint, empty when unmounted.
 fv_volume_mountpoint() {
-	awk -v d="/dev/$VOLUME_DEV" '$1 == d {print $2; exit}' /proc/mounts
+	fv_mountpoint_of "$VOLUME_DEV"
 }
 
 # Plant the memory tokens: the suspect file read into the page cache, and a

@@ -1,0 +1,328 @@
+//! Phase 2 of a run, opening the source: a physical reader (`auto`,
+//! `kcore`, `crash`, `mem`) or a LiME input (file, FIFO, stdin, TCP, or a
+//! module loaded for the purpose), with every attempt recorded.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use fv_evidence::manifest::{Attempt, Span};
+use fv_formats::iomem::RamRange;
+use fv_formats::lime::LimeError;
+
+use crate::cli::CaptureArgs;
+use crate::error::Error;
+use crate::lime_source::{self, LimeSourceError, Module, ModuleFifo};
+use crate::output;
+use crate::physical::{self, Kind, Physical, Roots};
+use crate::spec::SourceSpec;
+use crate::stream::{self, Copied, Layout};
+
+/// Where a module's FIFO directory is made: tmpfs, never a suspect disk.
+const RUN_DIR: &str = "/run";
+
+/// The source, open.
+pub(super) enum Opened {
+    Phys(Physical),
+    Lime {
+        kind: &'static str,
+        location: String,
+        input: LimeInput,
+        module: Option<Module>,
+    },
+}
+
+/// Where a LiME stream comes from.
+pub(super) enum LimeInput {
+    /// The FIFO a module we loaded writes into.
+    Fifo(ModuleFifo),
+    File(std::fs::File),
+    Stdin,
+    Tcp(std::net::TcpStream),
+}
+
+fn attempt(kind: &str, reason: Option<String>) -> Attempt {
+    Attempt {
+        kind: kind.into(),
+        outcome: if reason.is_none() { "used" } else { "failed" }.into(),
+        reason,
+    }
+}
+
+fn next_steps(release: &str) -> String {
+    format!(
+        "use LiME: put a lime.ko built for kernel {release} at <volume>/modules/{release}/lime.ko and run `capture --source lime-module:auto` (or lime-module:PATH); or load LiME yourself into a FIFO only root can reach (mkdir -m 700 /run/lime; mkfifo /run/lime/fifo; `capture --source lime:/run/lime/fifo` in the background; insmod lime.ko \"path=/run/lime/fifo format=lime timeout=0\"); not over TCP, where any local user can connect first"
+    )
+}
+
+pub(super) fn canonical_exe() -> PathBuf {
+    std::fs::read_link("/proc/self/exe")
+        .or_else(|_| std::env::current_exe())
+        .unwrap_or_default()
+}
+
+/// Opens the source `args` asks for; `attempts` gets every source tried.
+pub(super) fn open_source(
+    args: &CaptureArgs,
+    roots: &Roots,
+    release: &str,
+    attempts: &mut Vec<Attempt>,
+) -> Result<Opened, Error> {
+    let connect_timeout = Duration::from_secs(args.connect_timeout);
+    match &args.source {
+        SourceSpec::Auto => match physical::auto(roots, args.page_offset) {
+            Ok((p, a)) => {
+                *attempts = a;
+                Ok(Opened::Phys(p))
+            }
+            Err(failures) => {
+                if let Some((kind, e)) = failures.first()
+                    && e.is_bad_input()
+                    && matches!(e, physical::ProbeError::Iomem(_))
+                {
+                    let (kind, source) = (kind.name(), failures.into_iter().next());
+                    return Err(match source {
+                        Some((_, source)) => Error::Source { kind, source },
+                        None => Error::Usage("no source".into()),
+                    });
+                }
+                let list = failures
+                    .iter()
+                    .map(|(k, e)| format!("  {}: {e}", k.name()))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                Err(Error::NoSource {
+                    list,
+                    next: next_steps(release),
+                })
+            }
+        },
+        SourceSpec::Kcore | SourceSpec::Crash | SourceSpec::Mem => {
+            let kind = match args.source {
+                SourceSpec::Kcore => Kind::Kcore,
+                SourceSpec::Crash => Kind::Crash,
+                _ => Kind::Mem,
+            };
+            let p =
+                physical::open(kind, roots, args.page_offset).map_err(|source| Error::Source {
+                    kind: kind.name(),
+                    source,
+                })?;
+            attempts.push(attempt(kind.name(), None));
+            Ok(Opened::Phys(p))
+        }
+        SourceSpec::LimeFile(path) => {
+            let f = lime_source::open_file(path)?;
+            attempts.push(attempt("lime-file", None));
+            Ok(Opened::Lime {
+                kind: "lime-file",
+                location: path.display().to_string(),
+                input: LimeInput::File(f),
+                module: None,
+            })
+        }
+        SourceSpec::LimeStdin => {
+            attempts.push(attempt("lime-stdin", None));
+            Ok(Opened::Lime {
+                kind: "lime-stdin",
+                location: "-".into(),
+                input: LimeInput::Stdin,
+                module: None,
+            })
+        }
+        SourceSpec::LimeTcp { host, port } => {
+            let s = lime_source::connect(host, *port, connect_timeout, || None)?;
+            // LiME's socket is the kernel's: a peer some process owns got
+            // the port first (H2). Checked before a byte is trusted.
+            if !args.trust_lime_peer {
+                let addr = format!("{host}:{port}");
+                match lime_source::peer_owner(Path::new("/proc"), &s) {
+                    Ok(None) => {}
+                    Ok(Some(owner)) => return Err(LimeSourceError::UserPeer { addr, owner }.into()),
+                    Err(e) => {
+                        return Err(LimeSourceError::UserPeer {
+                            addr,
+                            owner: format!("unknown ({e})"),
+                        }
+                        .into());
+                    }
+                }
+            }
+            attempts.push(attempt("lime-tcp", None));
+            Ok(Opened::Lime {
+                kind: "lime-tcp",
+                location: format!("{host}:{port}"),
+                input: LimeInput::Tcp(s),
+                module: None,
+            })
+        }
+        SourceSpec::LimeModule(path) => {
+            let path = match path {
+                Some(p) => p.clone(),
+                None => {
+                    let root = output::default_root(&canonical_exe())?;
+                    root.parent()
+                        .unwrap_or(Path::new("/"))
+                        .join(fv_core::volume::MODULES_DIR)
+                        .join(release)
+                        .join("lime.ko")
+                }
+            };
+            // LiME writes into a FIFO only root can reach (never a TCP
+            // port any local user could connect to first).
+            let fifo = ModuleFifo::create(Path::new(RUN_DIR))?;
+            let mut module = Module::start(&path, &fifo.path)?;
+            let waited = fifo.wait_for_writer(&path, connect_timeout, || module.refusal(roots));
+            match waited {
+                Ok(()) => {}
+                Err(LimeSourceError::NoStream {
+                    fifo: f, waited, ..
+                }) => {
+                    let line = module.finish(Duration::from_secs(1));
+                    return Err(Error::Lime(LimeSourceError::NoStream {
+                        path: PathBuf::from(format!("{} ({line})", path.display())),
+                        fifo: f,
+                        waited,
+                    }));
+                }
+                Err(e) => {
+                    if !matches!(e, LimeSourceError::Refused { .. }) {
+                        let _ = module.finish(Duration::from_secs(1));
+                    }
+                    return Err(e.into());
+                }
+            }
+            attempts.push(attempt("lime-module", None));
+            let location = format!("{} via {}", path.display(), fifo.path.display());
+            Ok(Opened::Lime {
+                kind: "lime-module",
+                location,
+                input: LimeInput::Fifo(fifo),
+                module: Some(module),
+            })
+        }
+    }
+}
+
+/// What the source still had after a stop, beyond the layout: the rest of
+/// the current LiME input record, then the input's later records (a
+/// regular file's headers, read without its payloads) or, for a stream of
+/// this host, the System RAM it had not sent yet. A stream from elsewhere
+/// that stopped early leaves its remainder unknown, and the second value
+/// says so.
+pub(super) fn source_remainder(
+    opened: &Opened,
+    host_ram: Option<&[RamRange]>,
+    full: &Layout,
+    copied: &Copied,
+    location: &str,
+    reason: &str,
+) -> (Vec<Span>, Option<String>) {
+    let Opened::Lime { input, .. } = opened else {
+        return (Vec::new(), None);
+    };
+    let span = |(start, end): (u64, u64)| Span {
+        start,
+        length: (end - start).saturating_add(1),
+        error: reason.to_string(),
+    };
+    let mut out: Vec<Span> = copied.pending.map(span).into_iter().collect();
+    let last = copied
+        .pending
+        .map(|(_, e)| e)
+        .or_else(|| full.ranges.last().map(|r| r.end));
+    match (input, host_ram) {
+        (LimeInput::File(f), _) if is_regular_file(input) => {
+            match stream::headers_from(f, copied.next_header, last) {
+                Ok(h) => {
+                    out.extend(h.into_iter().map(span));
+                    (out, None)
+                }
+                Err((offset, why)) => (
+                    out,
+                    Some(format!(
+                        "the LiME input {location} does not parse from byte {offset} on ({why}): what else it holds is unknown"
+                    )),
+                ),
+            }
+        }
+        (_, Some(ram)) => {
+            out.extend(stream::ram_after(ram, last.unwrap_or(0), reason));
+            (out, None)
+        }
+        (_, None) => (
+            out,
+            Some(format!(
+                "the LiME stream {location} (from another host: --foreign-lime) stopped early: what its remaining records would have covered is unknown"
+            )),
+        ),
+    }
+}
+
+/// LiME errors are not `Clone` (they carry `io::Error`); rebuild the I/O
+/// case by kind and message.
+pub(super) fn clone_lime_error(e: &LimeError) -> LimeError {
+    match e {
+        LimeError::Io { offset, source } => LimeError::Io {
+            offset: *offset,
+            source: std::io::Error::new(source.kind(), source.to_string()),
+        },
+        LimeError::BadMagic {
+            record,
+            offset,
+            found,
+        } => LimeError::BadMagic {
+            record: *record,
+            offset: *offset,
+            found: *found,
+        },
+        LimeError::BadVersion {
+            record,
+            offset,
+            found,
+        } => LimeError::BadVersion {
+            record: *record,
+            offset: *offset,
+            found: *found,
+        },
+        LimeError::EndBeforeStart {
+            record,
+            offset,
+            start,
+            end,
+        } => LimeError::EndBeforeStart {
+            record: *record,
+            offset: *offset,
+            start: *start,
+            end: *end,
+        },
+        LimeError::TooLong {
+            record,
+            offset,
+            start,
+            end,
+        } => LimeError::TooLong {
+            record: *record,
+            offset: *offset,
+            start: *start,
+            end: *end,
+        },
+        LimeError::TrailingBytes { offset, len } => LimeError::TrailingBytes {
+            offset: *offset,
+            len: *len,
+        },
+        LimeError::Empty => LimeError::Empty,
+        other => LimeError::Io {
+            offset: 0,
+            source: std::io::Error::other(other.to_string()),
+        },
+    }
+}
+
+/// Whether a LiME input is a regular file (a dump taken as made elsewhere;
+/// its length bounds its records).
+pub(super) fn is_regular_file(input: &LimeInput) -> bool {
+    match input {
+        LimeInput::File(f) => f.metadata().is_ok_and(|m| m.is_file()),
+        LimeInput::Fifo(_) | LimeInput::Stdin | LimeInput::Tcp(_) => false,
+    }
+}

@@ -1,0 +1,140 @@
+"""Several accounts in one moto: the member account the runbook runs in
+(world.ACCOUNT), the security account (world.SECURITY_ACCOUNT) that takes
+custody of the evidence, and the role chains between them.
+
+moto keeps a separate set of resources per account; a caller's account is
+the one its credentials belong to, and sts:AssumeRole into
+arn:aws:iam::ACCOUNT:role/NAME returns credentials of ACCOUNT (moto's
+multi-account support). So the runbook's calls made with the member's
+credentials land in the member account, and custody.py's calls made after
+assuming the intake role land in the security account: the same split AWS
+makes.
+
+STAND-IN (labelled where coded): moto 5.2.5 does not model snapshots shared
+across accounts: a snapshot shared with createVolumePermission is not
+visible to the other account, so CopySnapshot from it fails there with
+InvalidSnapshot.NotFound. While a SecurityWorld runs, CopySnapshot looks for
+the source in the other accounts of the region too, and copies it only when
+its createVolumePermission names the caller's account (or "all"), as EC2
+does; otherwise it fails as before. moto does not evaluate IAM or key
+policies: what the roles may do is asserted on the rendered templates
+(check.py), not here.
+"""
+
+import datetime
+
+import boto3
+from botocore.awsrequest import AWSResponse  # noqa: F401  (re-exported for drivers)
+
+import world as world_mod
+
+SECURITY = world_mod.SECURITY_ACCOUNT
+MEMBER = world_mod.ACCOUNT
+CUSTODY_BUCKET = "forensics-custody-%s" % SECURITY
+INTAKE_ROLE = "Forensics-CustodyIntake"
+STARTER_ROLE = "Forensics-AutomationStarter"
+RESPONDER_ROLE = "Forensics-Responder"
+
+
+def assume(session_or_clients, role_arn, name):
+    """A boto3 Session with the credentials of role_arn, assumed from the
+    given session (a World's Clients or a boto3 Session)."""
+    sts = session_or_clients.client("sts")
+    creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=name)["Credentials"]
+    region = getattr(session_or_clients, "region_name", None)
+    return boto3.session.Session(aws_access_key_id=creds["AccessKeyId"],
+                                 aws_secret_access_key=creds["SecretAccessKey"],
+                                 aws_session_token=creds["SessionToken"], region_name=region)
+
+
+def _shared_copy_snapshot(original):
+    """STAND-IN for cross-account CopySnapshot (see the module docstring)."""
+
+    def copy_snapshot(self, source_snapshot_id, source_region, description, kms_key_id):
+        from moto.ec2.models import ec2_backends
+        from moto.ec2.exceptions import InvalidSnapshotIdError
+
+        try:
+            return original(self, source_snapshot_id, source_region, description, kms_key_id)
+        except InvalidSnapshotIdError:
+            pass
+        for account, regions in ec2_backends.items():
+            if account == self.account_id or source_region not in regions:
+                continue
+            source = regions[source_region].snapshots.get(source_snapshot_id)
+            if source is None:
+                continue
+            if self.account_id in source.create_volume_permission_userids or \
+                    "all" in source.create_volume_permission_groups:
+                from moto.ec2.models.elastic_block_store import Snapshot
+                from moto.ec2.utils import random_snapshot_id
+
+                snapshot_id = random_snapshot_id()
+                copy = Snapshot(self, snapshot_id, volume=source.volume, description=description,
+                                encrypted=True, kms_key_id=kms_key_id)
+                self.snapshots[snapshot_id] = copy
+                return copy
+        raise InvalidSnapshotIdError()
+
+    return copy_snapshot
+
+
+class SecurityWorld(world_mod.World):
+    """The member World plus the security account: its forensics key, its
+    custody bucket (Object Lock, compliance mode by default) and the
+    cross-account snapshot copy stand-in."""
+
+    def __init__(self, retention_days=3650, **kw):
+        super().__init__(**kw)
+        self.retention_days = retention_days
+        self._saved_copy = None
+
+    def start(self):
+        super().start()
+        from moto.ec2.models.elastic_block_store import EBSBackend
+
+        self._saved_copy = EBSBackend.copy_snapshot
+        EBSBackend.copy_snapshot = _shared_copy_snapshot(self._saved_copy)
+        self.security = assume(self.session, "arn:aws:iam::%s:role/%s" % (SECURITY, RESPONDER_ROLE), "setup")
+        kms = self.security.client("kms")
+        self.security_key_arn = kms.create_key(Description="forensics (security account)")["KeyMetadata"]["Arn"]
+        s3 = self.security.client("s3")
+        s3.create_bucket(Bucket=CUSTODY_BUCKET, ObjectLockEnabledForBucket=True,
+                         CreateBucketConfiguration={"LocationConstraint": self.region})
+        s3.put_object_lock_configuration(Bucket=CUSTODY_BUCKET, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": self.retention_days}}})
+        return self
+
+    def stop(self):
+        if self._saved_copy is not None:
+            from moto.ec2.models.elastic_block_store import EBSBackend
+
+            EBSBackend.copy_snapshot = self._saved_copy
+            self._saved_copy = None
+        super().stop()
+
+    def parameters(self, **extra):
+        # The forensics key is the security account's (key-policy.json
+        # lets members use it through EC2); the copy is made under it too.
+        p = super().parameters(KmsKeyId=self.security_key_arn)
+        p.update(extra)
+        return p
+
+    # ---- what the drills look at ---------------------------------------------------
+
+    def security_snapshots(self):
+        ec2 = self.security.client("ec2")
+        return ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+
+    def custody_records(self):
+        s3 = self.security.client("s3")
+        return [o["Key"] for o in s3.list_objects_v2(Bucket=CUSTODY_BUCKET).get("Contents", [])]
+
+    def retain_until(self, key):
+        head = self.security.client("s3").head_object(Bucket=CUSTODY_BUCKET, Key=key)
+        return head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate")
+
+    @staticmethod
+    def days_from_now(when):
+        return (when - datetime.datetime.now(datetime.timezone.utc)).days

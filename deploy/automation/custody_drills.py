@@ -1,0 +1,337 @@
+"""Custody drills: the rendered runbook run in the local engine with two
+accounts in moto (member 123456789012, security 222222222222), proving
+issue 13's points there:
+
+  custody      a full run leaves the evidence copy owned by the security
+               account, under its key, tagged with case, instance, account,
+               region, execution and the capture's digests; a custody record
+               locked in compliance mode whose digests are the capture's;
+               and nothing of it the member account can delete;
+  no-output    the Capture command's output never reached S3: the run says
+               so in its outputs and in the record;
+  central      the security account starts the run through the member's
+               starter role (role chain security -> member starter), and it
+               succeeds;
+  not-shared   in an account the forensics snapshot was not shared with,
+               Plan says "forensics snapshot not shared with this account";
+  new-account  accounts that joined after the publish get the snapshot from
+               the security account's hourly Forensics-ShareForensicsSnapshot.
+
+    deploy/automation.sh python deploy/automation/custody_drills.py
+
+Prints PASS/FAIL per check and "N passed, M failed"; exit 1 on a failure.
+"""
+
+import datetime
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.join(os.path.dirname(HERE), "tools"))
+sys.path.insert(2, os.path.join(os.path.dirname(HERE), "scripts"))
+
+import accounts  # noqa: E402
+import backend as backend_mod  # noqa: E402
+import engine  # noqa: E402
+import run as run_mod  # noqa: E402
+import world as world_mod  # noqa: E402
+
+DIGESTS = {"manifest.json": "1" * 64, "memory.lime.zst": "2" * 64, "lime": "3" * 64}
+RESULTS = []
+
+
+def final_line():
+    """capture's final line as the Rust binary prints it (run.rs summary_line)."""
+    return ("capture: complete: 2.0 GiB of RAM in 3 range(s) from kcore in 41s (50 MiB/s) -> "
+            "/run/forensics-volume/vol-0/captures/i-0-20260101T000000Z (600 MiB, 29.3 %%); "
+            "sha256 manifest.json=%s memory.lime.zst=%s lime=%s"
+            % (DIGESTS["manifest.json"], DIGESTS["memory.lime.zst"], DIGESTS["lime"]))
+
+
+class AnchoredBackend(backend_mod.ScriptedBackend):
+    """The scripted instance, whose capture prints its final line second, as
+    capture.sh does."""
+
+    def run_command(self, request):
+        result = super().run_command(request)
+        if request.document_name == "Forensics-CaptureMemory" and result.status == "Success":
+            head, _, rest = result.stdout.partition("\n")
+            result.stdout = head + "\n" + final_line() + "\n" + rest
+        return result
+
+
+class DropOutput:
+    """The agent ran Capture but its upload to S3 failed (deploy review H4):
+    the objects are removed as soon as the step ends."""
+
+    def cancel_during(self, name):
+        return False
+
+    def enter(self, name, ex):
+        pass
+
+    def leave(self, name, ex):
+        if name != "Capture":
+            return
+        s3 = ex.client("s3")
+        for o in s3.list_objects_v2(Bucket=world_mod.BUCKET).get("Contents", []):
+            if "/%s/" % ex.values.get("Capture.CommandId") in o["Key"]:
+                s3.delete_object(Bucket=world_mod.BUCKET, Key=o["Key"])
+
+
+def check(name, ok, detail=""):
+    RESULTS.append((name, ok))
+    print("%s %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + detail))
+
+
+def execute(world, session=None, faults=None, parameters=None, execution_id=None):
+    docs = run_mod.rendered_documents()
+    if not getattr(world, "documents_created", False):
+        world.create_documents(docs)
+        world.documents_created = True
+    commands = {k: v for k, v in docs.items() if k != run_mod.RUNBOOK}
+    params = world.parameters(SecurityAccountId=accounts.SECURITY, **(parameters or {}))
+    ex = engine.Execution(docs[run_mod.RUNBOOK], params, session or world.session, AnchoredBackend(), commands,
+                          world_mod.ACCOUNT, world.region,
+                          execution_id=execution_id or "00000000-0000-4000-8000-000000000013", faults=faults)
+    return ex.run()
+
+
+def drill_custody():
+    w = accounts.SecurityWorld().start()
+    try:
+        ex = execute(w)
+        check("custody: the run succeeds", ex.status == "Success", "%s %s" % (ex.status, ex.failure_message))
+        copy_id = ex.outputs.get("Custody.SecuritySnapshotId")
+        snaps = {s["SnapshotId"]: s for s in w.security_snapshots()}
+        check("custody: the evidence copy is owned by the security account", copy_id in snaps,
+              "%s not in %s" % (copy_id, list(snaps)))
+        if copy_id not in snaps:
+            return
+        s = snaps[copy_id]
+        tags = {t["Key"]: t["Value"] for t in s.get("Tags", [])}
+        check("custody: the copy is encrypted under the security account's key",
+              s.get("Encrypted") and s.get("KmsKeyId") == w.security_key_arn, str(s))
+        want = {"forensics-volume:case-id": "IR-2026-042", "forensics-volume:instance-id": w.instance_id,
+                "forensics-volume:account": world_mod.ACCOUNT, "forensics-volume:region": w.region,
+                "forensics-volume:execution-id": ex.execution_id,
+                "forensics-volume:manifest-sha256": DIGESTS["manifest.json"],
+                "forensics-volume:image-sha256": DIGESTS["memory.lime.zst"],
+                "forensics-volume:lime-sha256": DIGESTS["lime"]}
+        check("custody: the copy is tagged with case, instance, account, region, execution and digests",
+              all(tags.get(k) == v for k, v in want.items()), json.dumps(tags))
+        check("custody: the runbook's outputs carry the digests",
+              (ex.outputs.get("Custody.ManifestSha256"), ex.outputs.get("Custody.ImageSha256"),
+               ex.outputs.get("Custody.LimeSha256")) == (DIGESTS["manifest.json"], DIGESTS["memory.lime.zst"],
+                                                         DIGESTS["lime"]), json.dumps(ex.outputs))
+        # The member account cannot delete the security account's copy.
+        member_ec2 = w.session.client("ec2")
+        try:
+            member_ec2.delete_snapshot(SnapshotId=copy_id)
+            deleted = True
+        except Exception:  # noqa: BLE001
+            deleted = False
+        check("custody: the member account cannot delete the copy",
+              not deleted and copy_id in {x["SnapshotId"] for x in w.security_snapshots()})
+
+        keys = w.custody_records()
+        key = "custody/%s/%s/IR-2026-042/%s.json" % (world_mod.ACCOUNT, w.region, ex.execution_id)
+        check("custody: one custody record, under the member's account/region/case/execution",
+              keys == [key], str(keys))
+        if keys != [key]:
+            return
+        mode, until = w.retain_until(key)
+        days = w.days_from_now(until) if until else -1
+        check("custody: the record is locked in compliance mode for the retention (3650 days)",
+              mode == "COMPLIANCE" and 3648 <= days <= 3650, "%s %s" % (mode, until))
+        s3 = w.security.client("s3")
+        obj = s3.get_object(Bucket=accounts.CUSTODY_BUCKET, Key=key)
+        record = json.loads(obj["Body"].read())
+        cap = record["capture"]
+        check("custody: the record's digests are the capture's final line's",
+              (cap["manifest_sha256"], cap["image_sha256"], cap["lime_sha256"]) ==
+              (DIGESTS["manifest.json"], DIGESTS["memory.lime.zst"], DIGESTS["lime"])
+              and cap["final_line"] == final_line(), json.dumps(cap))
+        fields = ("instance_id", "account", "region", "availability_zone", "case_id", "examiner",
+                  "forensics_volume_id", "evidence_snapshot_id", "security_snapshot_id", "commands", "plan",
+                  "execution_id", "written_utc")
+        check("custody: the record names instance, account, region, AZ, case, examiner, volume, snapshots, "
+              "commands, plan", all(record.get(f) for f in fields) and record["security_snapshot_id"] == copy_id
+              and record["availability_zone"] == w.region + "a",
+              json.dumps({f: record.get(f) for f in fields}))
+        check("custody: every Run Command output arrived and the record says so",
+              all(o["arrived"] for o in record["run_command_output"].values()) and not record["findings"]
+              and ex.outputs.get("Custody.OutputsArrived") == "yes", json.dumps(record["run_command_output"]))
+        version = obj.get("VersionId")
+        refused = []
+        for who, client in (("member", w.session.client("s3")), ("security", s3)):
+            try:
+                client.delete_object(Bucket=accounts.CUSTODY_BUCKET, Key=key, VersionId=version)
+                refused.append(False)
+            except Exception:  # noqa: BLE001
+                refused.append(True)
+        check("custody: neither the member nor the security account can delete the locked record",
+              all(refused) and w.custody_records() == [key], str(refused))
+    finally:
+        w.stop()
+
+
+def drill_no_output():
+    w = accounts.SecurityWorld().start()
+    try:
+        ex = execute(w, faults=DropOutput())
+        record_key = (w.custody_records() or [None])[0]
+        record = json.loads(w.security.client("s3").get_object(Bucket=accounts.CUSTODY_BUCKET, Key=record_key)
+                            ["Body"].read()) if record_key else {}
+        check("no-output: the missing Capture output is in the outputs and the record",
+              ex.outputs.get("Custody.OutputsArrived") == "no"
+              and any("Capture did not arrive" in f for f in record.get("findings", []))
+              and record["run_command_output"]["Capture"]["arrived"] is False
+              and record["run_command_output"]["Mount"]["arrived"] is True,
+              json.dumps({"outputs": ex.outputs.get("Custody.Summary"), "findings": record.get("findings")}))
+    finally:
+        w.stop()
+
+
+def drill_central():
+    """The security account's responder assumes the member's starter role,
+    which may start only the member's own runbook with the member's
+    execution role (member.json AutomationStarterRole); the execution then
+    runs as the member, and custody comes back to the security account."""
+    w = accounts.SecurityWorld().start()
+    try:
+        starter_arn = "arn:aws:iam::%s:role/%s" % (world_mod.ACCOUNT, accounts.STARTER_ROLE)
+        starter = accounts.assume(w.security, starter_arn, "central-start")
+        who = starter.client("sts").get_caller_identity()
+        check("central: the security account's responder becomes the member's starter role",
+              who["Account"] == world_mod.ACCOUNT and accounts.STARTER_ROLE in who["Arn"], str(who))
+        member = CentralClients(w, starter)
+        ex = execute(w, session=member, execution_id="00000000-0000-4000-8000-0000000000c1")
+        check("central: the run started centrally succeeds, with custody in the security account",
+              ex.status == "Success" and ex.outputs.get("Custody.SecuritySnapshotId") in
+              {s["SnapshotId"] for s in w.security_snapshots()}, "%s %s" % (ex.status, ex.failure_message))
+    finally:
+        w.stop()
+
+
+class CentralClients(world_mod.Clients):
+    """The World's client routing (stand-ins and faults) on the starter
+    role's credentials instead of the member's own."""
+
+    def __init__(self, world, session):
+        super().__init__(world.region)
+        creds = session.get_credentials()
+        import boto3
+
+        self.session = boto3.Session(region_name=world.region, aws_access_key_id=creds.access_key,
+                                     aws_secret_access_key=creds.secret_key, aws_session_token=creds.token)
+        events = self.session.events
+        events.register_first("before-call.*.*", lambda **kw: self.world._inject(**kw))
+        events.register("before-call.ssm.DescribeInstanceInformation",
+                        lambda **kw: self.world._describe_instance_information(**kw))
+        events.register("after-call.ec2.DescribeInstances", lambda **kw: self.world._platform_details(**kw))
+        events.register("before-call.ec2.ModifyInstanceAttribute",
+                        lambda **kw: self.world._shutdown_behaviour(**kw))
+        events.register("after-call.ec2.DescribeVolumes", lambda **kw: self.world._overlay_volumes(**kw))
+        events.register("after-call.ec2.DescribeSnapshots", lambda **kw: self.world._overlay_snapshots(**kw))
+        self.world = world
+
+
+def drill_not_shared():
+    """A forensics snapshot in the security account, not shared with the
+    member (an account that joined after the last publish)."""
+    w = accounts.SecurityWorld().start()
+    try:
+        sec = w.security.client("ec2")
+        vol = sec.create_volume(AvailabilityZone=w.region + "a", Size=1)["VolumeId"]
+        snap = sec.create_snapshot(VolumeId=vol)["SnapshotId"]
+        ex = execute(w, parameters={"SnapshotId": snap})
+        plan = next((s for s in ex.steps if s["name"] == "Plan"), {})
+        msg = json.dumps(plan, default=str)
+        check("not-shared: Plan says the forensics snapshot is not shared with this account",
+              ex.status == "Failed" and "forensics snapshot not shared with this account" in msg, msg[:600])
+    finally:
+        w.stop()
+
+
+def drill_new_account():
+    """Accounts join the organization after the publish: the security
+    account's Forensics-ShareForensicsSnapshot (run hourly by its schedule)
+    shares the forensics snapshot with each of them, 500 per call at most,
+    and leaves the others alone; then the new account's Plan sees it."""
+    w = accounts.SecurityWorld().start()
+    try:
+        sec = w.security
+        org = sec.client("organizations")
+        org.create_organization(FeatureSet="ALL")
+        joined = [org.create_account(AccountName="new-%d" % i, Email="n%d@example.com" % i)
+                  ["CreateAccountStatus"]["AccountId"] for i in range(3)]
+        ec2 = sec.client("ec2")
+        vol = ec2.create_volume(AvailabilityZone=w.region + "a", Size=1)["VolumeId"]
+        snap = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
+        sec.client("ssm").put_parameter(Name=world_mod.PARAMETER, Type="String", Value=snap)
+        ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission", OperationType="add",
+                                      UserIds=[joined[0]])
+        docs = run_mod.rendered_documents()
+        name = "Forensics-ShareForensicsSnapshot"
+        ex = engine.Execution(docs[name], {"AutomationAssumeRole": "arn:aws:iam::%s:role/Forensics-ShareSnapshot"
+                                           % accounts.SECURITY}, sec, backend_mod.InstanceBackend(), {},
+                              accounts.SECURITY, w.region).run()
+        perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
+        shared = sorted(p["UserId"] for p in perms["CreateVolumePermissions"])
+        check("new-account: the share runbook adds every account that joined, not the security account itself",
+              ex.status == "Success" and shared == sorted(joined) and ex.outputs.get("Share.Added") == 2,
+              "%s %s %s %s" % (ex.status, ex.failure_message, shared, ex.outputs))
+        import share  # deploy/scripts/share.py: the batching, with an organization too large to build here
+        many = ["%012d" % (500000000000 + i) for i in range(1203)]
+        todo = share.missing_accounts(many + [accounts.SECURITY], set(many[:1]), accounts.SECURITY)
+        check("new-account: at most 500 accounts per ModifySnapshotAttribute",
+              [len(b) for b in share.batches(todo)] == [500, 500, 202], str([len(b) for b in share.batches(todo)]))
+    finally:
+        w.stop()
+
+
+def drill_isolation():
+    """IsolationSecurityGroupId: after custody, every interface of the
+    instance is in the isolation group only; without it nothing changes."""
+    w = accounts.SecurityWorld().start()
+    try:
+        ec2 = w.session.client("ec2")
+        inst = ec2.describe_instances(InstanceIds=[w.instance_id])["Reservations"][0]["Instances"][0]
+        vpc = inst["VpcId"]
+        before = sorted(g["GroupId"] for g in inst["SecurityGroups"])
+        ex = execute(w, execution_id="00000000-0000-4000-8000-0000000000a0")
+        inst = ec2.describe_instances(InstanceIds=[w.instance_id])["Reservations"][0]["Instances"][0]
+        check("isolation: off by default, the instance keeps its groups",
+              ex.status == "Success" and sorted(g["GroupId"] for g in inst["SecurityGroups"]) == before,
+              "%s %s" % (ex.status, inst["SecurityGroups"]))
+        sg = ec2.create_security_group(GroupName="forensics-isolation", Description="no rules", VpcId=vpc)["GroupId"]
+        ex = execute(w, parameters={"IsolationSecurityGroupId": sg}, execution_id="00000000-0000-4000-8000-0000000000a1")
+        enis = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id",
+                                                          "Values": [w.instance_id]}])["NetworkInterfaces"]
+        check("isolation: every interface in the isolation group only, after custody; prior groups recorded",
+              ex.status == "Success" and enis and all([g["GroupId"] for g in e["Groups"]] == [sg] for e in enis)
+              and all(b in ex.outputs.get("Isolate.PriorGroups", "") for b in before)
+              and [s["name"] for s in ex.steps].index("Isolate") > [s["name"] for s in ex.steps].index("Custody"),
+              "%s %s %s" % (ex.status, [e["Groups"] for e in enis], ex.outputs.get("Isolate.Summary")))
+    finally:
+        w.stop()
+
+
+def main(argv):
+    started = datetime.datetime.now()
+    for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account, drill_isolation):
+        try:
+            d()
+        except engine.EngineError as e:
+            check(d.__name__, False, "engine error: %s" % e)
+    failed = sum(1 for _, ok in RESULTS if not ok)
+    print("%d passed, %d failed (%.1f s)" % (len(RESULTS) - failed, failed,
+                                            (datetime.datetime.now() - started).total_seconds()))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
