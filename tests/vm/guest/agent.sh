@@ -68,13 +68,14 @@ fv_agent_serve() {
 }
 
 # fv_agent_mountpoint SERIAL: where the NVMe namespace with that serial is
-# mounted (first mountpoint; empty when not present or not mounted).
+# mounted (first mountpoint; empty when not present or not mounted), by
+# major:minor (lib.sh fv_mountpoint_of: mount-helper mounts through an fd).
 fv_agent_mountpoint() {
 	for d in /sys/block/nvme*n*; do
 		case ${d##*/} in nvme*c*n*) continue ;; esac # hidden multipath path node
 		[ -e "$d/device/serial" ] || continue
 		[ "$(sed 's/[[:space:]]*$//' "$d/device/serial")" = "$1" ] || continue
-		awk -v d="/dev/${d##*/}" '$1 == d {print $2; exit}' /proc/mounts
+		fv_mountpoint_of "${d##*/}"
 		return 0
 	done
 }
