@@ -131,7 +131,12 @@ fn context_sources(roots: &Roots) -> Vec<(&'static str, PathBuf)> {
 
 /// Copies `src` into `dir/name` (created `O_EXCL`), `cap` bytes at most;
 /// its length and SHA-256.
-pub(crate) fn copy_into(src: &Path, dir: &Dir, name: &str, cap: u64) -> Result<(u64, String), String> {
+pub(crate) fn copy_into(
+    src: &Path,
+    dir: &Dir,
+    name: &str,
+    cap: u64,
+) -> Result<(u64, String), String> {
     let cap = cap.min(CONTEXT_CAP);
     let mut input = File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
     let mut out = dir

@@ -96,7 +96,10 @@ fn copy_btf(roots: &Roots, ctx: &Dir, files: &mut Vec<FileEntry>, warnings: &mut
     modules.sort();
     let mut total = 0u64;
     let mut skipped = 0usize;
-    for (i, name) in std::iter::once("vmlinux".to_owned()).chain(modules).enumerate() {
+    for (i, name) in std::iter::once("vmlinux".to_owned())
+        .chain(modules)
+        .enumerate()
+    {
         if i >= BTF_MAX_FILES || total >= BTF_TOTAL_CAP {
             skipped += 1;
             continue;
@@ -176,7 +179,12 @@ pub fn kcore_vmcoreinfo(kcore_path: &Path) -> Result<Vec<u8>, String> {
     Err("no VMCOREINFO note among /proc/kcore's notes (kernel before 4.19?)".into())
 }
 
-fn save_vmcoreinfo(roots: &Roots, ctx: &Dir, files: &mut Vec<FileEntry>, warnings: &mut Vec<String>) {
+fn save_vmcoreinfo(
+    roots: &Roots,
+    ctx: &Dir,
+    files: &mut Vec<FileEntry>,
+    warnings: &mut Vec<String>,
+) {
     let text = match kcore_vmcoreinfo(&roots.proc.join("kcore")) {
         Ok(t) => t,
         Err(e) => {
@@ -275,6 +283,10 @@ mod tests {
         img.truncate(note_at as usize);
         img.extend(vmcoreinfo::encode_note(b"CORE\0", 1, &[0u8; 64]));
         std::fs::write(&path, &img).unwrap();
-        assert!(kcore_vmcoreinfo(&path).unwrap_err().contains("no VMCOREINFO"));
+        assert!(
+            kcore_vmcoreinfo(&path)
+                .unwrap_err()
+                .contains("no VMCOREINFO")
+        );
     }
 }

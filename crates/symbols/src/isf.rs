@@ -63,8 +63,6 @@ pub struct Inputs<'a> {
     pub modules: &'a [(String, Vec<u8>)],
     /// `context/kallsyms`.
     pub kallsyms: &'a [u8],
-    /// Its SHA-256 (hex), recorded in the table's metadata.
-    pub kallsyms_sha256: &'a str,
     /// `context/version` (`/proc/version`: the `linux_banner` text).
     pub banner: &'a [u8],
     /// The KASLR slide (`KERNELOFFSET`).
@@ -238,12 +236,9 @@ pub fn generate(inp: &Inputs<'_>) -> Result<(Value, Report), Error> {
         "metadata": {
             "format": "6.2.0",
             "producer": {"name": "forensics-volume capture symbols", "version": inp.producer_version},
-            "linux": {"symbols": [{
-                "kind": "system-map",
-                "name": "kallsyms",
-                "hash_type": "sha256",
-                "hash_value": inp.kallsyms_sha256
-            }]}
+            // No hash: the captured kallsyms differs with every KASLR slide,
+            // and the table must not (the manifest hashes the file itself).
+            "linux": {"symbols": [{"kind": "system-map", "name": "kallsyms"}]}
         },
         "base_types": types.base_types,
         "user_types": types.user_types,

@@ -24,6 +24,8 @@
 
 pub mod btf;
 pub mod entry;
+#[doc(hidden)]
+pub mod fixture;
 pub mod isf;
 pub mod kallsyms;
 pub mod types;
