@@ -205,22 +205,25 @@ impl Types {
     }
 
     /// Size in bytes of a type, where it has one.
+    ///
+    /// # Errors
+    /// [`TypeError::Chain`] for a cycle.
     pub fn size_of(&self, v: &View<'_>, id: u32) -> Result<Option<u64>, TypeError> {
+        self.size_at(v, id, 0)
+    }
+
+    fn size_at(&self, v: &View<'_>, id: u32, depth: usize) -> Result<Option<u64>, TypeError> {
+        if depth > MAX_CHAIN {
+            return Err(TypeError::Chain(id));
+        }
         let id = v.strip(id)?;
         Ok(match v.get(id).map(|t| &t.kind) {
-            Some(Kind::Int { size, .. }) | Some(Kind::Float(size)) => Some(u64::from(*size)),
-            Some(Kind::Enum { size, .. }) | Some(Kind::Composite { size, .. }) => {
-                Some(u64::from(*size))
-            }
+            Some(Kind::Int { size, .. } | Kind::Float(size)) => Some(u64::from(*size)),
+            Some(Kind::Enum { size, .. } | Kind::Composite { size, .. }) => Some(u64::from(*size)),
             Some(Kind::Ptr(_)) => Some(self.pointer_size),
-            Some(Kind::Array { elem, count }) => {
-                let e = v.strip(*elem)?;
-                if e == id {
-                    return Err(TypeError::Chain(id));
-                }
-                self.size_of(v, e)?
-                    .map(|s| s.saturating_mul(u64::from(*count)))
-            }
+            Some(Kind::Array { elem, count }) => self
+                .size_at(v, *elem, depth + 1)?
+                .map(|s| s.saturating_mul(u64::from(*count))),
             _ => None,
         })
     }
@@ -373,7 +376,7 @@ impl Types {
             ) if u32::from(*bits) < size * 8 => (u32::from(*bits), u32::from(*offset)),
             (b, _) => (u32::from(b), 0),
         };
-        let bit_offset = bit_offset + extra;
+        let bit_offset = bit_offset.saturating_add(extra);
         if length == 0 && bit_offset % 8 == 0 {
             return Ok(json!({"type": self.descriptor(v, ty)?, "offset": bit_offset / 8}));
         }
