@@ -174,6 +174,25 @@ fetch_busybox() {
 	BUSYBOX=$dir/bin/busybox
 }
 
+# fetch_bash ARCH: Debian's bash-static for the guest (statically linked, so
+# it needs nothing else in the initramfs); it becomes /bin/bash there, the
+# shell whose remembered command Volatility's linux.bash must find (issue
+# 16). Sets BASH_STATIC.
+fetch_bash() {
+	local arch=$1 da deb dir
+	da=$(deb_arch "$arch")
+	ensure_foreign_arch "$da"
+	deb=$(apt_download "$VMCACHE/debs" "bash-static:$da")
+	dir=$VMCACHE/$arch/bash-static
+	if [ ! -x "$dir/bin/bash-static" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		dpkg-deb -x "$deb" "$dir"
+	fi
+	BASH_STATIC=$dir/bin/bash-static
+	[ -x "$BASH_STATIC" ] || die "bash-static:$da has no bin/bash-static"
+}
+
 # Modules the guest loads: NVMe (both disks are NVMe, as on Nitro), ext4 and
 # the crc32c implementation ext4 asks for at mount time. Dependencies come
 # from modules.dep (depmod run on the extracted package).
@@ -185,9 +204,10 @@ build_base_initramfs() {
 	local arch=$1 key tree mods m dep deps
 	fetch_kernel "$arch"
 	fetch_busybox "$arch"
+	fetch_bash "$arch"
 	key=$( (
 		echo "$KVER $GUEST_MODULES"
-		sha256sum "$BUSYBOX"
+		sha256sum "$BUSYBOX" "$BASH_STATIC"
 		find "$FV_VM_DIR/guest" -type f -print0 | sort -z | xargs -0 sha256sum
 	) | sha256sum | cut -c1-16)
 	BASE_INITRAMFS=$VMCACHE/$arch/initramfs-$KVER-$key.cpio.gz
@@ -199,6 +219,7 @@ build_base_initramfs() {
 	mkdir -p "$tree"/{bin,sbin,proc,sys,dev,run,tmp,etc,suspect,root,var/lib/amazon/ssm,fv} "$tree/lib/modules/$KVER"
 	cp "$BUSYBOX" "$tree/bin/busybox"
 	ln -s busybox "$tree/bin/sh"
+	cp "$BASH_STATIC" "$tree/bin/bash"
 	# The guest's modules.dep, from the package's own module tree.
 	if [ ! -s "$KROOT/lib/modules/$KVER/modules.dep" ]; then
 		depmod -b "$KROOT" "$KVER" || die "depmod on $KROOT failed"

@@ -131,6 +131,17 @@ impl Types {
                 t.base_types.insert((*want).into(), v);
             }
         }
+        // Every base an enum names must exist, whatever the compiler called it.
+        for size in [1u32, 2, 4, 8] {
+            for signed in [false, true] {
+                let name = enum_base(size, signed);
+                if !t.base_types.contains_key(name) {
+                    let kind = if size == 1 { "char" } else { "int" };
+                    t.base_types
+                        .insert(name.into(), base_entry(u64::from(size), signed, kind));
+                }
+            }
+        }
         Ok(t)
     }
 

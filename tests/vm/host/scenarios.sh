@@ -4,6 +4,8 @@
 
 FV_VM_WORK=${FV_VM_WORK:-$FV_ROOT/tests/vm/work}
 RESULTS=$FV_VM_DIR/host/results.py
+# shellcheck source=SCRIPTDIR/analysis.sh
+. "$FV_VM_DIR/host/analysis.sh"
 
 list_scenarios() {
 	cat <<'LIST'
@@ -275,11 +277,15 @@ check_evidence() {
 	echo "image $IMAGE_SUMMARY" >>"$WORK/summary"
 }
 
-# ensure_volatility: Volatility 3 from PyPI in a venv in the cache; sets VOL.
+# ensure_volatility [VERSION]: Volatility 3 from PyPI in a venv in the cache,
+# with jsonschema (so Volatility validates every symbol table it loads, as an
+# analyst's install with it does); sets VOL and VOL_PY.
 ensure_volatility() {
-	local venv=$VMCACHE/volatility3-venv
+	local version=${1:-$VOLATILITY_VERSION}
+	local venv=$VMCACHE/volatility3-$version-venv
 	VOL=$venv/bin/vol
-	[ -x "$VOL" ] && return 0
+	VOL_PY=$venv/bin/python3
+	[ -x "$VOL" ] && [ -f "$venv/.fv-complete" ] && return 0
 	ensure_packages python3:python3
 	if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 		apt_update_once
@@ -287,13 +293,20 @@ ensure_volatility() {
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv >&2 ||
 			die "apt-get install python3-venv failed"
 	fi
-	log "installing Volatility 3 from PyPI into $venv"
+	log "installing Volatility 3 $version from PyPI into $venv"
 	rm -rf "$venv"
 	python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-	"$venv/bin/pip" install -q "volatility3==$VOLATILITY_VERSION" >&2 || die "pip install volatility3 failed"
+	"$venv/bin/pip" install -q "volatility3==$version" "jsonschema==$JSONSCHEMA_VERSION" >&2 ||
+		die "pip install volatility3==$version failed"
 	[ -x "$VOL" ] || die "volatility3 installed no 'vol' command"
+	touch "$venv/.fv-complete"
 }
+# The newest Volatility 3 release the bench runs, and the oldest one whose
+# Linux support `capture symbols` tables are checked with (2.11.0 predates
+# the VMCOREINFO stacker: it finds the kernel by scanning for swapper/0).
 VOLATILITY_VERSION=2.28.2
+VOLATILITY_OLDEST=2.11.0
+JSONSCHEMA_VERSION=4.23.0
 
 # --- scenarios ---------------------------------------------------------------
 
@@ -325,11 +338,20 @@ capture_flow() {
 	check_evidence "$arch" "$source"
 }
 
-scenario_capture() { capture_flow x86_64 kcore 512 1536; }
+scenario_capture() {
+	capture_flow x86_64 kcore 512 1536
+	check_analysis
+}
 
 scenario_lime() {
 	build_lime x86_64
 	LIME_ON_VOLUME=1 capture_flow x86_64 lime-module 512 1536
+	# Another boot of the same kernel: its table must equal the capture
+	# scenario's (issue 16), whichever of the two ran first.
+	if [ -n "${CAPDIR:-}" ]; then
+		symbols_for_capture
+		[ -s "$ISF" ] && same_table_across_boots
+	fi
 }
 
 scenario_aarch64() { capture_flow aarch64 kcore 512 1536; }
@@ -518,6 +540,7 @@ run_scenario() {
 	fn=scenario_${name//-/_}
 	declare -F "$fn" >/dev/null || die "unknown scenario '$name' (bench.sh list)"
 	SCENARIO_T0=$(date +%s)
+	SCENARIO_NAME=$name
 	new_workdir "$name"
 	log "scenario $name: start (work dir $WORK)"
 	"$fn"
