@@ -32,6 +32,9 @@ fv_wait_serial() {
 	i=0
 	while [ $i -lt 100 ]; do
 		for d in /sys/block/nvme*n*; do
+			# nvmeXcYnZ: a multipath controller's hidden path (newer qemu
+			# sets CMIC), which has no /dev node; the disk is nvmeXnZ.
+			case ${d##*/} in nvme*c*n*) continue ;; esac
 			[ -e "$d/device/serial" ] || continue
 			s=$(sed 's/[[:space:]]*$//' "$d/device/serial")
 			if [ "$s" = "$1" ]; then
