@@ -143,6 +143,27 @@ fn cyclic_typedefs_are_refused() {
     b.strukt("task_struct", 8, &[("x", 1, 0, 0)]);
     let e = make(0, &b.bytes(), &kallsyms(0)).unwrap_err();
     assert!(matches!(e, Error::Type(_)), "{e}");
+    // Arrays of each other: sizing them must end, not overflow the stack.
+    let mut b = Builder::new();
+    let int = b.int("int", 4, true);
+    b.add("", 3, 0, false, 0, &[3, int, 2]); // 2: array of 3
+    b.add("", 3, 0, false, 0, &[2, int, 2]); // 3: array of 2
+    b.strukt("task_struct", 8, &[("x", 2, 0, 0)]);
+    let btf = crate::btf::Btf::parse(&b.bytes()).unwrap();
+    let view = crate::types::View {
+        base: &btf,
+        split: None,
+    };
+    assert!(matches!(
+        crate::types::Types::build(&[view], 8),
+        Err(crate::types::TypeError::Chain(_))
+    ));
+    let types = crate::types::Types::default();
+    assert!(matches!(
+        types.size_of(&view, 2),
+        Err(crate::types::TypeError::Chain(_))
+    ));
+    assert!(make(0, &b.bytes(), &kallsyms(0)).is_err());
 }
 
 #[test]

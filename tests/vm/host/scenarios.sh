@@ -379,7 +379,7 @@ check_lime_content() {
 	control=FVHEAP-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	check control-token-absent "$(grep -a -q -F "$control" "$WORK/memory.lime" && echo 1 || echo 0)" "$control"
 	banner=$(res_block version | head -n1)
-	ensure_volatility
+	ensure_volatility "$VOLATILITY_VERSION"
 	"$VOL" -q -f "$WORK/memory.lime" banners.Banners >"$WORK/volatility-banners.txt" 2>"$WORK/volatility.err" || true
 	check volatility-banner-found "$(grep -q -F "${banner:0:60}" "$WORK/volatility-banners.txt" && echo 0 || echo 1)" \
 		"$(grep -F -m1 'Linux version' "$WORK/volatility-banners.txt" | cut -c1-110)"
