@@ -59,6 +59,7 @@ same_table_across_boots() {
 vol_plugin() {
 	local v=$1 p=$2 t0
 	t0=$(date +%s)
+	mkdir -p "$WORK/vol-cache-$v"
 	timeout 900 "$VOL" -q --offline --cache-path "$WORK/vol-cache-$v" -s "$WORK/symbols" \
 		-f "$WORK/memory.lime" "$p" >"$WORK/vol-$v-$p.txt" 2>"$WORK/vol-$v-$p.err" || true
 	echo "vol $v $p $(($(date +%s) - t0)) s" >>"$WORK/summary"
