@@ -233,6 +233,8 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         path: c.dir.clone(),
         source,
     })?;
+    let mut isf = isf;
+    let taint_flags = fit_taint_flags(&c, &mut isf, arch, ctx.vmcoreinfo.as_ref(), kernel_offset)?;
     let banner_at = find_banner(
         &c,
         arch,
@@ -308,6 +310,9 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     for (n, why) in &report.untyped {
         line("untyped", format!("{n}: {why}"));
     }
+    if let Some(n) = taint_flags {
+        line("taint_flags", format!("{n} entries read from the image"));
+    }
     if report.percpu_typed > 0 {
         line(
             "per-cpu typed",
@@ -366,10 +371,104 @@ fn output_path(args: &SymbolsArgs, m: &Manifest) -> Result<PathBuf, Error> {
     )))
 }
 
+/// Physical address of a kernel-image runtime VA (x86_64: VA −
+/// `__START_KERNEL_map` + `phys_base`; arm64: VA − `kimage_voffset`), where
+/// the VMCOREINFO note gives what it takes.
+fn phys_of(arch: Arch, info: Option<&vmcoreinfo::VmcoreInfo>, va: u64) -> Option<u64> {
+    match (arch, info) {
+        (Arch::X86_64, Some(i)) => i
+            .phys_base
+            .map(|pb| va.wrapping_sub(START_KERNEL_MAP).wrapping_add(pb)),
+        (Arch::Aarch64, Some(i)) => i.kimage_voffset.map(|v| va.wrapping_sub(v)),
+        _ => None,
+    }
+}
+
+/// Reads `len` bytes of kernel-image memory at runtime VA `va` from the
+/// image; `None` when the address cannot be placed or was not captured.
+fn read_kernel(
+    c: &Capture,
+    reader: &mut SeekableReader<std::fs::File>,
+    phys: Option<u64>,
+    len: usize,
+) -> Result<Option<Vec<u8>>, Error> {
+    let Some(p) = phys else { return Ok(None) };
+    let Some(at) = c
+        .manifest
+        .ranges
+        .iter()
+        .find(|r| p >= r.start && p.saturating_add(len as u64) <= r.end.saturating_add(1))
+        .map(|r| r.lime_offset + 32 + (p - r.start))
+    else {
+        return Ok(None);
+    };
+    let mut buf = vec![0u8; len];
+    reader
+        .read_exact_at(at, &mut buf)
+        .map_err(|source| Error::Image {
+            path: c.image_path.clone(),
+            source,
+        })?;
+    Ok(Some(buf))
+}
+
+fn open_image(c: &Capture) -> Result<SeekableReader<std::fs::File>, Error> {
+    let image = crate::input::open_read(&c.image_path)?;
+    SeekableReader::open(image).map_err(|source| Error::Image {
+        path: c.image_path.clone(),
+        source,
+    })
+}
+
+/// `taint_flags` (lsmod's taint letters) is an array whose length is a
+/// `#define` (`TAINT_FLAGS_COUNT`, 18 to 20 by version), so the table first
+/// sizes it by the gap to the next symbol; entries past the real ones would
+/// print garbage letters. Cut the count to the entries the image holds:
+/// `{c_true: 'A'-'Z', c_false: 'A'-'Z' or ' ', module: 0|1}`. Returns the
+/// count kept, if the array was there to fit.
+fn fit_taint_flags(
+    c: &Capture,
+    isf: &mut serde_json::Value,
+    arch: Arch,
+    info: Option<&vmcoreinfo::VmcoreInfo>,
+    kernel_offset: u64,
+) -> Result<Option<u64>, Error> {
+    let size = isf["user_types"]["taint_flag"]["size"]
+        .as_u64()
+        .unwrap_or(0) as usize;
+    let sym = &isf["symbols"]["taint_flags"];
+    let (Some(link), Some(count)) = (sym["address"].as_u64(), sym["type"]["count"].as_u64()) else {
+        return Ok(None);
+    };
+    if size < 3 {
+        return Ok(None);
+    }
+    let va = link.wrapping_add(kernel_offset);
+    let mut reader = open_image(c)?;
+    let Some(bytes) = read_kernel(
+        c,
+        &mut reader,
+        phys_of(arch, info, va),
+        size * count as usize,
+    )?
+    else {
+        return Ok(None);
+    };
+    let valid = bytes
+        .chunks_exact(size)
+        .take_while(|e| {
+            e[0].is_ascii_uppercase() && (e[1].is_ascii_uppercase() || e[1] == b' ') && e[2] <= 1
+        })
+        .count() as u64;
+    if let Some(t) = isf["symbols"]["taint_flags"]["type"].as_object_mut() {
+        t.insert("count".into(), valid.into());
+    }
+    Ok(Some(valid))
+}
+
 /// Confirms the banner is in the image: first at `linux_banner`'s
-/// physical address (x86_64: VA − `__START_KERNEL_map` + `phys_base`;
-/// arm64: VA − `kimage_voffset`), else anywhere in captured memory.
-/// Returns the physical address found.
+/// physical address, else anywhere in captured memory. Returns the
+/// physical address found.
 fn find_banner(
     c: &Capture,
     arch: Arch,
@@ -377,38 +476,19 @@ fn find_banner(
     banner_va: u64,
     banner: &[u8],
 ) -> Result<u64, Error> {
-    let image = crate::input::open_read(&c.image_path)?;
-    let mut reader = SeekableReader::open(image).map_err(|source| Error::Image {
-        path: c.image_path.clone(),
-        source,
-    })?;
+    let mut reader = open_image(c)?;
+    let phys = phys_of(arch, info, banner_va);
+    if let Some(got) = read_kernel(c, &mut reader, phys, banner.len())?
+        && got == banner
+        && let Some(p) = phys
+    {
+        return Ok(p);
+    }
     let ranges = &c.manifest.ranges;
-    let lime_at = |phys: u64, len: u64| {
-        ranges
-            .iter()
-            .find(|r| phys >= r.start && phys.saturating_add(len) <= r.end.saturating_add(1))
-            .map(|r| r.lime_offset + 32 + (phys - r.start))
-    };
-    let phys = match (arch, info) {
-        (Arch::X86_64, Some(i)) => i
-            .phys_base
-            .map(|pb| banner_va.wrapping_sub(START_KERNEL_MAP).wrapping_add(pb)),
-        (Arch::Aarch64, Some(i)) => i.kimage_voffset.map(|v| banner_va.wrapping_sub(v)),
-        _ => None,
-    };
     let img_err = |source| Error::Image {
         path: c.image_path.clone(),
         source,
     };
-    if let Some(p) = phys
-        && let Some(at) = lime_at(p, banner.len() as u64)
-    {
-        let mut buf = vec![0u8; banner.len()];
-        reader.read_exact_at(at, &mut buf).map_err(img_err)?;
-        if buf == banner {
-            return Ok(p);
-        }
-    }
     // Anywhere: range by range, in chunks overlapping by the banner's length.
     const CHUNK: usize = 8 << 20;
     let mut buf = vec![0u8; CHUNK + banner.len()];

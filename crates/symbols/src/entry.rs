@@ -81,6 +81,7 @@ use Spec::{Array, Base, Ptr, Shape, Struct, Typedef};
 const LIST_HEAD: &[Spec] = &[Struct("list_head")];
 const SCHED_CLASS: &[Spec] = &[Struct("sched_class")];
 const ULONG: &[Spec] = &[Base("long unsigned int")];
+const VOID: &[Spec] = &[Base("void")];
 
 /// The table.
 pub const ENTRIES: &[Entry] = &[
@@ -128,6 +129,51 @@ pub const ENTRIES: &[Entry] = &[
     e("link_idr", &[Struct("idr")]),
     e("cap_last_cap", &[Base("int")]),
     e("ftrace_ops_list", &[Ptr(&Struct("ftrace_ops"))]),
+    e("ftrace_list_end", &[Struct("ftrace_ops")]),
+    e("ftrace_mod_maps", LIST_HEAD),
+    e("bpf_kallsyms", LIST_HEAD),
+    // lsmod's taint letters (2.2x): TAINT_FLAGS_COUNT is a #define, so the
+    // count is what fits before the next symbol.
+    e(
+        "taint_flags",
+        &[Array(Count::FromGap, &Struct("taint_flag"))],
+    ),
+    // Read as `int` offsets with CONFIG_HAVE_ARCH_PREL32_RELOCATIONS; the
+    // next symbol is __stop___tracepoints_ptrs, so the count is exact.
+    e(
+        "__start___tracepoints_ptrs",
+        &[
+            Array(Count::FromGap, &Typedef("tracepoint_ptr_t")),
+            Array(Count::FromGap, &Ptr(&Struct("tracepoint"))),
+        ],
+    ),
+    e(
+        "registered_fb",
+        &[Array(Count::Fixed(32), &Ptr(&Struct("fb_info")))],
+    ),
+    e("num_registered_fb", &[Base("int")]),
+    // Older kernels' entry points (present only where the kernel has them).
+    e("pid_hash", &[Ptr(&Struct("hlist_head"))]),
+    e("pidhash_shift", &[Base("unsigned int")]),
+    e("log_first_idx", &[Base("unsigned int")]),
+    e("log_next_idx", &[Base("unsigned int")]),
+    e("log_end", &[Base("unsigned int")]),
+    e("module_addr_min", ULONG),
+    e("module_addr_max", ULONG),
+    e("mem_map", &[Ptr(&Struct("page"))]),
+    e(
+        "height_to_maxindex",
+        &[Array(Count::FromGap, &Base("long unsigned int"))],
+    ),
+    e(
+        "height_to_maxnodes",
+        &[Array(Count::FromGap, &Base("long unsigned int"))],
+    ),
+    // Linker symbols plugins take the address of through an object.
+    e("_text", VOID),
+    e("_etext", VOID),
+    e("_stext", VOID),
+    e("_end", VOID),
     e("mount_hashtable", &[Ptr(&Struct("hlist_head"))]),
     // Scheduler classes (pslist's and others' sanity checks).
     e("dl_sched_class", SCHED_CLASS),

@@ -216,6 +216,15 @@ pub fn generate(inp: &Inputs<'_>) -> Result<(Value, Report), Error> {
             }
         }
     }
+    // Every other symbol is `void`: plugins that take an address through
+    // `object_from_symbol` work, where no type at all raises TypeError.
+    for v in out.values_mut() {
+        if let Some(o) = v.as_object_mut()
+            && !o.contains_key("type")
+        {
+            o.insert("type".into(), json!({"kind": "base", "name": "void"}));
+        }
+    }
     // The banner: what Volatility's banner cache and stackers match on.
     let Some(banner_at) = syms.get("linux_banner") else {
         return Err(Error::MissingSymbols(vec!["linux_banner".into()]));

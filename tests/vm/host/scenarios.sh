@@ -354,7 +354,10 @@ scenario_lime() {
 	fi
 }
 
-scenario_aarch64() { capture_flow aarch64 kcore 512 1536; }
+scenario_aarch64() {
+	capture_flow aarch64 kcore 512 1536
+	check_symbols_aarch64
+}
 
 # check_lime_content: the checks of a LiME stream at $WORK/memory.lime that do
 # not depend on our tool (ranges, tokens, Volatility's banner).
