@@ -149,6 +149,8 @@ impl Context {
         };
         let arm = if arch == Arch::Aarch64 {
             "; note: upstream Volatility 3 has no Linux arm64 support yet"
+        } else if self.vmcoreinfo.as_ref().is_some_and(|v| v.pgtable_l5) {
+            "; note: the kernel ran with 5-level page tables, which Volatility 3 (through 2.28) cannot translate"
         } else {
             ""
         };
@@ -317,6 +319,12 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         line(
             "per-cpu typed",
             format!("{} (from BTF)", report.percpu_typed),
+        );
+    }
+    if ctx.vmcoreinfo.as_ref().is_some_and(|v| v.pgtable_l5) {
+        line(
+            "note",
+            "the kernel ran with 5-level page tables (LA57): Volatility 3 through 2.28 translates only 4 levels".into(),
         );
     }
     if arch == Arch::Aarch64 {

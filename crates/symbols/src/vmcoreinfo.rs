@@ -20,6 +20,8 @@ pub struct VmcoreInfo {
     pub phys_base: Option<u64>,
     /// `NUMBER(kimage_voffset)` (arm64): physical = kernel-image VA − this.
     pub kimage_voffset: Option<u64>,
+    /// `NUMBER(pgtable_l5_enabled)` (x86_64): 5-level page tables in use.
+    pub pgtable_l5: bool,
 }
 
 /// `NT` type of the VMCOREINFO note (0, with name `VMCOREINFO`).
@@ -75,6 +77,7 @@ pub fn parse(text: &[u8]) -> VmcoreInfo {
             "KERNELOFFSET" => info.kernel_offset = u64::from_str_radix(v.trim(), 16).ok(),
             "NUMBER(phys_base)" => info.phys_base = number(v),
             "NUMBER(kimage_voffset)" => info.kimage_voffset = number(v),
+            "NUMBER(pgtable_l5_enabled)" => info.pgtable_l5 = number(v).is_some_and(|n| n != 0),
             _ => {}
         }
     }
@@ -110,6 +113,8 @@ mod tests {
         assert_eq!(info.kernel_offset, Some(0x1a00_0000));
         assert_eq!(info.phys_base, Some((-1_015_021_568i64) as u64));
         assert_eq!(find_note(&notes[..40]), None);
+        assert!(!info.pgtable_l5);
+        assert!(parse(b"NUMBER(pgtable_l5_enabled)=1\n").pgtable_l5);
         let arm = parse(b"NUMBER(kimage_voffset)=0xffff7fff3f600000\nKERNELOFFSET=0\n");
         assert_eq!(arm.kimage_voffset, Some(0xffff_7fff_3f60_0000));
         assert_eq!(arm.kernel_offset, Some(0));
