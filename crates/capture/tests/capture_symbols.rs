@@ -171,6 +171,14 @@ fn root_symbols_refuses_a_banner_not_in_the_image_and_a_capture_without_btf() {
         stderr(&o)
     );
     assert!(!table.exists());
+    // A context file that no longer matches the manifest is refused.
+    let ks = f.capture_dir().join("context/kallsyms");
+    let mut bytes = std::fs::read(&ks).unwrap();
+    bytes[0] ^= 1;
+    std::fs::write(&ks, bytes).unwrap();
+    let o = symbols(&f.capture_dir(), &table);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("run `capture verify`"), "{}", stderr(&o));
 
     let f = host(0x200_0000, true, false);
     assert_eq!(run(&mut f.cmd("kcore")).status.code(), Some(0));
