@@ -178,7 +178,11 @@ fn root_symbols_refuses_a_banner_not_in_the_image_and_a_capture_without_btf() {
     std::fs::write(&ks, bytes).unwrap();
     let o = symbols(&f.capture_dir(), &table);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("run `capture verify`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("run `capture verify`"),
+        "{}",
+        stderr(&o)
+    );
 
     let f = host(0x200_0000, true, false);
     assert_eq!(run(&mut f.cmd("kcore")).status.code(), Some(0));

@@ -118,6 +118,8 @@ pub fn kallsyms(ko: u64) -> Vec<u8> {
     line(TEXT + ko + 0x10_0400, 'D', "init_top_pgt");
     line(TEXT + ko + 0x10_0500, 'd', "local_dup");
     line(TEXT + ko + 0x20_0000, 'B', "_end");
+    // The kernel image goes on past _end (x86_64's .init.scratch).
+    line(TEXT + ko + 0x20_1000, 'B', "__init_scratch_begin");
     s.push_str("ffffffffc0000000 t loop_init\t[loop]\n");
     s.into_bytes()
 }

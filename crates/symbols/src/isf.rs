@@ -9,8 +9,8 @@
 //!   item is written (the schema has no kind for BTF);
 //! - the VMCOREINFO stacker adds `KERNELOFFSET` to every symbol itself, so
 //!   symbols must be at link-time addresses (runtime minus the slide) for
-//!   the kernel image; per-CPU symbols (small absolute values) stay as
-//!   they are;
+//!   the kernel image (every non-module symbol from `_text` up); per-CPU
+//!   symbols (small absolute values) stay as they are;
 //! - `LinuxKernelIntermedSymbols` refuses to load without the user types
 //!   of [`REQUIRED_TYPES`];
 //! - the banner scan identifies the table by `linux_banner`'s
@@ -269,10 +269,13 @@ fn place_symbols(inp: &Inputs<'_>, report: &mut Report) -> Result<BTreeMap<Strin
     }
     let find = |n: &str| k.symbols.iter().find(|s| s.name == n).map(|s| s.address);
     let text = find("_text").ok_or_else(|| Error::MissingSymbols(vec!["_text".into()]))?;
-    let end = find("_end").unwrap_or(u64::MAX);
     let mut out: BTreeMap<String, Placed> = BTreeMap::new();
     for s in &k.symbols {
-        let in_image = s.address >= text && s.address <= end;
+        // Not `_text..=_end`: the image goes on past `_end` (x86_64's
+        // `.init.scratch`, `sme_workarea`), and a symbol left slid there
+        // made two boots' tables differ. Module, BPF and trampoline
+        // symbols carry a `[...]` column and are not here.
+        let in_image = s.address >= text;
         let address = if in_image {
             s.address.wrapping_sub(inp.kernel_offset)
         } else {

@@ -7,7 +7,8 @@
 //! - data symbols (types `d D b B r R`) are listed only with
 //!   `CONFIG_KALLSYMS_ALL=y`; without them `init_task` and every other
 //!   entry point of Volatility is missing;
-//! - the kernel image runs from `_text` to `_end`; per-CPU symbols have
+//! - the kernel image starts at `_text` (and goes on past `_end`:
+//!   `.init.scratch`); per-CPU symbols have
 //!   small absolute values (`CONFIG_KALLSYMS_ABSOLUTE_PERCPU`) and are left
 //!   as they are when un-sliding.
 
