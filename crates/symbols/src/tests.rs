@@ -174,3 +174,37 @@ fn base64_matches_rfc4648() {
     assert_eq!(base64(b"foo"), "Zm9v");
     assert_eq!(base64(b"foobar"), "Zm9vYmFy");
 }
+
+#[test]
+fn aarch64_needs_swapper_pg_dir_and_skips_x86_entries() {
+    let btf = kernel_btf();
+    let mut ks = kallsyms(0x80_0000);
+    let args = |ks: &[u8]| {
+        generate(&Inputs {
+            vmlinux: &btf,
+            modules: &[],
+            kallsyms: ks,
+            banner: BANNER,
+            kernel_offset: 0x80_0000,
+            arch: Arch::Aarch64,
+            producer_version: "0.1.0",
+        })
+    };
+    // init_top_pgt is x86_64's: arm64 stacks on swapper_pg_dir.
+    let e = args(&ks).unwrap_err();
+    assert!(e.to_string().contains("swapper_pg_dir"), "{e}");
+    ks.extend_from_slice(
+        format!("{:016x} D swapper_pg_dir\n", TEXT + 0x80_0000 + 0x10_0600).as_bytes(),
+    );
+    let (isf, report) = args(&ks).unwrap();
+    assert_eq!(
+        isf["symbols"]["swapper_pg_dir"]["address"],
+        TEXT + 0x10_0600
+    );
+    assert!(
+        !report
+            .untyped
+            .iter()
+            .any(|(n, _)| n == "idt_table" || n == "vmemmap_base")
+    );
+}
