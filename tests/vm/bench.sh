@@ -36,7 +36,7 @@ setup)
 		case $what in
 		x86_64 | aarch64) build_base_initramfs "$what" ;;
 		lime) build_lime x86_64 ;;
-		volatility) ensure_volatility ;;
+		volatility) ensure_volatility "$VOLATILITY_VERSION" && ensure_volatility "$VOLATILITY_OLDEST" ;;
 		*) die "unknown setup item '$what'" ;;
 		esac
 	done

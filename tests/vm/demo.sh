@@ -83,6 +83,23 @@ step "The evidence, read back from the volume image (debugfs, no mount) and chec
 check_evidence x86_64 kcore
 took
 
+step "Analysable as it is: capture symbols, then Volatility 3's linux.pslist with nothing else"
+said "the guest planted a process with a random name before the capture: $(res analysis-process || echo '?') (name, PID)" \
+	"capture symbols turns the kernel's own BTF and kallsyms, saved in context/, into a Volatility symbol table"
+if [ -n "${CAPDIR:-}" ]; then
+	symbols_for_capture
+	sed 's/^/   │ /' "$WORK/symbols.txt" >&2
+	ensure_volatility "$VOLATILITY_VERSION"
+	vol_plugin "$VOLATILITY_VERSION" linux.pslist
+	read -r demo_name demo_pid <<<"$(res analysis-process || echo '? ?')"
+	said "vol -s $WORK/symbols -f $WORK/memory.lime linux.pslist   (Volatility $VOLATILITY_VERSION, only our table)"
+	head -n 3 "$WORK/vol-$VOLATILITY_VERSION-linux.pslist.txt" | sed 's/^/   │ /' >&2
+	grep -w -- "$demo_name" "$WORK/vol-$VOLATILITY_VERSION-linux.pslist.txt" | sed 's/^/   │ /' >&2 || true
+	check vol-pslist-planted-process "$(ok_if line_has "$WORK/vol-$VOLATILITY_VERSION-linux.pslist.txt" "$demo_pid" "$demo_name")" \
+		"$demo_name pid $demo_pid among $(grep -c . "$WORK/vol-$VOLATILITY_VERSION-linux.pslist.txt") lines"
+fi
+took
+
 bold ""
 if [ "$CHECK_FAILS" -eq 0 ]; then
 	bold "== All $(wc -l <"$WORK/checks") checks passed in $(($(date +%s) - T_ALL)) s"
@@ -101,8 +118,8 @@ if [ -n "${CAPDIR:-}" ] && [ -f "$CAPDIR/manifest.json" ]; then
 		"$cap verify '$CAPDIR'        # every hash, the seek table, the manifest" \
 		"$cap info '$CAPDIR'          # who, what, when, how much" \
 		"$cap extract '$CAPDIR' -o memory.lime   # plain LiME (same bytes as zstd -d), what Volatility reads" \
-		"$VMCACHE/volatility3-venv/bin/vol -f '$WORK/memory.lime' banners.Banners" \
-		"vol -f memory.lime linux.pslist   # needs the ISF symbols of kernel $KVER (dwarf2json on its debug package)" \
+		"$cap symbols '$CAPDIR' -o symbols/linux.json.xz   # the kernel's own symbol table (BTF + kallsyms)" \
+		"vol -s symbols -f memory.lime linux.pslist   # or any other Linux plugin: lsmod, sockstat, bash, ..." \
 		"python3 -m json.tool '$CAPDIR/manifest.json' | less   # chain of custody: who, when, what, every hash" \
 		"(docs/analyst.md has the rest)"
 fi

@@ -176,6 +176,25 @@ fetch_busybox() {
 	BUSYBOX=$dir/bin/busybox
 }
 
+# fetch_bash ARCH: Debian's bash-static for the guest (statically linked, so
+# it needs nothing else in the initramfs); it becomes /bin/bash there, the
+# shell whose remembered command Volatility's linux.bash must find (issue
+# 16). Sets BASH_STATIC.
+fetch_bash() {
+	local arch=$1 da deb dir
+	da=$(deb_arch "$arch")
+	ensure_foreign_arch "$da"
+	deb=$(apt_download "$VMCACHE/debs" "bash-static:$da")
+	dir=$VMCACHE/$arch/bash-static
+	if [ ! -x "$dir/bin/bash-static" ]; then
+		rm -rf "$dir"
+		mkdir -p "$dir"
+		dpkg-deb -x "$deb" "$dir"
+	fi
+	BASH_STATIC=$dir/bin/bash-static
+	[ -x "$BASH_STATIC" ] || die "bash-static:$da has no bin/bash-static"
+}
+
 # Modules the guest loads: NVMe (both disks are NVMe, as on Nitro), ext4 and
 # the crc32c implementation ext4 asks for at mount time. Dependencies come
 # from modules.dep (depmod run on the extracted package).
@@ -187,9 +206,10 @@ build_base_initramfs() {
 	local arch=$1 key tree mods m dep deps
 	fetch_kernel "$arch"
 	fetch_busybox "$arch"
+	fetch_bash "$arch"
 	key=$( (
 		echo "$KVER $GUEST_MODULES"
-		sha256sum "$BUSYBOX"
+		sha256sum "$BUSYBOX" "$BASH_STATIC"
 		find "$FV_VM_DIR/guest" -type f -print0 | sort -z | xargs -0 sha256sum
 	) | sha256sum | cut -c1-16)
 	BASE_INITRAMFS=$VMCACHE/$arch/initramfs-$KVER-$key.cpio.gz
@@ -201,6 +221,7 @@ build_base_initramfs() {
 	mkdir -p "$tree"/{bin,sbin,proc,sys,dev,run,tmp,etc,suspect,root,var/lib/amazon/ssm,fv} "$tree/lib/modules/$KVER"
 	cp "$BUSYBOX" "$tree/bin/busybox"
 	ln -s busybox "$tree/bin/sh"
+	cp "$BASH_STATIC" "$tree/bin/bash"
 	# The guest's modules.dep, from the package's own module tree.
 	if [ ! -s "$KROOT/lib/modules/$KVER/modules.dep" ]; then
 		depmod -b "$KROOT" "$KVER" || die "depmod on $KROOT failed"
@@ -270,11 +291,15 @@ kill_qemu() {
 # boots without the forensics volume (the runbook scenario hot-plugs it).
 vm_args() {
 	local arch=$1 initrd=$2 vol=$3 suspect=$4 scenario=$5 mem=${6:-512}
-	local accel cpu machine console
+	local accel cpu machine console extra=
 	local serial_v=${FV_VOLUME_ID/-/} serial_s=${FV_SUSPECT_VOLUME_ID/-/}
 	case $arch in
 	x86_64)
 		QEMU=qemu-system-x86_64 machine=q35 console=ttyS0 cpu=max
+		# 4-level page tables, as on EC2's usual instances: qemu's "max"
+		# CPU offers LA57, Debian's kernel then uses 5 levels, and Volatility
+		# 3 (through 2.28) translates only 4 (its Intel32e layer).
+		extra=no5lvl
 		accel=tcg
 		if kvm_works; then accel=kvm cpu=host; fi
 		;;
@@ -288,7 +313,7 @@ vm_args() {
 		-machine "$machine" -accel "$accel" -cpu "$cpu" -smp 2 -m "${mem}M"
 		-display none -monitor none -serial stdio -no-reboot -nodefaults
 		-kernel "$KIMAGE" -initrd "$initrd"
-		-append "console=$console panic=-1 quiet loglevel=3 fv.scenario=$scenario"
+		-append "console=$console panic=-1 quiet loglevel=3 $extra fv.scenario=$scenario"
 		-drive "file=$suspect,if=none,id=suspect,format=raw"
 		-device "nvme,serial=$serial_s,drive=suspect"
 	)

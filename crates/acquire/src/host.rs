@@ -129,7 +129,15 @@ fn context_sources(roots: &Roots) -> Vec<(&'static str, PathBuf)> {
     ]
 }
 
-fn copy_into(src: &Path, dir: &Dir, name: &str) -> Result<(u64, String), String> {
+/// Copies `src` into `dir/name` (created `O_EXCL`), `cap` bytes at most;
+/// its length and SHA-256.
+pub(crate) fn copy_into(
+    src: &Path,
+    dir: &Dir,
+    name: &str,
+    cap: u64,
+) -> Result<(u64, String), String> {
+    let cap = cap.min(CONTEXT_CAP);
     let mut input = File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
     let mut out = dir
         .create_file(OsStr::new(name))
@@ -137,10 +145,10 @@ fn copy_into(src: &Path, dir: &Dir, name: &str) -> Result<(u64, String), String>
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
     let mut len = 0u64;
-    while len < CONTEXT_CAP {
+    while len < cap {
         let n = match input.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => n.min((CONTEXT_CAP - len) as usize),
+            Ok(n) => n.min((cap - len) as usize),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(format!("{}: read: {e}", src.display())),
         };
@@ -277,7 +285,7 @@ pub fn write_context(roots: &Roots, capture: &Dir, uname: &Uname) -> (Vec<FileEn
             }
             continue;
         }
-        match copy_into(&src, &dir, name) {
+        match copy_into(&src, &dir, name, CONTEXT_CAP) {
             Ok((size, sha256)) => files.push(FileEntry {
                 path: format!("{dir_name}/{name}"),
                 size,
@@ -289,6 +297,7 @@ pub fn write_context(roots: &Roots, capture: &Dir, uname: &Uname) -> (Vec<FileEn
             }
         }
     }
+    crate::symbols_context::write(roots, &dir, &mut files, &mut warnings);
     if let Err(e) = dir.sync() {
         warnings.push(format!("context: {e}"));
     }

@@ -14,6 +14,8 @@
 //!   per-root lock, free-space check and reserve, atomic writes.
 //! - [`host`], [`imds`]: host identity, kernel context (from `/proc` and
 //!   `/sys` only), IMDSv2 identity with a one-second budget.
+//! - [`symbols_context`]: BTF, the VMCOREINFO note and a kallsyms check,
+//!   for the analyst's `capture symbols`.
 //! - [`stop`], [`progress`]: signals to partial images; progress output.
 //!
 //! Facts relied on, with sources, are in `FACTS.md` (LiME `src/lime.h`,
@@ -33,6 +35,7 @@ pub mod run;
 pub mod spec;
 pub mod stop;
 pub mod stream;
+pub mod symbols_context;
 mod sys;
 pub mod utc;
 

@@ -808,6 +808,7 @@ fn cleanup(root: &Dir, cdir: &Dir, name: &str) {
         ] {
             let _ = c.remove_file(OsStr::new(f));
         }
+        crate::symbols_context::remove(&c);
         let _ = cdir.remove_dir(OsStr::new(ctx));
     }
     for f in [manifest::IMAGE_FILE, output::RESERVE_FILE] {

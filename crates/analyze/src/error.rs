@@ -109,6 +109,23 @@ pub enum Error {
     /// Creating the output failed at the file system layer.
     #[error(transparent)]
     OutputFs(#[from] fv_core::fs::FsError),
+    /// No symbol table can be made from this capture.
+    #[error("{path}: no Volatility symbol table can be made: {reason}")]
+    NoSymbols {
+        /// The capture.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Making the symbol table failed.
+    #[error("{path}: {source}")]
+    Symbols {
+        /// The capture.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: fv_symbols::Error,
+    },
     /// Writing the report failed (stdout closed).
     #[error("writing the report: {0}")]
     Report(#[source] io::Error),
@@ -128,6 +145,11 @@ impl Error {
             Self::Image { source, .. } => match source {
                 ReadError::Io { .. } => exit::INPUT,
                 _ => exit::EVIDENCE_BAD,
+            },
+            Self::NoSymbols { .. } => exit::NO_SYMBOLS,
+            Self::Symbols { source, .. } => match source {
+                fv_symbols::Error::Write(_) => exit::OUTPUT,
+                _ => exit::NO_SYMBOLS,
             },
             Self::OutputExists { .. }
             | Self::OutputIsInput { .. }

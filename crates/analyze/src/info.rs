@@ -1,5 +1,7 @@
 //! `capture info`: what a capture is, for a person or (`--json`) a program.
-//! Reads the manifest and the seek table; hashes nothing (that is `verify`).
+//! Reads the manifest and the seek table; hashes nothing (that is `verify`)
+//! but the small context files a symbol table would be made from, to say
+//! whether `capture symbols` can make one.
 
 use std::io::Write;
 
@@ -33,6 +35,9 @@ pub struct Info {
     pub ranges: Vec<Located>,
     /// The manifest, for captures.
     pub manifest: Option<Manifest>,
+    /// Whether `capture symbols` can make a Volatility symbol table:
+    /// `yes (...)`, or `no: <why>` (captures only).
+    pub symbols: Option<String>,
 }
 
 /// Runs `info`.
@@ -63,6 +68,7 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
         seek_table: None,
         ranges: Vec::new(),
         manifest: None,
+        symbols: None,
     };
     match &input {
         Input::Capture(c) => {
@@ -93,6 +99,15 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
                 })
                 .collect();
             info.manifest = Some(c.manifest.clone());
+            info.symbols = Some(
+                match crate::symbols::Context::load(c)
+                    .map_err(|e| e.to_string())
+                    .and_then(|ctx| ctx.availability(&c.manifest))
+                {
+                    Ok(yes) => yes,
+                    Err(why) => format!("no: {why}"),
+                },
+            );
         }
         Input::Seekable(p) => {
             let mut img = ImageAt::open(p)?;
@@ -317,6 +332,9 @@ fn human(i: &Info) -> String {
         for w in &m.warnings {
             line("warning", w.clone());
         }
+    }
+    if let Some(sym) = &i.symbols {
+        line("symbols", sym.clone());
     }
     s
 }

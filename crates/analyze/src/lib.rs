@@ -16,7 +16,10 @@
 //! - [`extract`]: LiME (byte-identical to `zstd -d`), padded (sparse,
 //!   physical address = file offset) or raw output, of the whole image or of
 //!   a physical range, decompressing only the frames needed.
-//! - [`info`]: a human or JSON summary.
+//! - [`info`]: a human or JSON summary, saying whether a Volatility symbol
+//!   table can be made.
+//! - [`symbols`]: the Volatility 3 symbol table (ISF) of a capture, from
+//!   the kernel's own BTF and kallsyms the capture saved.
 //!
 //! Facts relied on (see `FACTS.md`): LiME headers are 32 bytes, end
 //! inclusive, nothing after the last record (504ensicsLabs/LiME `lime.h`);
@@ -37,6 +40,7 @@ pub mod output;
 pub mod range;
 pub mod scan;
 pub mod sidecar;
+pub mod symbols;
 pub mod verify;
 
 pub use error::Error;
@@ -58,6 +62,10 @@ pub mod exit {
     pub const OUTPUT: u8 = 3;
     /// The input could not be read (missing, permission, I/O error).
     pub const INPUT: u8 = 4;
+    /// `symbols`: the capture lacks what a symbol table needs (no BTF,
+    /// zeroed kallsyms, no data symbols, a type Volatility requires), or
+    /// its BTF is malformed.
+    pub const NO_SYMBOLS: u8 = 5;
 }
 
 /// The outcome of a command that ran to the end.
@@ -98,6 +106,32 @@ pub enum Command {
     Extract(ExtractArgs),
     /// Summarise a capture (host, kernel, time, source, ranges, sizes, status).
     Info(InfoArgs),
+    /// Make a Volatility 3 symbol table (ISF, .json.xz) for a capture from
+    /// the kernel's own BTF and kallsyms it saved: Linux plugins then run
+    /// with nothing else (no debug package, no dwarf2json).
+    Symbols(SymbolsArgs),
+}
+
+/// `capture symbols CAPTURE_DIR [-o FILE] [--force] [--kernel-offset HEX]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SymbolsArgs {
+    /// A capture directory (or its manifest.json).
+    pub path: PathBuf,
+    /// Output file, ending in .json.xz (default) or .json. Default: in the
+    /// current directory, linux-<release>-<machine>.json.xz.
+    #[arg(short = 'o', long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Replace FILE if it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// The KASLR slide (hex), for a capture without the VMCOREINFO note;
+    /// overrides the note.
+    #[arg(long, value_name = "HEX", value_parser = parse_hex)]
+    pub kernel_offset: Option<u64>,
+}
+
+fn parse_hex(s: &str) -> Result<u64, String> {
+    u64::from_str_radix(s.trim_start_matches("0x"), 16).map_err(|e| format!("{s:?}: {e}"))
 }
 
 /// `capture verify PATH [--json]`.
@@ -211,6 +245,7 @@ pub fn run_with(cmd: &Command, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         Command::Verify(a) => verify::run(a, out, err),
         Command::Extract(a) => extract::run(a, out, err),
         Command::Info(a) => info::run(a, out, err),
+        Command::Symbols(a) => symbols::run(a, out, err),
     }
 }
 

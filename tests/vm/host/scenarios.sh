@@ -4,6 +4,8 @@
 
 FV_VM_WORK=${FV_VM_WORK:-$FV_ROOT/tests/vm/work}
 RESULTS=$FV_VM_DIR/host/results.py
+# shellcheck source=SCRIPTDIR/analysis.sh
+. "$FV_VM_DIR/host/analysis.sh"
 
 list_scenarios() {
 	cat <<'LIST'
@@ -287,11 +289,15 @@ check_evidence() {
 	echo "image $IMAGE_SUMMARY" >>"$WORK/summary"
 }
 
-# ensure_volatility: Volatility 3 from PyPI in a venv in the cache; sets VOL.
+# ensure_volatility [VERSION]: Volatility 3 from PyPI in a venv in the cache,
+# with jsonschema (so Volatility validates every symbol table it loads, as an
+# analyst's install with it does); sets VOL and VOL_PY.
 ensure_volatility() {
-	local venv=$VMCACHE/volatility3-venv
+	local version=${1:-$VOLATILITY_VERSION}
+	local venv=$VMCACHE/volatility3-$version-venv
 	VOL=$venv/bin/vol
-	[ -x "$VOL" ] && return 0
+	VOL_PY=$venv/bin/python3
+	[ -x "$VOL" ] && [ -f "$venv/.fv-complete" ] && return 0
 	ensure_packages python3:python3
 	if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 		apt_update_once
@@ -299,13 +305,20 @@ ensure_volatility() {
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv >&2 ||
 			die "apt-get install python3-venv failed"
 	fi
-	log "installing Volatility 3 from PyPI into $venv"
+	log "installing Volatility 3 $version from PyPI into $venv"
 	rm -rf "$venv"
 	python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-	"$venv/bin/pip" install -q "volatility3==$VOLATILITY_VERSION" >&2 || die "pip install volatility3 failed"
+	"$venv/bin/pip" install -q "volatility3==$version" "jsonschema==$JSONSCHEMA_VERSION" >&2 ||
+		die "pip install volatility3==$version failed"
 	[ -x "$VOL" ] || die "volatility3 installed no 'vol' command"
+	touch "$venv/.fv-complete"
 }
+# The newest Volatility 3 release the bench runs, and the oldest one whose
+# Linux support `capture symbols` tables are checked with (2.11.0 predates
+# the VMCOREINFO stacker: it finds the kernel by scanning for swapper/0).
 VOLATILITY_VERSION=2.28.2
+VOLATILITY_OLDEST=2.11.0
+JSONSCHEMA_VERSION=4.23.0
 
 # --- scenarios ---------------------------------------------------------------
 
@@ -337,14 +350,26 @@ capture_flow() {
 	check_evidence "$arch" "$source"
 }
 
-scenario_capture() { capture_flow x86_64 kcore 512 1536; }
+scenario_capture() {
+	capture_flow x86_64 kcore 512 1536
+	check_analysis
+}
 
 scenario_lime() {
 	build_lime x86_64
 	LIME_ON_VOLUME=1 capture_flow x86_64 lime-module 512 1536
+	# Another boot of the same kernel: its table must equal the capture
+	# scenario's (issue 16), whichever of the two ran first.
+	if [ -n "${CAPDIR:-}" ]; then
+		symbols_for_capture
+		[ -s "$ISF" ] && same_table_across_boots
+	fi
 }
 
-scenario_aarch64() { capture_flow aarch64 kcore 512 1536; }
+scenario_aarch64() {
+	capture_flow aarch64 kcore 512 1536
+	check_symbols_aarch64
+}
 
 # check_lime_content: the checks of a LiME stream at $WORK/memory.lime that do
 # not depend on our tool (ranges, tokens, Volatility's banner).
@@ -369,7 +394,7 @@ check_lime_content() {
 	control=FVHEAP-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 	check control-token-absent "$(grep -a -q -F "$control" "$WORK/memory.lime" && echo 1 || echo 0)" "$control"
 	banner=$(res_block version | head -n1)
-	ensure_volatility
+	ensure_volatility "$VOLATILITY_VERSION"
 	"$VOL" -q -f "$WORK/memory.lime" banners.Banners >"$WORK/volatility-banners.txt" 2>"$WORK/volatility.err" || true
 	check volatility-banner-found "$(grep -q -F "${banner:0:60}" "$WORK/volatility-banners.txt" && echo 0 || echo 1)" \
 		"$(grep -F -m1 'Linux version' "$WORK/volatility-banners.txt" | cut -c1-110)"
@@ -683,6 +708,7 @@ run_scenario() {
 	fn=scenario_${name//-/_}
 	declare -F "$fn" >/dev/null || die "unknown scenario '$name' (bench.sh list)"
 	SCENARIO_T0=$(date +%s)
+	SCENARIO_NAME=$name
 	new_workdir "$name"
 	log "scenario $name: start (work dir $WORK)"
 	"$fn"

@@ -1,12 +1,13 @@
 # shellcheck shell=sh
 # Scenario "capture" (also "lime" and "aarch64"; the host picks the source):
-# plant the tokens, then run the three rendered SSM documents' scripts
+# plant the tokens and what Volatility must find, then run the three rendered SSM documents' scripts
 # unchanged, in order, recording the suspect disk's written sectors and the
 # page cache around them.
 # shellcheck source=SCRIPTDIR/lib.sh
 . /fv/scenarios/lib.sh
 fv_block iomem cat /proc/iomem
 fv_plant_tokens || { fv_fail "cannot plant the memory tokens"; exit 1; }
+fv_plant_analysis || { fv_fail "cannot plant the process, listener and bash for Volatility"; exit 1; }
 fv_record_state before-mount
 fv_ssm mount 300 || { fv_fail "the mount document failed"; fv_block dmesg dmesg; exit 1; }
 fv_result mountpoint "$(fv_volume_mountpoint)"

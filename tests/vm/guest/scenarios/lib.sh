@@ -162,3 +162,34 @@ fv_heap_pfns() {
 	done
 	fv_result heap-token-pfns "${pfns# }"
 }
+
+# fv_plant_analysis: what the host's Volatility run on the capture must find
+# (issue 16): a process with a random name (a copy of bash, since busybox
+# dispatches on argv[0]; the comm is the file's name), a TCP listener on a
+# random port, and an interactive bash holding a command in its history. The
+# loaded module is `loop` (modprobe'd by /init). Everything lives in /run
+# (tmpfs): nothing touches the suspect disk.
+fv_plant_analysis() {
+	[ -x /bin/bash ] || return 1
+	r=$(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')
+	name=fvp$r
+	cp /bin/bash "/run/$name" || return 1
+	"/run/$name" --norc --noprofile -c 'while :; do sleep 3600; done' </dev/null >/dev/null 2>&1 &
+	fv_result analysis-process "$name $!"
+	port=$((20000 + 0x${r%????} % 10000))
+	nc -l -p "$port" </dev/null >/dev/null 2>&1 &
+	fv_result analysis-port "$port $!"
+	# An interactive bash reading commands from a FIFO whose writer stays
+	# open (no EOF, so it never exits); the command is remembered in its
+	# history, with the timestamp linux.bash looks for.
+	mkfifo /run/fv-bash.fifo || return 1
+	HISTFILE=/run/fv-bash-history /bin/bash --norc --noprofile -i </run/fv-bash.fifo >/dev/null 2>&1 &
+	bp=$!
+	sleep 86400 >/run/fv-bash.fifo &
+	cmd="echo fvbash-$r"
+	echo "$cmd >/dev/null" >/run/fv-bash.fifo
+	fv_result analysis-bash "$bp $cmd >/dev/null"
+	sleep 1
+	grep -q '^State:' "/proc/$bp/status" || return 1
+	fv_block analysis-modules cat /proc/modules
+}

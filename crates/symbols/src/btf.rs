@@ -1,0 +1,706 @@
+//! A BTF parser: the kernel's own type information, as exposed at
+//! `/sys/kernel/btf/vmlinux` (base BTF) and `/sys/kernel/btf/<module>`
+//! (split BTF, whose type IDs and string offsets continue the base's).
+//!
+//! Why our own parser and not a crate: the format is small (a 24-byte
+//! header, 20 kinds, a string table), every byte of it comes from a
+//! suspect machine, and this code must refuse malformed input with a clear
+//! error rather than panic; the one maintained Rust parser that handles
+//! split BTF (`btf-rs`) is LGPL, awkward for our static MIT/Apache binary.
+//! The parser is fuzzed (`fuzz/fuzz_targets/btf.rs`).
+//!
+//! Facts relied on (linux `include/uapi/linux/btf.h`,
+//! `Documentation/bpf/btf.rst`, `kernel/bpf/btf.c`):
+//! - header: magic `0xeB9F` (u16, the file's byte order), version 1, flags,
+//!   `hdr_len`, then `type_off`, `type_len`, `str_off`, `str_len` (u32),
+//!   offsets counted from the end of the header;
+//! - a type is `name_off`, `info` (vlen bits 0-15, kind bits 24-28,
+//!   kind_flag bit 31), `size`/`type`, followed by kind-specific data;
+//! - type ID 0 is `void`; base BTF's first type is ID 1; split BTF's first
+//!   type is the base's last ID + 1, and its string offsets start at the
+//!   base's `str_len`;
+//! - struct members carry a bit offset; with kind_flag set, bits 24-31 are
+//!   the bitfield size and bits 0-23 the bit offset.
+
+use std::collections::HashMap;
+
+/// `BTF_MAGIC` as read little-endian.
+pub const MAGIC: u16 = 0xeb9f;
+/// Longest typedef/qualifier chain followed before a type is declared
+/// cyclic (real kernels need fewer than ten).
+pub const MAX_CHAIN: usize = 64;
+
+/// What is wrong with a BTF blob.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BtfError {
+    /// Shorter than a header or a section it announces.
+    #[error("BTF: truncated ({what})")]
+    Truncated {
+        /// What was being read.
+        what: String,
+    },
+    /// No BTF magic.
+    #[error("BTF: no magic 0xeB9F at the start (not a BTF blob)")]
+    NoMagic,
+    /// Big-endian BTF (a big-endian kernel): not supported.
+    #[error("BTF: big-endian BTF is not supported (only little-endian kernels: x86_64, aarch64)")]
+    BigEndian,
+    /// A version other than 1.
+    #[error("BTF: version {0} (only version 1 is known)")]
+    Version(u8),
+    /// A header field or section out of bounds.
+    #[error("BTF: bad header: {0}")]
+    Header(String),
+    /// A type is malformed.
+    #[error("BTF: type {id}: {reason}")]
+    Type {
+        /// Type ID.
+        id: u32,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A string offset points outside the string section or to a string
+    /// without its terminating NUL or that is not UTF-8.
+    #[error("BTF: string at offset {0} is out of bounds, unterminated or not UTF-8")]
+    String(u32),
+}
+
+/// A struct or union member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    /// Its name (empty for an anonymous member).
+    pub name: String,
+    /// Its type ID.
+    pub ty: u32,
+    /// Offset from the start of the struct, in bits.
+    pub bit_offset: u32,
+    /// Bitfield width in bits; 0 for an ordinary member.
+    pub bitfield: u8,
+}
+
+/// One enum constant's value (`ENUM64` may need the full u64 range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnumValue {
+    /// A signed value.
+    Signed(i64),
+    /// An unsigned value.
+    Unsigned(u64),
+}
+
+/// A BTF type's kind and data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// `BTF_KIND_INT`.
+    Int {
+        /// Size in bytes.
+        size: u32,
+        /// `BTF_INT_SIGNED` (1), `BTF_INT_CHAR` (2), `BTF_INT_BOOL` (4).
+        encoding: u8,
+        /// Width in bits (narrower than `size` only in old-style bitfields).
+        bits: u8,
+        /// Bit offset of the value (old-style bitfields).
+        offset: u8,
+    },
+    /// `BTF_KIND_PTR` to a type.
+    Ptr(u32),
+    /// `BTF_KIND_ARRAY`.
+    Array {
+        /// Element type.
+        elem: u32,
+        /// Element count.
+        count: u32,
+    },
+    /// `BTF_KIND_STRUCT` (false) or `BTF_KIND_UNION` (true).
+    Composite {
+        /// A union.
+        union: bool,
+        /// Size in bytes.
+        size: u32,
+        /// Members in order.
+        members: Vec<Member>,
+    },
+    /// `BTF_KIND_ENUM` / `BTF_KIND_ENUM64`.
+    Enum {
+        /// Size in bytes.
+        size: u32,
+        /// kind_flag: the values are signed.
+        signed: bool,
+        /// Constants in order.
+        values: Vec<(String, EnumValue)>,
+    },
+    /// `BTF_KIND_FWD` (kind_flag: a union).
+    Fwd {
+        /// A union.
+        union: bool,
+    },
+    /// `BTF_KIND_TYPEDEF`.
+    Typedef(u32),
+    /// `BTF_KIND_VOLATILE`, `CONST`, `RESTRICT`, `TYPE_TAG`: the type itself
+    /// for every use here.
+    Qualifier(u32),
+    /// `BTF_KIND_FUNC`.
+    Func,
+    /// `BTF_KIND_FUNC_PROTO`.
+    FuncProto,
+    /// `BTF_KIND_VAR` of a type.
+    Var(u32),
+    /// `BTF_KIND_DATASEC`: (variable type ID, offset, size).
+    Datasec(Vec<(u32, u32, u32)>),
+    /// `BTF_KIND_FLOAT` of a size.
+    Float(u32),
+    /// `BTF_KIND_DECL_TAG`.
+    DeclTag,
+}
+
+/// One type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Type {
+    /// Its name (empty when anonymous).
+    pub name: String,
+    /// Its kind and data.
+    pub kind: Kind,
+}
+
+/// A parsed BTF blob: base BTF, or split BTF parsed against its base.
+#[derive(Debug, Clone, Default)]
+pub struct Btf {
+    /// ID of `types[0]` (1 for base BTF).
+    first_id: u32,
+    /// Length of the string section, plus the base's for split BTF (where
+    /// the next split BTF's offsets would start).
+    str_end: u32,
+    types: Vec<Type>,
+}
+
+fn u16_at(b: &[u8], i: usize) -> Option<u16> {
+    Some(u16::from_le_bytes(b.get(i..i + 2)?.try_into().ok()?))
+}
+fn u32_at(b: &[u8], i: usize) -> Option<u32> {
+    Some(u32::from_le_bytes(
+        b.get(i..i.checked_add(4)?)?.try_into().ok()?,
+    ))
+}
+
+/// The header's sections, as slices.
+struct Sections<'a> {
+    types: &'a [u8],
+    strings: &'a [u8],
+}
+
+fn sections(data: &[u8]) -> Result<Sections<'_>, BtfError> {
+    let trunc = |what: &str| BtfError::Truncated { what: what.into() };
+    let magic = u16_at(data, 0).ok_or_else(|| trunc("header"))?;
+    if magic == MAGIC.swap_bytes() {
+        return Err(BtfError::BigEndian);
+    }
+    if magic != MAGIC {
+        return Err(BtfError::NoMagic);
+    }
+    let version = *data.get(2).ok_or_else(|| trunc("header"))?;
+    if version != 1 {
+        return Err(BtfError::Version(version));
+    }
+    let field = |i: usize| u32_at(data, i).ok_or_else(|| trunc("header"));
+    let hdr_len = field(4)? as usize;
+    let (type_off, type_len, str_off, str_len) = (field(8)?, field(12)?, field(16)?, field(20)?);
+    if hdr_len < 24 || hdr_len > data.len() {
+        return Err(BtfError::Header(format!(
+            "header length {hdr_len} (file {} bytes)",
+            data.len()
+        )));
+    }
+    let body = &data[hdr_len..];
+    let slice = |off: u32, len: u32, what: &str| {
+        let end = (off as usize).checked_add(len as usize);
+        match end {
+            Some(end) if end <= body.len() => Ok(&body[off as usize..end]),
+            _ => Err(BtfError::Header(format!(
+                "{what} section {off}+{len} beyond the {} bytes after the header",
+                body.len()
+            ))),
+        }
+    };
+    let types = slice(type_off, type_len, "type")?;
+    let strings = slice(str_off, str_len, "string")?;
+    if type_len % 4 != 0 || type_off % 4 != 0 {
+        return Err(BtfError::Header("type section not 4-byte aligned".into()));
+    }
+    if strings.last().is_some_and(|&b| b != 0) {
+        return Err(BtfError::Header(
+            "string section does not end in NUL".into(),
+        ));
+    }
+    Ok(Sections { types, strings })
+}
+
+/// String lookup across a base's strings and this blob's own.
+struct Strings<'a> {
+    base: Option<&'a Btf>,
+    base_len: u32,
+    own: &'a [u8],
+    base_strings: Option<&'a HashMap<u32, String>>,
+}
+
+impl Strings<'_> {
+    fn get(&self, off: u32) -> Result<String, BtfError> {
+        if off < self.base_len {
+            // Split BTF naming a base string: looked up in the base's table.
+            return match (self.base, self.base_strings) {
+                (Some(_), Some(map)) => map.get(&off).cloned().ok_or(BtfError::String(off)),
+                _ => Err(BtfError::String(off)),
+            };
+        }
+        let at = (off - self.base_len) as usize;
+        let rest = self.own.get(at..).ok_or(BtfError::String(off))?;
+        let end = rest
+            .iter()
+            .position(|&b| b == 0)
+            .ok_or(BtfError::String(off))?;
+        std::str::from_utf8(&rest[..end])
+            .map(str::to_owned)
+            .map_err(|_| BtfError::String(off))
+    }
+}
+
+impl Btf {
+    /// Parses base BTF (`/sys/kernel/btf/vmlinux`).
+    ///
+    /// # Errors
+    /// A [`BtfError`] naming what is malformed.
+    pub fn parse(data: &[u8]) -> Result<Self, BtfError> {
+        let s = sections(data)?;
+        if s.strings.first().is_some_and(|&b| b != 0) {
+            return Err(BtfError::Header(
+                "base BTF's string section does not start with the empty string".into(),
+            ));
+        }
+        let strings = Strings {
+            base: None,
+            base_len: 0,
+            own: s.strings,
+            base_strings: None,
+        };
+        let types = parse_types(s.types, 1, &strings)?;
+        let btf = Self {
+            first_id: 1,
+            str_end: s.strings.len() as u32,
+            types,
+        };
+        btf.check_refs()?;
+        Ok(btf)
+    }
+
+    /// Parses split BTF (`/sys/kernel/btf/<module>`) against its base.
+    /// `base_strings` is [`Btf::string_table`] of the base blob.
+    ///
+    /// # Errors
+    /// A [`BtfError`] naming what is malformed.
+    pub fn parse_split(
+        data: &[u8],
+        base: &Self,
+        base_strings: &HashMap<u32, String>,
+    ) -> Result<Self, BtfError> {
+        let s = sections(data)?;
+        let strings = Strings {
+            base: Some(base),
+            base_len: base.str_end,
+            own: s.strings,
+            base_strings: Some(base_strings),
+        };
+        let first_id = base.next_id();
+        let types = parse_types(s.types, first_id, &strings)?;
+        let btf = Self {
+            first_id,
+            str_end: base.str_end.saturating_add(s.strings.len() as u32),
+            types,
+        };
+        btf.check_refs()?;
+        Ok(btf)
+    }
+
+    /// The base blob's strings by offset, for [`Btf::parse_split`]: only the
+    /// NUL-terminated strings that start at an offset (every offset a type
+    /// can name).
+    ///
+    /// # Errors
+    /// A [`BtfError`] if the blob's sections are malformed.
+    pub fn string_table(data: &[u8]) -> Result<HashMap<u32, String>, BtfError> {
+        let s = sections(data)?;
+        let mut map = HashMap::new();
+        let mut at = 0usize;
+        while at < s.strings.len() {
+            let end = s.strings[at..]
+                .iter()
+                .position(|&b| b == 0)
+                .map_or(s.strings.len(), |e| at + e);
+            if let Ok(text) = std::str::from_utf8(&s.strings[at..end]) {
+                // Every suffix is a valid offset too (the kernel allows it);
+                // only starts of strings are recorded, which is what pahole
+                // and the kernel emit.
+                map.insert(at as u32, text.to_owned());
+            }
+            at = end + 1;
+        }
+        Ok(map)
+    }
+
+    /// The ID the next split BTF starts at.
+    pub fn next_id(&self) -> u32 {
+        self.first_id + self.types.len() as u32
+    }
+
+    /// ID of the first type in this blob.
+    pub fn first_id(&self) -> u32 {
+        self.first_id
+    }
+
+    /// Number of types in this blob.
+    pub fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    /// Whether the blob holds no type.
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty()
+    }
+
+    /// The type of this blob with ID `id`, if it is one of this blob's.
+    pub fn own(&self, id: u32) -> Option<&Type> {
+        id.checked_sub(self.first_id)
+            .and_then(|i| self.types.get(i as usize))
+    }
+
+    /// This blob's types with their IDs.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Type)> {
+        (self.first_id..).zip(self.types.iter())
+    }
+
+    /// Every type reference points at `void` or a type of this blob or of
+    /// its base (whose IDs are all below `first_id`).
+    fn check_refs(&self) -> Result<(), BtfError> {
+        let end = self.next_id();
+        for (id, t) in self.iter() {
+            let bad = |r: u32| BtfError::Type {
+                id,
+                reason: format!("refers to type {r}, beyond the last type {}", end - 1),
+            };
+            let check = |r: u32| if r >= end { Err(bad(r)) } else { Ok(()) };
+            match &t.kind {
+                Kind::Ptr(r) | Kind::Typedef(r) | Kind::Qualifier(r) | Kind::Var(r) => check(*r)?,
+                Kind::Array { elem, .. } => check(*elem)?,
+                Kind::Composite { members, .. } => {
+                    for m in members {
+                        check(m.ty)?;
+                    }
+                }
+                Kind::Datasec(vars) => {
+                    for v in vars {
+                        check(v.0)?;
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_types(sec: &[u8], first_id: u32, strings: &Strings<'_>) -> Result<Vec<Type>, BtfError> {
+    let mut types = Vec::new();
+    let mut at = 0usize;
+    while at < sec.len() {
+        let id = first_id.saturating_add(types.len() as u32);
+        let trunc = || BtfError::Truncated {
+            what: format!("type {id}"),
+        };
+        let word = |i: usize| u32_at(sec, i).ok_or_else(trunc);
+        let name_off = word(at)?;
+        let info = word(at + 4)?;
+        let size_or_type = word(at + 8)?;
+        at += 12;
+        let vlen = (info & 0xffff) as usize;
+        let kind_flag = info >> 31 == 1;
+        let kind_no = (info >> 24) & 0x1f;
+        let name = strings.get(name_off)?;
+        let bad = |reason: String| BtfError::Type { id, reason };
+        let kind = match kind_no {
+            1 => {
+                let enc = word(at)?;
+                at += 4;
+                let bits = enc & 0xff;
+                if bits > 128 || size_or_type > 16 || size_or_type == 0 {
+                    return Err(bad(format!("INT of {size_or_type} bytes, {bits} bits")));
+                }
+                Kind::Int {
+                    size: size_or_type,
+                    encoding: ((enc >> 24) & 0x0f) as u8,
+                    bits: bits as u8,
+                    offset: ((enc >> 16) & 0xff) as u8,
+                }
+            }
+            2 => Kind::Ptr(size_or_type),
+            3 => {
+                let elem = word(at)?;
+                let count = word(at + 8)?;
+                at += 12;
+                Kind::Array { elem, count }
+            }
+            4 | 5 => {
+                let mut members = Vec::with_capacity(vlen.min(sec.len() / 12));
+                for _ in 0..vlen {
+                    let m_name = strings.get(word(at)?)?;
+                    let ty = word(at + 4)?;
+                    let off = word(at + 8)?;
+                    at += 12;
+                    let (bit_offset, bitfield) = if kind_flag {
+                        (off & 0x00ff_ffff, (off >> 24) as u8)
+                    } else {
+                        (off, 0)
+                    };
+                    members.push(Member {
+                        name: m_name,
+                        ty,
+                        bit_offset,
+                        bitfield,
+                    });
+                }
+                Kind::Composite {
+                    union: kind_no == 5,
+                    size: size_or_type,
+                    members,
+                }
+            }
+            6 | 19 => {
+                let wide = kind_no == 19;
+                let mut values = Vec::with_capacity(vlen.min(sec.len() / 8));
+                for _ in 0..vlen {
+                    let v_name = strings.get(word(at)?)?;
+                    let lo = word(at + 4)?;
+                    let value = if wide {
+                        let hi = word(at + 8)?;
+                        at += 12;
+                        let v = u64::from(hi) << 32 | u64::from(lo);
+                        if kind_flag {
+                            EnumValue::Signed(v as i64)
+                        } else {
+                            EnumValue::Unsigned(v)
+                        }
+                    } else {
+                        at += 8;
+                        if kind_flag {
+                            EnumValue::Signed(i64::from(lo as i32))
+                        } else {
+                            EnumValue::Unsigned(u64::from(lo))
+                        }
+                    };
+                    values.push((v_name, value));
+                }
+                if !matches!(size_or_type, 1 | 2 | 4 | 8) {
+                    return Err(bad(format!("enum of {size_or_type} bytes")));
+                }
+                Kind::Enum {
+                    size: size_or_type,
+                    signed: kind_flag,
+                    values,
+                }
+            }
+            7 => Kind::Fwd { union: kind_flag },
+            8 => Kind::Typedef(size_or_type),
+            9..=11 | 18 => Kind::Qualifier(size_or_type),
+            12 => Kind::Func,
+            13 => {
+                at = at
+                    .checked_add(vlen * 8)
+                    .filter(|&e| e <= sec.len())
+                    .ok_or_else(trunc)?;
+                Kind::FuncProto
+            }
+            14 => {
+                word(at)?;
+                at += 4;
+                Kind::Var(size_or_type)
+            }
+            15 => {
+                let mut vars = Vec::with_capacity(vlen.min(sec.len() / 12));
+                for _ in 0..vlen {
+                    vars.push((word(at)?, word(at + 4)?, word(at + 8)?));
+                    at += 12;
+                }
+                Kind::Datasec(vars)
+            }
+            16 => {
+                if !matches!(size_or_type, 2 | 4 | 8 | 12 | 16) {
+                    return Err(bad(format!("FLOAT of {size_or_type} bytes")));
+                }
+                Kind::Float(size_or_type)
+            }
+            17 => {
+                word(at)?;
+                at += 4;
+                Kind::DeclTag
+            }
+            other => return Err(bad(format!("unknown kind {other}"))),
+        };
+        if at > sec.len() {
+            return Err(trunc());
+        }
+        types.push(Type { name, kind });
+        if types.len() >= (u32::MAX - first_id) as usize {
+            return Err(BtfError::Header("too many types".into()));
+        }
+    }
+    Ok(types)
+}
+
+/// Encoders for BTF fixtures (tests and fuzz seeds).
+pub mod encode {
+    /// Builds a BTF blob from raw type records and a string section.
+    pub fn blob(types: &[u8], strings: &[u8]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&super::MAGIC.to_le_bytes());
+        v.push(1);
+        v.push(0);
+        v.extend_from_slice(&24u32.to_le_bytes());
+        v.extend_from_slice(&0u32.to_le_bytes());
+        v.extend_from_slice(&(types.len() as u32).to_le_bytes());
+        v.extend_from_slice(&(types.len() as u32).to_le_bytes());
+        v.extend_from_slice(&(strings.len() as u32).to_le_bytes());
+        v.extend_from_slice(types);
+        v.extend_from_slice(strings);
+        v
+    }
+
+    /// One type record's fixed part.
+    pub fn ty(
+        out: &mut Vec<u8>,
+        name_off: u32,
+        kind: u32,
+        vlen: u32,
+        kind_flag: bool,
+        size_or_type: u32,
+    ) {
+        out.extend_from_slice(&name_off.to_le_bytes());
+        let info = (u32::from(kind_flag) << 31) | (kind << 24) | vlen;
+        out.extend_from_slice(&info.to_le_bytes());
+        out.extend_from_slice(&size_or_type.to_le_bytes());
+    }
+
+    /// Appends little-endian u32 words.
+    pub fn words(out: &mut Vec<u8>, w: &[u32]) {
+        for x in w {
+            out.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode::{blob, ty, words};
+    use super::*;
+
+    /// "\0int\0task\0pid\0next\0" offsets: int=1, task=5, pid=10, next=14.
+    const STR: &[u8] = b"\0int\0task\0pid\0next\0";
+
+    fn sample() -> Vec<u8> {
+        let mut t = Vec::new();
+        ty(&mut t, 1, 1, 0, false, 4); // 1: int
+        words(&mut t, &[(1 << 24) | 32]);
+        ty(&mut t, 5, 4, 2, true, 16); // 2: struct task { int pid:3; task *next; }
+        words(&mut t, &[10, 1, 3 << 24, 14, 3, 64]);
+        ty(&mut t, 0, 2, 0, false, 2); // 3: ptr -> 2
+        blob(&t, STR)
+    }
+
+    #[test]
+    fn parses_types_members_and_bitfields() {
+        let btf = Btf::parse(&sample()).unwrap();
+        assert_eq!(btf.len(), 3);
+        assert_eq!(btf.own(1).unwrap().name, "int");
+        let Kind::Composite {
+            members,
+            size,
+            union,
+        } = &btf.own(2).unwrap().kind
+        else {
+            panic!("not a struct")
+        };
+        assert!(!union);
+        assert_eq!(*size, 16);
+        assert_eq!(members[0].name, "pid");
+        assert_eq!(members[0].bitfield, 3);
+        assert_eq!(members[1].bit_offset, 64);
+        assert_eq!(btf.own(3).unwrap().kind, Kind::Ptr(2));
+    }
+
+    #[test]
+    fn split_btf_continues_ids_and_strings() {
+        let base_bytes = sample();
+        let base = Btf::parse(&base_bytes).unwrap();
+        let table = Btf::string_table(&base_bytes).unwrap();
+        // Split strings start at the base's length: "mod\0" is offset 19.
+        let mut t = Vec::new();
+        ty(&mut t, STR.len() as u32, 8, 0, false, 3); // 4: typedef mod -> ptr(task)
+        ty(&mut t, 5, 2, 0, false, 4); // 5: ptr -> 4 (name "task" from base)
+        let split = Btf::parse_split(&blob(&t, b"mod\0"), &base, &table).unwrap();
+        assert_eq!(split.first_id(), 4);
+        assert_eq!(split.own(4).unwrap().name, "mod");
+        assert_eq!(split.own(5).unwrap().name, "task");
+        assert_eq!(split.own(5).unwrap().kind, Kind::Ptr(4));
+    }
+
+    #[test]
+    fn refuses_malformed_blobs() {
+        let good = sample();
+        assert_eq!(
+            Btf::parse(&good[..10]).unwrap_err(),
+            BtfError::Truncated {
+                what: "header".into()
+            }
+        );
+        let mut be = good.clone();
+        be[0..2].copy_from_slice(&MAGIC.to_be_bytes());
+        assert_eq!(Btf::parse(&be).unwrap_err(), BtfError::BigEndian);
+        let mut v2 = good.clone();
+        v2[2] = 2;
+        assert_eq!(Btf::parse(&v2).unwrap_err(), BtfError::Version(2));
+        assert_eq!(
+            Btf::parse(b"hello world, not btf at all....").unwrap_err(),
+            BtfError::NoMagic
+        );
+        // A type section running past the file.
+        let mut long = good.clone();
+        long[12..16].copy_from_slice(&4096u32.to_le_bytes());
+        assert!(matches!(
+            Btf::parse(&long).unwrap_err(),
+            BtfError::Header(_)
+        ));
+        // A reference to a type that does not exist.
+        let mut t = Vec::new();
+        ty(&mut t, 0, 2, 0, false, 7);
+        assert!(matches!(
+            Btf::parse(&blob(&t, b"\0")).unwrap_err(),
+            BtfError::Type { id: 1, .. }
+        ));
+        // A name offset beyond the strings.
+        let mut t = Vec::new();
+        ty(&mut t, 99, 2, 0, false, 0);
+        assert_eq!(
+            Btf::parse(&blob(&t, b"\0")).unwrap_err(),
+            BtfError::String(99)
+        );
+        // A struct announcing more members than there are bytes.
+        let mut t = Vec::new();
+        ty(&mut t, 0, 4, 1000, false, 8);
+        assert!(matches!(
+            Btf::parse(&blob(&t, b"\0")).unwrap_err(),
+            BtfError::Truncated { .. }
+        ));
+        // An unknown kind.
+        let mut t = Vec::new();
+        ty(&mut t, 0, 31, 0, false, 0);
+        assert!(matches!(
+            Btf::parse(&blob(&t, b"\0")).unwrap_err(),
+            BtfError::Type { .. }
+        ));
+    }
+}
