@@ -17,6 +17,9 @@
 //!   physical address = file offset) or raw output, of the whole image or of
 //!   a physical range, decompressing only the frames needed.
 //! - [`info`]: a human or JSON summary.
+//! - [`text`]: every line of human output goes through
+//!   [`text::printable`]: strings from the evidence cannot drive the
+//!   terminal.
 //!
 //! Facts relied on (see `FACTS.md`): LiME headers are 32 bytes, end
 //! inclusive, nothing after the last record (504ensicsLabs/LiME `lime.h`);
@@ -36,6 +39,7 @@ pub mod output;
 pub mod range;
 pub mod scan;
 pub mod sidecar;
+pub mod text;
 pub mod verify;
 
 pub use error::Error;

@@ -6,7 +6,7 @@
 //! LiME files are streamed.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use fv_evidence::reader::{Frame, FrameStream, OnCompressed, ReadError, SeekTable};
@@ -176,13 +176,16 @@ impl<C: OnCompressed> Read for Frames<'_, C> {
 /// table is unusable, so the data frames are still checked.
 ///
 /// # Errors
-/// [`Error::Input`] if the file cannot be opened.
-pub fn seekable(path: &Path, threads: usize) -> Result<Scan, Error> {
-    let mut f = crate::input::open_read(path)?;
+/// [`Error::Input`] if the file cannot be read from its start again.
+pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error> {
     let table = match SeekTable::read_from(&mut f) {
         Ok(t) => t,
         Err(e) => {
-            let mut scan = plain_zstd(path)?;
+            f.seek(SeekFrom::Start(0)).map_err(|source| Error::Input {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let mut scan = plain_zstd(f)?;
             scan.table_error = Some(e);
             return Ok(scan);
         }
@@ -258,9 +261,8 @@ pub fn seekable(path: &Path, threads: usize) -> Result<Scan, Error> {
 /// a seek table are skipped by zstd).
 ///
 /// # Errors
-/// [`Error::Input`] if the file cannot be opened.
-pub fn plain_zstd(path: &Path) -> Result<Scan, Error> {
-    let f = crate::input::open_read(path)?;
+/// None today; `Result` for the callers' sake.
+pub fn plain_zstd(f: File) -> Result<Scan, Error> {
     let mut file = HashRead {
         inner: io::BufReader::with_capacity(STREAM_BUF, f),
         hasher: Sha256::new(),
@@ -345,9 +347,8 @@ impl<R: Read> Read for ZstdErrors<R> {
 /// Scans a plain LiME file.
 ///
 /// # Errors
-/// [`Error::Input`] if the file cannot be opened.
-pub fn plain_lime(path: &Path) -> Result<Scan, Error> {
-    let f: File = crate::input::open_read(path)?;
+/// None today; `Result` for the callers' sake.
+pub fn plain_lime(f: File) -> Result<Scan, Error> {
     let mut reader = RecordReader::new(HashRead {
         inner: io::BufReader::with_capacity(STREAM_BUF, f),
         hasher: Sha256::new(),
