@@ -238,13 +238,19 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         let last = pieces.last().map_or(0, |p| p.stream_offset + p.len());
         (first, last)
     };
-    let frames_decoded = match &input {
-        Input::Capture(_) | Input::Seekable(_) => {
-            let img = ImageAt::new(input.open_data()?, &data_path)?;
-            let frames = img.reader.table().frames_in(lo, hi).to_vec();
+    let image_err = |source| Error::Image {
+        path: data_path.clone(),
+        source,
+    };
+    let frames_decoded = match src.image() {
+        Some(img) => {
+            // The one table, shared; only the frames' index range is passed.
+            let frames = img.reader.frame_range(lo, hi).map_err(image_err)?;
+            let table = img.reader.table().clone();
             let file = input.open_data()?;
+            let count = frames.len();
             let mut stream =
-                FrameStream::start(file, &frames, 0, threads, ()).map_err(|source| {
+                FrameStream::start(file, &table, frames, 0, threads, ()).map_err(|source| {
                     Error::Image {
                         path: data_path.clone(),
                         source,
@@ -261,9 +267,9 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
                 path: data_path.clone(),
                 source,
             })?;
-            Some(frames.len())
+            Some(count)
         }
-        _ => {
+        None => {
             let mut buf = vec![0u8; FILE_CHUNK];
             let mut at = lo;
             while at < hi {

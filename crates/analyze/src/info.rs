@@ -87,7 +87,7 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
             });
             match table {
                 Ok(t) => {
-                    info.frames = Some(t.frames().len() as u64);
+                    info.frames = Some(u64::from(t.frame_count()));
                     info.lime_length = Some(t.decompressed_len());
                     info.seek_table = Some("ok".into());
                 }
@@ -109,7 +109,7 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
         }
         Input::Seekable(p) => {
             let mut img = ImageAt::new(opened?, p)?;
-            info.frames = Some(img.reader.table().frames().len() as u64);
+            info.frames = Some(u64::from(img.reader.table().frame_count()));
             info.lime_length = Some(img.reader.table().decompressed_len());
             info.seek_table = Some("ok".into());
             info.ranges = walk(&mut img)?;

@@ -53,6 +53,10 @@ pub trait StreamAt {
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Error>;
     /// The file, for messages.
     fn path(&self) -> &Path;
+    /// The seekable image behind this stream, if it is one.
+    fn image(&mut self) -> Option<&mut ImageAt> {
+        None
+    }
 }
 
 /// A seekable image.
@@ -96,6 +100,9 @@ impl StreamAt for ImageAt {
     }
     fn path(&self) -> &Path {
         &self.path
+    }
+    fn image(&mut self) -> Option<&mut ImageAt> {
+        Some(self)
     }
 }
 

@@ -16,6 +16,9 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 use crate::lime_map::MAX_RECORDS;
 
+/// Bad frames kept with their details (the report lists 20).
+pub const BAD_FRAMES_KEPT: usize = 20;
+
 /// Read buffer for streamed files.
 const STREAM_BUF: usize = 1 << 20;
 
@@ -43,8 +46,12 @@ pub struct Scan {
     pub table: Option<SeekTable>,
     /// Why the seek table is unusable (seekable images only).
     pub table_error: Option<ReadError>,
-    /// Frames that failed their checks.
+    /// The first [`BAD_FRAMES_KEPT`] frames that failed their checks (a
+    /// crafted image can make every one of millions fail: only the count
+    /// grows with them).
     pub bad_frames: Vec<BadFrame>,
+    /// How many frames failed their checks.
+    pub bad_frame_count: u64,
     /// Records, in order, as far as the stream could be walked.
     pub records: Vec<Record>,
     /// Why the LiME walk stopped early, if it did (not counting a failed
@@ -112,6 +119,7 @@ struct Frames<'s, C> {
     hasher: Option<Sha256>,
     len: u64,
     bad: Vec<BadFrame>,
+    bad_count: u64,
     io_error: Option<ReadError>,
 }
 
@@ -138,7 +146,10 @@ impl<C: OnCompressed> Frames<'_, C> {
                 self.len += u64::from(frame.decompressed_len);
                 self.hasher = None;
                 self.started = false;
-                self.bad.push(BadFrame { frame, error });
+                self.bad_count += 1;
+                if self.bad.len() < BAD_FRAMES_KEPT {
+                    self.bad.push(BadFrame { frame, error });
+                }
                 Err(())
             }
             Some(Err(e)) => {
@@ -191,8 +202,9 @@ pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error>
         }
     };
     let file_len = table.file_len();
+    let all = 0..table.frame_count();
     let mut stream =
-        match FrameStream::start(f, table.frames(), table.table_len(), threads, Sha256::new()) {
+        match FrameStream::start(f, &table, all, table.table_len(), threads, Sha256::new()) {
             Ok(s) => s,
             Err(e) => {
                 return Ok(Scan {
@@ -214,6 +226,7 @@ pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error>
         hasher: Some(Sha256::new()),
         len: 0,
         bad: Vec::new(),
+        bad_count: 0,
         io_error: None,
     };
     let mut reader = RecordReader::new(&mut frames);
@@ -237,11 +250,13 @@ pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error>
         hasher,
         len,
         bad,
+        bad_count,
         io_error,
         ..
     } = frames;
     scan.lime_len = len;
     scan.bad_frames = bad;
+    scan.bad_frame_count = bad_count;
     scan.io_error = io_error;
     if scan.io_error.is_none() {
         scan.lime_sha256 = hasher.map(hex_digest);

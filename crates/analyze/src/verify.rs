@@ -333,7 +333,7 @@ pub fn verify(
     if let Input::Capture(c) = input {
         manifest_findings(&c.manifest, &mut f);
         if let Some(scan) = &scan {
-            against_manifest(&c.manifest, scan, &mut f);
+            against_manifest(c, scan, &mut f);
         }
         sidecar_findings(c, scan.as_ref(), &mut f);
         files_checked = file_findings(c, scan.as_ref(), &mut f, &mut notes);
@@ -371,7 +371,7 @@ pub fn verify(
         .unwrap_or_default();
     let frames = scan_ref
         .and_then(|s| s.table.as_ref())
-        .map(|t| t.frames().len() as u64);
+        .map(|t| u64::from(t.frame_count()));
     let mut report = Report {
         path: given.display().to_string(),
         kind: input.kind(),
@@ -427,17 +427,7 @@ fn image_findings(scan: &Scan, map: &[Located], f: &mut Findings, input: &Input)
             format!("{e}; the data frames were checked by plain zstd decompression instead"),
         );
     }
-    for (i, bad) in scan.bad_frames.iter().enumerate() {
-        if i == LIST_MAX {
-            f.add(
-                "frame",
-                format!(
-                    "... and {} more bad frames",
-                    scan.bad_frames.len() - LIST_MAX
-                ),
-            );
-            break;
-        }
+    for bad in scan.bad_frames.iter().take(LIST_MAX) {
         let fr = bad.frame;
         f.problems.push(Problem {
             check: "frame",
@@ -446,6 +436,13 @@ fn image_findings(scan: &Scan, map: &[Located], f: &mut Findings, input: &Input)
             affects: describe_stream_span(map, fr.decompressed_offset, fr.decompressed_end()),
             message: bad.error.to_string(),
         });
+    }
+    let listed = scan.bad_frames.len().min(LIST_MAX) as u64;
+    if scan.bad_frame_count > listed {
+        f.add(
+            "frame",
+            format!("... and {} more bad frames", scan.bad_frame_count - listed),
+        );
     }
     if let Some(e) = &scan.lime_error {
         f.add("lime-structure", e.to_string());

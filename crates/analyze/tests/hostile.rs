@@ -373,3 +373,35 @@ fn checking_spans_against_ranges_is_not_quadratic() {
     );
     assert!(took < Duration::from_secs(30), "verify took {took:?}");
 }
+
+#[test]
+fn extract_says_what_it_did_not_check() {
+    let t = tmp();
+    let f = capture(t.path(), "cap", &RANGES);
+    // A range, raw or padded: checked against the seek table only.
+    let out = t.path().join("part.raw");
+    let r = run(&[
+        "extract",
+        f.d(),
+        "--format",
+        "raw",
+        "--range",
+        "0x1000-0x1fff",
+        "-o",
+        path_str(&out),
+    ]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(
+        r.stdout.contains("checked against the seek table")
+            && r.stdout
+                .contains("NOT compared with any recorded digest: run `capture verify"),
+        "{}",
+        r.stdout
+    );
+    // A whole LiME export of a capture is compared with the manifest.
+    let out = t.path().join("all.lime");
+    let r = run(&["extract", f.d(), "-o", path_str(&out)]);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("(matches the manifest)"), "{}", r.stdout);
+    assert!(!r.stdout.contains("NOT compared"), "{}", r.stdout);
+}

@@ -127,7 +127,8 @@ pub(super) fn manifest_findings(m: &Manifest, f: &mut Findings) {
 }
 
 /// The image against what the manifest says about it.
-pub(super) fn against_manifest(m: &Manifest, scan: &Scan, f: &mut Findings) {
+pub(super) fn against_manifest(cap: &Capture, scan: &Scan, f: &mut Findings) {
+    let m = &cap.manifest;
     let img = &m.image;
     if scan.file_len != img.compressed_length {
         f.add(
@@ -149,7 +150,7 @@ pub(super) fn against_manifest(m: &Manifest, scan: &Scan, f: &mut Findings) {
         _ => {}
     }
     let stream_complete =
-        scan.bad_frames.is_empty() && scan.zstd_error.is_none() && scan.io_error.is_none();
+        scan.bad_frame_count == 0 && scan.zstd_error.is_none() && scan.io_error.is_none();
     if stream_complete && scan.lime_len != img.lime_length {
         f.add(
             "lime-sha256",
@@ -175,7 +176,7 @@ pub(super) fn against_manifest(m: &Manifest, scan: &Scan, f: &mut Findings) {
     }
     if let Some(t) = &scan.table {
         let c = &img.compression;
-        let n = t.frames().len() as u64;
+        let n = u64::from(t.frame_count());
         if n != c.frames {
             f.add(
                 "seek-table",
@@ -192,30 +193,52 @@ pub(super) fn against_manifest(m: &Manifest, scan: &Scan, f: &mut Findings) {
                 ),
             );
         }
-        let frames = t.frames();
-        let odd = frames
-            .iter()
-            .enumerate()
-            .filter(|(i, fr)| {
-                let last = *i + 1 == frames.len();
-                let size = u64::from(fr.decompressed_len);
-                if last {
-                    size == 0 || size > c.frame_size
-                } else {
-                    size != c.frame_size
-                }
-            })
-            .map(|(i, fr)| (i, fr.decompressed_len))
-            .take(LIST_MAX)
-            .collect::<Vec<_>>();
-        for (i, size) in odd {
-            f.add(
-                "seek-table",
-                format!(
-                    "frame {i} holds {size} decompressed bytes; the manifest's frame size is {}",
-                    c.frame_size
-                ),
-            );
+        // Frame sizes: from the table's summary when they are as capture
+        // writes them; the entries are read back only to name odd ones.
+        let fits = |size: u32, last: bool| {
+            let size = u64::from(size);
+            if last {
+                size != 0 && size <= c.frame_size
+            } else {
+                size == c.frame_size
+            }
+        };
+        let regular = match t.frame_sizes() {
+            None => true,
+            Some((lo, hi, last)) => {
+                (t.frame_count() == 1 || (fits(lo, false) && fits(hi, false))) && fits(last, true)
+            }
+        };
+        if !regular {
+            let count = t.frame_count();
+            let mut cursor = t.cursor(0..count);
+            let mut listed = 0;
+            match cap.open_file(&img.file) {
+                Ok(mut file) => loop {
+                    match cursor.next_frame(t, &mut file) {
+                        Ok(Some(fr)) if !fits(fr.decompressed_len, fr.index + 1 == count) => {
+                            f.add(
+                                "seek-table",
+                                format!(
+                                    "frame {} holds {} decompressed bytes; the manifest's frame size is {}",
+                                    fr.index, fr.decompressed_len, c.frame_size
+                                ),
+                            );
+                            listed += 1;
+                            if listed == LIST_MAX {
+                                break;
+                            }
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(e) => {
+                            f.add("seek-table", e.to_string());
+                            break;
+                        }
+                    }
+                },
+                Err(e) => f.add("seek-table", format!("cannot be read again: {e}")),
+            }
         }
     }
     // Records against the manifest's ranges, exactly.
