@@ -52,14 +52,22 @@ fn unpack(data: &[u8], root: &Path) {
         let kind = data[at] % 4;
         let name_len = usize::from(data[at + 1]);
         at += 2;
-        let Some(name) = data.get(at..at + name_len) else { return };
+        let Some(name) = data.get(at..at + name_len) else {
+            return;
+        };
         at += name_len;
-        let Some(len) = data.get(at..at + 2) else { return };
+        let Some(len) = data.get(at..at + 2) else {
+            return;
+        };
         let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
         at += 2;
-        let Some(body) = data.get(at..at + len) else { return };
+        let Some(body) = data.get(at..at + len) else {
+            return;
+        };
         at += len;
-        let Ok(name) = std::str::from_utf8(name) else { continue };
+        let Ok(name) = std::str::from_utf8(name) else {
+            continue;
+        };
         if !safe(name) {
             continue;
         }

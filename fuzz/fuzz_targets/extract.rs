@@ -31,13 +31,24 @@ fuzz_target!(|data: &[u8]| {
         return;
     }
     let _ = std::fs::remove_file(&out);
-    let sum = data.iter().fold(0u64, |a, &b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let sum = data
+        .iter()
+        .fold(0u64, |a, &b| a.wrapping_mul(31).wrapping_add(u64::from(b)));
     let format = [Format::Lime, Format::Raw, Format::Padded][data.len() % 3];
     let range = match sum % 4 {
         0 => None,
-        1 => Some(PhysRange { start: 0, end: u64::MAX }),
-        2 => Some(PhysRange { start: sum % 0x10_0000, end: sum % 0x10_0000 + (sum >> 40) }),
-        _ => Some(PhysRange { start: u64::MAX - (sum & 0xffff), end: u64::MAX }),
+        1 => Some(PhysRange {
+            start: 0,
+            end: u64::MAX,
+        }),
+        2 => Some(PhysRange {
+            start: sum % 0x10_0000,
+            end: sum % 0x10_0000 + (sum >> 40),
+        }),
+        _ => Some(PhysRange {
+            start: u64::MAX - (sum & 0xffff),
+            end: u64::MAX,
+        }),
     };
     let args = ExtractArgs {
         image: image.clone(),
