@@ -49,8 +49,9 @@ pub mod exit {
     /// Success: verified, extracted, summarised.
     pub const OK: u8 = 0;
     /// The evidence is damaged or disagrees with its manifest, sidecar or the
-    /// digest given (verify reports every finding; extract and info stop at
-    /// the first).
+    /// digest given, is an aborted capture (no manifest), or has a symlink,
+    /// FIFO or device where a capture's file should be (verify reports every
+    /// finding; extract and info stop at the first).
     pub const EVIDENCE_BAD: u8 = 1;
     /// Usage: bad arguments (clap uses 2 as well), an input that is not a
     /// capture directory, seekable image, zstd or LiME file, or a range that
