@@ -306,7 +306,9 @@ pub fn ingest_lime<S: Sink, R: Read>(
             });
         }
         layout.push(rec.header.start, rec.header.end);
-        sink.write(&rec.header.to_bytes()).map_err(Stop::Sink)?;
+        // The header as read: its reserved bytes may be non-zero, and the
+        // stream is copied unchanged (found by the ingest_lime fuzz target).
+        sink.write(&rec.raw).map_err(Stop::Sink)?;
         progress.advance(HEADER_LEN as u64);
         loop {
             if let Some(sig) = stop::requested() {
@@ -578,6 +580,28 @@ mod tests {
         );
         assert_eq!(u.len(), 1);
         assert_eq!((u[0].start, u[0].length), (0x1000, 0x800));
+    }
+
+    #[test]
+    fn lime_ingest_keeps_reserved_header_bytes() {
+        // fuzz/artifacts/ingest_lime/crash-1ff71ef4…: a record [0, 0] whose
+        // reserved bytes end in 'M', then its one payload byte. The copy was
+        // re-encoded with zero reserved bytes, so the stored stream (and its
+        // digest) differed from the input.
+        let mut dump = Header::new(0, 0).to_bytes().to_vec();
+        dump[31] = b'M';
+        dump.push(b'i');
+        let mut layout = Layout::default();
+        let mut sink = Vec::new();
+        ingest_lime(
+            &dump[..],
+            &mut layout,
+            &mut sink,
+            &mut Progress::silent(),
+            |_| {},
+        )
+        .unwrap();
+        assert_eq!(sink, dump);
     }
 
     #[test]
