@@ -305,6 +305,26 @@ pub fn ingest_lime<S: Sink, R: Read>(
                 },
             });
         }
+        // A record whose end in the stream does not fit a u64 (a header
+        // claiming memory up to 2^64-1) cannot be laid out: the stream
+        // offsets, the zero-fill and the manifest would all wrap (found by
+        // the ingest_lime fuzz target).
+        let fits = layout
+            .len()
+            .checked_add(HEADER_LEN as u64)
+            .and_then(|o| o.checked_add(rec.len));
+        if fits.is_none() {
+            return Err(Stop::Source {
+                cause: PartialCause::SourceError,
+                error: LimeError::Io {
+                    offset: rec.header_offset,
+                    source: io::Error::other(format!(
+                        "LiME record {:#x}-{:#x} would end past 2^64 bytes of stream: not a memory dump",
+                        rec.header.start, rec.header.end
+                    )),
+                },
+            });
+        }
         layout.push(rec.header.start, rec.header.end);
         // The header as read: its reserved bytes may be non-zero, and the
         // stream is copied unchanged (found by the ingest_lime fuzz target).
@@ -602,6 +622,38 @@ mod tests {
         )
         .unwrap();
         assert_eq!(sink, dump);
+    }
+
+    #[test]
+    fn lime_ingest_refuses_a_record_whose_stream_end_overflows() {
+        // fuzz/artifacts/ingest_lime/crash-3d1dd8b3…: one header
+        // 0x10-0xffffffffffffffff and no payload. Its stream end,
+        // 32 + 2^64 - 16, overflowed Layout::len and fill_zeros.
+        let dump = Header::new(0x10, u64::MAX).to_bytes();
+        let mut layout = Layout::default();
+        let mut sink = Vec::new();
+        let err = ingest_lime(
+            &dump[..],
+            &mut layout,
+            &mut sink,
+            &mut Progress::silent(),
+            |_| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Stop::Source {
+                    cause: PartialCause::SourceError,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert!(layout.is_empty());
+        assert_eq!(layout.len(), 0);
+        fill_zeros(&mut sink, &layout, 0).unwrap();
+        assert!(sink.is_empty());
     }
 
     #[test]
