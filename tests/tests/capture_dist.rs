@@ -149,6 +149,11 @@ fn check(dir: &Path, expected: &[u8]) -> serde_json::Value {
     );
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    // The in-progress marker goes once the manifest is in (M7).
+    assert!(
+        !dir.join("INCOMPLETE").exists(),
+        "INCOMPLETE left next to a manifest"
+    );
     assert_eq!(m["image"]["lime_sha256"], hex(expected).as_str());
     let zst = std::fs::read(dir.join("memory.lime.zst")).unwrap();
     assert_eq!(m["image"]["compressed_sha256"], hex(&zst).as_str());

@@ -359,6 +359,11 @@ fn open_output(
         crate::utc::compact(plan.start_wall)
     );
     let (cdir, cname) = output::create_capture_dir(&root.dir, &base)?;
+    // Marked in progress before anything else lands in it (M7).
+    if let Err(e) = fv_evidence::inprogress::mark(&cdir) {
+        cleanup(&root.dir, &cdir, &cname);
+        return Err(OutputError::from(e).into());
+    }
     root.dir.sync().map_err(OutputError::from)?;
     if let Err(e) = output::reserve(&cdir, reserve_len) {
         cleanup(&root.dir, &cdir, &cname);
@@ -744,6 +749,7 @@ fn finalize(
     };
     cdir.sync().map_err(OutputError::from)?;
     let manifest_sha256 = output::write_atomic(&cdir, manifest::MANIFEST_FILE, &m.to_json()?)?;
+    fv_evidence::inprogress::clear(&cdir).map_err(OutputError::from)?;
     root.dir.sync().map_err(OutputError::from)?;
 
     let code = match m.partial_reason.as_ref().map(|r| r.cause) {
@@ -811,7 +817,11 @@ fn cleanup(root: &Dir, cdir: &Dir, name: &str) {
         crate::symbols_context::remove(&c);
         let _ = cdir.remove_dir(OsStr::new(ctx));
     }
-    for f in [manifest::IMAGE_FILE, output::RESERVE_FILE] {
+    for f in [
+        manifest::IMAGE_FILE,
+        output::RESERVE_FILE,
+        fv_evidence::inprogress::INCOMPLETE_FILE,
+    ] {
         let _ = cdir.remove_file(OsStr::new(f));
     }
     let _ = root.remove_dir(OsStr::new(name));

@@ -402,14 +402,38 @@ pub fn ingest_lime<S: Sink, R: Read>(
                 ),
             ));
         }
+        // A record whose end in the stream does not fit a u64 (a header
+        // claiming memory up to 2^64-1) cannot be laid out: the stream
+        // offsets, the zero-fill and the manifest would all wrap (found by
+        // the ingest_lime fuzz target). Each RECORD_MAX piece adds a header.
+        let fits = layout
+            .len()
+            .checked_add(rec.len)
+            .and_then(|o| o.checked_add((rec.len / RECORD_MAX + 2) * HEADER_LEN as u64));
+        if fits.is_none() {
+            return Err(refuse(
+                rec.header_offset,
+                format!(
+                    "LiME record {start:#x}-{end:#x} would end past 2^64 bytes of stream: not a memory dump"
+                ),
+            ));
+        }
         copied.next_header = rec.payload_offset.saturating_add(rec.len);
         let mut s = start;
         loop {
             let e = piece_end(s, end);
             copied.pending = (e < end).then(|| (e + 1, end));
             layout.push(s, e);
-            sink.write(&Header::new(s, e).to_bytes())
-                .map_err(Stop::Sink)?;
+            // A record copied whole keeps its header as read: reserved bytes
+            // may be non-zero (some LiME versions leave them uninitialised)
+            // and the stream stays byte-identical (found by the ingest_lime
+            // fuzz target). A record split at RECORD_MAX gets new headers.
+            if s == start && e == end {
+                sink.write(&rec.raw).map_err(Stop::Sink)?;
+            } else {
+                sink.write(&Header::new(s, e).to_bytes())
+                    .map_err(Stop::Sink)?;
+            }
             progress.advance(HEADER_LEN as u64);
             let mut left = e - s + 1;
             while left > 0 {

@@ -19,7 +19,8 @@ fn main() -> ExitCode {
     match fv_analyze::run(&args.command) {
         Ok(exit) => exit.into(),
         Err(e) => {
-            eprintln!("fv-analyze: {e}");
+            let msg = e.to_string();
+            eprintln!("fv-analyze: {}", fv_analyze::text::printable(&msg));
             ExitCode::from(e.exit_code())
         }
     }

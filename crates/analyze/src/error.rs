@@ -2,7 +2,7 @@
 //! ([`crate::exit`]).
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use fv_evidence::manifest::ManifestError;
 use fv_evidence::reader::ReadError;
@@ -21,6 +21,21 @@ pub enum Error {
         /// The cause.
         #[source]
         source: io::Error,
+    },
+    /// An input inside a capture directory, or one named, refused or not
+    /// opened at the file system layer (a symlink, a FIFO, missing).
+    #[error(transparent)]
+    InputFs(fv_core::fs::FsError),
+    /// A capture directory without a manifest but with what a capture
+    /// writes: the run was stopped before it finished.
+    #[error(
+        "{path}: aborted capture: no manifest ({found} present); the capture was stopped before it finished, so its image is at best an unfinished prefix"
+    )]
+    Aborted {
+        /// The directory.
+        path: PathBuf,
+        /// What was found in it.
+        found: String,
     },
     /// A path is neither a capture directory nor a format we read.
     #[error("{path}: {reason}")]
@@ -132,10 +147,28 @@ pub enum Error {
 }
 
 impl Error {
+    /// An [`Error::InputFs`], or [`Error::Input`] for a plain system call
+    /// failure (so a missing file reads as it always did).
+    pub(crate) fn input_fs(path: &Path, e: fv_core::fs::FsError) -> Self {
+        match e {
+            fv_core::fs::FsError::Sys { source, .. } => Self::Input {
+                path: path.to_path_buf(),
+                source,
+            },
+            other => Self::InputFs(other),
+        }
+    }
+
     /// The documented exit code for this error ([`crate::exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Input { .. } => exit::INPUT,
+            Self::InputFs(e) => match e {
+                fv_core::fs::FsError::Sys { .. } => exit::INPUT,
+                // A symlink, FIFO or device where evidence should be.
+                _ => exit::EVIDENCE_BAD,
+            },
+            Self::Aborted { .. } => exit::EVIDENCE_BAD,
             Self::Unrecognised { .. } | Self::Usage(_) => exit::USAGE,
             Self::Manifest { .. }
             | Self::ManifestInvalid { .. }

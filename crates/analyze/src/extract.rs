@@ -18,6 +18,7 @@ use crate::input::Input;
 use crate::lime_map::{FileAt, ImageAt, Located, StreamAt, walk};
 use crate::output::{OutFile, Sink, identity};
 use crate::range::PhysRange;
+use crate::text::write_line;
 use crate::{Exit, ExtractArgs, Format};
 
 /// Chunk size when reading a plain LiME file.
@@ -41,10 +42,23 @@ impl Piece {
     }
 }
 
+/// The largest offset a file can have (`off_t` is signed 64-bit).
+const MAX_FILE_OFFSET: u64 = i64::MAX as u64;
+
 /// Which pieces to write and where, for a format and optional range.
-fn plan(map: &[Located], format: Format, range: Option<PhysRange>) -> Vec<Piece> {
+///
+/// # Errors
+/// [`Error::Usage`] when padded output would need file offsets past
+/// [`MAX_FILE_OFFSET`] (memory at the top of the 64-bit address space: its
+/// end wrapped to 0 and an empty file was reported as a success).
+fn plan(map: &[Located], format: Format, range: Option<PhysRange>) -> Result<Vec<Piece>, Error> {
     let mut pieces = Vec::new();
     let mut out = 0u64;
+    let too_far = |what: String| {
+        Error::Usage(format!(
+            "{what}: past the largest file offset ({MAX_FILE_OFFSET:#x}); padded output puts physical address A at file offset A, so it cannot hold this memory: use --format lime or raw, or a --range below it"
+        ))
+    };
     for r in map {
         let Some(sel) = (match range {
             Some(want) => want.intersect(r.start, r.end),
@@ -60,6 +74,12 @@ fn plan(map: &[Located], format: Format, range: Option<PhysRange>) -> Vec<Piece>
         let out_offset = match format {
             Format::Lime => out + Header::new(0, 0).to_bytes().len() as u64,
             Format::Raw => out,
+            Format::Padded if sel.end >= MAX_FILE_OFFSET => {
+                return Err(too_far(format!(
+                    "memory {:#x}-{:#x} ends at file offset {:#x}",
+                    sel.start, sel.end, sel.end
+                )));
+            }
             Format::Padded => sel.start,
         };
         pieces.push(Piece {
@@ -68,9 +88,11 @@ fn plan(map: &[Located], format: Format, range: Option<PhysRange>) -> Vec<Piece>
             stream_offset,
             out_offset,
         });
-        out = out_offset + len;
+        out = out_offset
+            .checked_add(len)
+            .ok_or_else(|| too_far(format!("output of {:#x}-{:#x}", sel.start, sel.end)))?;
     }
-    pieces
+    Ok(pieces)
 }
 
 /// Runs `extract`.
@@ -88,8 +110,10 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     }
     let data_path = input.data_path().to_path_buf();
     let mut src: Box<dyn StreamAt> = match &input {
-        Input::Capture(_) | Input::Seekable(_) => Box::new(ImageAt::open(&data_path)?),
-        Input::PlainLime(p) => Box::new(FileAt::open(p)?),
+        Input::Capture(_) | Input::Seekable(_) => {
+            Box::new(ImageAt::new(input.open_data()?, &data_path)?)
+        }
+        Input::PlainLime(p) => Box::new(FileAt::new(input.open_data()?, p)?),
         Input::PlainZstd(p) => {
             return Err(Error::Unrecognised {
                 path: p.clone(),
@@ -115,7 +139,7 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             });
         }
     }
-    let pieces = plan(&map, args.format, args.range);
+    let pieces = plan(&map, args.format, args.range)?;
     if pieces.is_empty() {
         let have: Vec<String> = map
             .iter()
@@ -127,6 +151,18 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             have.join(", ")
         )));
     }
+    if !matches!(input, Input::Capture(_))
+        && let Some(marker) = crate::input::aborted_marker_near(&data_path)
+    {
+        write_line(
+            err,
+            &format!(
+                "warning: aborted capture: no manifest ({} is next to the image): the image is an unfinished prefix",
+                marker.display()
+            ),
+        )
+        .map_err(Error::Report)?;
+    }
     if let Input::Capture(c) = &input {
         // Zeros that are not memory must not surprise the analyst.
         let m = &c.manifest;
@@ -136,15 +172,20 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
                 .as_ref()
                 .map(|p| format!(" ({:?}: {})", p.cause, p.detail))
                 .unwrap_or_default();
-            writeln!(
+            write_line(
                 err,
-                "warning: this capture is PARTIAL{why}: {} span(s) not captured are zeros in the image (see `capture info`)",
-                m.not_captured.len()
+                &format!(
+                    "warning: this capture is PARTIAL{why}: {} span(s) not captured are zeros in the image (see `capture info`)",
+                    m.not_captured.len()
+                ),
             )
             .map_err(Error::Report)?;
         }
         if !m.unreadable.is_empty() {
-            let bytes: u64 = m.unreadable.iter().map(|u| u.length).sum();
+            let bytes = m
+                .unreadable
+                .iter()
+                .fold(0u64, |a, u| a.saturating_add(u.length));
             writeln!(
                 err,
                 "warning: {} unreadable span(s), {bytes} bytes, are zeros in the image (see `capture info`)",
@@ -154,9 +195,9 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         }
     }
     if args.format == Format::Raw {
-        writeln!(
+        write_line(
             err,
-            "warning: raw output concatenates the ranges: physical addresses are lost (use --format lime or padded to keep them)"
+            "warning: raw output concatenates the ranges: physical addresses are lost (use --format lime or padded to keep them)",
         )
         .map_err(Error::Report)?;
     }
@@ -197,13 +238,19 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         let last = pieces.last().map_or(0, |p| p.stream_offset + p.len());
         (first, last)
     };
-    let frames_decoded = match &input {
-        Input::Capture(_) | Input::Seekable(_) => {
-            let img = ImageAt::open(&data_path)?;
-            let frames = img.reader.table().frames_in(lo, hi).to_vec();
-            let file = crate::input::open_read(&data_path)?;
+    let image_err = |source| Error::Image {
+        path: data_path.clone(),
+        source,
+    };
+    let frames_decoded = match src.image() {
+        Some(img) => {
+            // The one table, shared; only the frames' index range is passed.
+            let frames = img.reader.frame_range(lo, hi).map_err(image_err)?;
+            let table = img.reader.table().clone();
+            let file = input.open_data()?;
+            let count = frames.len();
             let mut stream =
-                FrameStream::start(file, &frames, 0, threads, ()).map_err(|source| {
+                FrameStream::start(file, &table, frames, 0, threads, ()).map_err(|source| {
                     Error::Image {
                         path: data_path.clone(),
                         source,
@@ -220,9 +267,9 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
                 path: data_path.clone(),
                 source,
             })?;
-            Some(frames.len())
+            Some(count)
         }
-        _ => {
+        None => {
             let mut buf = vec![0u8; FILE_CHUNK];
             let mut at = lo;
             while at < hi {
@@ -250,7 +297,9 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         pieces.len(),
     );
     if let Some(n) = frames_decoded {
-        line.push_str(&format!(", {n} frame(s) decompressed and checked"));
+        line.push_str(&format!(
+            ", {n} frame(s) decompressed and checked against the seek table"
+        ));
     }
     if let Some(d) = digest {
         line.push_str(&format!(", output sha256 {d}"));
@@ -274,11 +323,20 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             w
         ));
     }
+    // Only a whole LiME export of a capture is compared with a digest; the
+    // seek table sits next to the frames and proves nothing on its own
+    // (L14).
+    if !(whole_lime && matches!(input, Input::Capture(_))) {
+        line.push_str(&format!(
+            "; NOT compared with any recorded digest: run `capture verify {}` to check the image",
+            args.image.display()
+        ));
+    }
     // On stdout the data goes there; the summary goes to stderr.
     if to_stdout {
-        writeln!(err, "{line}").map_err(Error::Report)?;
+        write_line(err, &line).map_err(Error::Report)?;
     } else {
-        writeln!(out, "{line}").map_err(Error::Report)?;
+        write_line(out, &line).map_err(Error::Report)?;
     }
     Ok(Exit::Ok)
 }
@@ -357,6 +415,7 @@ impl Emit<'_, '_> {
 #[cfg(test)]
 fn planned_len(map: &[Located], format: Format, range: Option<PhysRange>) -> u64 {
     plan(map, format, range)
+        .unwrap()
         .last()
         .map_or(0, |p| p.out_offset + p.len())
 }
@@ -386,12 +445,12 @@ mod tests {
 
     #[test]
     fn plans_each_format() {
-        let lime = plan(&map(), Format::Lime, None);
+        let lime = plan(&map(), Format::Lime, None).unwrap();
         assert_eq!(lime[0].out_offset, 32);
         assert_eq!(lime[1].out_offset, 64 + 0x1000);
-        let raw = plan(&map(), Format::Raw, None);
+        let raw = plan(&map(), Format::Raw, None).unwrap();
         assert_eq!(raw[1].out_offset, 0x1000);
-        let padded = plan(&map(), Format::Padded, None);
+        let padded = plan(&map(), Format::Padded, None).unwrap();
         assert_eq!(padded[1].out_offset, 0x10_0000);
         assert_eq!(planned_len(&map(), Format::Padded, None), 0x10_1000);
     }
@@ -402,7 +461,7 @@ mod tests {
             start: 0x1ff0,
             end: 0x10_000f,
         });
-        let raw = plan(&map(), Format::Raw, r);
+        let raw = plan(&map(), Format::Raw, r).unwrap();
         assert_eq!(raw.len(), 2);
         assert_eq!(
             (raw[0].start, raw[0].end, raw[0].stream_offset),
@@ -421,6 +480,7 @@ mod tests {
                     end: 0x4000
                 })
             )
+            .unwrap()
             .is_empty()
         );
     }

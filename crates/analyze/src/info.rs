@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::error::Error;
 use crate::input::Input;
 use crate::lime_map::{FileAt, ImageAt, Located, walk};
+use crate::text::printable;
 use crate::{Exit, InfoArgs};
 
 /// The `--json` output.
@@ -38,6 +39,9 @@ pub struct Info {
     /// Whether `capture symbols` can make a Volatility symbol table:
     /// `yes (...)`, or `no: <why>` (captures only).
     pub symbols: Option<String>,
+    /// Set when the image sits next to the `INCOMPLETE` marker of a capture
+    /// that never wrote its manifest.
+    pub aborted: Option<String>,
 }
 
 /// Runs `info`.
@@ -47,17 +51,17 @@ pub struct Info {
 pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result<Exit, Error> {
     let input = Input::open(&args.path)?;
     let data = input.data_path().to_path_buf();
-    // A capture whose image is gone still has a manifest worth reading.
-    let file_length = match std::fs::metadata(&data) {
-        Ok(m) => m.len(),
-        Err(_) if matches!(input, Input::Capture(_)) => 0,
-        Err(source) => {
-            return Err(Error::Input {
-                path: data.clone(),
-                source,
-            });
-        }
+    // A capture whose image is gone (or is not a regular file) still has a
+    // manifest worth reading.
+    let opened = match input.open_data() {
+        Err(e) if !matches!(input, Input::Capture(_)) => return Err(e),
+        other => other,
     };
+    let file_length = opened
+        .as_ref()
+        .ok()
+        .and_then(|f| f.metadata().ok())
+        .map_or(0, |m| m.len());
     let mut info = Info {
         path: args.path.display().to_string(),
         kind: input.kind(),
@@ -69,10 +73,19 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
         ranges: Vec::new(),
         manifest: None,
         symbols: None,
+        aborted: None,
     };
+    if !matches!(input, Input::Capture(_)) {
+        info.aborted = crate::input::aborted_marker_near(&data).map(|m| {
+            format!(
+                "aborted capture: no manifest ({} is next to the image): an unfinished prefix",
+                m.display()
+            )
+        });
+    }
     match &input {
         Input::Capture(c) => {
-            let table = crate::input::open_read(&data).and_then(|mut f| {
+            let table = opened.and_then(|mut f| {
                 SeekTable::read_from(&mut f).map_err(|source| Error::Image {
                     path: data.clone(),
                     source,
@@ -80,7 +93,7 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
             });
             match table {
                 Ok(t) => {
-                    info.frames = Some(t.frames().len() as u64);
+                    info.frames = Some(u64::from(t.frame_count()));
                     info.lime_length = Some(t.decompressed_len());
                     info.seek_table = Some("ok".into());
                 }
@@ -94,7 +107,7 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
                     start: r.start,
                     end: r.end,
                     header_offset: r.lime_offset,
-                    payload_offset: r.lime_offset + 32,
+                    payload_offset: r.lime_offset.saturating_add(32),
                     len: r.length,
                 })
                 .collect();
@@ -110,20 +123,20 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
             );
         }
         Input::Seekable(p) => {
-            let mut img = ImageAt::open(p)?;
-            info.frames = Some(img.reader.table().frames().len() as u64);
+            let mut img = ImageAt::new(opened?, p)?;
+            info.frames = Some(u64::from(img.reader.table().frame_count()));
             info.lime_length = Some(img.reader.table().decompressed_len());
             info.seek_table = Some("ok".into());
             info.ranges = walk(&mut img)?;
         }
         Input::PlainLime(p) => {
-            let mut f = FileAt::open(p)?;
+            let mut f = FileAt::new(opened?, p)?;
             info.lime_length = Some(file_length);
             info.ranges = walk(&mut f)?;
         }
         Input::PlainZstd(p) => {
             // No seek table: the headers can only be found by decompressing.
-            let scan = crate::scan::plain_zstd(p)?;
+            let scan = crate::scan::plain_zstd(opened?)?;
             if let Some(e) = scan.zstd_error {
                 return Err(Error::Zstd {
                     path: p.clone(),
@@ -190,8 +203,13 @@ fn size(n: u64) -> String {
 
 fn human(i: &Info) -> String {
     let mut s = String::new();
-    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<14} {v}\n"));
+    // Values come from the manifest and the suspect's uname: made printable
+    // so that none can move the cursor or rewrite a line (M1).
+    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<14} {}\n", printable(&v)));
     line("path", format!("{} ({})", i.path, i.kind));
+    if let Some(a) = &i.aborted {
+        line("status", format!("ABORTED: {a}"));
+    }
     if let Some(m) = &i.manifest {
         let status = match (&m.status, &m.partial_reason) {
             (Status::Complete, _) => "complete".to_string(),
@@ -266,7 +284,7 @@ fn human(i: &Info) -> String {
             format!("{} {} ({})", m.tool.name, m.tool.version, m.tool.git_commit),
         );
     }
-    let mem: u64 = i.ranges.iter().map(|r| r.len).sum();
+    let mem: u64 = i.ranges.iter().fold(0u64, |a, r| a.saturating_add(r.len));
     line(
         "memory",
         format!("{} in {} range(s)", size(mem), i.ranges.len()),

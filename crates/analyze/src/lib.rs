@@ -20,6 +20,9 @@
 //!   table can be made.
 //! - [`symbols`]: the Volatility 3 symbol table (ISF) of a capture, from
 //!   the kernel's own BTF and kallsyms the capture saved.
+//! - [`text`]: every line of human output goes through
+//!   [`text::printable`]: strings from the evidence cannot drive the
+//!   terminal.
 //!
 //! Facts relied on (see `FACTS.md`): LiME headers are 32 bytes, end
 //! inclusive, nothing after the last record (504ensicsLabs/LiME `lime.h`);
@@ -41,6 +44,7 @@ pub mod range;
 pub mod scan;
 pub mod sidecar;
 pub mod symbols;
+pub mod text;
 pub mod verify;
 
 pub use error::Error;
@@ -50,8 +54,9 @@ pub mod exit {
     /// Success: verified, extracted, summarised.
     pub const OK: u8 = 0;
     /// The evidence is damaged or disagrees with its manifest, sidecar or the
-    /// digest given (verify reports every finding; extract and info stop at
-    /// the first).
+    /// digest given, is an aborted capture (no manifest), or has a symlink,
+    /// FIFO or device where a capture's file should be (verify reports every
+    /// finding; extract and info stop at the first).
     pub const EVIDENCE_BAD: u8 = 1;
     /// Usage: bad arguments (clap uses 2 as well), an input that is not a
     /// capture directory, seekable image, zstd or LiME file, or a range that

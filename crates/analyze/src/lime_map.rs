@@ -36,7 +36,9 @@ pub struct Located {
 impl Located {
     /// One past the last payload byte in the stream.
     pub fn payload_end(&self) -> u64 {
-        self.payload_offset + self.len
+        // Saturating: a map built from a manifest carries the manifest's
+        // numbers, which may be anything.
+        self.payload_offset.saturating_add(self.len)
     }
 }
 
@@ -51,6 +53,10 @@ pub trait StreamAt {
     fn read_exact_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<(), Error>;
     /// The file, for messages.
     fn path(&self) -> &Path;
+    /// The seekable image behind this stream, if it is one.
+    fn image(&mut self) -> Option<&mut ImageAt> {
+        None
+    }
 }
 
 /// A seekable image.
@@ -63,12 +69,12 @@ pub struct ImageAt {
 }
 
 impl ImageAt {
-    /// Opens a seekable image and checks its seek table.
+    /// Checks the seek table of the opened image `f` (`path` names it in
+    /// messages).
     ///
     /// # Errors
-    /// [`Error::Input`], [`Error::Image`].
-    pub fn open(path: &Path) -> Result<Self, Error> {
-        let f = crate::input::open_read(path)?;
+    /// [`Error::Image`].
+    pub fn new(f: File, path: &Path) -> Result<Self, Error> {
         let reader = SeekableReader::open(f).map_err(|source| Error::Image {
             path: path.to_path_buf(),
             source,
@@ -95,6 +101,9 @@ impl StreamAt for ImageAt {
     fn path(&self) -> &Path {
         &self.path
     }
+    fn image(&mut self) -> Option<&mut ImageAt> {
+        Some(self)
+    }
 }
 
 /// A plain LiME file.
@@ -109,12 +118,11 @@ pub struct FileAt {
 }
 
 impl FileAt {
-    /// Opens a plain file.
+    /// Takes the opened plain file `file` (`path` names it in messages).
     ///
     /// # Errors
-    /// [`Error::Input`].
-    pub fn open(path: &Path) -> Result<Self, Error> {
-        let file = crate::input::open_read(path)?;
+    /// [`Error::Input`] if its length cannot be read.
+    pub fn new(file: File, path: &Path) -> Result<Self, Error> {
         let len = file
             .metadata()
             .map_err(|source| Error::Input {
@@ -243,8 +251,10 @@ pub fn describe_stream_span(map: &[Located], from: u64, to: u64) -> Vec<String> 
         let s = from.max(r.payload_offset);
         let e = to.min(r.payload_end());
         if s < e {
-            let a = r.start + (s - r.payload_offset);
-            let b = r.start + (e - 1 - r.payload_offset);
+            // s >= payload_offset and e > s: no underflow; the sums saturate
+            // for maps taken from a manifest with impossible values.
+            let a = r.start.saturating_add(s - r.payload_offset);
+            let b = r.start.saturating_add(e - 1 - r.payload_offset);
             out.push(format!("{a:#x}-{b:#x}"));
         }
     }

@@ -6,7 +6,7 @@
 //! LiME files are streamed.
 
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use fv_evidence::reader::{Frame, FrameStream, OnCompressed, ReadError, SeekTable};
@@ -15,6 +15,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::lime_map::MAX_RECORDS;
+
+/// Bad frames kept with their details (the report lists 20).
+pub const BAD_FRAMES_KEPT: usize = 20;
 
 /// Read buffer for streamed files.
 const STREAM_BUF: usize = 1 << 20;
@@ -43,8 +46,12 @@ pub struct Scan {
     pub table: Option<SeekTable>,
     /// Why the seek table is unusable (seekable images only).
     pub table_error: Option<ReadError>,
-    /// Frames that failed their checks.
+    /// The first [`BAD_FRAMES_KEPT`] frames that failed their checks (a
+    /// crafted image can make every one of millions fail: only the count
+    /// grows with them).
     pub bad_frames: Vec<BadFrame>,
+    /// How many frames failed their checks.
+    pub bad_frame_count: u64,
     /// Records, in order, as far as the stream could be walked.
     pub records: Vec<Record>,
     /// Why the LiME walk stopped early, if it did (not counting a failed
@@ -112,6 +119,7 @@ struct Frames<'s, C> {
     hasher: Option<Sha256>,
     len: u64,
     bad: Vec<BadFrame>,
+    bad_count: u64,
     io_error: Option<ReadError>,
 }
 
@@ -138,7 +146,10 @@ impl<C: OnCompressed> Frames<'_, C> {
                 self.len += u64::from(frame.decompressed_len);
                 self.hasher = None;
                 self.started = false;
-                self.bad.push(BadFrame { frame, error });
+                self.bad_count += 1;
+                if self.bad.len() < BAD_FRAMES_KEPT {
+                    self.bad.push(BadFrame { frame, error });
+                }
                 Err(())
             }
             Some(Err(e)) => {
@@ -176,20 +187,24 @@ impl<C: OnCompressed> Read for Frames<'_, C> {
 /// table is unusable, so the data frames are still checked.
 ///
 /// # Errors
-/// [`Error::Input`] if the file cannot be opened.
-pub fn seekable(path: &Path, threads: usize) -> Result<Scan, Error> {
-    let mut f = crate::input::open_read(path)?;
+/// [`Error::Input`] if the file cannot be read from its start again.
+pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error> {
     let table = match SeekTable::read_from(&mut f) {
         Ok(t) => t,
         Err(e) => {
-            let mut scan = plain_zstd(path)?;
+            f.seek(SeekFrom::Start(0)).map_err(|source| Error::Input {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let mut scan = plain_zstd(f)?;
             scan.table_error = Some(e);
             return Ok(scan);
         }
     };
     let file_len = table.file_len();
+    let all = 0..table.frame_count();
     let mut stream =
-        match FrameStream::start(f, table.frames(), table.table_len(), threads, Sha256::new()) {
+        match FrameStream::start(f, &table, all, table.table_len(), threads, Sha256::new()) {
             Ok(s) => s,
             Err(e) => {
                 return Ok(Scan {
@@ -211,6 +226,7 @@ pub fn seekable(path: &Path, threads: usize) -> Result<Scan, Error> {
         hasher: Some(Sha256::new()),
         len: 0,
         bad: Vec::new(),
+        bad_count: 0,
         io_error: None,
     };
     let mut reader = RecordReader::new(&mut frames);
@@ -234,11 +250,13 @@ pub fn seekable(path: &Path, threads: usize) -> Result<Scan, Error> {
         hasher,
         len,
         bad,
+        bad_count,
         io_error,
         ..
     } = frames;
     scan.lime_len = len;
     scan.bad_frames = bad;
+    scan.bad_frame_count = bad_count;
     scan.io_error = io_error;
     if scan.io_error.is_none() {
         scan.lime_sha256 = hasher.map(hex_digest);
@@ -258,9 +276,8 @@ pub fn seekable(path: &Path, threads: usize) -> Result<Scan, Error> {
 /// a seek table are skipped by zstd).
 ///
 /// # Errors
-/// [`Error::Input`] if the file cannot be opened.
-pub fn plain_zstd(path: &Path) -> Result<Scan, Error> {
-    let f = crate::input::open_read(path)?;
+/// None today; `Result` for the callers' sake.
+pub fn plain_zstd(f: File) -> Result<Scan, Error> {
     let mut file = HashRead {
         inner: io::BufReader::with_capacity(STREAM_BUF, f),
         hasher: Sha256::new(),
@@ -345,9 +362,8 @@ impl<R: Read> Read for ZstdErrors<R> {
 /// Scans a plain LiME file.
 ///
 /// # Errors
-/// [`Error::Input`] if the file cannot be opened.
-pub fn plain_lime(path: &Path) -> Result<Scan, Error> {
-    let f: File = crate::input::open_read(path)?;
+/// None today; `Result` for the callers' sake.
+pub fn plain_lime(f: File) -> Result<Scan, Error> {
     let mut reader = RecordReader::new(HashRead {
         inner: io::BufReader::with_capacity(STREAM_BUF, f),
         hasher: Sha256::new(),

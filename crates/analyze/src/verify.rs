@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::input::Input;
 use crate::lime_map::{ImageAt, Located, describe_stream_span};
 use crate::scan::{self, Scan};
+use crate::text::write_line;
 
 mod checks;
 use crate::{Exit, VerifyArgs, sidecar};
@@ -28,7 +29,7 @@ const LIST_MAX: usize = 20;
 pub struct Problem {
     /// Which check: `manifest`, `seek-table`, `frame`, `file-sha256`,
     /// `lime-sha256`, `lime-structure`, `ranges`, `sidecar`, `file`,
-    /// `digest`, `read`.
+    /// `digest`, `read`, `aborted` (a capture stopped before its manifest).
     pub check: &'static str,
     /// The file concerned, relative to the capture directory when there is
     /// one.
@@ -173,30 +174,53 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         }
         // A damaged manifest is a finding, not the end: the image next to
         // it is still checked on its own.
-        Err(e @ (Error::Manifest { .. } | Error::ManifestInvalid { .. })) => {
+        // So is an aborted capture (no manifest at all): its image, if any,
+        // is checked on its own, but the verdict is NOT VERIFIED.
+        Err(
+            e @ (Error::Manifest { .. } | Error::ManifestInvalid { .. } | Error::Aborted { .. }),
+        ) => {
             let dir = if args.path.is_dir() {
                 args.path.clone()
             } else {
-                args.path
-                    .parent()
-                    .map(Path::to_path_buf)
-                    .unwrap_or_default()
+                match args.path.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+                    _ => std::path::PathBuf::from("."),
+                }
             };
             let image = dir.join(IMAGE_FILE);
-            let mut report = if image.is_file() {
+            // Only a regular file, never a symlink, is checked.
+            let regular = fv_core::fs::Dir::open_following(&dir)
+                .and_then(|d| d.stat_child(std::ffi::OsStr::new(IMAGE_FILE)))
+                .is_ok_and(|st| st.st_mode & 0o170_000 == 0o100_000);
+            let mut report = if regular {
                 let input = Input::open(&image)?;
                 verify(&input, &args.path, expected.as_deref(), threads)?
             } else {
                 Report::empty(&args.path)
             };
+            let (check, checked) = if matches!(e, Error::Aborted { .. }) {
+                (
+                    "aborted",
+                    if regular {
+                        "; the image left behind was checked on its own"
+                    } else {
+                        ""
+                    },
+                )
+            } else {
+                ("manifest", "; the image was checked on its own")
+            };
+            // The aborted-capture marker next to the image says the same
+            // thing again: one finding is enough.
+            report.problems.retain(|p| p.check != "aborted");
             report.problems.insert(
                 0,
                 Problem {
-                    check: "manifest",
+                    check,
                     file: MANIFEST_FILE.into(),
                     frame: None,
                     affects: Vec::new(),
-                    message: format!("{e}; the image was checked on its own"),
+                    message: format!("{e}{checked}"),
                 },
             );
             report.verified = false;
@@ -217,19 +241,21 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         text.push(b'\n');
         out.write_all(&text).map_err(Error::Report)?;
     } else {
+        // Every line is made printable: file names, hostnames and messages
+        // quoting the manifest are the attacker's text (M1).
         for p in &report.problems {
             let mut line = format!("FAILED {}: {}: {}", p.check, p.file, p.message);
             if !p.affects.is_empty() {
                 line.push_str(&format!(" [affects physical {}]", p.affects.join(", ")));
             }
-            writeln!(out, "{line}").map_err(Error::Report)?;
+            write_line(out, &line).map_err(Error::Report)?;
         }
         // Notes go to stderr so that stdout of a good run is the one line
         // for the case log.
         for n in &report.notes {
-            writeln!(err, "note: {n}").map_err(Error::Report)?;
+            write_line(err, &format!("note: {n}")).map_err(Error::Report)?;
         }
-        writeln!(out, "{}", report.summary).map_err(Error::Report)?;
+        write_line(out, &report.summary).map_err(Error::Report)?;
     }
     Ok(if report.verified {
         Exit::Ok
@@ -260,25 +286,50 @@ pub fn verify(
     let mut notes = Vec::new();
 
     let scan = match input {
-        Input::Capture(c) => {
-            if c.image_path.exists() {
-                Some(scan::seekable(&c.image_path, threads)?)
-            } else {
+        Input::Capture(c) => match input.open_data() {
+            Ok(file) => Some(scan::seekable(file, &c.image_path, threads)?),
+            Err(Error::Input { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 f.add("file", "the image file named by the manifest is missing");
                 None
             }
-        }
-        Input::Seekable(p) => Some(scan::seekable(p, threads)?),
-        Input::PlainZstd(p) => Some(scan::plain_zstd(p)?),
-        Input::PlainLime(p) => Some(scan::plain_lime(p)?),
+            Err(e) => {
+                f.add("file", format!("the image is not read: {e}"));
+                None
+            }
+        },
+        Input::Seekable(p) => Some(scan::seekable(input.open_data()?, p, threads)?),
+        Input::PlainZstd(_) => Some(scan::plain_zstd(input.open_data()?)?),
+        Input::PlainLime(_) => Some(scan::plain_lime(input.open_data()?)?),
     };
+    if !matches!(input, Input::Capture(_))
+        && let Some(marker) = crate::input::aborted_marker_near(data_path)
+    {
+        f.add(
+            "aborted",
+            format!(
+                "aborted capture: no manifest ({} is next to the image): the capture that wrote it was stopped before it finished, so the image is an unfinished prefix however clean it decodes",
+                marker.display()
+            ),
+        );
+    }
+    if let Input::Capture(c) = input
+        && c.marker_left
+    {
+        notes.push(format!(
+            "{} is still there next to the manifest: the capture was stopped right after writing its manifest (the manifest is complete)",
+            fv_evidence::inprogress::INCOMPLETE_FILE
+        ));
+    }
 
     // Where damage in the stream lies physically: from the manifest when
     // there is one, else from the image's own headers.
     let map: Vec<Located> = match input {
         Input::Capture(c) => manifest_map(&c.manifest),
         Input::Seekable(p) => {
-            let from_headers = ImageAt::open(p).and_then(|mut img| crate::lime_map::walk(&mut img));
+            let from_headers = input
+                .open_data()
+                .and_then(|file| ImageAt::new(file, p))
+                .and_then(|mut img| crate::lime_map::walk(&mut img));
             from_headers.unwrap_or_else(|_| {
                 scan.as_ref()
                     .map(|s| s.records.iter().map(located).collect())
@@ -296,14 +347,14 @@ pub fn verify(
     if let Input::Capture(c) = input {
         manifest_findings(&c.manifest, &mut f);
         if let Some(scan) = &scan {
-            against_manifest(&c.manifest, scan, &mut f);
+            against_manifest(c, scan, &mut f);
         }
         sidecar_findings(c, scan.as_ref(), &mut f);
         files_checked = file_findings(c, scan.as_ref(), &mut f, &mut notes);
     } else if let Some(scan) = &scan {
         // A sidecar next to a bare image is checked too.
         let side = sidecar_path(data_path);
-        if side.exists() {
+        if std::fs::symlink_metadata(&side).is_ok() {
             standalone_sidecar(&side, data_path, scan, &mut f);
             notes.push(format!("checked {}", side.display()));
         }
@@ -334,7 +385,7 @@ pub fn verify(
         .unwrap_or_default();
     let frames = scan_ref
         .and_then(|s| s.table.as_ref())
-        .map(|t| t.frames().len() as u64);
+        .map(|t| u64::from(t.frame_count()));
     let mut report = Report {
         path: given.display().to_string(),
         kind: input.kind(),
@@ -391,17 +442,7 @@ fn image_findings(scan: &Scan, map: &[Located], f: &mut Findings, input: &Input)
             format!("{e}; the data frames were checked by plain zstd decompression instead"),
         );
     }
-    for (i, bad) in scan.bad_frames.iter().enumerate() {
-        if i == LIST_MAX {
-            f.add(
-                "frame",
-                format!(
-                    "... and {} more bad frames",
-                    scan.bad_frames.len() - LIST_MAX
-                ),
-            );
-            break;
-        }
+    for bad in scan.bad_frames.iter().take(LIST_MAX) {
         let fr = bad.frame;
         f.problems.push(Problem {
             check: "frame",
@@ -410,6 +451,13 @@ fn image_findings(scan: &Scan, map: &[Located], f: &mut Findings, input: &Input)
             affects: describe_stream_span(map, fr.decompressed_offset, fr.decompressed_end()),
             message: bad.error.to_string(),
         });
+    }
+    let listed = scan.bad_frames.len().min(LIST_MAX) as u64;
+    if scan.bad_frame_count > listed {
+        f.add(
+            "frame",
+            format!("... and {} more bad frames", scan.bad_frame_count - listed),
+        );
     }
     if let Some(e) = &scan.lime_error {
         f.add("lime-structure", e.to_string());
@@ -424,7 +472,8 @@ fn image_findings(scan: &Scan, map: &[Located], f: &mut Findings, input: &Input)
         // the records walked before it stopped.
         let walked: Vec<Located> = scan.records.iter().map(located).collect();
         let known = if map.is_empty() { &walked[..] } else { map };
-        let mut affects = describe_stream_span(known, scan.lime_len, scan.lime_len + 1);
+        let mut affects =
+            describe_stream_span(known, scan.lime_len, scan.lime_len.saturating_add(1));
         if let Some(a) = affects.first_mut() {
             let start = a.split_once('-').map_or(a.as_str(), |(s, _)| s);
             *a = format!("from {start} on");

@@ -295,10 +295,9 @@ fn a_flipped_byte_is_detected_and_located() {
     let f = capture(t.path(), "cap", &RANGES);
     // Flip a byte in the middle of frame 10 (stream bytes 640 KiB..704 KiB,
     // inside the second range).
-    let table =
-        fv_evidence::reader::SeekTable::read_from(&mut std::fs::File::open(f.image()).unwrap())
-            .unwrap();
-    let fr = table.frames()[10];
+    let mut file = std::fs::File::open(f.image()).unwrap();
+    let table = fv_evidence::reader::SeekTable::read_from(&mut file).unwrap();
+    let fr = table.read_all_frames(&mut file).unwrap()[10];
     let mut img = std::fs::read(f.image()).unwrap();
     img[(fr.compressed_offset + u64::from(fr.compressed_len) / 2) as usize] ^= 0x01;
     std::fs::write(f.image(), &img).unwrap();

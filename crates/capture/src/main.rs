@@ -29,7 +29,9 @@ fn main() -> ExitCode {
         return match fv_analyze::run(cmd) {
             Ok(exit) => exit.into(),
             Err(e) => {
-                eprintln!("capture: error: {e}");
+                // Messages quote names from the evidence: made printable.
+                let msg = e.to_string();
+                eprintln!("capture: error: {}", fv_analyze::text::printable(&msg));
                 ExitCode::from(e.exit_code())
             }
         };

@@ -40,6 +40,15 @@ pub enum FsError {
         /// The existing path.
         path: PathBuf,
     },
+    /// Something other than a regular file where one was expected (a FIFO
+    /// would block a reader for ever, a device would never end).
+    #[error("{path}: is {kind}, not a regular file (refused)")]
+    NotRegular {
+        /// The offending path.
+        path: PathBuf,
+        /// What it is: `a FIFO`, `a directory`, ...
+        kind: &'static str,
+    },
     /// Any other system call failure.
     #[error("{path}: {op}: {source}")]
     Sys {
@@ -80,6 +89,7 @@ impl FsError {
             Self::Symlink { .. } => Some(libc::ELOOP),
             Self::NotDirectory { .. } => Some(libc::ENOTDIR),
             Self::Exists { .. } => Some(libc::EEXIST),
+            Self::NotRegular { .. } => None,
         }
     }
 }
@@ -132,6 +142,24 @@ impl Dir {
         }
         dir.path = path.to_path_buf();
         Ok(dir)
+    }
+
+    /// Opens `path` as the caller named it, following symlinks on the way:
+    /// for a directory an operator typed (a capture to verify), where
+    /// refusing `/data -> /mnt/data` would help no one. Everything below it
+    /// is then reached with [`Dir::open_dir`] and [`Dir::open_regular`],
+    /// which never follow a link.
+    ///
+    /// # Errors
+    /// [`FsError::NotDirectory`], or [`FsError::Sys`] (missing, permission).
+    pub fn open_following(path: &Path) -> Result<Self> {
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
+        let fd = nix::fcntl::open(path, flags, Mode::empty())
+            .map_err(|e| FsError::sys(path, "open", e))?;
+        Ok(Self {
+            fd,
+            path: path.to_path_buf(),
+        })
     }
 
     /// The path this directory was opened as (for messages).
@@ -208,6 +236,25 @@ impl Dir {
         let fd = openat(&self.fd, name, flags, Mode::empty())
             .map_err(|e| FsError::sys(&path, "open", e))?;
         Ok(File::from(fd))
+    }
+
+    /// Opens the existing child `name` read-only for reading untrusted
+    /// content: never through a symlink, without blocking (`O_NONBLOCK`, so a
+    /// FIFO planted under the name cannot hang the open) and only if it is a
+    /// regular file (a FIFO, device or socket could block or never end).
+    ///
+    /// # Errors
+    /// [`FsError::Symlink`], [`FsError::NotRegular`], or [`FsError::Sys`].
+    pub fn open_regular(&self, name: &OsStr) -> Result<File> {
+        let path = self.path.join(name);
+        let flags = OFlag::O_RDONLY
+            | OFlag::O_NOFOLLOW
+            | OFlag::O_NONBLOCK
+            | OFlag::O_NOCTTY
+            | OFlag::O_CLOEXEC;
+        let fd = openat(&self.fd, name, flags, Mode::empty())
+            .map_err(|e| FsError::sys(&path, "open", e))?;
+        regular(fd, &path)
     }
 
     /// `lstat` of the child `name` (does not follow a symlink).
@@ -308,6 +355,44 @@ impl AsRawFd for Dir {
     }
 }
 
+/// Opens the file `path` read-only as the caller named it (following
+/// symlinks, like [`Dir::open_following`]) but, as [`Dir::open_regular`],
+/// without blocking and only if it is a regular file.
+///
+/// # Errors
+/// [`FsError::NotRegular`], or [`FsError::Sys`].
+pub fn open_regular_following(path: &Path) -> Result<File> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_NOCTTY | OFlag::O_CLOEXEC;
+    let fd =
+        nix::fcntl::open(path, flags, Mode::empty()).map_err(|e| FsError::sys(path, "open", e))?;
+    regular(fd, path)
+}
+
+/// Keeps `fd` only if it is a regular file, and makes its reads blocking
+/// again (they never block on a regular file; this keeps `O_NONBLOCK` from
+/// surprising a later reader).
+fn regular(fd: OwnedFd, path: &Path) -> Result<File> {
+    let st = fstat(&fd).map_err(|e| FsError::sys(path, "stat", e))?;
+    let kind = match st.st_mode & libc::S_IFMT {
+        libc::S_IFREG => None,
+        libc::S_IFIFO => Some("a FIFO"),
+        libc::S_IFDIR => Some("a directory"),
+        libc::S_IFCHR => Some("a character device"),
+        libc::S_IFBLK => Some("a block device"),
+        libc::S_IFSOCK => Some("a socket"),
+        _ => Some("not a file"),
+    };
+    if let Some(kind) = kind {
+        return Err(FsError::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(OFlag::empty()))
+        .map_err(|e| FsError::sys(path, "fcntl", e))?;
+    Ok(File::from(fd))
+}
+
 /// `fsync` a file, naming it in the error.
 ///
 /// # Errors
@@ -400,6 +485,36 @@ mod tests {
         assert!(real.create_file(OsStr::new("out")).is_err());
         assert!(real.open_file(OsStr::new("out")).is_err());
         assert_eq!(std::fs::read(tmp.path().join("victim")).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn open_regular_refuses_fifos_links_and_directories_without_blocking() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("file"), b"data").unwrap();
+        nix::unistd::mkfifo(&tmp.path().join("fifo"), Mode::from_bits_truncate(0o600)).unwrap();
+        symlink(tmp.path().join("file"), tmp.path().join("link")).unwrap();
+        std::fs::create_dir(tmp.path().join("sub")).unwrap();
+        let dir = Dir::open_following(tmp.path()).unwrap();
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut dir.open_regular(OsStr::new("file")).unwrap(),
+            &mut text,
+        )
+        .unwrap();
+        assert_eq!(text, "data");
+        // No writer on the FIFO: a blocking open would hang here.
+        let err = dir.open_regular(OsStr::new("fifo")).unwrap_err();
+        assert!(
+            matches!(err, FsError::NotRegular { kind: "a FIFO", .. }),
+            "{err}"
+        );
+        let err = dir.open_regular(OsStr::new("link")).unwrap_err();
+        assert!(matches!(err, FsError::Symlink { .. }), "{err}");
+        let err = dir.open_regular(OsStr::new("sub")).unwrap_err();
+        assert!(matches!(err, FsError::NotRegular { .. }), "{err}");
+        let err = open_regular_following(&tmp.path().join("fifo")).unwrap_err();
+        assert!(matches!(err, FsError::NotRegular { .. }), "{err}");
+        assert!(open_regular_following(&tmp.path().join("link")).is_ok());
     }
 
     #[test]

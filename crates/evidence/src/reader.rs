@@ -1,10 +1,11 @@
 //! Reading a seekable zstd image without trusting it.
 //!
 //! - [`SeekTable::read_from`] parses and checks the seek table at the end of
-//!   a file: footer, skippable frame header, that the table fits the file
-//!   before a single entry is allocated, that the frames' compressed sizes add
-//!   up to exactly the bytes before the table (so truncation, appended bytes
-//!   and a lying table are all caught), and a per-frame size limit.
+//!   a file: footer, skippable frame header, that the table fits the file,
+//!   that the frames' compressed sizes add up to exactly the bytes before the
+//!   table (so truncation, appended bytes and a lying table are all caught),
+//!   and a per-frame size limit. It keeps a sparse index (16 bytes per 4096
+//!   frames), not the entries: memory does not grow with the image.
 //! - [`SeekableReader`] gives random access by decompressed (LiME stream)
 //!   offset, decompressing only the frames a read touches.
 //! - [`FrameStream`] decodes a run of frames on a pool of threads and hands
@@ -17,11 +18,9 @@
 //! the frame has one) to exactly the table's decompressed size, and match the
 //! table's XXH64-based checksum.
 
-use std::io::{self, Read, Seek, SeekFrom};
+use std::io::{self, Read, Seek};
 
-use crate::seektable::{
-    FOOTER_LEN, FRAME_HEADER_LEN, Footer, FooterError, SKIPPABLE_MAGIC, entry_len,
-};
+use crate::seektable::{FooterError, SKIPPABLE_MAGIC};
 use crate::xxh64::frame_checksum;
 
 /// Largest decompressed frame this reader accepts. The toolkit's writer uses
@@ -41,8 +40,7 @@ pub fn max_frame_len(decompressed: u32) -> u64 {
     u64::from(decompressed) + u64::from(decompressed) / 256 + 64
 }
 
-/// Entries are read from the file in chunks of this many bytes, so memory
-/// grows only with table bytes actually present.
+/// Trailing bytes (the seek table) are hashed in chunks of this size.
 const TABLE_CHUNK: usize = 64 * 1024;
 
 /// One data frame, located in the file and in the decompressed stream.
@@ -210,6 +208,15 @@ pub enum ReadError {
         #[source]
         kind: FrameError,
     },
+    /// Seek table entries read back from the file disagree with the ones
+    /// checked when the table was read (the file changed meanwhile).
+    #[error(
+        "the seek table's entries from frame {first_frame} on changed since the table was checked (the file is being modified?)"
+    )]
+    TableChanged {
+        /// First frame of the block read back.
+        first_frame: u32,
+    },
     /// A read past the end of the decompressed stream.
     #[error("stream offset {offset} is past the end of the decompressed stream ({len} bytes)")]
     OutOfRange {
@@ -231,191 +238,6 @@ pub enum ReadError {
 
 fn io_at(offset: u64) -> impl FnOnce(io::Error) -> ReadError {
     move |source| ReadError::Io { offset, source }
-}
-
-/// The parsed, checked seek table.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SeekTable {
-    frames: Vec<Frame>,
-    checksums: bool,
-    table_offset: u64,
-    table_len: u64,
-    decompressed_len: u64,
-}
-
-impl SeekTable {
-    /// Reads and checks the seek table at the end of `r` (which is left at an
-    /// unspecified position).
-    ///
-    /// # Errors
-    /// Every [`ReadError`] but `Frame` and `OutOfRange`.
-    pub fn read_from<R: Read + Seek>(r: &mut R) -> Result<Self, ReadError> {
-        let file_len = r.seek(SeekFrom::End(0)).map_err(io_at(0))?;
-        let min = (FRAME_HEADER_LEN + FOOTER_LEN) as u64;
-        if file_len < min {
-            return Err(ReadError::TooShort { len: file_len });
-        }
-        let footer_at = file_len - FOOTER_LEN as u64;
-        let mut footer = [0u8; FOOTER_LEN];
-        read_exact_at(r, footer_at, &mut footer)?;
-        let footer = Footer::parse(&footer)?;
-        let table_len = footer.table_len();
-        if table_len > file_len {
-            return Err(ReadError::TableExceedsFile {
-                frames: footer.frames,
-                table_len,
-                file_len,
-            });
-        }
-        let table_offset = file_len - table_len;
-        let mut header = [0u8; FRAME_HEADER_LEN];
-        read_exact_at(r, table_offset, &mut header)?;
-        let magic = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-        let size = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
-        let expected_size = table_len - FRAME_HEADER_LEN as u64;
-        if magic != SKIPPABLE_MAGIC || u64::from(size) != expected_size {
-            return Err(ReadError::BadTableHeader {
-                offset: table_offset,
-                magic,
-                size,
-                expected_size,
-            });
-        }
-
-        // The table's bytes are in the file (checked above), so the entries
-        // allocated below never exceed what was actually read.
-        let width = entry_len(footer.checksums);
-        let mut frames = Vec::new();
-        let mut chunk = vec![0u8; TABLE_CHUNK - TABLE_CHUNK % width];
-        let mut left = u64::from(footer.frames) * width as u64;
-        let mut at = table_offset + FRAME_HEADER_LEN as u64;
-        let (mut compressed_offset, mut decompressed_offset) = (0u64, 0u64);
-        let mut index = 0u32;
-        while left > 0 {
-            let n = usize::try_from(left.min(chunk.len() as u64)).unwrap_or(chunk.len());
-            read_exact_at(r, at, &mut chunk[..n])?;
-            at += n as u64;
-            left -= n as u64;
-            for e in chunk[..n].chunks_exact(width) {
-                let word = |i: usize| u32::from_le_bytes([e[i], e[i + 1], e[i + 2], e[i + 3]]);
-                let (compressed_len, decompressed_len) = (word(0), word(4));
-                if decompressed_len > MAX_FRAME_DECOMPRESSED {
-                    return Err(ReadError::FrameTooLarge {
-                        index,
-                        size: decompressed_len,
-                    });
-                }
-                // Bounds the memory a frame's compressed bytes take, and
-                // the number of entries to the bytes before the table / 9.
-                if compressed_len < MIN_FRAME_LEN
-                    || u64::from(compressed_len) > max_frame_len(decompressed_len)
-                {
-                    return Err(ReadError::ImpossibleFrame {
-                        index,
-                        compressed: compressed_len,
-                        decompressed: decompressed_len,
-                    });
-                }
-                frames.push(Frame {
-                    index,
-                    compressed_offset,
-                    compressed_len,
-                    decompressed_offset,
-                    decompressed_len,
-                    checksum: footer.checksums.then(|| word(8)),
-                });
-                // At most 2^32 entries of at most 2^32 bytes: no overflow.
-                compressed_offset += u64::from(compressed_len);
-                decompressed_offset += u64::from(decompressed_len);
-                index = index.wrapping_add(1);
-                // Stop early rather than walk a table that already claims more
-                // than the file holds.
-                if compressed_offset > table_offset {
-                    break;
-                }
-            }
-            if compressed_offset > table_offset {
-                break;
-            }
-        }
-        if compressed_offset != table_offset {
-            let hint = if compressed_offset > table_offset {
-                "the file is truncated, or the table is damaged"
-            } else {
-                "bytes were inserted before the table, or the table is damaged"
-            };
-            return Err(ReadError::DataLenMismatch {
-                frames: footer.frames,
-                frames_len: compressed_offset,
-                data_len: table_offset,
-                hint,
-            });
-        }
-        Ok(Self {
-            frames,
-            checksums: footer.checksums,
-            table_offset,
-            table_len,
-            decompressed_len: decompressed_offset,
-        })
-    }
-
-    /// The frames in file order.
-    pub fn frames(&self) -> &[Frame] {
-        &self.frames
-    }
-
-    /// Whether entries carry checksums.
-    pub fn checksums(&self) -> bool {
-        self.checksums
-    }
-
-    /// Bytes of data frames, i.e. the offset of the table in the file.
-    pub fn data_len(&self) -> u64 {
-        self.table_offset
-    }
-
-    /// Size of the table, skippable frame header and footer included.
-    pub fn table_len(&self) -> u64 {
-        self.table_len
-    }
-
-    /// Total file length the table implies.
-    pub fn file_len(&self) -> u64 {
-        self.table_offset + self.table_len
-    }
-
-    /// Length of the decompressed stream.
-    pub fn decompressed_len(&self) -> u64 {
-        self.decompressed_len
-    }
-
-    /// The frame holding decompressed byte `offset` (empty frames are never
-    /// returned), or `None` past the end.
-    pub fn frame_at(&self, offset: u64) -> Option<&Frame> {
-        if offset >= self.decompressed_len {
-            return None;
-        }
-        // First frame whose end is past `offset`.
-        let i = self
-            .frames
-            .partition_point(|f| f.decompressed_end() <= offset);
-        self.frames.get(i)
-    }
-
-    /// Frames whose content intersects stream bytes `[start, end)`.
-    pub fn frames_in(&self, start: u64, end: u64) -> &[Frame] {
-        let first = self
-            .frames
-            .partition_point(|f| f.decompressed_end() <= start);
-        let last = self.frames.partition_point(|f| f.decompressed_offset < end);
-        self.frames.get(first..last.max(first)).unwrap_or(&[])
-    }
-}
-
-fn read_exact_at<R: Read + Seek>(r: &mut R, offset: u64, buf: &mut [u8]) -> Result<(), ReadError> {
-    r.seek(SeekFrom::Start(offset)).map_err(io_at(offset))?;
-    r.read_exact(buf).map_err(io_at(offset))
 }
 
 /// Decodes one frame's compressed bytes into `out` (cleared first) and checks
@@ -489,6 +311,7 @@ fn new_dctx() -> io::Result<zstd::bulk::Decompressor<'static>> {
 pub struct SeekableReader<R> {
     inner: R,
     table: SeekTable,
+    blocks: BlockCache,
     dctx: DctxSlot,
     compressed: Vec<u8>,
     cached: Option<Frame>,
@@ -515,7 +338,7 @@ impl<R: Read + Seek> SeekableReader<R> {
         Self::with_table(inner, table)
     }
 
-    /// Uses an already parsed table.
+    /// Uses an already parsed table (a clone shares its index).
     ///
     /// # Errors
     /// [`ReadError::Io`] if no zstd context can be made.
@@ -524,6 +347,7 @@ impl<R: Read + Seek> SeekableReader<R> {
         Ok(Self {
             inner,
             table,
+            blocks: BlockCache::default(),
             dctx: DctxSlot(dctx),
             compressed: Vec::new(),
             cached: None,
@@ -548,16 +372,26 @@ impl<R: Read + Seek> SeekableReader<R> {
         self.inner
     }
 
+    /// The indices of the frames holding stream bytes `[start, end)`.
+    ///
+    /// # Errors
+    /// As [`SeekTable::frame_range`].
+    pub fn frame_range(&mut self, start: u64, end: u64) -> Result<std::ops::Range<u32>, ReadError> {
+        self.table
+            .frame_range(&mut self.inner, &mut self.blocks, start, end)
+    }
+
     /// Reads up to `buf.len()` bytes at stream offset `offset`, decompressing
     /// only the frames needed; returns the count (0 at or past the end).
     ///
     /// # Errors
-    /// [`ReadError::Frame`] for a bad frame, [`ReadError::Io`].
+    /// [`ReadError::Frame`] for a bad frame, [`ReadError::Io`],
+    /// [`ReadError::TableChanged`].
     pub fn read_at(&mut self, offset: u64, buf: &mut [u8]) -> Result<usize, ReadError> {
         let mut done = 0;
         while done < buf.len() {
             let at = offset + done as u64;
-            let Some(&frame) = self.table.frame_at(at) else {
+            let Some(frame) = self.table.frame_at(&mut self.inner, &mut self.blocks, at)? else {
                 break;
             };
             self.load(frame)?;
@@ -605,7 +439,10 @@ impl<R: Read + Seek> SeekableReader<R> {
 }
 
 mod stream;
+mod table;
 pub use stream::{FrameStream, OnCompressed};
+use table::read_exact_at;
+pub use table::{BLOCK, BlockCache, FrameCursor, SeekTable};
 
 #[cfg(test)]
 mod tests;

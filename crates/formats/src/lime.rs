@@ -220,6 +220,10 @@ pub struct Record {
     pub payload_offset: u64,
     /// Payload length in bytes.
     pub len: u64,
+    /// The header's 32 bytes as read, reserved bytes included (some LiME
+    /// versions leave those uninitialised): a copy of the stream must write
+    /// these, not a re-encoded header, to stay byte-identical.
+    pub raw: [u8; HEADER_LEN],
 }
 
 /// Reads a LiME stream record by record. Call [`RecordReader::next_record`]
@@ -319,6 +323,7 @@ impl<R: Read> RecordReader<R> {
             header_offset,
             payload_offset: self.offset,
             len,
+            raw: buf,
         };
         self.records += 1;
         self.previous_end = Some(header.end);

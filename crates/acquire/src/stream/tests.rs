@@ -438,3 +438,61 @@ fn a_files_remaining_headers_are_listed() {
         vec![(0x4000, 0x1000)]
     );
 }
+
+#[test]
+fn lime_ingest_keeps_reserved_header_bytes() {
+    // fuzz/artifacts/ingest_lime/crash-1ff71ef4…: a record [0, 0] whose
+    // reserved bytes end in 'M', then its one payload byte. The copy was
+    // re-encoded with zero reserved bytes, so the stored stream (and its
+    // digest) differed from the input.
+    let mut dump = Header::new(0, 0).to_bytes().to_vec();
+    dump[31] = b'M';
+    dump.push(b'i');
+    let mut layout = Layout::default();
+    let mut sink = Vec::new();
+    ingest_lime(
+        &dump[..],
+        None,
+        &mut layout,
+        &mut sink,
+        &mut Progress::silent(),
+        &mut Copied::default(),
+        |_| {},
+    )
+    .unwrap();
+    assert_eq!(sink, dump);
+}
+
+#[test]
+fn lime_ingest_refuses_a_record_whose_stream_end_overflows() {
+    // fuzz/artifacts/ingest_lime/crash-3d1dd8b3…: one header
+    // 0x10-0xffffffffffffffff and no payload. Its stream end,
+    // 32 + 2^64 - 16, overflowed Layout::len and fill_zeros.
+    let dump = Header::new(0x10, u64::MAX).to_bytes();
+    let mut layout = Layout::default();
+    let mut sink = Vec::new();
+    let err = ingest_lime(
+        &dump[..],
+        None,
+        &mut layout,
+        &mut sink,
+        &mut Progress::silent(),
+        &mut Copied::default(),
+        |_| {},
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Stop::Source {
+                cause: PartialCause::SourceError,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(layout.is_empty());
+    assert_eq!(layout.len(), 0);
+    fill_zeros(&mut sink, &layout, 0).unwrap();
+    assert!(sink.is_empty());
+}

@@ -43,7 +43,10 @@ pub(super) fn manifest_findings(m: &Manifest, f: &mut Findings) {
     let mut expect_offset = 0u64;
     let mut prev_end: Option<u64> = None;
     for (i, r) in m.ranges.iter().enumerate() {
-        if r.end < r.start || r.end - r.start + 1 != r.length {
+        // Checked: `[0, 2^64-1]` is 2^64 bytes, which no u64 length holds
+        // (a wrapping `end - start + 1` made it equal 0).
+        let span = r.end.checked_sub(r.start).and_then(|d| d.checked_add(1));
+        if span != Some(r.length) {
             add(format!(
                 "range {i} {:#x}-{:#x}: length {} is not end - start + 1",
                 r.start, r.end, r.length
@@ -75,9 +78,26 @@ pub(super) fn manifest_findings(m: &Manifest, f: &mut Findings) {
             m.image.lime_length
         ));
     }
+    // "Inside one captured range" for every span, in O(n log n): ranges by
+    // start, with the largest end reached so far; a span is inside some
+    // range exactly when, among the ranges starting at or before it, the
+    // largest end covers it. (Scanning every range for every span was
+    // quadratic: 250k of each took 98 s.) Exact even for a manifest whose
+    // ranges overlap, which is reported above.
+    let mut by_start: Vec<(u64, u64)> = m.ranges.iter().map(|r| (r.start, r.end)).collect();
+    by_start.sort_unstable();
+    let mut reach = Vec::with_capacity(by_start.len());
+    let mut furthest = 0u64;
+    for &(_, end) in &by_start {
+        furthest = furthest.max(end);
+        reach.push(furthest);
+    }
     let inside = |start: u64, len: u64| {
-        let end = start.saturating_add(len.saturating_sub(1));
-        m.ranges.iter().any(|r| start >= r.start && end <= r.end)
+        let Some(last) = len.checked_sub(1).and_then(|l| start.checked_add(l)) else {
+            return false;
+        };
+        let n = by_start.partition_point(|&(s, _)| s <= start);
+        n > 0 && reach.get(n - 1).is_some_and(|&e| e >= last)
     };
     for (what, spans) in [
         ("unreadable", &m.unreadable),
@@ -107,7 +127,8 @@ pub(super) fn manifest_findings(m: &Manifest, f: &mut Findings) {
 }
 
 /// The image against what the manifest says about it.
-pub(super) fn against_manifest(m: &Manifest, scan: &Scan, f: &mut Findings) {
+pub(super) fn against_manifest(cap: &Capture, scan: &Scan, f: &mut Findings) {
+    let m = &cap.manifest;
     let img = &m.image;
     if scan.file_len != img.compressed_length {
         f.add(
@@ -129,7 +150,7 @@ pub(super) fn against_manifest(m: &Manifest, scan: &Scan, f: &mut Findings) {
         _ => {}
     }
     let stream_complete =
-        scan.bad_frames.is_empty() && scan.zstd_error.is_none() && scan.io_error.is_none();
+        scan.bad_frame_count == 0 && scan.zstd_error.is_none() && scan.io_error.is_none();
     if stream_complete && scan.lime_len != img.lime_length {
         f.add(
             "lime-sha256",
@@ -155,7 +176,7 @@ pub(super) fn against_manifest(m: &Manifest, scan: &Scan, f: &mut Findings) {
     }
     if let Some(t) = &scan.table {
         let c = &img.compression;
-        let n = t.frames().len() as u64;
+        let n = u64::from(t.frame_count());
         if n != c.frames {
             f.add(
                 "seek-table",
@@ -172,30 +193,52 @@ pub(super) fn against_manifest(m: &Manifest, scan: &Scan, f: &mut Findings) {
                 ),
             );
         }
-        let frames = t.frames();
-        let odd = frames
-            .iter()
-            .enumerate()
-            .filter(|(i, fr)| {
-                let last = *i + 1 == frames.len();
-                let size = u64::from(fr.decompressed_len);
-                if last {
-                    size == 0 || size > c.frame_size
-                } else {
-                    size != c.frame_size
-                }
-            })
-            .map(|(i, fr)| (i, fr.decompressed_len))
-            .take(LIST_MAX)
-            .collect::<Vec<_>>();
-        for (i, size) in odd {
-            f.add(
-                "seek-table",
-                format!(
-                    "frame {i} holds {size} decompressed bytes; the manifest's frame size is {}",
-                    c.frame_size
-                ),
-            );
+        // Frame sizes: from the table's summary when they are as capture
+        // writes them; the entries are read back only to name odd ones.
+        let fits = |size: u32, last: bool| {
+            let size = u64::from(size);
+            if last {
+                size != 0 && size <= c.frame_size
+            } else {
+                size == c.frame_size
+            }
+        };
+        let regular = match t.frame_sizes() {
+            None => true,
+            Some((lo, hi, last)) => {
+                (t.frame_count() == 1 || (fits(lo, false) && fits(hi, false))) && fits(last, true)
+            }
+        };
+        if !regular {
+            let count = t.frame_count();
+            let mut cursor = t.cursor(0..count);
+            let mut listed = 0;
+            match cap.open_file(&img.file) {
+                Ok(mut file) => loop {
+                    match cursor.next_frame(t, &mut file) {
+                        Ok(Some(fr)) if !fits(fr.decompressed_len, fr.index + 1 == count) => {
+                            f.add(
+                                "seek-table",
+                                format!(
+                                    "frame {} holds {} decompressed bytes; the manifest's frame size is {}",
+                                    fr.index, fr.decompressed_len, c.frame_size
+                                ),
+                            );
+                            listed += 1;
+                            if listed == LIST_MAX {
+                                break;
+                            }
+                        }
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(e) => {
+                            f.add("seek-table", e.to_string());
+                            break;
+                        }
+                    }
+                },
+                Err(e) => f.add("seek-table", format!("cannot be read again: {e}")),
+            }
         }
     }
     // Records against the manifest's ranges, exactly.
@@ -259,8 +302,7 @@ pub(super) fn sidecar_path(image: &Path) -> std::path::PathBuf {
     std::path::PathBuf::from(s)
 }
 
-fn read_small(path: &Path) -> std::io::Result<Vec<u8>> {
-    let file = std::fs::File::open(path)?;
+fn read_small(file: std::fs::File) -> std::io::Result<Vec<u8>> {
     let mut bytes = Vec::new();
     file.take(SIDECAR_MAX + 1).read_to_end(&mut bytes)?;
     if bytes.len() as u64 > SIDECAR_MAX {
@@ -330,8 +372,11 @@ fn compare_sidecar(text: &str, image_name: &str, scan: &Scan, side_name: &str, f
 pub(super) fn sidecar_findings(c: &Capture, scan: Option<&Scan>, f: &mut Findings) {
     let image = &c.manifest.image.file;
     let side_name = format!("{image}.sha256");
-    let path = c.dir.join(&side_name);
-    let bytes = match read_small(&path) {
+    let read = c
+        .open_file(&side_name)
+        .map_err(std::io::Error::other)
+        .and_then(read_small);
+    let bytes = match read {
         Ok(b) => b,
         Err(e) => {
             f.problems.push(Problem {
@@ -353,7 +398,9 @@ pub(super) fn sidecar_findings(c: &Capture, scan: Option<&Scan>, f: &mut Finding
 
 pub(super) fn standalone_sidecar(side: &Path, image: &Path, scan: &Scan, f: &mut Findings) {
     let side_name = side.display().to_string();
-    match read_small(side) {
+    // Named by no one: never followed through a symlink, never a FIFO.
+    let read = nofollow_regular(side).and_then(read_small);
+    match read {
         Ok(bytes) => {
             let name = image
                 .file_name()
@@ -417,23 +464,27 @@ pub(super) fn file_findings(
             }
             continue;
         }
-        let path = c.dir.join(&entry.path);
-        match std::fs::symlink_metadata(&path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                problem("is a symbolic link; capture never writes one".into());
-                continue;
-            }
-            Ok(m) if !m.is_file() => {
-                problem("is not a regular file".into());
-                continue;
-            }
-            Ok(_) => {}
+        // Opened relative to the capture directory, component by
+        // component: a symlinked directory (`ctx -> /etc`) or a FIFO is
+        // refused, never followed or waited on (M2).
+        let file = match c.open_file(&entry.path) {
+            Ok(file) => file,
             Err(e) => {
-                problem(format!("cannot be read: {e}"));
+                let why = match &e {
+                    fv_core::fs::FsError::Symlink { .. } => {
+                        "is reached through a symbolic link; capture never writes one, and it is not followed"
+                    }
+                    fv_core::fs::FsError::NotRegular { .. }
+                    | fv_core::fs::FsError::NotDirectory { .. } => {
+                        "is not a regular file where capture wrote one; not read"
+                    }
+                    _ => "cannot be read",
+                };
+                problem(format!("{why} ({e})"));
                 continue;
             }
-        }
-        match hash_file(&path) {
+        };
+        match hash_file(file) {
             Ok((size, sha)) => {
                 checked += 1;
                 if size != entry.size {
@@ -493,8 +544,22 @@ fn list_files(dir: &Path, prefix: &str, out: &mut Vec<String>, depth: usize) {
     }
 }
 
-fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut file = std::fs::File::open(path)?;
+/// Opens `path` without following a symlink in its last component, without
+/// blocking, and only if it is a regular file.
+fn nofollow_regular(path: &Path) -> std::io::Result<std::fs::File> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::other("not a file name"))?;
+    fv_core::fs::Dir::open_following(parent)
+        .and_then(|d| d.open_regular(name))
+        .map_err(std::io::Error::other)
+}
+
+fn hash_file(mut file: std::fs::File) -> std::io::Result<(u64, String)> {
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
     let mut size = 0u64;

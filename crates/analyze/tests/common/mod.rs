@@ -192,7 +192,7 @@ pub fn capture_of(root: &Path, name: &str, ranges: &[(u64, u64)], stream: Vec<u8
                 length: e - s + 1,
                 lime_offset: offset,
             };
-            offset += 32 + e - s + 1;
+            offset += 32 + (e - s + 1);
             r
         })
         .collect();

@@ -6,24 +6,38 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{Frame, FrameError, ReadError, TABLE_CHUNK, decode_frame, new_dctx};
+use super::{Frame, FrameError, ReadError, SeekTable, TABLE_CHUNK, decode_frame, new_dctx};
 
 /// Frames queued per decoding thread: enough to keep every core busy while
 /// the caller consumes frames in order.
 const IN_FLIGHT_PER_THREAD: usize = 2;
+/// Read buffer of the reading thread (frames larger than this are read
+/// straight into their own buffer).
+const READ_BUF: usize = 256 << 10;
 /// Memory budget for frames in flight (compressed + decompressed).
 const IN_FLIGHT_BUDGET: u64 = 128 << 20;
 
+/// Consecutive frames travel in batches of at most this many, while their
+/// content stays under [`BATCH_BYTES`] (a batch may pass it by its last
+/// frame): a table of millions of tiny or broken frames (a crafted image)
+/// would otherwise cost a thread hand-off per frame.
+const BATCH_FRAMES: usize = 256;
+/// See [`BATCH_FRAMES`].
+const BATCH_BYTES: u64 = 1 << 20;
+
+/// A run of consecutive frames: one, or several small ones.
 struct Job {
-    frame: Frame,
+    frames: Vec<Frame>,
+    /// Their compressed bytes, concatenated.
     compressed: Vec<u8>,
     out: Vec<u8>,
     reply: SyncSender<Done>,
 }
 
 struct Done {
-    frame: Frame,
-    result: Result<(), FrameError>,
+    frames: Vec<Frame>,
+    /// Per frame: where its content is in `out`, or what is wrong with it.
+    results: Vec<Result<std::ops::Range<usize>, FrameError>>,
     compressed: Vec<u8>,
     out: Vec<u8>,
 }
@@ -46,7 +60,8 @@ pub struct FrameStream<C> {
     pool: Sender<(Vec<u8>, Vec<u8>)>,
     reader: Option<JoinHandle<C>>,
     workers: Vec<JoinHandle<()>>,
-    current: Option<Done>,
+    /// The batch being handed out, and the index of the frame returned last.
+    current: Option<(Done, usize)>,
 }
 
 impl<C> std::fmt::Debug for FrameStream<C> {
@@ -75,16 +90,19 @@ impl OnCompressed for sha2::Sha256 {
 }
 
 impl<C: OnCompressed> FrameStream<C> {
-    /// Starts decoding `frames` (consecutive entries of one table) from
-    /// `inner` on `threads` threads. When `trailing` is non-zero, that many
-    /// bytes after the last frame (the seek table) are read too and passed to
-    /// `on_compressed`.
+    /// Starts decoding the frames `frames` (indices into `table`, the seek
+    /// table of `inner`) on `threads` threads. When `trailing` is non-zero,
+    /// that many bytes after the last frame (the seek table) are read too and
+    /// passed to `on_compressed`. The frames' entries are read from `inner`
+    /// a block at a time as the reading thread goes ([`SeekTable::cursor`]):
+    /// nothing per frame is copied up front.
     ///
     /// # Errors
     /// [`ReadError::Io`] if the threads cannot be started.
     pub fn start<R>(
-        mut inner: R,
-        frames: &[Frame],
+        inner: R,
+        table: &SeekTable,
+        frames: std::ops::Range<u32>,
         trailing: u64,
         threads: usize,
         mut on_compressed: C,
@@ -93,12 +111,8 @@ impl<C: OnCompressed> FrameStream<C> {
         R: Read + Seek + Send + 'static,
     {
         let threads = threads.max(1);
-        let largest = frames
-            .iter()
-            .map(|f| u64::from(f.decompressed_len) + u64::from(f.compressed_len))
-            .max()
-            .unwrap_or(1)
-            .max(1);
+        // A batch holds at most BATCH_BYTES plus one frame.
+        let largest = table.largest_frame().max(1) + BATCH_BYTES;
         let by_budget = usize::try_from(IN_FLIGHT_BUDGET / largest).unwrap_or(usize::MAX);
         // Large frames mean fewer in flight (and fewer workers), so memory
         // stays near the budget whatever the frame size.
@@ -121,36 +135,87 @@ impl<C: OnCompressed> FrameStream<C> {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let frames = frames.to_vec();
+        let table = table.clone();
+        let mut cursor = table.cursor(frames);
         let reader = std::thread::Builder::new()
             .name("fv-read".into())
             .spawn(move || {
-                let start = frames.first().map_or(0, |f| f.compressed_offset);
-                let mut offset = start;
-                if let Err(source) = inner.seek(SeekFrom::Start(start)) {
-                    let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
-                    return on_compressed;
-                }
-                for frame in frames {
-                    let (mut compressed, out) = pool_rx.try_recv().unwrap_or_default();
-                    compressed.resize(frame.compressed_len as usize, 0);
-                    if let Err(source) = inner.read_exact(&mut compressed) {
-                        let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
-                        return on_compressed;
+                // Buffered: frames can be tiny (a crafted table of 9-byte
+                // frames), and one read(2) per frame would dominate.
+                let mut inner = std::io::BufReader::with_capacity(READ_BUF, inner);
+                // Without frames, "after the last frame" is the table.
+                let mut offset = table.data_len();
+                let mut started = false;
+                loop {
+                    let frame = match cursor.next_frame(&table, &mut inner) {
+                        Ok(Some(f)) => f,
+                        Ok(None) => break,
+                        Err(e) => {
+                            let _ = slot_tx.send(Slot::Failed(e));
+                            return on_compressed;
+                        }
+                    };
+                    if !started {
+                        started = true;
+                        offset = frame.compressed_offset;
+                        if let Err(source) = inner.seek(SeekFrom::Start(offset)) {
+                            let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
+                            return on_compressed;
+                        }
                     }
-                    offset += compressed.len() as u64;
+                    // A batch: this frame, then the next ones while the
+                    // batch's content stays under BATCH_BYTES. Frames that
+                    // are no zstd frame at all (a hole, garbage) count for
+                    // nothing: millions of them go in batches of
+                    // BATCH_FRAMES instead of a thread hand-off each.
+                    let (mut compressed, out) = pool_rx.try_recv().unwrap_or_default();
+                    compressed.clear();
+                    let mut batch = Vec::new();
+                    let mut batch_bytes = 0u64;
+                    let mut next = Some(frame);
+                    while let Some(f) = next.take() {
+                        let at = compressed.len();
+                        compressed.resize(at + f.compressed_len as usize, 0);
+                        if let Err(source) = inner.read_exact(&mut compressed[at..]) {
+                            let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
+                            return on_compressed;
+                        }
+                        offset += u64::from(f.compressed_len);
+                        let is_frame =
+                            zstd::zstd_safe::find_frame_compressed_size(&compressed[at..])
+                                .is_ok_and(|n| n == f.compressed_len as usize);
+                        if is_frame {
+                            batch_bytes += u64::from(f.decompressed_len);
+                        }
+                        batch.push(f);
+                        if batch.len() < BATCH_FRAMES && batch_bytes < BATCH_BYTES {
+                            match cursor.next_frame(&table, &mut inner) {
+                                Ok(n) => next = n,
+                                Err(e) => {
+                                    let _ = slot_tx.send(Slot::Failed(e));
+                                    return on_compressed;
+                                }
+                            }
+                        }
+                    }
                     on_compressed.consume(&compressed);
                     let (reply, done) = sync_channel(1);
                     if slot_tx.send(Slot::Frame(done)).is_err() {
                         return on_compressed;
                     }
                     let job = Job {
-                        frame,
+                        frames: batch,
                         compressed,
                         out,
                         reply,
                     };
                     if job_tx.send(job).is_err() {
+                        return on_compressed;
+                    }
+                }
+                if !started && trailing > 0 {
+                    if let Err(source) = inner.seek(SeekFrom::Start(offset)) {
+                        let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
                         return on_compressed;
                     }
                 }
@@ -185,7 +250,18 @@ impl<C: OnCompressed> FrameStream<C> {
     /// frames still come) or a read error (after which nothing comes), and
     /// `None` after the last frame.
     pub fn next_frame(&mut self) -> Option<Result<(Frame, &[u8]), ReadError>> {
-        if let Some(done) = self.current.take() {
+        // The next frame of the current batch, if any.
+        let more = self
+            .current
+            .as_ref()
+            .is_some_and(|(d, i)| i + 1 < d.frames.len());
+        if more {
+            if let Some((_, i)) = self.current.as_mut() {
+                *i += 1;
+            }
+            return self.at_current();
+        }
+        if let Some((done, _)) = self.current.take() {
             let _ = self.pool.send((done.compressed, done.out));
         }
         let slot = self.slots.as_ref()?.recv().ok()?;
@@ -204,33 +280,37 @@ impl<C: OnCompressed> FrameStream<C> {
                 }
             },
         };
-        let Done {
-            frame,
-            result,
-            compressed,
-            out,
-        } = done;
-        match result {
-            Ok(()) => {
-                let done = self.current.insert(Done {
-                    frame,
-                    result: Ok(()),
-                    compressed,
-                    out,
-                });
-                Some(Ok((frame, &done.out)))
-            }
-            Err(kind) => {
-                let _ = self.pool.send((compressed, out));
-                Some(Err(ReadError::Frame { frame, kind }))
+        self.current = Some((done, 0));
+        self.at_current()
+    }
+
+    /// The result for the frame `current` points at. A failed frame's error
+    /// is taken out (it is reported once).
+    fn at_current(&mut self) -> Option<Result<(Frame, &[u8]), ReadError>> {
+        let (done, i) = self.current.as_mut()?;
+        let frame = *done.frames.get(*i)?;
+        let slot = done.results.get_mut(*i)?;
+        if slot.is_err() {
+            let taken = std::mem::replace(slot, Ok(0..0));
+            if let Err(kind) = taken {
+                return Some(Err(ReadError::Frame { frame, kind }));
             }
         }
+        let (done, i) = self.current.as_ref()?;
+        let range = done.results.get(*i)?.as_ref().ok()?.clone();
+        Some(Ok((frame, done.out.get(range)?)))
     }
 
     /// The frame last returned by [`FrameStream::next_frame`] and its content,
-    /// until the next call.
+    /// until the next call (`None` if it failed its checks).
     pub fn current(&self) -> Option<(Frame, &[u8])> {
-        self.current.as_ref().map(|d| (d.frame, d.out.as_slice()))
+        let (done, i) = self.current.as_ref()?;
+        let frame = *done.frames.get(*i)?;
+        let range = done.results.get(*i)?.as_ref().ok()?.clone();
+        if range.is_empty() && frame.decompressed_len != 0 {
+            return None;
+        }
+        Some((frame, done.out.get(range)?))
     }
 
     /// Stops the threads and gives back `on_compressed` (with whatever state
@@ -272,6 +352,8 @@ impl<C> Drop for FrameStream<C> {
 
 fn worker(jobs: &Mutex<Receiver<Job>>) {
     let mut dctx = new_dctx().ok();
+    // Small frames of a batch are decoded here, then appended to `out`.
+    let mut scratch = Vec::new();
     loop {
         let job = {
             let Ok(guard) = jobs.lock() else { return };
@@ -281,23 +363,48 @@ fn worker(jobs: &Mutex<Receiver<Job>>) {
             }
         };
         let Job {
-            frame,
+            frames,
             compressed,
             mut out,
             reply,
         } = job;
-        let result = match dctx.as_mut() {
-            Some(d) => decode_frame(&frame, &compressed, d, &mut out),
-            None => Err(FrameError::Decompress {
-                source: io::Error::other("cannot create a zstd decompression context"),
-            }),
-        };
+        let mut results = Vec::with_capacity(frames.len());
+        let mut at = 0usize;
+        if let [frame] = frames[..] {
+            // One frame: decoded straight into `out`, no copy.
+            results.push(match dctx.as_mut() {
+                Some(d) => decode_frame(&frame, &compressed, d, &mut out).map(|()| 0..out.len()),
+                None => Err(no_context()),
+            });
+        } else {
+            out.clear();
+            for frame in &frames {
+                let end = at + frame.compressed_len as usize;
+                let bytes = compressed.get(at..end).unwrap_or(&[]);
+                at = end;
+                let r = match dctx.as_mut() {
+                    Some(d) => decode_frame(frame, bytes, d, &mut scratch).map(|()| {
+                        let start = out.len();
+                        out.extend_from_slice(&scratch);
+                        start..out.len()
+                    }),
+                    None => Err(no_context()),
+                };
+                results.push(r);
+            }
+        }
         // The consumer may have stopped; nothing to do then.
         let _ = reply.send(Done {
-            frame,
-            result,
+            frames,
+            results,
             compressed,
             out,
         });
+    }
+}
+
+fn no_context() -> FrameError {
+    FrameError::Decompress {
+        source: io::Error::other("cannot create a zstd decompression context"),
     }
 }

@@ -39,14 +39,24 @@ fn table_and_random_access() {
     let img = image(&d, 1024);
     let mut r = SeekableReader::open(Cursor::new(img.clone())).unwrap();
     let t = r.table().clone();
-    assert_eq!(t.frames().len(), 10);
+    assert_eq!(t.frame_count(), 10);
     assert_eq!(t.decompressed_len(), 10_000);
     assert_eq!(t.file_len(), img.len() as u64);
-    assert_eq!(t.frame_at(1023).unwrap().index, 0);
-    assert_eq!(t.frame_at(1024).unwrap().index, 1);
-    assert!(t.frame_at(10_000).is_none());
-    assert_eq!(t.frames_in(1000, 2100).len(), 3);
-    assert_eq!(t.frames_in(9999, 10_000).len(), 1);
+    let mut c = Cursor::new(img.clone());
+    let mut cache = BlockCache::default();
+    let at = |c: &mut Cursor<Vec<u8>>, cache: &mut BlockCache, o| t.frame_at(c, cache, o).unwrap();
+    assert_eq!(at(&mut c, &mut cache, 1023).unwrap().index, 0);
+    assert_eq!(at(&mut c, &mut cache, 1024).unwrap().index, 1);
+    assert!(at(&mut c, &mut cache, 10_000).is_none());
+    assert_eq!(t.frame_range(&mut c, &mut cache, 1000, 2100).unwrap(), 0..3);
+    assert_eq!(
+        t.frame_range(&mut c, &mut cache, 9999, 10_000).unwrap(),
+        9..10
+    );
+    assert_eq!(
+        t.frame_range(&mut c, &mut cache, 5000, 5000).unwrap().len(),
+        0
+    );
     // A read spanning frames, and one at the very end, decode only the
     // frames they touch.
     let mut buf = vec![0u8; 100];
@@ -73,7 +83,8 @@ fn frame_stream_in_order_with_the_file_hashed() {
     let t = SeekTable::read_from(&mut Cursor::new(&img)).unwrap();
     let mut s = FrameStream::start(
         Cursor::new(img.clone()),
-        t.frames(),
+        &t,
+        0..t.frame_count(),
         t.table_len(),
         3,
         sha2::Sha256::new(),
@@ -89,8 +100,7 @@ fn frame_stream_in_order_with_the_file_hashed() {
     assert_eq!(out, d);
     assert_eq!(h.finalize()[..], sha2::Sha256::digest(&img)[..]);
     // A sub-run from the middle.
-    let mid = &t.frames()[5..8];
-    let mut s = FrameStream::start(Cursor::new(img), mid, 0, 2, ()).unwrap();
+    let mut s = FrameStream::start(Cursor::new(img), &t, 5..8, 0, 2, ()).unwrap();
     let mut got = Vec::new();
     while let Some(f) = s.next_frame() {
         got.extend_from_slice(f.unwrap().1);
@@ -103,9 +113,10 @@ fn a_flipped_byte_is_located_and_later_frames_still_checked() {
     let d = data(20_000);
     let mut img = image(&d, 4096);
     let t = SeekTable::read_from(&mut Cursor::new(&img)).unwrap();
-    let f2 = t.frames()[2];
+    let f2 = t.read_all_frames(&mut Cursor::new(&img)).unwrap()[2];
     img[(f2.compressed_offset + u64::from(f2.compressed_len) / 2) as usize] ^= 0x40;
-    let mut s = FrameStream::start(Cursor::new(img.clone()), t.frames(), 0, 2, ()).unwrap();
+    let mut s =
+        FrameStream::start(Cursor::new(img.clone()), &t, 0..t.frame_count(), 0, 2, ()).unwrap();
     let mut bad = Vec::new();
     let mut good = 0;
     while let Some(f) = s.next_frame() {
@@ -204,7 +215,7 @@ fn damaged_tables_truncation_and_garbage_are_named() {
     assert!(matches!(table(&g).unwrap_err(), ReadError::Footer(_)));
     // A frame removed from the middle: sizes no longer add up.
     let t = table(&img).unwrap();
-    let f1 = t.frames()[1];
+    let f1 = t.read_all_frames(&mut Cursor::new(&img)).unwrap()[1];
     let mut cut = img[..f1.compressed_offset as usize].to_vec();
     cut.extend_from_slice(&img[f1.compressed_end() as usize..]);
     let err = table(&cut).unwrap_err();
@@ -273,8 +284,9 @@ fn entries_that_lie_about_frame_boundaries_are_caught() {
     // add up, but neither entry covers exactly one zstd frame.
     let mut lie = img.clone();
     let e0 = t.data_len() as usize + 8;
-    let c0 = t.frames()[0].compressed_len;
-    let c1 = t.frames()[1].compressed_len;
+    let all = t.read_all_frames(&mut Cursor::new(&img)).unwrap();
+    let c0 = all[0].compressed_len;
+    let c1 = all[1].compressed_len;
     lie[e0..e0 + 4].copy_from_slice(&(c0 - 1).to_le_bytes());
     lie[e0 + 12..e0 + 16].copy_from_slice(&(c1 + 1).to_le_bytes());
     let mut r = SeekableReader::open(Cursor::new(lie)).unwrap();
@@ -305,6 +317,66 @@ fn entries_that_lie_about_frame_boundaries_are_caught() {
                 ..
             }
         ),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_sparse_index_spans_blocks_and_notices_a_changed_table() {
+    // 3 blocks and a bit: frames of 3 bytes.
+    let n = 3 * BLOCK as usize + 17;
+    let d = data(n * 3);
+    let img = image(&d, 3);
+    let t = SeekTable::read_from(&mut Cursor::new(&img)).unwrap();
+    assert_eq!(t.frame_count() as usize, n);
+    // Four checkpoints and the totals, not 13k entries.
+    assert!(t.index_bytes() <= 5 * 16, "{}", t.index_bytes());
+    let all = t.read_all_frames(&mut Cursor::new(&img)).unwrap();
+    assert_eq!(all.len(), n);
+    let mut c = Cursor::new(img.clone());
+    let mut cache = BlockCache::default();
+    for i in [0, 4095, 4096, 8191, 8192, n - 1] {
+        let f = t
+            .frame_at(&mut c, &mut cache, 3 * i as u64 + 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(f, all[i]);
+    }
+    let b = 3 * u64::from(BLOCK);
+    assert_eq!(
+        t.frame_range(&mut c, &mut cache, b - 1, b + 1).unwrap(),
+        BLOCK - 1..BLOCK + 1
+    );
+    let mut r = SeekableReader::open(Cursor::new(img.clone())).unwrap();
+    let mut buf = vec![0u8; 30];
+    r.read_exact_at(b - 15, &mut buf).unwrap();
+    assert_eq!(&buf[..], &d[b as usize - 15..b as usize + 15]);
+    let mut s = FrameStream::start(Cursor::new(img.clone()), &t, 4000..9000, 0, 2, ()).unwrap();
+    let mut got = Vec::new();
+    while let Some(f) = s.next_frame() {
+        got.extend_from_slice(f.unwrap().1);
+    }
+    assert_eq!(got, &d[4000 * 3..9000 * 3]);
+
+    // The table as checked, then entries swapped in block 1: its frames
+    // no longer end where the checkpoint says.
+    let mut changed = img.clone();
+    let width = 12;
+    let entries = img.len() - 9 - n * width;
+    let e = |i: usize| entries + i * width;
+    let (a, z) = (e(5000), e(5001));
+    // Move one decompressed byte from frame 5000 to a frame of block 2.
+    let dec = |b: &[u8], at: usize| u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap());
+    let (da, dz) = (dec(&img, a), dec(&img, e(9000)));
+    changed[a + 4..a + 8].copy_from_slice(&(da + 1).to_le_bytes());
+    changed[e(9000) + 4..e(9000) + 8].copy_from_slice(&(dz - 1).to_le_bytes());
+    let _ = z;
+    let mut c = Cursor::new(changed);
+    let err = t
+        .frame_at(&mut c, &mut BlockCache::default(), 5000 * 3)
+        .unwrap_err();
+    assert!(
+        matches!(err, ReadError::TableChanged { first_frame: 4096 }),
         "{err}"
     );
 }
