@@ -268,7 +268,27 @@ fn place_symbols(inp: &Inputs<'_>, report: &mut Report) -> Result<BTreeMap<Strin
         return Err(Error::ZeroedKallsyms);
     }
     let find = |n: &str| k.symbols.iter().find(|s| s.name == n).map(|s| s.address);
-    let text = find("_text").ok_or_else(|| Error::MissingSymbols(vec!["_text".into()]))?;
+    let names: std::collections::HashSet<&str> =
+        k.symbols.iter().map(|s| s.name.as_str()).collect();
+    let mut missing: Vec<String> = ["linux_banner", "init_task", "init_files"]
+        .iter()
+        .filter(|n| !names.contains(**n))
+        .map(|n| (*n).to_owned())
+        .collect();
+    let dtb: &[&str] = match inp.arch {
+        Arch::X86_64 => &["init_top_pgt", "init_level4_pgt", "swapper_pg_dir"],
+        Arch::Aarch64 => &["swapper_pg_dir"],
+    };
+    if !dtb.iter().any(|n| names.contains(*n)) {
+        missing.push(dtb.join(" | "));
+    }
+    if !missing.is_empty() {
+        return Err(Error::MissingSymbols(missing));
+    }
+    // arm64 kallsyms may list `_stext` but not `_text` (same address).
+    let text = find("_text")
+        .or_else(|| find("_stext"))
+        .ok_or_else(|| Error::MissingSymbols(vec!["_text | _stext".into()]))?;
     let mut out: BTreeMap<String, Placed> = BTreeMap::new();
     for s in &k.symbols {
         // Not `_text..=_end`: the image goes on past `_end` (x86_64's
@@ -296,21 +316,6 @@ fn place_symbols(inp: &Inputs<'_>, report: &mut Report) -> Result<BTreeMap<Strin
     }
     if let Some(b) = find("linux_banner") {
         report.linux_banner_runtime = b;
-    }
-    let mut missing: Vec<String> = ["linux_banner", "init_task", "init_files"]
-        .iter()
-        .filter(|n| !out.contains_key(**n))
-        .map(|n| (*n).to_owned())
-        .collect();
-    let dtb: &[&str] = match inp.arch {
-        Arch::X86_64 => &["init_top_pgt", "init_level4_pgt", "swapper_pg_dir"],
-        Arch::Aarch64 => &["swapper_pg_dir"],
-    };
-    if !dtb.iter().any(|n| out.contains_key(*n)) {
-        missing.push(dtb.join(" | "));
-    }
-    if !missing.is_empty() {
-        return Err(Error::MissingSymbols(missing));
     }
     Ok(out)
 }

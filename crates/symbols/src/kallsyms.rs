@@ -44,6 +44,10 @@ pub struct Health {
     pub nonzero: usize,
     /// Of them data symbols (`d D b B r R`).
     pub data: usize,
+    /// `init_task` is listed (a data symbol every kernel has: a few data
+    /// symbols, e.g. arm64's `__start_rodata`, are listed even without
+    /// `CONFIG_KALLSYMS_ALL`).
+    pub init_task: bool,
 }
 
 impl Health {
@@ -52,9 +56,10 @@ impl Health {
         self.symbols > 0 && self.nonzero == 0
     }
 
-    /// No data symbol: `CONFIG_KALLSYMS_ALL` is off.
+    /// No data symbols worth the name (no `init_task`): `CONFIG_KALLSYMS_ALL`
+    /// is off.
     pub fn no_data(&self) -> bool {
-        self.symbols > 0 && self.data == 0
+        self.symbols > 0 && !self.init_task
     }
 
     /// The manifest warnings this listing deserves (empty when healthy).
@@ -72,8 +77,8 @@ impl Health {
             ));
         } else if self.no_data() {
             w.push(format!(
-                "context/kallsyms: {} symbols but no data symbols (kernel built without CONFIG_KALLSYMS_ALL): `capture symbols` cannot place init_task and the other structures Volatility starts from",
-                self.symbols
+                "context/kallsyms: {} symbols but no data symbols ({} listed, none of them init_task: kernel built without CONFIG_KALLSYMS_ALL): `capture symbols` cannot place init_task and the other structures Volatility starts from",
+                self.symbols, self.data
             ));
         }
         w
@@ -131,6 +136,7 @@ pub struct HealthCounter {
     symbols: usize,
     nonzero: usize,
     data: usize,
+    init_task: bool,
 }
 
 impl HealthCounter {
@@ -139,7 +145,7 @@ impl HealthCounter {
         let mut parts = line
             .split(|b| b.is_ascii_whitespace())
             .filter(|p| !p.is_empty());
-        let (Some(addr), Some(kind)) = (parts.next(), parts.next()) else {
+        let (Some(addr), Some(kind), name) = (parts.next(), parts.next(), parts.next()) else {
             return;
         };
         let Some(&k) = kind.first().filter(|_| kind.len() == 1) else {
@@ -155,6 +161,9 @@ impl HealthCounter {
         if is_data(char::from(k)) {
             self.data += 1;
         }
+        if name == Some(b"init_task".as_slice()) && parts.next().is_none() {
+            self.init_task = true;
+        }
     }
 
     /// The counts so far.
@@ -163,6 +172,7 @@ impl HealthCounter {
             symbols: self.symbols,
             nonzero: self.nonzero,
             data: self.data,
+            init_task: self.init_task,
         }
     }
 }
@@ -211,7 +221,7 @@ garbage\n";
         let zero = health(b"0000000000000000 T _text\n0000000000000000 D init_task\n");
         assert!(zero.zeroed());
         assert!(zero.warnings()[0].contains("kptr_restrict"));
-        let text_only = health(b"ffffffff81000000 T _text\nffffffff81000100 t foo\n");
+        let text_only = health(b"ffffffff81000000 T _text\nffffffff81000100 t foo\nffffffff81800000 R __start_rodata\n");
         assert!(text_only.no_data());
         assert!(text_only.warnings()[0].contains("CONFIG_KALLSYMS_ALL"));
         assert!(health(b"").warnings()[0].contains("no symbol"));
