@@ -126,6 +126,7 @@ def runbook(args):
     """The whole runbook, the guest as the instance; the report's `checks`
     are what moto's final state says."""
     import engine  # noqa: PLC0415  (deploy/automation: needs moto, from its venv)
+    import accounts  # noqa: PLC0415
     import world as world_mod  # noqa: PLC0415
 
     qemu, qargs = load_args(args.qemu_args)
@@ -133,7 +134,9 @@ def runbook(args):
     execution_id = "00000000-0000-4000-8000-00000000f12e"
     # t3.nano: 512 MiB, the guest's RAM (Plan sizes the volume and the
     # capture's timeout from DescribeInstanceTypes).
-    world = world_mod.World(instance_type=args.instance_type).start()
+    # Two accounts, as run.execute() sets them up: the member the runbook
+    # runs in, the security account that takes custody of the evidence.
+    world = accounts.SecurityWorld(instance_type=args.instance_type).start()
     report = {"mode": "runbook", "instance_id": world.instance_id, "region": world.region,
               "execution_id": execution_id, "checks": []}
     vm = None
