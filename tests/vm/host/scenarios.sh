@@ -639,7 +639,7 @@ hotplug_flow() {
 	fi
 	local img
 	img=$(driver_field 'r.get("volume_image") or ""')
-	[ -n "$img" ] && [ -f "$img" ] || die "the driver reports no volume image (see $WORK/driver.json)"
+	if [ -z "$img" ] || [ ! -f "$img" ]; then die "the driver reports no volume image (see $WORK/driver.json)"; fi
 	ln -sf "$img" "$WORK/volume.img"
 	check_hotplug
 	check_guest_flow
