@@ -48,15 +48,17 @@ say() { echo "bench/symbols.sh: $*" >&2; }
 [ $# -eq 1 ] || die 2 "usage: bench/symbols.sh CAPTURE_DIR (see the header)"
 CAPDIR=$1
 [ -f "$CAPDIR/manifest.json" ] || die 2 "$CAPDIR: no manifest.json (not a capture directory)"
-[ -n "${DWARF2JSON:-}" ] && [ -x "$DWARF2JSON" ] \
-    || die 2 "DWARF2JSON must name a dwarf2json binary (this script does not build it)"
+if [ -z "${DWARF2JSON:-}" ] || [ ! -x "$DWARF2JSON" ]; then
+    die 2 "DWARF2JSON must name a dwarf2json binary (this script does not build it)"
+fi
 if [ -z "${CAPTURE:-}" ]; then
     for c in "$ROOT/dist/volume/bin/x86_64/capture" "$ROOT/target/release/capture"; do
         [ -x "$c" ] && { CAPTURE=$c; break; }
     done
 fi
-[ -n "${CAPTURE:-}" ] && [ -x "$CAPTURE" ] \
-    || die 2 "no capture binary: set CAPTURE or run ./build.sh build (or cargo build --release -p capture)"
+if [ -z "${CAPTURE:-}" ] || [ ! -x "$CAPTURE" ]; then
+    die 2 "no capture binary: set CAPTURE or run ./build.sh build (or cargo build --release -p capture)"
+fi
 [ -x /usr/bin/time ] || die 2 "/usr/bin/time is missing (Debian package \`time\`)"
 for t in apt-get dpkg-deb xz python3; do
     command -v "$t" >/dev/null || die 2 "$t is missing"
@@ -78,13 +80,15 @@ DBG=$CACHE/dbg-$RELEASE
 VMLINUX=$DBG/usr/lib/debug/boot/vmlinux-$RELEASE
 SYSMAP=$DBG/usr/lib/debug/boot/System.map-$RELEASE
 if [ ! -s "$VMLINUX" ] || [ ! -s "$SYSMAP" ]; then
-    DEB=$(ls "$CACHE/${PKG}"_*.deb 2>/dev/null | head -n1 || true)
+    DEB=
+    for f in "$CACHE/${PKG}"_*.deb; do [ -s "$f" ] && DEB=$f; done
     if [ -z "$DEB" ]; then
         say "downloading $PKG (about 860 MB) into $CACHE"
         # stdin from /dev/null: apt-get download can otherwise wait on a terminal.
         (cd "$CACHE" && apt-get download "$PKG" </dev/null) \
             || die 1 "apt-get download $PKG failed (is that kernel version in the apt sources?)"
-        DEB=$(ls "$CACHE/${PKG}"_*.deb | head -n1)
+        for f in "$CACHE/${PKG}"_*.deb; do [ -s "$f" ] && DEB=$f; done
+        [ -n "$DEB" ] || die 1 "apt-get download left no ${PKG}_*.deb in $CACHE"
     fi
     say "extracting vmlinux and System.map from $(basename "$DEB")"
     rm -rf "$DBG.tmp" && mkdir -p "$DBG.tmp"
@@ -106,6 +110,7 @@ measure() {
 CAP_XZ=$WORKDIR/capture.json.xz
 D2J=$WORKDIR/dwarf2json.json
 measure capture "$CAPTURE" symbols "$CAPDIR" -o "$CAP_XZ" --force
+# shellcheck disable=SC2016 # expanded by the inner sh, from its arguments
 measure dwarf2json sh -c '"$0" linux --elf "$1" --system-map "$2" >"$3"' \
     "$DWARF2JSON" "$VMLINUX" "$SYSMAP" "$D2J"
 rm -f "$D2J.xz"
