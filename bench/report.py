@@ -144,6 +144,9 @@ def main():
       "the sidecar passes `sha256sum -c`"
       + ", the manifest's LiME digest equals sha256sum of the decompressed image"
       + (" and of the input." if lime_digest_matches(logdir) else " (not the input's: a record was split)."))
+    w("")
+    w("`capture symbols` against dwarf2json (time, memory, table size and content): "
+      "[RESULTS-symbols.md](RESULTS-symbols.md), made by `bench/symbols.sh` (on demand).")
     print("\n".join(out))
 
 
