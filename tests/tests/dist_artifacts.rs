@@ -272,3 +272,88 @@ fn dist_image_sums_verify_against_files_read_from_the_image() {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Runs the shipped `name` for `arch` (aarch64 through qemu-aarch64-static).
+fn shipped(arch: &str, name: &str) -> Command {
+    if arch == std::env::consts::ARCH {
+        Command::new(binary(arch, name))
+    } else {
+        let mut c = Command::new(format!("qemu-{arch}-static"));
+        c.arg(binary(arch, name));
+        c
+    }
+}
+
+/// Security review L10: the options that point the tools at fixture `/proc`,
+/// `/sys` and `/dev` trees, choose the zstd frame size or skip the helpers'
+/// re-exec exist only in test builds (cargo feature `test-hooks`). The
+/// shipped binaries reject them as unknown options, whatever comes with them.
+#[test]
+fn dist_binaries_reject_the_test_hooks() {
+    let vol = "vol-0123456789abcdef0";
+    let fixture = "/nonexistent/fixture";
+    // (binary, leading arguments, hook, its value)
+    let mut cases: Vec<(&str, Vec<&str>, &str, &str)> = Vec::new();
+    for hook in ["--proc-root", "--sys-root", "--sysfs-root", "--dev-root"] {
+        cases.push((
+            "capture",
+            vec!["--source", "lime:/nonexistent/dump.lime", "--no-imds"],
+            hook,
+            fixture,
+        ));
+        for sub in ["locate", "mount"] {
+            cases.push((
+                "mount-helper",
+                vec![sub, "--volume-id", vol, "--wait", "0"],
+                hook,
+                fixture,
+            ));
+        }
+        cases.push(("unmount-helper", vec!["--volume-id", vol], hook, fixture));
+    }
+    cases.push((
+        "capture",
+        vec!["--source", "lime:/nonexistent/dump.lime", "--no-imds"],
+        "--frame-size",
+        "4096",
+    ));
+    cases.push((
+        "mount-helper",
+        vec!["mount", "--volume-id", vol, "--wait", "0"],
+        "--reexec",
+        "never",
+    ));
+    cases.push((
+        "unmount-helper",
+        vec!["--volume-id", vol],
+        "--reexec",
+        "never",
+    ));
+    let mut accepted = Vec::new();
+    for arch in ["x86_64", "aarch64"] {
+        for (name, lead, hook, value) in &cases {
+            let out = shipped(arch, name)
+                .args(lead)
+                .arg(hook)
+                .arg(value)
+                .output()
+                .unwrap_or_else(|e| panic!("{arch}/{name}: {e}"));
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if out.status.code() != Some(2)
+                || !stderr.contains(&format!("unexpected argument '{hook}'"))
+            {
+                accepted.push(format!(
+                    "{arch}/{name} {} {hook} {value}: {} {}",
+                    lead.join(" "),
+                    out.status,
+                    stderr.lines().next().unwrap_or("")
+                ));
+            }
+        }
+    }
+    assert!(
+        accepted.is_empty(),
+        "shipped binaries accept test hooks:\n{}",
+        accepted.join("\n")
+    );
+}

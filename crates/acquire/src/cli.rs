@@ -3,6 +3,7 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use crate::physical::Roots;
 use crate::spec::SourceSpec;
 
 /// Acquire physical memory into a hashed, seekable-zstd LiME image with a
@@ -89,15 +90,18 @@ pub struct CaptureArgs {
     #[arg(long, value_name = "HEX", value_parser = parse_hex)]
     pub page_offset: Option<u64>,
 
-    /// Testing: root of /proc.
+    /// Testing (feature `test-hooks` only): root of /proc.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, default_value = "/proc")]
     pub proc_root: PathBuf,
 
-    /// Testing: root of /sys.
+    /// Testing (feature `test-hooks` only): root of /sys.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, default_value = "/sys")]
     pub sys_root: PathBuf,
 
-    /// Testing: root of /dev.
+    /// Testing (feature `test-hooks` only): root of /dev.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true, default_value = "/dev")]
     pub dev_root: PathBuf,
 
@@ -107,9 +111,50 @@ pub struct CaptureArgs {
     #[arg(long, hide = true, default_value = crate::imds::ENDPOINT, value_parser = parse_imds_endpoint)]
     pub imds_endpoint: String,
 
-    /// Testing: uncompressed bytes per zstd frame.
+    /// Testing (feature `test-hooks` only): uncompressed bytes per zstd
+    /// frame.
+    #[cfg(feature = "test-hooks")]
     #[arg(long, hide = true)]
     pub frame_size: Option<u32>,
+}
+
+/// Security review L10: the options above that point capture at fixture
+/// trees exist only in test builds (cargo feature `test-hooks`, which the
+/// tests of `capture` enable through a dev-dependency and `./build.sh build`
+/// never does). The shipped binary has no such option on its command line
+/// and always reads the host's own `/proc`, `/sys` and `/dev`.
+impl CaptureArgs {
+    /// Where `/proc`, `/sys` and `/dev` are.
+    pub fn roots(&self) -> Roots {
+        #[cfg(feature = "test-hooks")]
+        {
+            Roots {
+                proc: self.proc_root.clone(),
+                sys: self.sys_root.clone(),
+                dev: self.dev_root.clone(),
+            }
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        {
+            Roots {
+                proc: PathBuf::from("/proc"),
+                sys: PathBuf::from("/sys"),
+                dev: PathBuf::from("/dev"),
+            }
+        }
+    }
+
+    /// Uncompressed bytes per zstd frame, when a test chose them.
+    pub fn frame_size(&self) -> Option<u32> {
+        #[cfg(feature = "test-hooks")]
+        {
+            self.frame_size
+        }
+        #[cfg(not(feature = "test-hooks"))]
+        {
+            None
+        }
+    }
 }
 
 /// Accepts IMDS's addresses (`169.254.169.254`, `fd00:ec2::254`) or a

@@ -100,7 +100,7 @@ fn writer_options(args: &CaptureArgs) -> Result<(WriterOptions, Option<String>),
     if let Some(t) = args.threads {
         opts.threads = t.get().min(fv_evidence::writer::MAX_THREADS);
     }
-    if let Some(f) = args.frame_size {
+    if let Some(f) = args.frame_size() {
         opts.frame_size = f;
     }
     // Peak RSS stays under 64 MiB whatever the level and the CPU count:
@@ -172,11 +172,7 @@ fn plan(args: &CaptureArgs) -> Result<Plan, Error> {
     let t0 = Instant::now();
     stop::install().map_err(Error::Signals)?;
     let (opts, threads_note) = writer_options(args)?;
-    let roots = Roots {
-        proc: args.proc_root.clone(),
-        sys: args.sys_root.clone(),
-        dev: args.dev_root.clone(),
-    };
+    let roots = args.roots();
     let uname = host::uname();
     let root_path = match &args.output {
         Some(p) => p.clone(),

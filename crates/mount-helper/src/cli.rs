@@ -68,22 +68,9 @@ pub struct DeviceArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Fixture trees, in test builds only (`fv_mount::hooks`).
     #[command(flatten)]
-    pub roots: Roots,
-}
-
-/// Where `/sys`, `/dev` and `/proc` are. For tests with fixture trees only.
-#[derive(Debug, Clone, ClapArgs)]
-pub struct Roots {
-    /// sysfs root (tests only).
-    #[arg(long, hide = true, value_name = "DIR", default_value = "/sys")]
-    pub sysfs_root: PathBuf,
-    /// devtmpfs root (tests only).
-    #[arg(long, hide = true, value_name = "DIR", default_value = "/dev")]
-    pub dev_root: PathBuf,
-    /// procfs root (tests only).
-    #[arg(long, hide = true, value_name = "DIR", default_value = "/proc")]
-    pub proc_root: PathBuf,
+    pub roots: fv_mount::hooks::RootArgs,
 }
 
 /// `mount-helper locate`.
@@ -123,9 +110,9 @@ pub struct MountArgs {
     pub no_grow: bool,
 
     /// How the executable leaves the volume before stage-0's mount is
-    /// replaced (tests only).
-    #[arg(long, hide = true, value_enum, default_value_t = fv_mount::reexec::Mode::Auto)]
-    pub reexec: fv_mount::reexec::Mode,
+    /// replaced: chosen by tests only (`fv_mount::hooks`).
+    #[command(flatten)]
+    pub reexec: fv_mount::hooks::ReexecArg,
 }
 
 /// Environment variable naming one more NVMe model to accept besides

@@ -203,11 +203,7 @@ fn parse_device_args(args: &DeviceArgs, default_label: Option<&str>) -> Result<P
             uuid: args.expect_uuid.clone(),
             size_bytes: args.expect_size_gib.map(|g| g.saturating_mul(1 << 30)),
         },
-        roots: Roots {
-            sys: args.roots.sysfs_root.clone(),
-            dev: args.roots.dev_root.clone(),
-            proc: args.roots.proc_root.clone(),
-        },
+        roots: args.roots.roots(),
     })
 }
 
@@ -280,7 +276,7 @@ fn mount(m: &MountArgs, model: Option<&str>) -> Result<Outcome, Error> {
     }
     // Stage-0 runs us from its read-only mount, which we replace: our own
     // executable must not hold it.
-    let origin = reexec::ensure(m.reexec, Path::new(RUN_ROOT), "mount-helper")?;
+    let origin = reexec::ensure(m.reexec.mode(), Path::new(RUN_ROOT), "mount-helper")?;
     if let Some(mp) = &m.mountpoint {
         if !mp.is_absolute() {
             return Err(MountError::Mountpoint(MountpointError::NotAbsolute(mp.clone())).into());

@@ -10,6 +10,8 @@
 //!   `EXT4_IOC_RESIZE_FS`), and the mount errors.
 //! - [`evidence`]: evidence mounts (BLKROSET, `ro,noload` /
 //!   `ro,norecovery,nouuid`, written-sector proof from `/sys/block/X/stat`).
+//! - [`hooks`]: the helpers' hidden test options, compiled only with the
+//!   `test-hooks` feature (tests), never into the shipped binaries.
 //! - [`holders`]: which processes hold a filesystem (`/proc/*/{fd,cwd,root,exe,maps}`).
 //! - [`reexec`]: running from a memfd (or a deleted copy under `/run`) so
 //!   the helper's own executable does not hold the volume it unmounts.
@@ -20,6 +22,7 @@
 
 pub mod evidence;
 pub mod holders;
+pub mod hooks;
 pub mod mountpoint;
 pub mod ops;
 pub mod reexec;

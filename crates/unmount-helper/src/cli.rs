@@ -24,17 +24,12 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// How to move the executable off the volume (tests only).
-    #[arg(long, hide = true, value_enum, default_value_t = fv_mount::reexec::Mode::Auto)]
-    pub reexec: fv_mount::reexec::Mode,
+    /// How to move the executable off the volume: chosen by tests only
+    /// (`fv_mount::hooks`).
+    #[command(flatten)]
+    pub reexec: fv_mount::hooks::ReexecArg,
 
-    /// sysfs root (tests only).
-    #[arg(long, hide = true, value_name = "DIR", default_value = "/sys")]
-    pub sysfs_root: PathBuf,
-    /// devtmpfs root (tests only).
-    #[arg(long, hide = true, value_name = "DIR", default_value = "/dev")]
-    pub dev_root: PathBuf,
-    /// procfs root (tests only).
-    #[arg(long, hide = true, value_name = "DIR", default_value = "/proc")]
-    pub proc_root: PathBuf,
+    /// Fixture trees, in test builds only (`fv_mount::hooks`).
+    #[command(flatten)]
+    pub roots: fv_mount::hooks::RootArgs,
 }

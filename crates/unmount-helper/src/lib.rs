@@ -180,13 +180,9 @@ pub fn run(args: &Args) -> Result<Outcome, Error> {
         return Err(Error::NeedsRoot);
     }
     let run_root = Path::new(RUN_ROOT);
-    let origin = reexec::ensure(args.reexec, run_root, "unmount-helper")?;
+    let origin = reexec::ensure(args.reexec.mode(), run_root, "unmount-helper")?;
     nix::unistd::chdir("/").map_err(Error::Chdir)?;
-    let roots = Roots {
-        sys: args.sysfs_root.clone(),
-        dev: args.dev_root.clone(),
-        proc: args.proc_root.clone(),
-    };
+    let roots = args.roots.roots();
     let mut warnings = Vec::new();
     let target = target(args, &roots, &mut warnings)?;
     let unmounted = unmount::unmount(&target, &roots, run_root)?;
