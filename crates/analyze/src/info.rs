@@ -15,6 +15,9 @@ use crate::lime_map::{FileAt, ImageAt, Located, walk};
 use crate::text::printable;
 use crate::{Exit, InfoArgs};
 
+/// Omitted spans listed one per line by the human output.
+const OMITTED_SHOWN: usize = 20;
+
 /// The `--json` output.
 #[derive(Debug, Serialize)]
 pub struct Info {
@@ -345,6 +348,36 @@ fn human(i: &Info) -> String {
             line(
                 "not captured",
                 format!("{:#x} +{} ({})", u.start, u.length, u.error),
+            );
+        }
+        // What a stop left out of the image: counted in full, listed up to
+        // OMITTED_SHOWN (a 24 TiB host has thousands; --json has them all).
+        if m.status == Status::Partial || !m.omitted.is_empty() {
+            let total = m
+                .omitted
+                .iter()
+                .fold(0u64, |a, s| a.saturating_add(s.length));
+            line(
+                "omitted",
+                format!("{} range(s), {}", m.omitted.len(), size(total)),
+            );
+            for u in m.omitted.iter().take(OMITTED_SHOWN) {
+                line("", format!("{:#x} +{} ({})", u.start, u.length, u.error));
+            }
+            if m.omitted.len() > OMITTED_SHOWN {
+                line(
+                    "",
+                    format!(
+                        "... and {} more (capture info --json lists them all)",
+                        m.omitted.len() - OMITTED_SHOWN
+                    ),
+                );
+            }
+        }
+        if let Some(why) = &m.remainder_unknown {
+            line(
+                "remainder",
+                format!("UNKNOWN: {why} (more may be missing than omitted lists)"),
             );
         }
         for w in &m.warnings {

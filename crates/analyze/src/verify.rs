@@ -15,6 +15,7 @@ use crate::scan::{self, Scan};
 use crate::text::write_line;
 
 mod checks;
+mod omitted;
 use crate::{Exit, VerifyArgs, sidecar};
 use checks::{
     against_manifest, file_findings, manifest_findings, sidecar_findings, sidecar_path,
@@ -27,8 +28,8 @@ const LIST_MAX: usize = 20;
 /// One finding.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
-    /// Which check: `manifest`, `seek-table`, `frame`, `file-sha256`,
-    /// `lime-sha256`, `lime-structure`, `ranges`, `sidecar`, `file`,
+    /// Which check: `manifest`, `omitted`, `seek-table`, `frame`,
+    /// `file-sha256`, `lime-sha256`, `lime-structure`, `ranges`, `sidecar`, `file`,
     /// `digest`, `read`, `aborted` (a capture stopped before its manifest).
     pub check: &'static str,
     /// The file concerned, relative to the capture directory when there is
@@ -346,9 +347,12 @@ pub fn verify(
     let mut files_checked = 0;
     if let Input::Capture(c) = input {
         manifest_findings(&c.manifest, &mut f);
+        omitted::manifest_findings(&c.manifest, &mut f);
         if let Some(scan) = &scan {
             against_manifest(c, scan, &mut f);
+            omitted::against_image(&c.manifest, scan, &mut f);
         }
+        notes.extend(omitted::coverage_note(&c.manifest));
         sidecar_findings(c, scan.as_ref(), &mut f);
         files_checked = file_findings(c, scan.as_ref(), &mut f, &mut notes);
     } else if let Some(scan) = &scan {
@@ -511,9 +515,23 @@ fn summary_line(r: &Report, input: &Input) -> String {
     match input {
         Input::Capture(c) => {
             let m = &c.manifest;
+            // A partial capture says how much of the source is not in the
+            // image, so the case log line cannot overstate the evidence.
+            let missing = format!(
+                "; {} range(s), {} bytes omitted{}",
+                m.omitted.len(),
+                omitted::bytes(&m.omitted),
+                if m.remainder_unknown.is_some() {
+                    ", remainder unknown"
+                } else {
+                    ""
+                }
+            );
             let status = match (&m.status, &m.partial_reason) {
                 (Status::Complete, _) => "complete".to_string(),
-                (Status::Partial, Some(p)) => format!("PARTIAL ({:?}: {})", p.cause, p.detail),
+                (Status::Partial, Some(p)) => {
+                    format!("PARTIAL ({:?}: {}{missing})", p.cause, p.detail)
+                }
                 (Status::Partial, None) => "PARTIAL".to_string(),
             };
             let case = m

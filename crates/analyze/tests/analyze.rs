@@ -740,7 +740,8 @@ fn extracting_a_partial_capture_warns_about_zeros() {
     let r = run(&["verify", f.d()]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
-        r.stdout.contains("capture PARTIAL (Interrupted: SIGTERM)"),
+        r.stdout
+            .contains("capture PARTIAL (Interrupted: SIGTERM; 0 range(s), 0 bytes omitted)"),
         "{}",
         r.stdout
     );
