@@ -177,6 +177,12 @@ fn finish_copy(marker: &OsStr, run_root: &Path, program: &str) -> Result<Origin,
     Ok(Origin::Copy(path))
 }
 
+/// Whether `/proc/self/exe` names a memfd: the kernel shows an executable
+/// memfd as `/memfd:<name> (deleted)`.
+fn is_memfd(exe: &Path) -> bool {
+    exe.as_os_str().as_bytes().starts_with(b"/memfd:")
+}
+
 /// Makes sure the process no longer runs from its original file: returns
 /// in the re-executed process (or at once with [`Mode::Never`]). `program`
 /// names the fallback copy (`<run_root>/fv-<program>.<pid>`). Call it before
@@ -186,12 +192,23 @@ fn finish_copy(marker: &OsStr, run_root: &Path, program: &str) -> Result<Origin,
 /// [`ReexecError`] when neither a memfd nor a copy could be executed.
 pub fn ensure(mode: Mode, run_root: &Path, program: &str) -> Result<Origin, ReexecError> {
     if let Some(marker) = std::env::var_os(REEXEC_ENV) {
-        let origin = if marker == "memfd" {
-            Origin::Memfd
-        } else {
-            finish_copy(&marker, run_root, program)?
-        };
-        return Ok(origin);
+        // The marker is believed only when `/proc/self/exe` agrees: anyone
+        // can set it in the environment of a helper started from the
+        // volume, and a helper that skipped its re-exec would keep the
+        // volume busy while reporting `ran_from: memfd`. A marker that does
+        // not match where we run is ignored (and dropped from the
+        // re-executed process's environment).
+        let exe = std::fs::read_link("/proc/self/exe").ok();
+        if marker == "memfd" && exe.as_deref().is_some_and(is_memfd) {
+            return Ok(Origin::Memfd);
+        }
+        let copy = marker
+            .as_bytes()
+            .strip_prefix(b"copy:")
+            .map(OsStr::from_bytes);
+        if copy.is_some_and(|c| exe.as_deref() == Some(Path::new(c))) {
+            return finish_copy(&marker, run_root, program);
+        }
     }
     let argv = cstrings(std::env::args_os())?;
     match mode {

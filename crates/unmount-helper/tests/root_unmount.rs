@@ -106,6 +106,26 @@ fn root_unmounts_the_filesystem_it_runs_from_via_memfd() {
     assert_eq!(back.unwrap(), b"unsynced data");
 }
 
+/// A re-exec marker planted in the environment must not make the helper
+/// skip its re-exec: it would keep the volume busy while claiming to run
+/// from a memfd.
+#[test]
+fn root_a_planted_reexec_marker_is_not_believed() {
+    for (n, planted) in [(9, "memfd"), (10, "copy:/run/fv-unmount-helper.1")] {
+        let m = mounted(n, rw(), None);
+        let _guard = MountGuard(m.mp.clone());
+        let mut cmd = Command::new(m.mp.join("bin/x86_64/unmount-helper"));
+        cmd.args(["--mountpoint", m.mp.to_str().unwrap(), "--json"])
+            .args(m.fake.root_args())
+            .env("FV_HELPER_REEXEC", planted)
+            .current_dir("/");
+        let ran = run(&mut cmd);
+        assert_eq!(ran.code, 0, "{planted}: {ran:?}");
+        assert_eq!(ran.json()["ran_from"], "memfd", "{planted}");
+        assert!(!is_mounted(&m.mp), "{planted}");
+    }
+}
+
 #[test]
 fn root_unmounts_the_filesystem_it_runs_from_via_a_run_copy() {
     let m = mounted(2, rw(), None);
