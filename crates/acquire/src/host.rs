@@ -86,25 +86,9 @@ pub fn peak_rss() -> Option<u64> {
 /// `/sys/kernel/notes`, as hex. Pure over bytes; stops at the first
 /// malformed note.
 pub fn build_id(notes: &[u8]) -> Option<String> {
-    let mut at = 0usize;
-    let u32_at = |i: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(notes.get(i..i + 4)?.try_into().ok()?))
-    };
-    while at + 12 <= notes.len() {
-        let namesz = u32_at(at)? as usize;
-        let descsz = u32_at(at + 4)? as usize;
-        let kind = u32_at(at + 8)?;
-        let name_at = at + 12;
-        let desc_at = name_at.checked_add(namesz.checked_add(3)? & !3)?;
-        let next = desc_at.checked_add(descsz.checked_add(3)? & !3)?;
-        let name = notes.get(name_at..name_at + namesz)?;
-        let desc = notes.get(desc_at..desc_at.checked_add(descsz)?)?;
-        if kind == 3 && name == b"GNU\0" && !desc.is_empty() {
-            return Some(hex(desc));
-        }
-        at = next;
-    }
-    None
+    fv_symbols::elfnote::iter(notes)
+        .find(|n| n.kind == 3 && n.name == b"GNU" && !n.desc.is_empty())
+        .map(|n| hex(n.desc))
 }
 
 /// One context file to copy: name in `context/`, source path.
@@ -308,17 +292,7 @@ pub fn write_context(roots: &Roots, capture: &Dir, uname: &Uname) -> (Vec<FileEn
 mod tests {
     use super::*;
 
-    fn note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
-        let mut v = Vec::new();
-        v.extend_from_slice(&(name.len() as u32).to_le_bytes());
-        v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
-        v.extend_from_slice(&kind.to_le_bytes());
-        v.extend_from_slice(name);
-        v.resize(v.len().div_ceil(4) * 4, 0);
-        v.extend_from_slice(desc);
-        v.resize(v.len().div_ceil(4) * 4, 0);
-        v
-    }
+    use fv_symbols::elfnote::encode as note;
 
     #[test]
     fn build_id_from_kernel_notes() {

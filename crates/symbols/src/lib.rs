@@ -8,6 +8,7 @@
 //! - [`types`]: BTF types as ISF `base_types`, `user_types`, `enums`;
 //! - [`kallsyms`]: the listing, and its health (zeroed, no data symbols),
 //!   which the capture also records as manifest warnings;
+//! - [`elfnote`]: the ELF note walker shared with `capture`;
 //! - [`vmcoreinfo`]: the VMCOREINFO note (`KERNELOFFSET`, `phys_base`);
 //! - [`entry`]: the curated table of typed entry-point symbols;
 //! - [`isf`]: the table itself ([`isf::generate`]), [`write_xz`] to store it.
@@ -23,6 +24,7 @@
 //! Facts and sources: shared/design/VOLATILITY-SYMBOLS.md.
 
 pub mod btf;
+pub mod elfnote;
 pub mod entry;
 #[doc(hidden)]
 pub mod fixture;

@@ -24,34 +24,15 @@ pub struct VmcoreInfo {
     pub pgtable_l5: bool,
 }
 
-/// `NT` type of the VMCOREINFO note (0, with name `VMCOREINFO`).
-const NOTE_NAME: &[u8] = b"VMCOREINFO";
-
 /// Finds the VMCOREINFO note's text among ELF notes (a PT_NOTE segment's
 /// bytes). Pure; stops at the first malformed note.
 pub fn find_note(notes: &[u8]) -> Option<&[u8]> {
-    let u32_at = |i: usize| -> Option<u32> {
-        Some(u32::from_le_bytes(
-            notes.get(i..i.checked_add(4)?)?.try_into().ok()?,
-        ))
-    };
-    let mut at = 0usize;
-    while at.checked_add(12)? <= notes.len() {
-        let namesz = u32_at(at)? as usize;
-        let descsz = u32_at(at + 4)? as usize;
-        let name_at = at + 12;
-        let desc_at = name_at.checked_add(namesz.checked_add(3)? & !3)?;
-        let next = desc_at.checked_add(descsz.checked_add(3)? & !3)?;
-        let name = notes.get(name_at..name_at.checked_add(namesz)?)?;
-        let desc = notes.get(desc_at..desc_at.checked_add(descsz)?)?;
-        if name.strip_suffix(b"\0").unwrap_or(name) == NOTE_NAME {
-            // The kernel pads the text with NULs up to the note size.
-            let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
-            return Some(&desc[..end]);
-        }
-        at = next;
-    }
-    None
+    let desc = crate::elfnote::iter(notes)
+        .find(|n| n.name == b"VMCOREINFO")?
+        .desc;
+    // The kernel pads the text with NULs up to the note size.
+    let end = desc.iter().position(|&b| b == 0).unwrap_or(desc.len());
+    Some(&desc[..end])
 }
 
 fn number(v: &str) -> Option<u64> {
@@ -85,17 +66,7 @@ pub fn parse(text: &[u8]) -> VmcoreInfo {
 }
 
 /// Encodes one ELF note (fixtures and tests).
-pub fn encode_note(name: &[u8], kind: u32, desc: &[u8]) -> Vec<u8> {
-    let mut v = Vec::new();
-    v.extend_from_slice(&(name.len() as u32).to_le_bytes());
-    v.extend_from_slice(&(desc.len() as u32).to_le_bytes());
-    v.extend_from_slice(&kind.to_le_bytes());
-    v.extend_from_slice(name);
-    v.resize(v.len().div_ceil(4) * 4, 0);
-    v.extend_from_slice(desc);
-    v.resize(v.len().div_ceil(4) * 4, 0);
-    v
-}
+pub use crate::elfnote::encode as encode_note;
 
 #[cfg(test)]
 mod tests {
