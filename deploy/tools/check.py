@@ -18,6 +18,7 @@ Checks, each reported as PASS or FAIL with the reason, closing with
 """
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -106,10 +107,37 @@ def check_matches_source():
             params = set(re.findall(r"\{\{ ([A-Za-z0-9]+) \}\}", "\n".join(lines)))
             expect(params == set(doc["parameters"]),
                    "%s: script uses %s, document declares %s" % (name, sorted(params), sorted(doc["parameters"])))
-    runbook = documents()["Forensics-CaptureInstanceMemory"]
-    planstep = [s for s in runbook["mainSteps"] if s["action"] == "aws:executeScript"][0]
-    expect(planstep["inputs"]["Script"] == fvdeploy.read_text(os.path.join(fvdeploy.SCRIPTS, "plan.py")),
-           "the runbook's script is not deploy/scripts/plan.py")
+    for name in fvdeploy.AUTOMATION_DOCUMENTS:
+        doc = documents()[name]
+        template = fvdeploy.load_json(os.path.join(fvdeploy.DOCUMENTS, name + ".json"))
+        for step, tstep in zip(doc["mainSteps"], template["mainSteps"]):
+            if step["action"] != "aws:executeScript":
+                continue
+            source = fvdeploy.read_text(os.path.join(fvdeploy.SCRIPTS, tstep["inputs"]["Script"]["fv:python"]))
+            script = step["inputs"]["Script"]
+            # The inlined handler is its source minus comments and docstrings:
+            # the same syntax tree, so the same program (render.py strips them
+            # for size; this re-checks it independently of the render).
+            expect(ast.dump(ast.parse(script)) == ast.dump(fvdeploy.without_docstrings(ast.parse(source))),
+                   "%s %s: the script is not %s's program" % (name, step["name"], tstep["inputs"]["Script"]))
+            expect(not any(ln.lstrip().startswith("#") for ln in script.splitlines()),
+                   "%s %s: comment lines were not stripped" % (name, step["name"]))
+
+
+@check("render: every SSM document stays under SSM's 64 KB document limit, with a 4 KB margin")
+def check_document_size():
+    # CreateDocument Content: "must not exceed 64KB", including the values
+    # of the runtime parameters (fvdeploy.SSM_DOCUMENT_LIMIT). Measured on the
+    # file as written to ssm/, which is what create-document --content
+    # file://... sends; CloudFormation sends the same JSON, compacted.
+    limit = fvdeploy.SSM_DOCUMENT_LIMIT - fvdeploy.SIZE_MARGIN
+    for rel, (text, _) in rendered().items():
+        if rel.startswith("ssm/") and rel.endswith(".json"):
+            size = len(text.encode("utf-8"))
+            expect(size <= limit, "%s is %d bytes, over %d (64 KB less the %d-byte margin)"
+                   % (rel, size, limit, fvdeploy.SIZE_MARGIN))
+            if "CaptureInstanceMemory" in rel:
+                print("    %s: %d bytes of %d allowed" % (rel, size, limit))
 
 
 @check("render: the volume's ssm/ folder equals a fresh render")
@@ -1385,7 +1413,7 @@ def main():
     if missing:
         print("FAIL tools: %s not installed (apt-get install shellcheck dash busybox-static)" % ", ".join(missing))
         RESULTS.append(("tools", "missing"))
-    checks = [check_deterministic, check_matches_source]
+    checks = [check_deterministic, check_matches_source, check_document_size]
     if args.volume_ssm:
         checks.append(lambda: check_volume_copy(args.volume_ssm))
     else:
