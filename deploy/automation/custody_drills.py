@@ -16,6 +16,13 @@ issue 13's points there:
                Plan says "forensics snapshot not shared with this account";
   new-account  accounts that joined after the publish get the snapshot from
                the security account's hourly Forensics-ShareForensicsSnapshot.
+  lock         EvidenceLockDays: the copy is locked in compliance mode for
+               that many days; a security-account admin's DeleteSnapshot
+               fails; the member cannot delete, unshare or lock it (not
+               the owner); a failing LockSnapshot is in the record and the
+               outputs and the copy stays;
+  unmount-failed  the snapshot of a volume whose unmount failed is handed
+               over like a clean one, tagged and recorded as what it is.
 
     deploy/automation.sh python deploy/automation/custody_drills.py
 
@@ -126,6 +133,9 @@ def drill_custody():
               (ex.outputs.get("Custody.ManifestSha256"), ex.outputs.get("Custody.ImageSha256"),
                ex.outputs.get("Custody.LimeSha256")) == (DIGESTS["manifest.json"], DIGESTS["memory.lime.zst"],
                                                          DIGESTS["lime"]), json.dumps(ex.outputs))
+        check("custody: EvidenceLockDays 0 (the default) leaves the copy unlocked and the outputs say off",
+              ex.outputs.get("Custody.Locked") == "off" and
+              not w.security.client("ec2").describe_locked_snapshots()["Snapshots"], str(ex.outputs.get("Custody.Locked")))
         # The member account cannot delete the security account's copy.
         member_ec2 = w.session.client("ec2")
         try:
@@ -311,18 +321,114 @@ def drill_isolation():
         ex = execute(w, parameters={"IsolationSecurityGroupId": sg}, execution_id="00000000-0000-4000-8000-0000000000a1")
         enis = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id",
                                                           "Values": [w.instance_id]}])["NetworkInterfaces"]
-        check("isolation: every interface in the isolation group only, after custody; prior groups recorded",
+        check("isolation: every interface in the isolation group only, once the evidence snapshot completed; prior groups recorded",
               ex.status == "Success" and enis and all([g["GroupId"] for g in e["Groups"]] == [sg] for e in enis)
               and all(b in ex.outputs.get("Isolate.PriorGroups", "") for b in before)
-              and [s["name"] for s in ex.steps].index("Isolate") > [s["name"] for s in ex.steps].index("Custody"),
+              and [s["name"] for s in ex.steps].index("Isolate") > [s["name"] for s in ex.steps].index(
+                  "AssertSnapshotCompleted"),
               "%s %s %s" % (ex.status, [e["Groups"] for e in enis], ex.outputs.get("Isolate.Summary")))
+    finally:
+        w.stop()
+
+
+def record_of(w):
+    keys = w.custody_records()
+    if len(keys) != 1:
+        return {}
+    return json.loads(w.security.client("s3").get_object(Bucket=accounts.CUSTODY_BUCKET, Key=keys[0])["Body"].read())
+
+
+def refused(call, **kw):
+    try:
+        call(**kw)
+        return ""
+    except Exception as e:  # noqa: BLE001
+        return str(e) or type(e).__name__
+
+
+def drill_lock():
+    w = accounts.SecurityWorld().start()
+    try:
+        ex = execute(w, parameters={"EvidenceLockDays": "30"})
+        copy_id = ex.outputs.get("Custody.SecuritySnapshotId")
+        sec = w.security.client("ec2")
+        info = sec.describe_locked_snapshots(SnapshotIds=[copy_id or "snap-0"])["Snapshots"]
+        days = (info[0]["LockExpiresOn"] - datetime.datetime.now(datetime.timezone.utc)).days if info else -1
+        check("lock: the copy is locked in compliance mode for EvidenceLockDays (30), said in outputs and record",
+              ex.status == "Success" and info and info[0]["LockState"] == "compliance" and info[0]["LockDuration"]
+              == 30 and 29 <= days <= 30 and ex.outputs.get("Custody.Locked", "").startswith("compliance until")
+              and record_of(w).get("snapshots", [{}])[0].get("lock", "").startswith("compliance until"),
+              "%s %s %s" % (ex.status, info, ex.outputs.get("Custody.Locked")))
+        why = refused(sec.delete_snapshot, SnapshotId=copy_id)
+        check("lock: the security account's own admin cannot delete the locked copy",
+              why and copy_id in {x["SnapshotId"] for x in w.security_snapshots()}, why)
+        member = w.session.client("ec2")
+        tries = [refused(member.delete_snapshot, SnapshotId=copy_id),
+                 refused(member.modify_snapshot_attribute, SnapshotId=copy_id, Attribute="createVolumePermission",
+                         OperationType="remove", UserIds=[accounts.SECURITY]),
+                 refused(member.lock_snapshot, SnapshotId=copy_id, LockMode="governance", LockDuration=1),
+                 refused(member.create_tags, Resources=[copy_id], Tags=[{"Key": "forensics-volume:role",
+                                                                          "Value": "x"}])]
+        tags = {t["Key"]: t["Value"] for x in w.security_snapshots() if x["SnapshotId"] == copy_id
+                for t in x.get("Tags", [])}
+        check("lock: the member account cannot delete, unshare, re-lock or retag the copy (not the owner)",
+              all(tries[:3]) and tags.get("forensics-volume:role") == "evidence", str(tries))
+        check("lock: the lock cannot be shortened or turned into governance mode",
+              refused(sec.lock_snapshot, SnapshotId=copy_id, LockMode="governance", LockDuration=1) and
+              refused(sec.lock_snapshot, SnapshotId=copy_id, LockMode="compliance", LockDuration=2), "")
+    finally:
+        w.stop()
+    w = accounts.SecurityWorld().start()
+    try:
+        w.fail_lock = "InternalError"
+        ex = execute(w, parameters={"EvidenceLockDays": "3650"}, execution_id="00000000-0000-4000-8000-00000000010c")
+        copy_id = ex.outputs.get("Custody.SecuritySnapshotId")
+        rec = record_of(w)
+        check("lock: a failing LockSnapshot is in the outputs and the record; the copy stays, unlocked",
+              copy_id in {x["SnapshotId"] for x in w.security_snapshots()}
+              and ex.outputs.get("Custody.Locked") == "not locked"
+              and "NOT locked" in ex.outputs.get("Custody.Summary", "")
+              and rec.get("snapshots", [{}])[0].get("lock") == "not locked"
+              and any("LockSnapshot of %s failed" % copy_id in f for f in rec.get("findings", []))
+              and not w.security.client("ec2").describe_locked_snapshots()["Snapshots"],
+              "%s %s" % (ex.outputs, rec.get("findings")))
+    finally:
+        w.stop()
+
+
+class FailUnmount(DropOutput):
+    """The guest does not release the forensics volume: Unmount fails."""
+
+    def enter(self, name, ex):
+        if name == "Unmount":
+            ex.backend.force = backend_mod.Outcome("failed", exit_code=1)
+
+    def leave(self, name, ex):
+        ex.backend.force = None
+
+
+def drill_unmount_failed():
+    w = accounts.SecurityWorld().start()
+    try:
+        ex = execute(w, faults=FailUnmount(), execution_id="00000000-0000-4000-8000-0000000000f1")
+        rec = record_of(w)
+        snaps = {x["SnapshotId"]: {t["Key"]: t["Value"] for t in x.get("Tags", [])} for x in w.security_snapshots()}
+        source = ex.outputs.get("SnapshotInUse.EvidenceSnapshotId")
+        copies = [sid for sid, t in snaps.items() if t.get("forensics-volume:source-snapshot-id") == source]
+        check("unmount-failed: the attached volume's snapshot is copied into the security account, tagged "
+              "as taken while mounted, and the record says so; the run still fails",
+              ex.status == "Failed" and len(copies) == 1 and "unmount failed" in
+              snaps[copies[0]].get("forensics-volume:holds", "") and rec.get("snapshots")
+              and rec["snapshots"][0]["copy_id"] == copies[0] and "unmount failed" in rec["snapshots"][0]["holds"],
+              "%s %s %s %s" % (ex.status, source, snaps, rec.get("snapshots")))
     finally:
         w.stop()
 
 
 def main(argv):
     started = datetime.datetime.now()
-    for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account, drill_isolation):
+    for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account, drill_isolation,
+              drill_lock, drill_unmount_failed):
         try:
             d()
         except engine.EngineError as e:

@@ -229,6 +229,7 @@ GOOD = {
     "CustodyS3BucketName": ["", "forensics-custody-111122223333"],
     "CustodyRoleName": ["Forensics-CustodyIntake"],
     "CustodyRetentionDays": ["1", "3650", "36500"],
+    "EvidenceLockDays": ["0", "1", "365", "3650", "29999", "36499", "36500"],
     "IsolationSecurityGroupId": ["", "sg-0123456789abcdef0", "sg-01234567"],
     "AutomationAssumeRole": ["arn:aws:iam::444455556666:role/Forensics-AutomationExecutionRole"],
     "VolumeIops": ["3000", "80000"],
@@ -243,6 +244,7 @@ BAD = {
     "WaitSeconds": ["3601", "-1", "01x"],
     "CaseId": ["-rf", ".hidden", "a b"],
     "Source": ["lime:/etc/shadow", "lime-tcp:10.0.0.1:4444", "auto "],
+    "EvidenceLockDays": ["36501", "40000", "00", "-1", "1 ", "99999"],
     "ExecutionTimeout": ["0", "4", "172801", "999999", "03600"],
     "Threads": ["0", "257"],
     "CompressionLevel": ["0", "20"],
@@ -426,8 +428,16 @@ def check_runbook_failure_paths():
            "the snapshot must follow the unmount, before DetachVolume")
     delete_steps = [n for n in names if deletes(n)]
     for n in delete_steps:
-        expect(steps[n].get("isEnd") is True or ok[n] == ["RestoreInstance"],
-               "%s neither ends the execution nor goes to RestoreInstance" % n)
+        expect(steps[n].get("isEnd") is True or ok[n] in (["RestoreInstance"], ["Custody"]),
+               "%s neither ends the execution nor goes to Custody or RestoreInstance" % n)
+    # Issue 13: every path that took an evidence snapshot ends in Custody
+    # (hand-over to the security account), which then restores the instance.
+    expect(steps["Custody"]["action"] == "aws:executeScript" and ok["Custody"] == ["RestoreInstance"]
+           and fail["Custody"] == ["RestoreInstance"], "Custody must go to RestoreInstance, whatever happens")
+    for n in ("AssertSnapshotCompleted", "AssertSnapshotInUse", "DeleteVolume", "DetachVolume", "WaitDetached"):
+        expect("Custody" in ok[n] + fail[n] or n == "AssertSnapshotCompleted",
+               "%s (evidence snapshot taken) does not lead to Custody" % n)
+    expect(ok["AssertSnapshotInUse"] == ["Custody"], "the snapshot of a volume whose unmount failed skips custody")
     expect(steps["RestoreInstance"].get("isEnd") is True, "RestoreInstance must end the execution")
 
 
@@ -1377,6 +1387,17 @@ def check_least_privilege():
     expect(all(s.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID") and
                "${MemberExecutionRoleName}" in json.dumps(s.get("Condition", {}).get("ArnLike")) for s in itrust),
            "W2: the intake role trusts more than the organization's execution roles")
+    lock = [s for s in st if "ec2:LockSnapshot" in _actions(s)]
+    expect(lock and all(":snapshot/" in json.dumps(s["Resource"]) and "${AWS::AccountId}" in json.dumps(s["Resource"])
+                        and s.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceTag/forensics-volume:role")
+                        == "evidence" for s in lock),
+           "the intake role may not lock, or may lock more than this account's evidence: %s" % json.dumps(lock))
+    expect(not actions & {"ec2:UnlockSnapshot", "ec2:DeleteSnapshot"}, "the intake role may unlock or delete")
+    rbin = [r["Properties"] for r in security.values() if r["Type"] == "AWS::Rbin::Rule"]
+    expect(len(rbin) == 1 and rbin[0]["ResourceType"] == "EBS_SNAPSHOT" and rbin[0]["ResourceTags"] ==
+           [{"ResourceTagKey": "forensics-volume:role", "ResourceTagValue": "evidence"}] and
+           rbin[0]["RetentionPeriod"]["RetentionPeriodValue"] == {"Ref": "EvidenceRecycleBinDays"},
+           "no Recycle Bin rule for the evidence snapshots: %s" % json.dumps(rbin))
     bucket = security["CustodyBucket"]["Properties"]
     expect(bucket.get("ObjectLockEnabled") is True and
            bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE",
