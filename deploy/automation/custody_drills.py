@@ -21,6 +21,12 @@ issue 13's points there:
                fails; the member cannot delete, unshare or lock it (not
                the owner); a failing LockSnapshot is in the record and the
                outputs and the copy stays;
+  disks        SnapshotAllVolumes=yes: every EBS volume of the instance but
+               the forensics volume is snapshotted (CreateSnapshots) and
+               handed over like the memory evidence; a volume under aws/ebs
+               is left in the member account and the record says why;
+               off by default; a failing CreateSnapshots costs the memory
+               evidence nothing;
   unmount-failed  the snapshot of a volume whose unmount failed is handed
                over like a clean one, tagged and recorded as what it is.
 
@@ -103,6 +109,7 @@ def execute(world, session=None, faults=None, parameters=None, execution_id=None
     ex = engine.Execution(docs[run_mod.RUNBOOK], params, session or world.session, AnchoredBackend(), commands,
                           world_mod.ACCOUNT, world.region,
                           execution_id=execution_id or "00000000-0000-4000-8000-000000000013", faults=faults)
+    ex.world = world
     return ex.run()
 
 
@@ -425,10 +432,95 @@ def drill_unmount_failed():
         w.stop()
 
 
+class FailDisks(DropOutput):
+    """CreateSnapshots fails (ServiceUnavailable) when SnapshotDisks calls it."""
+
+    def enter(self, name, ex):
+        if name == "SnapshotDisks":
+            ex.world.fail_calls = 1
+
+    def leave(self, name, ex):
+        ex.world.fail_calls = 0
+
+
+def suspect_disks(w):
+    """A data volume under the security key and one under aws/ebs, attached
+    to the suspect next to its root volume."""
+    ec2, kms = w.session.client("ec2"), w.session.client("kms")
+    ebs_key = kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
+    w.aws_managed_keys.add(ebs_key["KeyId"])
+    data = ec2.create_volume(AvailabilityZone=w.region + "a", Size=2, Encrypted=True,
+                             KmsKeyId=w.security_key_arn)["VolumeId"]
+    managed = ec2.create_volume(AvailabilityZone=w.region + "a", Size=2, Encrypted=True,
+                                KmsKeyId=ebs_key["Arn"])["VolumeId"]
+    ec2.attach_volume(VolumeId=data, InstanceId=w.instance_id, Device="/dev/sdg")
+    ec2.attach_volume(VolumeId=managed, InstanceId=w.instance_id, Device="/dev/sdh")
+    root = [m["Ebs"]["VolumeId"] for r in ec2.describe_instances(InstanceIds=[w.instance_id])["Reservations"]
+            for i in r["Instances"] for m in i["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sda1"]
+    return root + [data], managed
+
+
+def drill_disks():
+    w = accounts.SecurityWorld().start()
+    try:
+        shared, managed = suspect_disks(w)
+        ex = execute(w, parameters={"SnapshotAllVolumes": "yes", "EvidenceLockDays": "7"},
+                     execution_id="00000000-0000-4000-8000-0000000000d1")
+        rec = record_of(w)
+        by_volume = {}
+        member = w.session.client("ec2")
+        for snap in member.describe_snapshots(OwnerIds=["self"])["Snapshots"]:
+            by_volume.setdefault(snap["VolumeId"], []).append(snap["SnapshotId"])
+        entries = {e["snapshot_id"]: e for e in rec.get("snapshots", [])}
+        copied = [by_volume.get(v, [None])[0] for v in shared]
+        forensics = ex.outputs.get("CreateVolume.VolumeId")
+        check("disks: root and data volume snapshotted, handed over and locked; the forensics volume only once "
+              "(its memory evidence snapshot)",
+              ex.status == "Success" and all(c in entries and entries[c]["copy_id"] and entries[c]["holds"]
+                                             .startswith("disk") and entries[c]["lock"].startswith("compliance")
+                                             for c in copied)
+              and len(by_volume.get(forensics, [])) == 1 and "disk snapshot(s) started" in
+              ex.outputs.get("SnapshotDisks.Summary", ""),
+              "%s %s %s %s" % (ex.status, ex.failure_message, ex.outputs.get("SnapshotDisks.Summary"),
+                               json.dumps(rec.get("snapshots"))))
+        m = by_volume.get(managed, [None])[0]
+        check("disks: the aws/ebs volume's snapshot stays in the member account, the record says why, and the run "
+              "still succeeds with the memory evidence in custody",
+              m in entries and not entries[m]["copy_id"] and "aws/ebs" in entries[m].get("why_not_copied", "")
+              and any("aws/ebs" in f for f in rec.get("findings", []))
+              and ex.outputs.get("Custody.SecuritySnapshotId"), json.dumps(entries.get(m)))
+    finally:
+        w.stop()
+    w = accounts.SecurityWorld().start()
+    try:
+        suspect_disks(w)
+        ex = execute(w, execution_id="00000000-0000-4000-8000-0000000000d2")
+        rec = record_of(w)
+        check("disks: off by default: only the memory evidence is snapshotted and handed over",
+              ex.status == "Success" and [e["holds"][:6] for e in rec.get("snapshots", [])] == ["memory"]
+              and ex.outputs.get("SnapshotDisks.Summary", "").startswith("off"), json.dumps(rec.get("snapshots")))
+    finally:
+        w.stop()
+    w = accounts.SecurityWorld().start()
+    try:
+        suspect_disks(w)
+        ex = execute(w, faults=FailDisks(), parameters={"SnapshotAllVolumes": "yes"},
+                     execution_id="00000000-0000-4000-8000-0000000000d3")
+        rec = record_of(w)
+        check("disks: a failing CreateSnapshots is said in the outputs; the memory evidence is handed over "
+              "as usual and the run succeeds",
+              ex.status == "Success" and "CreateSnapshots failed" in ex.outputs.get("SnapshotDisks.Summary", "")
+              and [e["holds"][:6] for e in rec.get("snapshots", [])] == ["memory"]
+              and ex.outputs.get("Custody.SecuritySnapshotId"),
+              "%s %s %s" % (ex.status, ex.outputs.get("SnapshotDisks.Summary"), json.dumps(rec.get("snapshots"))))
+    finally:
+        w.stop()
+
+
 def main(argv):
     started = datetime.datetime.now()
     for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account, drill_isolation,
-              drill_lock, drill_unmount_failed):
+              drill_lock, drill_unmount_failed, drill_disks):
         try:
             d()
         except engine.EngineError as e:

@@ -26,6 +26,15 @@ STAND-INS (each labelled where it is coded; docs/deploy.md lists them):
   gets the two actions, which keep the lock on moto's snapshot, and
   DeleteSnapshot refuses a snapshot whose lock has not expired, whoever
   asks (see lock_stand_in below for the documented semantics it keeps).
+- ec2 CreateSnapshots: moto 5.2.5 ignores InstanceSpecification
+  ExcludeDataVolumeIds (it snapshots every attached volume); the world
+  leaves the excluded volumes out, as EC2 does, and gives each snapshot of
+  an encrypted volume the volume's KmsKeyId (moto leaves it out).
+- kms DescribeKey: moto reports its aws/ebs key (alias/aws/ebs) as
+  KeyManager CUSTOMER; keys the world lists in aws_managed_keys are
+  reported as AWS managed, as KMS does for aws/ebs. (EBS's refusal to share
+  a snapshot under an AWS managed key is not modelled: the runbook does not
+  try; it reads KeyManager first.)
 - SendCommand invocations: runcommand.py.
 """
 
@@ -76,6 +85,7 @@ class Clients:
                         lambda **kw: self.world._shutdown_behaviour(**kw))
         events.register("after-call.ec2.DescribeVolumes", lambda **kw: self.world._overlay_volumes(**kw))
         events.register("after-call.ec2.DescribeSnapshots", lambda **kw: self.world._overlay_snapshots(**kw))
+        events.register("after-call.kms.DescribeKey", lambda **kw: self.world._key_manager(**kw))
 
     def client(self, service, *args, **kwargs):
         if args or kwargs:
@@ -106,6 +116,7 @@ class World:
         self._devices = {}
         self._mock = None
         self.fail_lock = None  # an error code: the next LockSnapshot fails with it
+        self.aws_managed_keys = set()  # key IDs KMS reports as AWS managed (aws/ebs)
 
     def __enter__(self):
         self.start()
@@ -218,6 +229,12 @@ class World:
             from moto.ec2.models import ec2_backends
             instance = ec2_backends[ACCOUNT][self.region].get_instance(body["InstanceId"])
             instance.instance_initiated_shutdown_behavior = value
+
+    def _key_manager(self, parsed, **_kw):
+        # STAND-IN: aws/ebs is an AWS managed key (see the module docstring).
+        meta = parsed.get("KeyMetadata", {})
+        if meta.get("KeyId") in self.aws_managed_keys:
+            meta["KeyManager"] = "AWS"
 
     def _platform_details(self, parsed, **_kw):
         # STAND-IN: moto leaves out Instance.PlatformDetails, which EC2
@@ -371,6 +388,30 @@ def _describe_locked_snapshots(self):
     return ActionResult({"Snapshots": found})
 
 
+def _excluding_create_snapshots(original):
+    # STAND-IN: CreateSnapshots' ExcludeDataVolumeIds (module docstring).
+    def create_snapshots(self, instance_spec, description, tags):
+        excluded = set(instance_spec.get("ExcludeDataVolumeIds") or [])
+        instance = self.get_instance(instance_spec["InstanceId"])
+        saved = dict(instance.block_device_mapping)
+        try:
+            for device, mapping in saved.items():
+                if mapping.volume_id in excluded:
+                    del instance.block_device_mapping[device]
+            snapshots = original(self, instance_spec, description, tags)
+            for snap in snapshots:
+                # moto leaves out the key of a snapshot of an encrypted
+                # volume; EC2 reports the volume's.
+                if snap.encrypted and not getattr(snap, "kms_key_id", None):
+                    snap.kms_key_id = snap.volume.kms_key_id
+            return snapshots
+        finally:
+            instance.block_device_mapping.clear()
+            instance.block_device_mapping.update(saved)
+
+    return create_snapshots
+
+
 def _refusing_delete(original):
     def delete_snapshot(self, snapshot_id):
         from moto.ec2.exceptions import EC2ClientError
@@ -385,19 +426,21 @@ def _refusing_delete(original):
 
 
 def lock_stand_in(world):
-    """Install the Snapshot Lock stand-in for WORLD (None: remove it)."""
+    """Install the Snapshot Lock and CreateSnapshots stand-ins for WORLD
+    (None: remove them)."""
     from moto.ec2.models.elastic_block_store import EBSBackend
     from moto.ec2.responses import EC2Response
 
     if world is None:
         if _LOCK["saved"] is not None:
-            EBSBackend.delete_snapshot = _LOCK["saved"]
+            EBSBackend.delete_snapshot, EBSBackend.create_snapshots = _LOCK["saved"]
             del EC2Response.lock_snapshot, EC2Response.describe_locked_snapshots
         _LOCK.update(world=None, saved=None)
         return
     if _LOCK["saved"] is None:
-        _LOCK["saved"] = EBSBackend.delete_snapshot
-        EBSBackend.delete_snapshot = _refusing_delete(_LOCK["saved"])
+        _LOCK["saved"] = (EBSBackend.delete_snapshot, EBSBackend.create_snapshots)
+        EBSBackend.delete_snapshot = _refusing_delete(_LOCK["saved"][0])
+        EBSBackend.create_snapshots = _excluding_create_snapshots(_LOCK["saved"][1])
         EC2Response.lock_snapshot = _lock_snapshot
         EC2Response.describe_locked_snapshots = _describe_locked_snapshots
     _LOCK["world"] = world

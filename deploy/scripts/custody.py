@@ -82,7 +82,7 @@ def output_objects(s3, bucket, prefix, command_ids, instance_id):
 def holds(snapshot, events):
     """What a snapshot of this execution holds, in words (tag and record)."""
     t = {x["Key"]: x["Value"] for x in snapshot.get("Tags", [])}
-    if t.get(TAG + "role") == "disk":
+    if t.get(TAG + "kind") == "disk":
         return "disk %s of the instance (crash-consistent, with the other disks)" % snapshot.get("VolumeId", "")
     if t.get(TAG + "taken"):
         return "memory image, %s" % t[TAG + "taken"]
@@ -92,6 +92,14 @@ def holds(snapshot, events):
     if code == "20":
         return "memory image, partial: capture stopped early (Forensics-StopCapture), finalized"
     return "memory image, partial or none: capture %s (exit %s)" % (status or "did not report", code or "none")
+
+
+def aws_managed(kms, snap):
+    """Is the snapshot under an AWS managed key (aws/ebs)? Unknown: no."""
+    try:
+        return kms.describe_key(KeyId=snap["KmsKeyId"])["KeyMetadata"]["KeyManager"] == "AWS"
+    except Exception:  # noqa: BLE001  (then the share itself says what is wrong)
+        return False
 
 
 def lock(ec2, snapshot_id, days):
@@ -149,6 +157,12 @@ def custody(events, context):
         sid, what = snap["SnapshotId"], holds(snap, events)
         entry = {"snapshot_id": sid, "holds": what, "state": snap["State"], "copy_id": "", "lock": ""}
         handed.append(entry)
+        if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
+            entry["why_not_copied"] = ("encrypted with the AWS managed key aws/ebs, which EBS does not let this "
+                                       "account share: the snapshot stays here; copy it under a customer managed "
+                                       "key shared with the security account to hand it over")
+            findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
+            continue
         if snap["State"] != "completed":
             entry["why_not_copied"] = "the snapshot is %s, CopySnapshot needs it completed" % snap["State"]
             findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
@@ -190,7 +204,6 @@ def custody(events, context):
         "evidence_snapshot_id": memory[0]["snapshot_id"] if memory else "",
         "security_snapshot_id": copy_id,
         "snapshots": handed,
-        "disk_snapshots": events.get("DiskSnapshots", ""),
         "security_account": security,
         "kms_key_id": events["KmsKeyId"],
         "lock_days": lock_days,

@@ -1351,6 +1351,16 @@ def check_least_privilege():
     for s in allows:
         expect(not any(a in ("ec2:*", "*", "iam:PassRole") for a in _actions(s)), "over-broad: %s" % json.dumps(s))
 
+    snaps = [s for s in allows if "ec2:CreateSnapshots" in _actions(s)]
+    on_new = [s for s in snaps if "::snapshot/" in json.dumps(s["Resource"])]
+    expect(on_new and all(s.get("Condition", {}).get("StringEquals", {}).get("aws:RequestTag/forensics-volume:role")
+                          == "evidence" for s in on_new) and all(
+        "${AWS::AccountId}" in json.dumps(s["Resource"]) for s in snaps if s not in on_new),
+        "CreateSnapshots of untagged snapshots or of other accounts' instances: %s" % json.dumps(snaps))
+    tagging = [s for s in allows if "ec2:CreateTags" in _actions(s)]
+    expect(any("CreateSnapshots" in s.get("Condition", {}).get("StringEquals", {}).get("ec2:CreateAction", [])
+               for s in tagging), "the disk snapshots cannot be tagged on creation")
+
     starter = member["StarterRole"]
     st = _inline(starter)
     actions = sorted(a for s in st for a in _actions(s))
