@@ -299,6 +299,10 @@ class World:
 # What it keeps, from the EC2 API reference (LockSnapshot, UnlockSnapshot,
 # DescribeLockedSnapshots) and the EBS user guide ("Amazon EBS snapshot
 # lock concepts", "Lock an Amazon EBS snapshot"):
+#   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LockSnapshot.html
+#   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_UnlockSnapshot.html
+#   https://docs.aws.amazon.com/ebs/latest/userguide/snapshot-lock-concepts.html
+#   https://docs.aws.amazon.com/ebs/latest/userguide/lock-snapshot.html
 # - "A locked snapshot can't be deleted." Compliance mode without a
 #   cooling-off period is locked at once; with one (CoolOffPeriod, hours) it
 #   is "compliance-cooloff" until then, "compliance" after: then no one can

@@ -129,7 +129,9 @@ def source_of_lines(lines):
 # for input parameters at runtime"). check.py asserts every rendered
 # document, as written to ssm/ (indented: the larger form), stays under the
 # limit by SIZE_MARGIN, room for the runtime parameter values (CaseId, Note,
-# ... together well under 2 KB) and for growth.
+# ... together well under 2 KB) and for growth. Sources:
+# https://docs.aws.amazon.com/botocore/latest/reference/services/ssm/client/exceptions/MaxDocumentSizeExceeded.html
+# https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/ssm/aws.sdk.kotlin.services.ssm.model/-create-document-request/content.html
 SSM_DOCUMENT_LIMIT = 64 * 1024
 SIZE_MARGIN = 4 * 1024
 
