@@ -487,6 +487,8 @@ def drill_disks():
         check("disks: the aws/ebs volume's snapshot stays in the member account, the record says why, and the run "
               "still succeeds with the memory evidence in custody",
               m in entries and not entries[m]["copy_id"] and "aws/ebs" in entries[m].get("why_not_copied", "")
+              and "aws/ebs" in ex.outputs.get("SnapshotDisks.Summary", "") and managed in
+              ex.outputs.get("SnapshotDisks.Summary", "").split("aws/ebs")[-1]
               and any("aws/ebs" in f for f in rec.get("findings", []))
               and ex.outputs.get("Custody.SecuritySnapshotId"), json.dumps(entries.get(m)))
     finally:

@@ -38,7 +38,7 @@ import plan  # noqa: E402  (deploy/scripts/plan.py, the runbook's executeScript)
 
 DEPLOY = fvdeploy.DEPLOY
 SHELLS = {"dash": ["dash"], "busybox-ash": ["busybox", "sh"]}
-MAX_DOCUMENT_BYTES = 64 * 1024
+MAX_DOCUMENT_BYTES = fvdeploy.SSM_DOCUMENT_LIMIT
 RESULTS = []
 
 
