@@ -27,6 +27,8 @@ issue 13's points there:
                is left in the member account and the record says why;
                off by default; a failing CreateSnapshots costs the memory
                evidence nothing;
+  capture-failed  a failed capture's and a stopped capture's partial image
+               is handed over, tagged and recorded as partial;
   unmount-failed  the snapshot of a volume whose unmount failed is handed
                over like a clean one, tagged and recorded as what it is.
 
@@ -414,6 +416,40 @@ class FailUnmount(DropOutput):
         ex.backend.force = None
 
 
+class CaptureEnds(DropOutput):
+    """Capture ends with EXIT (20: stopped early with Forensics-StopCapture,
+    a finalized partial image; 1: failed)."""
+
+    def __init__(self, exit_code):
+        self.exit_code = exit_code
+
+    def enter(self, name, ex):
+        if name == "Capture":
+            ex.backend.force = backend_mod.Outcome("failed", exit_code=self.exit_code)
+
+    def leave(self, name, ex):
+        ex.backend.force = None
+
+
+def drill_capture_failed():
+    for code, says in ((1, "memory image, partial or none: capture Failed (exit 1)"),
+                       (20, "memory image, partial: capture stopped early")):
+        w = accounts.SecurityWorld().start()
+        try:
+            ex = execute(w, faults=CaptureEnds(code), execution_id="00000000-0000-4000-8000-0000000002%02d" % code)
+            rec = record_of(w)
+            copy_id = ex.outputs.get("Custody.SecuritySnapshotId")
+            tags = {t["Key"]: t["Value"] for x in w.security_snapshots() if x["SnapshotId"] == copy_id
+                    for t in x.get("Tags", [])}
+            check("capture-failed (exit %d): the partial image's snapshot is in the security account, tagged and "
+                  "recorded as what it is; the run fails" % code,
+                  ex.status == "Failed" and copy_id and tags.get("forensics-volume:holds", "").startswith(says)
+                  and rec.get("snapshots", [{}])[0].get("holds", "").startswith(says),
+                  "%s %s %s" % (ex.status, tags, rec.get("snapshots")))
+        finally:
+            w.stop()
+
+
 def drill_unmount_failed():
     w = accounts.SecurityWorld().start()
     try:
@@ -522,7 +558,7 @@ def drill_disks():
 def main(argv):
     started = datetime.datetime.now()
     for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account, drill_isolation,
-              drill_lock, drill_unmount_failed, drill_disks):
+              drill_lock, drill_capture_failed, drill_unmount_failed, drill_disks):
         try:
             d()
         except engine.EngineError as e:

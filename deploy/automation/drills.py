@@ -295,6 +295,8 @@ def main(argv):
     todo = list(reached_by)
     _, keep_v, keep_out = one({}, "no fault, KeepProtection=yes", {"KeepProtection": "yes"})
     results[("(none)", "keep-protection")] = (keep_out, keep_v, None)
+    _, disks_v, disks_out = one({}, "no fault, SnapshotAllVolumes=yes", {"SnapshotAllVolumes": "yes"})
+    results[("(none)", "all-volumes")] = (disks_out, disks_v, None)
     stop_ex, stop_v, stop_out = one({"Capture": "stop-capture"}, "Capture x stop-capture")
     results[("Capture", "stop-capture")] = (stop_out, stop_v, None)
     done = set()
