@@ -57,6 +57,27 @@ def tags(events, manifest_sha, image_sha, lime_sha, source, holds):
     return [{"Key": k, "Value": v[:TAG_MAX]} for k, v in pairs]
 
 
+STEPS = {"Forensics-MountVolume": "Mount", "Forensics-CaptureMemory": "Capture",
+         "Forensics-UnmountVolume": "Unmount"}
+
+
+def commands(ssm, instance_id, prefix):
+    """{step: command ID} of this execution's Mount, Capture and Unmount (the
+    first of each), found by their output prefix: a step whose SendCommand
+    never went out has none, and custody must still run then."""
+    found = {step: "" for step in STEPS.values()}
+    pages = {"InstanceId": instance_id}
+    while True:
+        resp = ssm.list_commands(**pages)
+        for c in sorted(resp.get("Commands", []), key=lambda c: str(c.get("RequestedDateTime", ""))):
+            step = STEPS.get(c.get("DocumentName"))
+            if step and c.get("OutputS3KeyPrefix", "").strip("/") == prefix.strip("/") and not found[step]:
+                found[step] = c["CommandId"]
+        if not resp.get("NextToken"):
+            return found
+        pages["NextToken"] = resp["NextToken"]
+
+
 def output_objects(s3, bucket, prefix, command_ids, instance_id):
     """For each step's command: the stdout objects found under the agent's
     key layout PREFIX/COMMAND/INSTANCE/awsrunShellScript/PLUGIN/stdout."""
@@ -140,9 +161,7 @@ def custody(events, context):
 
     manifest_sha, image_sha, lime_sha, final_line = digests(events.get("CaptureOutput", ""))
     outputs = output_objects(boto3.client("s3"), events["OutputBucket"], events["OutputPrefix"],
-                             {"Mount": events.get("MountCommandId", ""),
-                              "Capture": events.get("CaptureCommandId", ""),
-                              "Unmount": events.get("UnmountCommandId", "")},
+                             commands(boto3.client("ssm"), events["InstanceId"], events["OutputPrefix"]),
                              events["InstanceId"])
     missing = sorted(step for step, o in outputs.items() if not o["arrived"])
 
