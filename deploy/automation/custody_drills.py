@@ -443,7 +443,8 @@ def drill_capture_failed():
                     for t in x.get("Tags", [])}
             check("capture-failed (exit %d): the partial image's snapshot is in the security account, tagged and "
                   "recorded as what it is; the run fails" % code,
-                  ex.status == "Failed" and copy_id and tags.get("forensics-volume:holds", "").startswith(says)
+                  ex.status == "Failed" and copy_id and tags.get("forensics-volume:holds", "").startswith(
+                      says.replace(",", "").replace("(", "").replace(")", ""))
                   and rec.get("snapshots", [{}])[0].get("holds", "").startswith(says),
                   "%s %s %s" % (ex.status, tags, rec.get("snapshots")))
         finally:

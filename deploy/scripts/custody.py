@@ -54,7 +54,9 @@ def tags(events, manifest_sha, image_sha, lime_sha, source, holds):
         ("forensics-volume:image-sha256", image_sha or "not reported"),
         ("forensics-volume:lime-sha256", lime_sha or "not reported"),
     ]
-    return [{"Key": k, "Value": v[:TAG_MAX]} for k, v in pairs]
+    # EC2 takes any character in a tag; other services (and Recycle Bin's
+    # tag filters) only letters, digits, spaces and + - = . _ : / @.
+    return [{"Key": k, "Value": re.sub(r"[^\w +\-=.:/@]", "", v)[:TAG_MAX]} for k, v in pairs]
 
 
 STEPS = {"Forensics-MountVolume": "Mount", "Forensics-CaptureMemory": "Capture",
