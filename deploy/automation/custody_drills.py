@@ -16,6 +16,21 @@ issue 13's points there:
                Plan says "forensics snapshot not shared with this account";
   new-account  accounts that joined after the publish get the snapshot from
                the security account's hourly Forensics-ShareForensicsSnapshot.
+  lock         EvidenceLockDays: the copy is locked in compliance mode for
+               that many days; a security-account admin's DeleteSnapshot
+               fails; the member cannot delete, unshare or lock it (not
+               the owner); a failing LockSnapshot is in the record and the
+               outputs and the copy stays;
+  disks        SnapshotAllVolumes=yes: every EBS volume of the instance but
+               the forensics volume is snapshotted (CreateSnapshots) and
+               handed over like the memory evidence; a volume under aws/ebs
+               is left in the member account and the record says why;
+               off by default; a failing CreateSnapshots costs the memory
+               evidence nothing;
+  capture-failed  a failed capture's and a stopped capture's partial image
+               is handed over, tagged and recorded as partial;
+  unmount-failed  the snapshot of a volume whose unmount failed is handed
+               over like a clean one, tagged and recorded as what it is.
 
     deploy/automation.sh python deploy/automation/custody_drills.py
 
@@ -96,6 +111,7 @@ def execute(world, session=None, faults=None, parameters=None, execution_id=None
     ex = engine.Execution(docs[run_mod.RUNBOOK], params, session or world.session, AnchoredBackend(), commands,
                           world_mod.ACCOUNT, world.region,
                           execution_id=execution_id or "00000000-0000-4000-8000-000000000013", faults=faults)
+    ex.world = world
     return ex.run()
 
 
@@ -126,6 +142,9 @@ def drill_custody():
               (ex.outputs.get("Custody.ManifestSha256"), ex.outputs.get("Custody.ImageSha256"),
                ex.outputs.get("Custody.LimeSha256")) == (DIGESTS["manifest.json"], DIGESTS["memory.lime.zst"],
                                                          DIGESTS["lime"]), json.dumps(ex.outputs))
+        check("custody: EvidenceLockDays 0 (the default) leaves the copy unlocked and the outputs say off",
+              ex.outputs.get("Custody.Locked") == "off" and
+              not w.security.client("ec2").describe_locked_snapshots()["Snapshots"], str(ex.outputs.get("Custody.Locked")))
         # The member account cannot delete the security account's copy.
         member_ec2 = w.session.client("ec2")
         try:
@@ -311,18 +330,236 @@ def drill_isolation():
         ex = execute(w, parameters={"IsolationSecurityGroupId": sg}, execution_id="00000000-0000-4000-8000-0000000000a1")
         enis = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id",
                                                           "Values": [w.instance_id]}])["NetworkInterfaces"]
-        check("isolation: every interface in the isolation group only, after custody; prior groups recorded",
+        check("isolation: every interface in the isolation group only, once the evidence snapshot completed; prior groups recorded",
               ex.status == "Success" and enis and all([g["GroupId"] for g in e["Groups"]] == [sg] for e in enis)
               and all(b in ex.outputs.get("Isolate.PriorGroups", "") for b in before)
-              and [s["name"] for s in ex.steps].index("Isolate") > [s["name"] for s in ex.steps].index("Custody"),
+              and [s["name"] for s in ex.steps].index("Isolate") > [s["name"] for s in ex.steps].index(
+                  "AssertSnapshotCompleted"),
               "%s %s %s" % (ex.status, [e["Groups"] for e in enis], ex.outputs.get("Isolate.Summary")))
+    finally:
+        w.stop()
+
+
+def record_of(w):
+    keys = w.custody_records()
+    if len(keys) != 1:
+        return {}
+    return json.loads(w.security.client("s3").get_object(Bucket=accounts.CUSTODY_BUCKET, Key=keys[0])["Body"].read())
+
+
+def refused(call, **kw):
+    try:
+        call(**kw)
+        return ""
+    except Exception as e:  # noqa: BLE001
+        return str(e) or type(e).__name__
+
+
+def drill_lock():
+    w = accounts.SecurityWorld().start()
+    try:
+        ex = execute(w, parameters={"EvidenceLockDays": "30"})
+        copy_id = ex.outputs.get("Custody.SecuritySnapshotId")
+        sec = w.security.client("ec2")
+        info = sec.describe_locked_snapshots(SnapshotIds=[copy_id or "snap-0"])["Snapshots"]
+        days = (info[0]["LockExpiresOn"] - datetime.datetime.now(datetime.timezone.utc)).days if info else -1
+        check("lock: the copy is locked in compliance mode for EvidenceLockDays (30), said in outputs and record",
+              ex.status == "Success" and info and info[0]["LockState"] == "compliance" and info[0]["LockDuration"]
+              == 30 and 29 <= days <= 30 and ex.outputs.get("Custody.Locked", "").startswith("compliance until")
+              and record_of(w).get("snapshots", [{}])[0].get("lock", "").startswith("compliance until"),
+              "%s %s %s" % (ex.status, info, ex.outputs.get("Custody.Locked")))
+        why = refused(sec.delete_snapshot, SnapshotId=copy_id)
+        check("lock: the security account's own admin cannot delete the locked copy",
+              why and copy_id in {x["SnapshotId"] for x in w.security_snapshots()}, why)
+        member = w.session.client("ec2")
+        tries = [refused(member.delete_snapshot, SnapshotId=copy_id),
+                 refused(member.modify_snapshot_attribute, SnapshotId=copy_id, Attribute="createVolumePermission",
+                         OperationType="remove", UserIds=[accounts.SECURITY]),
+                 refused(member.lock_snapshot, SnapshotId=copy_id, LockMode="governance", LockDuration=1),
+                 refused(member.create_tags, Resources=[copy_id], Tags=[{"Key": "forensics-volume:role",
+                                                                          "Value": "x"}])]
+        tags = {t["Key"]: t["Value"] for x in w.security_snapshots() if x["SnapshotId"] == copy_id
+                for t in x.get("Tags", [])}
+        check("lock: the member account cannot delete, unshare, re-lock or retag the copy (not the owner)",
+              all(tries[:3]) and tags.get("forensics-volume:role") == "evidence", str(tries))
+        check("lock: the lock cannot be shortened or turned into governance mode",
+              refused(sec.lock_snapshot, SnapshotId=copy_id, LockMode="governance", LockDuration=1) and
+              refused(sec.lock_snapshot, SnapshotId=copy_id, LockMode="compliance", LockDuration=2), "")
+    finally:
+        w.stop()
+    w = accounts.SecurityWorld().start()
+    try:
+        w.fail_lock = "InternalError"
+        ex = execute(w, parameters={"EvidenceLockDays": "3650"}, execution_id="00000000-0000-4000-8000-00000000010c")
+        copy_id = ex.outputs.get("Custody.SecuritySnapshotId")
+        rec = record_of(w)
+        check("lock: a failing LockSnapshot is in the outputs and the record; the copy stays, unlocked",
+              copy_id in {x["SnapshotId"] for x in w.security_snapshots()}
+              and ex.outputs.get("Custody.Locked") == "not locked"
+              and "NOT locked" in ex.outputs.get("Custody.Summary", "")
+              and rec.get("snapshots", [{}])[0].get("lock") == "not locked"
+              and any("LockSnapshot of %s failed" % copy_id in f for f in rec.get("findings", []))
+              and not w.security.client("ec2").describe_locked_snapshots()["Snapshots"],
+              "%s %s" % (ex.outputs, rec.get("findings")))
+    finally:
+        w.stop()
+
+
+class FailUnmount(DropOutput):
+    """The guest does not release the forensics volume: Unmount fails."""
+
+    def enter(self, name, ex):
+        if name == "Unmount":
+            ex.backend.force = backend_mod.Outcome("failed", exit_code=1)
+
+    def leave(self, name, ex):
+        ex.backend.force = None
+
+
+class CaptureEnds(DropOutput):
+    """Capture ends with EXIT (20: stopped early with Forensics-StopCapture,
+    a finalized partial image; 1: failed)."""
+
+    def __init__(self, exit_code):
+        self.exit_code = exit_code
+
+    def enter(self, name, ex):
+        if name == "Capture":
+            ex.backend.force = backend_mod.Outcome("failed", exit_code=self.exit_code)
+
+    def leave(self, name, ex):
+        ex.backend.force = None
+
+
+def drill_capture_failed():
+    for code, says in ((1, "memory image, partial or none: capture Failed (exit 1)"),
+                       (20, "memory image, partial: capture stopped early")):
+        w = accounts.SecurityWorld().start()
+        try:
+            ex = execute(w, faults=CaptureEnds(code), execution_id="00000000-0000-4000-8000-0000000002%02d" % code)
+            rec = record_of(w)
+            copy_id = ex.outputs.get("Custody.SecuritySnapshotId")
+            tags = {t["Key"]: t["Value"] for x in w.security_snapshots() if x["SnapshotId"] == copy_id
+                    for t in x.get("Tags", [])}
+            check("capture-failed (exit %d): the partial image's snapshot is in the security account, tagged and "
+                  "recorded as what it is; the run fails" % code,
+                  ex.status == "Failed" and copy_id and tags.get("forensics-volume:holds", "").startswith(
+                      says.replace(",", "").replace("(", "").replace(")", ""))
+                  and rec.get("snapshots", [{}])[0].get("holds", "").startswith(says),
+                  "%s %s %s" % (ex.status, tags, rec.get("snapshots")))
+        finally:
+            w.stop()
+
+
+def drill_unmount_failed():
+    w = accounts.SecurityWorld().start()
+    try:
+        ex = execute(w, faults=FailUnmount(), execution_id="00000000-0000-4000-8000-0000000000f1")
+        rec = record_of(w)
+        snaps = {x["SnapshotId"]: {t["Key"]: t["Value"] for t in x.get("Tags", [])} for x in w.security_snapshots()}
+        source = ex.outputs.get("SnapshotInUse.EvidenceSnapshotId")
+        copies = [sid for sid, t in snaps.items() if t.get("forensics-volume:source-snapshot-id") == source]
+        check("unmount-failed: the attached volume's snapshot is copied into the security account, tagged "
+              "as taken while mounted, and the record says so; the run still fails",
+              ex.status == "Failed" and len(copies) == 1 and "unmount failed" in
+              snaps[copies[0]].get("forensics-volume:holds", "") and rec.get("snapshots")
+              and rec["snapshots"][0]["copy_id"] == copies[0] and "unmount failed" in rec["snapshots"][0]["holds"],
+              "%s %s %s %s" % (ex.status, source, snaps, rec.get("snapshots")))
+    finally:
+        w.stop()
+
+
+class FailDisks(DropOutput):
+    """CreateSnapshots fails (ServiceUnavailable) when SnapshotDisks calls it."""
+
+    def enter(self, name, ex):
+        if name == "SnapshotDisks":
+            ex.world.fail_calls = 1
+
+    def leave(self, name, ex):
+        ex.world.fail_calls = 0
+
+
+def suspect_disks(w):
+    """A data volume under the security key and one under aws/ebs, attached
+    to the suspect next to its root volume."""
+    ec2, kms = w.session.client("ec2"), w.session.client("kms")
+    ebs_key = kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
+    w.aws_managed_keys.add(ebs_key["KeyId"])
+    data = ec2.create_volume(AvailabilityZone=w.region + "a", Size=2, Encrypted=True,
+                             KmsKeyId=w.security_key_arn)["VolumeId"]
+    managed = ec2.create_volume(AvailabilityZone=w.region + "a", Size=2, Encrypted=True,
+                                KmsKeyId=ebs_key["Arn"])["VolumeId"]
+    ec2.attach_volume(VolumeId=data, InstanceId=w.instance_id, Device="/dev/sdg")
+    ec2.attach_volume(VolumeId=managed, InstanceId=w.instance_id, Device="/dev/sdh")
+    root = [m["Ebs"]["VolumeId"] for r in ec2.describe_instances(InstanceIds=[w.instance_id])["Reservations"]
+            for i in r["Instances"] for m in i["BlockDeviceMappings"] if m["DeviceName"] == "/dev/sda1"]
+    return root + [data], managed
+
+
+def drill_disks():
+    w = accounts.SecurityWorld().start()
+    try:
+        shared, managed = suspect_disks(w)
+        ex = execute(w, parameters={"SnapshotAllVolumes": "yes", "EvidenceLockDays": "7"},
+                     execution_id="00000000-0000-4000-8000-0000000000d1")
+        rec = record_of(w)
+        by_volume = {}
+        member = w.session.client("ec2")
+        for snap in member.describe_snapshots(OwnerIds=["self"])["Snapshots"]:
+            by_volume.setdefault(snap["VolumeId"], []).append(snap["SnapshotId"])
+        entries = {e["snapshot_id"]: e for e in rec.get("snapshots", [])}
+        copied = [by_volume.get(v, [None])[0] for v in shared]
+        forensics = ex.outputs.get("CreateVolume.VolumeId")
+        check("disks: root and data volume snapshotted, handed over and locked; the forensics volume only once "
+              "(its memory evidence snapshot)",
+              ex.status == "Success" and all(c in entries and entries[c]["copy_id"] and entries[c]["holds"]
+                                             .startswith("disk") and entries[c]["lock"].startswith("compliance")
+                                             for c in copied)
+              and len(by_volume.get(forensics, [])) == 1 and "disk snapshot(s) started" in
+              ex.outputs.get("SnapshotDisks.Summary", ""),
+              "%s %s %s %s" % (ex.status, ex.failure_message, ex.outputs.get("SnapshotDisks.Summary"),
+                               json.dumps(rec.get("snapshots"))))
+        m = by_volume.get(managed, [None])[0]
+        check("disks: the aws/ebs volume's snapshot stays in the member account, the record says why, and the run "
+              "still succeeds with the memory evidence in custody",
+              m in entries and not entries[m]["copy_id"] and "aws/ebs" in entries[m].get("why_not_copied", "")
+              and "aws/ebs" in ex.outputs.get("SnapshotDisks.Summary", "") and managed in
+              ex.outputs.get("SnapshotDisks.Summary", "").split("aws/ebs")[-1]
+              and any("aws/ebs" in f for f in rec.get("findings", []))
+              and ex.outputs.get("Custody.SecuritySnapshotId"), json.dumps(entries.get(m)))
+    finally:
+        w.stop()
+    w = accounts.SecurityWorld().start()
+    try:
+        suspect_disks(w)
+        ex = execute(w, execution_id="00000000-0000-4000-8000-0000000000d2")
+        rec = record_of(w)
+        check("disks: off by default: only the memory evidence is snapshotted and handed over",
+              ex.status == "Success" and [e["holds"][:6] for e in rec.get("snapshots", [])] == ["memory"]
+              and ex.outputs.get("SnapshotDisks.Summary", "").startswith("off"), json.dumps(rec.get("snapshots")))
+    finally:
+        w.stop()
+    w = accounts.SecurityWorld().start()
+    try:
+        suspect_disks(w)
+        ex = execute(w, faults=FailDisks(), parameters={"SnapshotAllVolumes": "yes"},
+                     execution_id="00000000-0000-4000-8000-0000000000d3")
+        rec = record_of(w)
+        check("disks: a failing CreateSnapshots is said in the outputs; the memory evidence is handed over "
+              "as usual and the run succeeds",
+              ex.status == "Success" and "CreateSnapshots failed" in ex.outputs.get("SnapshotDisks.Summary", "")
+              and [e["holds"][:6] for e in rec.get("snapshots", [])] == ["memory"]
+              and ex.outputs.get("Custody.SecuritySnapshotId"),
+              "%s %s %s" % (ex.status, ex.outputs.get("SnapshotDisks.Summary"), json.dumps(rec.get("snapshots"))))
     finally:
         w.stop()
 
 
 def main(argv):
     started = datetime.datetime.now()
-    for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account, drill_isolation):
+    for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account, drill_isolation,
+              drill_lock, drill_capture_failed, drill_unmount_failed, drill_disks):
         try:
             d()
         except engine.EngineError as e:

@@ -28,9 +28,15 @@ Invariants, on moto's final state and the scripted instance:
   I5 no command can still run after its step ended (H1);
   I6 a capture stopped early with Forensics-StopCapture ends as a
      finalized partial image and is snapshotted (drill "stop-capture");
-  I7 a wait on a volume or snapshot in "error" stops there (H6).
+  I7 a wait on a volume or snapshot in "error" stops there (H6);
+  I8 every snapshot the run took that exists at the end is owned by the
+     security account (a copy, tagged with its source), or the run did not
+     succeed and says why: the custody record lists it with the reason it
+     was not copied, or (no record) the outputs or failure name it
+     (issue 13: custody of failure-path snapshots too).
 """
 
+import json
 import os
 import sys
 import time
@@ -185,6 +191,7 @@ def invariants(ex, world, scripted, before, plan):
         limit = next(s for s in ex.runbook["mainSteps"] if s["name"] == name).get("timeoutSeconds", 3600)
         if rec and rec[0]["end"] - rec[0]["start"] >= float(limit):
             v.append("I7: %s waited out its %s s on an error state (H6)" % (name, limit))
+    v += custody_invariant(ex, world, said)
     if "stop-capture" in plan.values():
         vid = created
         if scripted.evidence.get(vid) != "partial":
@@ -192,6 +199,44 @@ def invariants(ex, world, scripted, before, plan):
         if not [s for s in world.snapshots_of(vid) if s["State"] == "completed"]:
             v.append("I6: the partial image was not snapshotted")
     return v
+
+
+def custody_invariant(ex, world, said):
+    ec2 = world.session.client("ec2")
+    taken = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+        {"Name": "tag:forensics-volume:execution-id", "Values": [ex.execution_id]}])["Snapshots"]
+    copies = {}
+    for s in world.security_snapshots():
+        tags = {t["Key"]: t["Value"] for t in s.get("Tags", [])}
+        if tags.get("forensics-volume:execution-id") == ex.execution_id:
+            copies.setdefault(tags.get("forensics-volume:source-snapshot-id"), []).append(s["SnapshotId"])
+    records = world.custody_records()
+    record = {}
+    if records:
+        body = world.security.client("s3").get_object(Bucket=accounts.CUSTODY_BUCKET, Key=records[-1])["Body"]
+        record = {e["snapshot_id"]: e for e in json.loads(body.read()).get("snapshots", [])}
+    v = []
+    for snap in taken:
+        sid = snap["SnapshotId"]
+        if len(copies.get(sid, [])) == 1:
+            continue
+        if len(copies.get(sid, [])) > 1:
+            v.append("I8: %s was copied %d times" % (sid, len(copies[sid])))
+        elif ex.status == "Success":
+            v.append("I8: %s is not in the security account, and the run says Success" % sid)
+        elif record and not record.get(sid, {}).get("why_not_copied"):
+            v.append("I8: %s is not in the security account and the custody record does not say why" % sid)
+        elif not record and not (sid in said and (ex.status == "Cancelled" or custody_failed(ex))):
+            # No record: only a cancel (whose clean-up has two minutes, no
+            # time for a copy) or a Custody step that itself failed may leave
+            # it, and the run must name the snapshot.
+            v.append("I8: %s is not in the security account, no custody record says why%s" % (
+                sid, "" if sid in said else ", and the run does not name it"))
+    return v
+
+
+def custody_failed(ex):
+    return any(r["name"] == "Custody" and r["status"] != "Success" for r in ex.steps)
 
 
 def unmount_failed(ex):
@@ -250,6 +295,8 @@ def main(argv):
     todo = list(reached_by)
     _, keep_v, keep_out = one({}, "no fault, KeepProtection=yes", {"KeepProtection": "yes"})
     results[("(none)", "keep-protection")] = (keep_out, keep_v, None)
+    _, disks_v, disks_out = one({}, "no fault, SnapshotAllVolumes=yes", {"SnapshotAllVolumes": "yes"})
+    results[("(none)", "all-volumes")] = (disks_out, disks_v, None)
     stop_ex, stop_v, stop_out = one({"Capture": "stop-capture"}, "Capture x stop-capture")
     results[("Capture", "stop-capture")] = (stop_out, stop_v, None)
     done = set()

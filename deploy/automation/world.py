@@ -18,10 +18,27 @@ STAND-INS (each labelled where it is coded; docs/deploy.md lists them):
 - ec2 DescribeInstances: moto leaves out PlatformDetails; the world adds it.
 - ec2 ModifyInstanceAttribute InstanceInitiatedShutdownBehavior: moto
   accepts it and drops it; the world stores it in moto's model.
-- ec2 LockSnapshot is not in moto; the runbook does not call it.
+- EBS Snapshot Lock (ec2 LockSnapshot, DescribeLockedSnapshots): not in
+  moto 5.2.5. Requests are made by botocore's own client from its ec2
+  model (botocore validates them against it; the stand-in adds the model's
+  maximums, LockDuration 1-36500 days, CoolOffPeriod 1-72 hours, which
+  botocore does not check); moto's EC2 responder
+  gets the two actions, which keep the lock on moto's snapshot, and
+  DeleteSnapshot refuses a snapshot whose lock has not expired, whoever
+  asks (see lock_stand_in below for the documented semantics it keeps).
+- ec2 CreateSnapshots: moto 5.2.5 ignores InstanceSpecification
+  ExcludeDataVolumeIds (it snapshots every attached volume); the world
+  leaves the excluded volumes out, as EC2 does, and gives each snapshot of
+  an encrypted volume the volume's KmsKeyId (moto leaves it out).
+- kms DescribeKey: moto reports its aws/ebs key (alias/aws/ebs) as
+  KeyManager CUSTOMER; keys the world lists in aws_managed_keys are
+  reported as AWS managed, as KMS does for aws/ebs. (EBS's refusal to share
+  a snapshot under an AWS managed key is not modelled: the runbook does not
+  try; it reads KeyManager first.)
 - SendCommand invocations: runcommand.py.
 """
 
+import datetime
 import json
 import os
 
@@ -68,6 +85,7 @@ class Clients:
                         lambda **kw: self.world._shutdown_behaviour(**kw))
         events.register("after-call.ec2.DescribeVolumes", lambda **kw: self.world._overlay_volumes(**kw))
         events.register("after-call.ec2.DescribeSnapshots", lambda **kw: self.world._overlay_snapshots(**kw))
+        events.register("after-call.kms.DescribeKey", lambda **kw: self.world._key_manager(**kw))
 
     def client(self, service, *args, **kwargs):
         if args or kwargs:
@@ -97,6 +115,8 @@ class World:
         self.injected = []  # the calls that were failed on purpose
         self._devices = {}
         self._mock = None
+        self.fail_lock = None  # an error code: the next LockSnapshot fails with it
+        self.aws_managed_keys = set()  # key IDs KMS reports as AWS managed (aws/ebs)
 
     def __enter__(self):
         self.start()
@@ -108,6 +128,7 @@ class World:
     def start(self):
         self._mock = mock_aws()
         self._mock.start()
+        lock_stand_in(self)
         if self.region not in _CLIENTS:
             _CLIENTS[self.region] = Clients(self.region)
         self.session = _CLIENTS[self.region]
@@ -150,6 +171,7 @@ class World:
 
     def stop(self):
         if self._mock is not None:
+            lock_stand_in(None)
             self._mock.stop()
             self._mock = None
 
@@ -208,6 +230,12 @@ class World:
             instance = ec2_backends[ACCOUNT][self.region].get_instance(body["InstanceId"])
             instance.instance_initiated_shutdown_behavior = value
 
+    def _key_manager(self, parsed, **_kw):
+        # STAND-IN: aws/ebs is an AWS managed key (see the module docstring).
+        meta = parsed.get("KeyMetadata", {})
+        if meta.get("KeyId") in self.aws_managed_keys:
+            meta["KeyManager"] = "AWS"
+
     def _platform_details(self, parsed, **_kw):
         # STAND-IN: moto leaves out Instance.PlatformDetails, which EC2
         # always returns ("Linux/UNIX" for this AMI).
@@ -264,3 +292,159 @@ class World:
             inst = asg.describe_auto_scaling_instances(InstanceIds=[self.instance_id])["AutoScalingInstances"]
             state = inst[0]["LifecycleState"] if inst else "none"
         return (term["DisableApiTermination"]["Value"], stop["InstanceInitiatedShutdownBehavior"]["Value"], state)
+
+
+# ---- STAND-IN: EBS Snapshot Lock ------------------------------------------------------
+#
+# What it keeps, from the EC2 API reference (LockSnapshot, UnlockSnapshot,
+# DescribeLockedSnapshots) and the EBS user guide ("Amazon EBS snapshot
+# lock concepts", "Lock an Amazon EBS snapshot"):
+#   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_LockSnapshot.html
+#   https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_UnlockSnapshot.html
+#   https://docs.aws.amazon.com/ebs/latest/userguide/snapshot-lock-concepts.html
+#   https://docs.aws.amazon.com/ebs/latest/userguide/lock-snapshot.html
+# - "A locked snapshot can't be deleted." Compliance mode without a
+#   cooling-off period is locked at once; with one (CoolOffPeriod, hours) it
+#   is "compliance-cooloff" until then, "compliance" after: then no one can
+#   unlock it, change the mode or shorten the lock, only lengthen it; it is
+#   "expired" (deletable again) when the duration ends.
+# - Only the owner locks it: another account's snapshot is not found.
+# - A snapshot can be locked while pending or completed.
+# - LockDuration or ExpirationDate, one of them; CoolOffPeriod only with
+#   compliance (InvalidParameterCombination otherwise).
+# The error code DeleteSnapshot returns for a locked snapshot is not in the
+# documentation available here: the stand-in answers LOCKED_CODE (a label);
+# the drills assert that the deletion fails and the snapshot stays, not the
+# code.
+LOCKED_CODE = "SnapshotLocked"
+_LOCK = {"world": None, "saved": None}
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def lock_state(lock, now=None):
+    now = now or _now()
+    if now >= lock["LockExpiresOn"]:
+        return "expired"
+    if lock["LockMode"] == "governance":
+        return "governance"
+    cool = lock.get("CoolOffPeriodExpiresOn")
+    return "compliance-cooloff" if cool and now < cool else "compliance"
+
+
+def _lock_info(snapshot, lock):
+    info = {k: v for k, v in lock.items() if k != "LockMode"}
+    info.update(SnapshotId=snapshot.id, LockState=lock_state(lock))
+    return info
+
+
+def _lock_snapshot(self):
+    from moto.core.responses import ActionResult
+    from moto.ec2.exceptions import EC2ClientError
+
+    snapshot = self.ec2_backend.get_snapshot(self._get_param("SnapshotId"))  # the caller's own, or NotFound
+    mode = self._get_param("LockMode")
+    days = self._get_int_param("LockDuration")
+    cool = self._get_int_param("CoolOffPeriod")
+    until = self._get_param("ExpirationDate")
+    self.error_on_dryrun()
+    world = _LOCK["world"]
+    if world is not None and world.fail_lock:
+        code, world.fail_lock = world.fail_lock, None
+        raise EC2ClientError(code, "LockSnapshot failed (injected by the drill)")
+    if (days is None) == (until is None):
+        raise EC2ClientError("InvalidParameterCombination", "Specify either LockDuration or ExpirationDate")
+    # botocore checks the model's minimums, not its maximums: EC2 does.
+    if days is not None and not 1 <= days <= 36500:
+        raise EC2ClientError("InvalidParameterValue", "LockDuration must be 1 to 36500 days")
+    if cool is not None and not 1 <= cool <= 72:
+        raise EC2ClientError("InvalidParameterValue", "CoolOffPeriod must be 1 to 72 hours")
+    if cool and mode != "compliance":
+        raise EC2ClientError("InvalidParameterCombination", "CoolOffPeriod is for compliance mode only")
+    now = _now()
+    expires = now + datetime.timedelta(days=days) if days else \
+        datetime.datetime.fromisoformat(until.replace("Z", "+00:00"))
+    old = getattr(snapshot, "fv_lock", None)
+    if old and lock_state(old, now) == "compliance" and (mode != "compliance" or expires < old["LockExpiresOn"]):
+        raise EC2ClientError(LOCKED_CODE, "Snapshot %s is locked in compliance mode: the lock can only be "
+                                          "extended" % snapshot.id)
+    lock = {"LockMode": mode, "LockCreatedOn": now, "LockDurationStartTime": now, "LockExpiresOn": expires,
+            "LockDuration": days or max(1, (expires - now).days)}
+    if cool:
+        lock.update(CoolOffPeriod=cool, CoolOffPeriodExpiresOn=now + datetime.timedelta(hours=cool))
+    snapshot.fv_lock = lock
+    return ActionResult(_lock_info(snapshot, lock))
+
+
+def _describe_locked_snapshots(self):
+    from moto.core.responses import ActionResult
+
+    ids = self._get_param("SnapshotIds", [])
+    found = []
+    for snapshot in self.ec2_backend.snapshots.values():
+        lock = getattr(snapshot, "fv_lock", None)
+        if lock and (not ids or snapshot.id in ids):
+            info = _lock_info(snapshot, lock)
+            info["OwnerId"] = snapshot.owner_id
+            found.append(info)
+    return ActionResult({"Snapshots": found})
+
+
+def _excluding_create_snapshots(original):
+    # STAND-IN: CreateSnapshots' ExcludeDataVolumeIds (module docstring).
+    def create_snapshots(self, instance_spec, description, tags):
+        excluded = set(instance_spec.get("ExcludeDataVolumeIds") or [])
+        instance = self.get_instance(instance_spec["InstanceId"])
+        saved = dict(instance.block_device_mapping)
+        try:
+            for device, mapping in saved.items():
+                if mapping.volume_id in excluded:
+                    del instance.block_device_mapping[device]
+            snapshots = original(self, instance_spec, description, tags)
+            for snap in snapshots:
+                # moto leaves out the key of a snapshot of an encrypted
+                # volume; EC2 reports the volume's.
+                if snap.encrypted and not getattr(snap, "kms_key_id", None):
+                    snap.kms_key_id = snap.volume.kms_key_id
+            return snapshots
+        finally:
+            instance.block_device_mapping.clear()
+            instance.block_device_mapping.update(saved)
+
+    return create_snapshots
+
+
+def _refusing_delete(original):
+    def delete_snapshot(self, snapshot_id):
+        from moto.ec2.exceptions import EC2ClientError
+
+        lock = getattr(self.snapshots.get(snapshot_id), "fv_lock", None)
+        if lock and lock_state(lock) != "expired":
+            raise EC2ClientError(LOCKED_CODE, "Snapshot %s is locked (%s) until %s and cannot be deleted"
+                                 % (snapshot_id, lock_state(lock), lock["LockExpiresOn"].isoformat()))
+        return original(self, snapshot_id)
+
+    return delete_snapshot
+
+
+def lock_stand_in(world):
+    """Install the Snapshot Lock and CreateSnapshots stand-ins for WORLD
+    (None: remove them)."""
+    from moto.ec2.models.elastic_block_store import EBSBackend
+    from moto.ec2.responses import EC2Response
+
+    if world is None:
+        if _LOCK["saved"] is not None:
+            EBSBackend.delete_snapshot, EBSBackend.create_snapshots = _LOCK["saved"]
+            del EC2Response.lock_snapshot, EC2Response.describe_locked_snapshots
+        _LOCK.update(world=None, saved=None)
+        return
+    if _LOCK["saved"] is None:
+        _LOCK["saved"] = (EBSBackend.delete_snapshot, EBSBackend.create_snapshots)
+        EBSBackend.delete_snapshot = _refusing_delete(_LOCK["saved"][0])
+        EBSBackend.create_snapshots = _excluding_create_snapshots(_LOCK["saved"][1])
+        EC2Response.lock_snapshot = _lock_snapshot
+        EC2Response.describe_locked_snapshots = _describe_locked_snapshots
+    _LOCK["world"] = world

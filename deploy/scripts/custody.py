@@ -1,10 +1,17 @@
 """Custody step of Forensics-CaptureInstanceMemory (aws:executeScript,
-handler `custody`; docs/deploy.md "Custody" has the why). As the security
-account's intake role: copy the shared evidence snapshot into the security
-account under its key, tagged with the capture's digests; check the Run
-Command output objects arrived; write the custody record with Object Lock in
-compliance mode (deploy review W2, H4; security review H3). The digests come
-from capture's final line, which Forensics-CaptureMemory prints second.
+handler `custody`; docs/deploy.md "Custody" has the why). Every path of the
+runbook that took an evidence snapshot ends here, before RestoreInstance:
+the memory evidence of a clean run, the snapshot of a volume whose unmount
+failed, a failed or stopped capture's partial image, the instance's own
+disks (SnapshotAllVolumes). For each snapshot this execution tagged: share
+it with the security account (as this account), then, as the security
+account's intake role, copy it into the security account under its key,
+tagged with the capture's digests and what the snapshot holds, and lock the
+copy (EBS Snapshot Lock, compliance mode) when EvidenceLockDays > 0. Check
+the Run Command output objects arrived; write the custody record with
+Object Lock in compliance mode (deploy review W2, H4; security review H3),
+saying for every snapshot what happened to it and why. The digests come from
+capture's final line, which Forensics-CaptureMemory prints second.
 """
 
 import datetime
@@ -15,6 +22,7 @@ DIGESTS = re.compile(r"sha256 manifest\.json=([0-9a-f]{64}) memory\.lime\.zst=([
 ROLE_SESSION = "forensics-custody"
 # Tag values EC2 takes: at most 256 characters.
 TAG_MAX = 256
+TAG = "forensics-volume:"
 
 
 class CustodyError(Exception):
@@ -31,21 +39,45 @@ def digests(capture_output):
     return None, None, None, None
 
 
-def tags(events, manifest_sha, image_sha, lime_sha):
+def tags(events, manifest_sha, image_sha, lime_sha, source, holds):
     pairs = [
         ("Name", "forensics-evidence %s %s" % (events["CaseId"], events["InstanceId"])),
         ("forensics-volume:role", "evidence"),
+        ("forensics-volume:holds", holds),
         ("forensics-volume:case-id", events["CaseId"]),
         ("forensics-volume:instance-id", events["InstanceId"]),
         ("forensics-volume:account", events["Account"]),
         ("forensics-volume:region", events["Region"]),
         ("forensics-volume:execution-id", events["ExecutionId"]),
-        ("forensics-volume:source-snapshot-id", events["EvidenceSnapshotId"]),
+        ("forensics-volume:source-snapshot-id", source),
         ("forensics-volume:manifest-sha256", manifest_sha or "not reported"),
         ("forensics-volume:image-sha256", image_sha or "not reported"),
         ("forensics-volume:lime-sha256", lime_sha or "not reported"),
     ]
-    return [{"Key": k, "Value": v[:TAG_MAX]} for k, v in pairs]
+    # EC2 takes any character in a tag; other services (and Recycle Bin's
+    # tag filters) only letters, digits, spaces and + - = . _ : / @.
+    return [{"Key": k, "Value": re.sub(r"[^\w +\-=.:/@]", "", v)[:TAG_MAX]} for k, v in pairs]
+
+
+STEPS = {"Forensics-MountVolume": "Mount", "Forensics-CaptureMemory": "Capture",
+         "Forensics-UnmountVolume": "Unmount"}
+
+
+def commands(ssm, instance_id, prefix):
+    """{step: command ID} of this execution's Mount, Capture and Unmount (the
+    first of each), found by their output prefix: a step whose SendCommand
+    never went out has none, and custody must still run then."""
+    found = {step: "" for step in STEPS.values()}
+    pages = {"InstanceId": instance_id}
+    while True:
+        resp = ssm.list_commands(**pages)
+        for c in sorted(resp.get("Commands", []), key=lambda c: str(c.get("RequestedDateTime", ""))):
+            step = STEPS.get(c.get("DocumentName"))
+            if step and c.get("OutputS3KeyPrefix", "").strip("/") == prefix.strip("/") and not found[step]:
+                found[step] = c["CommandId"]
+        if not resp.get("NextToken"):
+            return found
+        pages["NextToken"] = resp["NextToken"]
 
 
 def output_objects(s3, bucket, prefix, command_ids, instance_id):
@@ -70,25 +102,68 @@ def output_objects(s3, bucket, prefix, command_ids, instance_id):
     return found
 
 
+def holds(snapshot, events):
+    """What a snapshot of this execution holds, in words (tag and record)."""
+    t = {x["Key"]: x["Value"] for x in snapshot.get("Tags", [])}
+    if t.get(TAG + "kind") == "disk":
+        return "disk %s of the instance (crash-consistent, with the other disks)" % snapshot.get("VolumeId", "")
+    if t.get(TAG + "taken"):
+        return "memory image, %s" % t[TAG + "taken"]
+    status, code = events.get("CaptureStatus", ""), str(events.get("CaptureResponseCode", ""))
+    if status == "Success":
+        return "memory image, complete"
+    if code == "20":
+        return "memory image, partial: capture stopped early (Forensics-StopCapture), finalized"
+    return "memory image, partial or none: capture %s (exit %s)" % (status or "did not report", code or "none")
+
+
+def aws_managed(kms, snap):
+    """Is the snapshot under an AWS managed key (aws/ebs)? Unknown: no."""
+    try:
+        return kms.describe_key(KeyId=snap["KmsKeyId"])["KeyMetadata"]["KeyManager"] == "AWS"
+    except Exception:  # noqa: BLE001  (then the share itself says what is wrong)
+        return False
+
+
+def lock(ec2, snapshot_id, days):
+    """Lock the copy in compliance mode for DAYS days: (state, finding)."""
+    if days <= 0:
+        return "off", None
+    try:
+        r = ec2.lock_snapshot(SnapshotId=snapshot_id, LockMode="compliance", LockDuration=days)
+        return "%s until %s" % (r["LockState"], r["LockExpiresOn"].strftime("%Y-%m-%dT%H:%M:%SZ")), None
+    except Exception as e:  # noqa: BLE001  (the copy stays; the record says it is not locked)
+        return "not locked", ("LockSnapshot of %s failed (%s): the copy is NOT locked; lock it: aws ec2 "
+                              "lock-snapshot --snapshot-id %s --lock-mode compliance --lock-duration %d"
+                              % (snapshot_id, e, snapshot_id, days))
+
+
 def custody(events, context):
     """aws:executeScript entry point."""
     import boto3  # provided by the aws:executeScript runtime
 
     now = datetime.datetime.now(datetime.timezone.utc)
     security = events["SecurityAccountId"]
-    # The partition of the caller's own ARN (aws, aws-cn, aws-us-gov).
+    member_ec2 = boto3.client("ec2")
+    found = member_ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+        {"Name": "tag:" + TAG + "execution-id", "Values": [events["ExecutionId"]]}])["Snapshots"]
+    found.sort(key=lambda x: (x.get("StartTime", now), x["SnapshotId"]))
+    if not security:
+        ids = " ".join(x["SnapshotId"] for x in found) or "none"
+        return {"SecuritySnapshotId": "", "Copies": "", "Locked": "", "CustodyRecord": "", "ManifestSha256": "",
+                "ImageSha256": "", "LimeSha256": "", "OutputsArrived": "",
+                "Summary": "no SecurityAccountId: the evidence snapshots (%s) stay in this account" % ids}
     partition = boto3.client("sts").get_caller_identity()["Arn"].split(":")[1]
     bucket = events.get("CustodyBucket") or "forensics-custody-%s" % security
     role_arn = "arn:%s:iam::%s:role/%s" % (partition, security, events["CustodyRoleName"])
     retention = int(events["RetentionDays"])
+    lock_days = int(events.get("LockDays") or 0)
     if retention < 1:
         raise CustodyError("RetentionDays %d: custody records must be locked for at least a day" % retention)
 
     manifest_sha, image_sha, lime_sha, final_line = digests(events.get("CaptureOutput", ""))
     outputs = output_objects(boto3.client("s3"), events["OutputBucket"], events["OutputPrefix"],
-                             {"Mount": events.get("MountCommandId", ""),
-                              "Capture": events.get("CaptureCommandId", ""),
-                              "Unmount": events.get("UnmountCommandId", "")},
+                             commands(boto3.client("ssm"), events["InstanceId"], events["OutputPrefix"]),
                              events["InstanceId"])
     missing = sorted(step for step, o in outputs.items() if not o["arrived"])
 
@@ -98,18 +173,46 @@ def custody(events, context):
                                     aws_secret_access_key=creds["SecretAccessKey"],
                                     aws_session_token=creds["SessionToken"], region_name=events["Region"])
     ec2 = session.client("ec2")
-    copy = ec2.copy_snapshot(
-        SourceSnapshotId=events["EvidenceSnapshotId"], SourceRegion=events["Region"], Encrypted=True,
-        KmsKeyId=events["KmsKeyId"],
-        Description=("forensics evidence case %s instance %s account %s execution %s"
-                     % (events["CaseId"], events["InstanceId"], events["Account"], events["ExecutionId"]))[:255],
-        TagSpecifications=[{"ResourceType": "snapshot",
-                            "Tags": tags(events, manifest_sha, image_sha, lime_sha)}])
-    copy_id = copy["SnapshotId"]
-
+    findings, handed = [], []
+    for snap in found:
+        sid, what = snap["SnapshotId"], holds(snap, events)
+        entry = {"snapshot_id": sid, "holds": what, "state": snap["State"], "copy_id": "", "lock": ""}
+        handed.append(entry)
+        if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
+            entry["why_not_copied"] = ("encrypted with the AWS managed key aws/ebs, which EBS does not let this "
+                                       "account share: the snapshot stays here; copy it under a customer managed "
+                                       "key shared with the security account to hand it over")
+            findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
+            continue
+        if snap["State"] != "completed":
+            entry["why_not_copied"] = "the snapshot is %s, CopySnapshot needs it completed" % snap["State"]
+            findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
+            continue
+        try:
+            member_ec2.modify_snapshot_attribute(SnapshotId=sid, Attribute="createVolumePermission",
+                                                 OperationType="add", UserIds=[security])
+            copy = ec2.copy_snapshot(
+                SourceSnapshotId=sid, SourceRegion=events["Region"], Encrypted=True, KmsKeyId=events["KmsKeyId"],
+                Description=("forensics evidence case %s instance %s account %s execution %s: %s"
+                             % (events["CaseId"], events["InstanceId"], events["Account"], events["ExecutionId"],
+                                what))[:255],
+                TagSpecifications=[{"ResourceType": "snapshot",
+                                    "Tags": tags(events, manifest_sha, image_sha, lime_sha, sid, what)}])
+        except Exception as e:  # noqa: BLE001  (said in the record; the step then fails)
+            entry["why_not_copied"] = "%s" % e
+            findings.append("%s (%s) NOT copied: %s" % (sid, what, e))
+            continue
+        entry["copy_id"] = copy["SnapshotId"]
+        entry["lock"], finding = lock(ec2, copy["SnapshotId"], lock_days)
+        if finding:
+            findings.append(finding)
+    if not found:
+        findings.append("this execution took no evidence snapshot")
+    memory = [h for h in handed if h["holds"].startswith("memory")]
+    copy_id = memory[0]["copy_id"] if memory else ""
     record = {
         "schema": "forensics-volume/custody-record",
-        "schema_version": 1,
+        "schema_version": 2,
         "written_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "case_id": events["CaseId"],
         "examiner": events["Examiner"],
@@ -119,10 +222,12 @@ def custody(events, context):
         "availability_zone": events["AvailabilityZone"],
         "execution_id": events["ExecutionId"],
         "forensics_volume_id": events["VolumeId"],
-        "evidence_snapshot_id": events["EvidenceSnapshotId"],
+        "evidence_snapshot_id": memory[0]["snapshot_id"] if memory else "",
         "security_snapshot_id": copy_id,
+        "snapshots": handed,
         "security_account": security,
         "kms_key_id": events["KmsKeyId"],
+        "lock_days": lock_days,
         "plan": events.get("PlanSummary", ""),
         "protect": events.get("ProtectSummary", ""),
         "commands": {step: o["command_id"] for step, o in outputs.items()},
@@ -136,25 +241,31 @@ def custody(events, context):
             "output_head": events.get("CaptureOutput", "")[:2400],
         },
         "run_command_output": outputs,
-        "findings": [],
+        "findings": findings,
     }
     if not manifest_sha:
-        record["findings"].append("the capture's final line with its digests is not in the Capture output: "
-                                  "the analyst can check self-consistency only")
+        findings.append("the capture's final line with its digests is not in the Capture output: "
+                        "the analyst can check self-consistency only")
     for step in missing:
-        record["findings"].append("the Run Command output of %s did not arrive in s3://%s/%s (the agent "
-                                  "could not upload it; only the 2,400-character console copy is kept)"
-                                  % (step, events["OutputBucket"], events["OutputPrefix"]))
+        findings.append("the Run Command output of %s did not arrive in s3://%s/%s (the agent "
+                        "could not upload it; only the 2,400-character console copy is kept)"
+                        % (step, events["OutputBucket"], events["OutputPrefix"]))
     key = "custody/%s/%s/%s/%s.json" % (events["Account"], events["Region"], events["CaseId"], events["ExecutionId"])
     body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     until = now + datetime.timedelta(days=retention)
     session.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
                                     ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
                                     ChecksumAlgorithm="SHA256")
-    summary = "evidence copied to %s (account %s); custody record s3://%s/%s locked until %s" % (
-        copy_id, security, bucket, key, until.strftime("%Y-%m-%d"))
-    if record["findings"]:
-        summary += "; " + "; ".join(record["findings"])
-    return {"SecuritySnapshotId": copy_id, "CustodyRecord": "s3://%s/%s" % (bucket, key),
+    copies = " ".join("%s=%s" % (h["snapshot_id"], h["copy_id"] or "not-copied") for h in handed)
+    summary = "evidence %s copied to account %s; custody record s3://%s/%s locked until %s" % (
+        copies or "(none)", security, bucket, key, until.strftime("%Y-%m-%d"))
+    if findings:
+        summary += "; " + "; ".join(findings)
+    not_copied = [h for h in handed if not h["copy_id"] and not h["holds"].startswith("disk")]
+    if not_copied or not found:
+        # The run must not report Success with memory evidence outside custody.
+        raise CustodyError(summary)
+    return {"SecuritySnapshotId": copy_id, "Copies": copies, "CustodyRecord": "s3://%s/%s" % (bucket, key),
+            "Locked": " ".join(h["lock"] for h in handed if h["copy_id"]),
             "ManifestSha256": manifest_sha or "", "ImageSha256": image_sha or "", "LimeSha256": lime_sha or "",
             "OutputsArrived": "no" if missing else "yes", "Summary": summary}

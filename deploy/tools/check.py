@@ -18,6 +18,7 @@ Checks, each reported as PASS or FAIL with the reason, closing with
 """
 
 import argparse
+import ast
 import hashlib
 import json
 import os
@@ -37,7 +38,7 @@ import plan  # noqa: E402  (deploy/scripts/plan.py, the runbook's executeScript)
 
 DEPLOY = fvdeploy.DEPLOY
 SHELLS = {"dash": ["dash"], "busybox-ash": ["busybox", "sh"]}
-MAX_DOCUMENT_BYTES = 64 * 1024
+MAX_DOCUMENT_BYTES = fvdeploy.SSM_DOCUMENT_LIMIT
 RESULTS = []
 
 
@@ -106,10 +107,37 @@ def check_matches_source():
             params = set(re.findall(r"\{\{ ([A-Za-z0-9]+) \}\}", "\n".join(lines)))
             expect(params == set(doc["parameters"]),
                    "%s: script uses %s, document declares %s" % (name, sorted(params), sorted(doc["parameters"])))
-    runbook = documents()["Forensics-CaptureInstanceMemory"]
-    planstep = [s for s in runbook["mainSteps"] if s["action"] == "aws:executeScript"][0]
-    expect(planstep["inputs"]["Script"] == fvdeploy.read_text(os.path.join(fvdeploy.SCRIPTS, "plan.py")),
-           "the runbook's script is not deploy/scripts/plan.py")
+    for name in fvdeploy.AUTOMATION_DOCUMENTS:
+        doc = documents()[name]
+        template = fvdeploy.load_json(os.path.join(fvdeploy.DOCUMENTS, name + ".json"))
+        for step, tstep in zip(doc["mainSteps"], template["mainSteps"]):
+            if step["action"] != "aws:executeScript":
+                continue
+            source = fvdeploy.read_text(os.path.join(fvdeploy.SCRIPTS, tstep["inputs"]["Script"]["fv:python"]))
+            script = step["inputs"]["Script"]
+            # The inlined handler is its source minus comments and docstrings:
+            # the same syntax tree, so the same program (render.py strips them
+            # for size; this re-checks it independently of the render).
+            expect(ast.dump(ast.parse(script)) == ast.dump(fvdeploy.without_docstrings(ast.parse(source))),
+                   "%s %s: the script is not %s's program" % (name, step["name"], tstep["inputs"]["Script"]))
+            expect(not any(ln.lstrip().startswith("#") for ln in script.splitlines()),
+                   "%s %s: comment lines were not stripped" % (name, step["name"]))
+
+
+@check("render: every SSM document stays under SSM's 64 KB document limit, with a 4 KB margin")
+def check_document_size():
+    # CreateDocument Content: "must not exceed 64KB", including the values
+    # of the runtime parameters (fvdeploy.SSM_DOCUMENT_LIMIT). Measured on the
+    # file as written to ssm/, which is what create-document --content
+    # file://... sends; CloudFormation sends the same JSON, compacted.
+    limit = fvdeploy.SSM_DOCUMENT_LIMIT - fvdeploy.SIZE_MARGIN
+    for rel, (text, _) in rendered().items():
+        if rel.startswith("ssm/") and rel.endswith(".json"):
+            size = len(text.encode("utf-8"))
+            expect(size <= limit, "%s is %d bytes, over %d (64 KB less the %d-byte margin)"
+                   % (rel, size, limit, fvdeploy.SIZE_MARGIN))
+            if "CaptureInstanceMemory" in rel:
+                print("    %s: %d bytes of %d allowed" % (rel, size, limit))
 
 
 @check("render: the volume's ssm/ folder equals a fresh render")
@@ -201,6 +229,7 @@ GOOD = {
     "CustodyS3BucketName": ["", "forensics-custody-111122223333"],
     "CustodyRoleName": ["Forensics-CustodyIntake"],
     "CustodyRetentionDays": ["1", "3650", "36500"],
+    "EvidenceLockDays": ["0", "1", "365", "3650", "29999", "36499", "36500"],
     "IsolationSecurityGroupId": ["", "sg-0123456789abcdef0", "sg-01234567"],
     "AutomationAssumeRole": ["arn:aws:iam::444455556666:role/Forensics-AutomationExecutionRole"],
     "VolumeIops": ["3000", "80000"],
@@ -215,6 +244,7 @@ BAD = {
     "WaitSeconds": ["3601", "-1", "01x"],
     "CaseId": ["-rf", ".hidden", "a b"],
     "Source": ["lime:/etc/shadow", "lime-tcp:10.0.0.1:4444", "auto "],
+    "EvidenceLockDays": ["36501", "40000", "00", "-1", "1 ", "99999"],
     "ExecutionTimeout": ["0", "4", "172801", "999999", "03600"],
     "Threads": ["0", "257"],
     "CompressionLevel": ["0", "20"],
@@ -398,8 +428,16 @@ def check_runbook_failure_paths():
            "the snapshot must follow the unmount, before DetachVolume")
     delete_steps = [n for n in names if deletes(n)]
     for n in delete_steps:
-        expect(steps[n].get("isEnd") is True or ok[n] == ["RestoreInstance"],
-               "%s neither ends the execution nor goes to RestoreInstance" % n)
+        expect(steps[n].get("isEnd") is True or ok[n] in (["RestoreInstance"], ["Custody"]),
+               "%s neither ends the execution nor goes to Custody or RestoreInstance" % n)
+    # Issue 13: every path that took an evidence snapshot ends in Custody
+    # (hand-over to the security account), which then restores the instance.
+    expect(steps["Custody"]["action"] == "aws:executeScript" and ok["Custody"] == ["RestoreInstance"]
+           and fail["Custody"] == ["RestoreInstance"], "Custody must go to RestoreInstance, whatever happens")
+    for n in ("AssertSnapshotCompleted", "AssertSnapshotInUse", "DeleteVolume", "DetachVolume", "WaitDetached"):
+        expect("Custody" in ok[n] + fail[n] or n == "AssertSnapshotCompleted",
+               "%s (evidence snapshot taken) does not lead to Custody" % n)
+    expect(ok["AssertSnapshotInUse"] == ["Custody"], "the snapshot of a volume whose unmount failed skips custody")
     expect(steps["RestoreInstance"].get("isEnd") is True, "RestoreInstance must end the execution")
 
 
@@ -1313,6 +1351,16 @@ def check_least_privilege():
     for s in allows:
         expect(not any(a in ("ec2:*", "*", "iam:PassRole") for a in _actions(s)), "over-broad: %s" % json.dumps(s))
 
+    snaps = [s for s in allows if "ec2:CreateSnapshots" in _actions(s)]
+    on_new = [s for s in snaps if "::snapshot/" in json.dumps(s["Resource"])]
+    expect(on_new and all(s.get("Condition", {}).get("StringEquals", {}).get("aws:RequestTag/forensics-volume:role")
+                          == "evidence" for s in on_new) and all(
+        "${AWS::AccountId}" in json.dumps(s["Resource"]) for s in snaps if s not in on_new),
+        "CreateSnapshots of untagged snapshots or of other accounts' instances: %s" % json.dumps(snaps))
+    tagging = [s for s in allows if "ec2:CreateTags" in _actions(s)]
+    expect(any("CreateSnapshots" in s.get("Condition", {}).get("StringEquals", {}).get("ec2:CreateAction", [])
+               for s in tagging), "the disk snapshots cannot be tagged on creation")
+
     starter = member["StarterRole"]
     st = _inline(starter)
     actions = sorted(a for s in st for a in _actions(s))
@@ -1349,6 +1397,17 @@ def check_least_privilege():
     expect(all(s.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID") and
                "${MemberExecutionRoleName}" in json.dumps(s.get("Condition", {}).get("ArnLike")) for s in itrust),
            "W2: the intake role trusts more than the organization's execution roles")
+    lock = [s for s in st if "ec2:LockSnapshot" in _actions(s)]
+    expect(lock and all(":snapshot/" in json.dumps(s["Resource"]) and "${AWS::AccountId}" in json.dumps(s["Resource"])
+                        and s.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceTag/forensics-volume:role")
+                        == "evidence" for s in lock),
+           "the intake role may not lock, or may lock more than this account's evidence: %s" % json.dumps(lock))
+    expect(not actions & {"ec2:UnlockSnapshot", "ec2:DeleteSnapshot"}, "the intake role may unlock or delete")
+    rbin = [r["Properties"] for r in security.values() if r["Type"] == "AWS::Rbin::Rule"]
+    expect(len(rbin) == 1 and rbin[0]["ResourceType"] == "EBS_SNAPSHOT" and rbin[0]["ResourceTags"] ==
+           [{"ResourceTagKey": "forensics-volume:role", "ResourceTagValue": "evidence"}] and
+           rbin[0]["RetentionPeriod"]["RetentionPeriodValue"] == {"Ref": "EvidenceRecycleBinDays"},
+           "no Recycle Bin rule for the evidence snapshots: %s" % json.dumps(rbin))
     bucket = security["CustodyBucket"]["Properties"]
     expect(bucket.get("ObjectLockEnabled") is True and
            bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE",
@@ -1385,7 +1444,7 @@ def main():
     if missing:
         print("FAIL tools: %s not installed (apt-get install shellcheck dash busybox-static)" % ", ".join(missing))
         RESULTS.append(("tools", "missing"))
-    checks = [check_deterministic, check_matches_source]
+    checks = [check_deterministic, check_matches_source, check_document_size]
     if args.volume_ssm:
         checks.append(lambda: check_volume_copy(args.volume_ssm))
     else:

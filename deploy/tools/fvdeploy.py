@@ -16,10 +16,13 @@ Output (deterministic: same sources, same bytes):
 Only the Python standard library is used.
 """
 
+import ast
 import copy
+import io
 import json
 import os
 import re
+import tokenize
 
 DEPLOY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(DEPLOY, "scripts")
@@ -79,8 +82,8 @@ def load_json(path):
         raise RenderError("%s: %s" % (path, e)) from e
 
 
-def dump_json(obj):
-    return json.dumps(obj, indent=2, ensure_ascii=False) + "\n"
+def dump_json(obj, indent=2):
+    return json.dumps(obj, indent=indent, ensure_ascii=False) + "\n"
 
 
 def script_lines(script, parameters, document):
@@ -120,6 +123,81 @@ def source_of_lines(lines):
     return "\n".join([lines[0]] + lines[i:]) + "\n"
 
 
+# SSM's document size limit: "The content of the document must not exceed
+# 64KB" (CreateDocument, Content; MaxDocumentSizeExceeded: "The size limit
+# of a document is 64 KB"; the quota "also includes the content specified
+# for input parameters at runtime"). check.py asserts every rendered
+# document, as written to ssm/ (indented: the larger form), stays under the
+# limit by SIZE_MARGIN, room for the runtime parameter values (CaseId, Note,
+# ... together well under 2 KB) and for growth. Sources:
+# https://docs.aws.amazon.com/botocore/latest/reference/services/ssm/client/exceptions/MaxDocumentSizeExceeded.html
+# https://docs.aws.amazon.com/sdk-for-kotlin/api/latest/ssm/aws.sdk.kotlin.services.ssm.model/-create-document-request/content.html
+SSM_DOCUMENT_LIMIT = 64 * 1024
+SIZE_MARGIN = 4 * 1024
+
+
+def _docstring_owners(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+                    and isinstance(first.value.value, str):
+                yield node, first
+
+
+def without_docstrings(tree):
+    """The tree with every docstring removed (a body left empty gets pass)."""
+    for node, first in list(_docstring_owners(tree)):
+        node.body = node.body[1:] or [ast.Pass()]
+    return tree
+
+
+def strip_python(text, name):
+    """The Python handler as inlined into a runbook: comment-only lines,
+    trailing comments, blank lines and docstrings removed, to keep the
+    runbook under SSM's 64 KB (the file in deploy/scripts keeps them). The
+    result must parse to the same syntax tree as the source minus its
+    docstrings (ast.dump ignores line numbers): the same program, so what
+    the drills execute, the rendered document, behaves as the source does."""
+    try:
+        tree = ast.parse(text)
+    except SyntaxError as e:
+        raise RenderError("deploy/scripts/%s: %s" % (name, e)) from e
+    drop, replace = set(), {}
+    for node, first in _docstring_owners(tree):
+        drop.update(range(first.lineno, first.end_lineno + 1))
+        if len(node.body) == 1:
+            replace[first.lineno] = " " * first.col_offset + "pass"
+    keep, comments = set(), {}
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        if tok.start[0] != tok.end[0] and tok.type != tokenize.NL:
+            keep.update(range(tok.start[0] + 1, tok.end[0] + 1))  # inside a multi-line token
+        if tok.type == tokenize.COMMENT:
+            comments[tok.start[0]] = tok.start[1]
+    out = []
+    for i, line in enumerate(text.split("\n"), 1):
+        if i in replace:
+            out.append(replace[i])
+        elif i in drop:
+            continue
+        elif i in keep:
+            out.append(line)
+        else:
+            if i in comments:
+                line = line[:comments[i]].rstrip()
+            if line.strip():
+                out.append(line)
+    stripped = "\n".join(out) + "\n"
+    try:
+        same = ast.dump(ast.parse(stripped)) == ast.dump(without_docstrings(ast.parse(text)))
+    except SyntaxError:
+        same = False
+    if not same:
+        raise RenderError("deploy/scripts/%s: stripping comments changed the program; keep that comment "
+                          "on its own line" % name)
+    return stripped
+
+
 def _expand(node, document):
     if isinstance(node, dict):
         if "fv:script" in node:
@@ -128,7 +206,7 @@ def _expand(node, document):
             text = read_text(os.path.join(SCRIPTS, node["fv:python"]))
             if "{{" in text or "}}" in text:
                 raise RenderError("deploy/scripts/%s contains '{{' or '}}', which SSM would substitute" % node["fv:python"])
-            return text
+            return strip_python(text, node["fv:python"])
         return {k: _expand(v, document) for k, v in node.items()}
     if isinstance(node, list):
         return [_expand(v, document) for v in node]
@@ -166,7 +244,10 @@ def render_all():
     documents = {name: render_document(name) for name in DOCUMENTS_ALL}
     out = {}
     for name, doc in documents.items():
-        out["ssm/%s.json" % name] = (dump_json(doc), 0o644)
+        # Automation documents one value per line, unindented: the runbook
+        # must stay under SSM's 64 KB (SSM_DOCUMENT_LIMIT) and indentation
+        # alone cost 8 KB of it; deploy/documents keeps the readable form.
+        out["ssm/%s.json" % name] = (dump_json(doc, 0 if name in AUTOMATION_DOCUMENTS else 2), 0o644)
     for script in SHELL_SCRIPTS:
         out["ssm/" + script] = (read_text(os.path.join(SCRIPTS, script)), 0o755)
     out["ssm/README.txt"] = (read_text(os.path.join(DEPLOY, "ssm-README.txt")), 0o644)
