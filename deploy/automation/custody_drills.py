@@ -556,10 +556,111 @@ def drill_disks():
         w.stop()
 
 
+class PendingDisks:
+    """The disks' snapshots are still pending when Custody first runs (real
+    disks take far longer than the memory evidence); while WaitDisks waits
+    they complete ("complete"), one fails ("error"), none finishes within
+    the wait ("timeout"), or the run is cancelled ("cancel")."""
+
+    def __init__(self, mode):
+        self.mode = mode
+        self.disks = []
+
+    def cancel_during(self, name):
+        return self.mode == "cancel" and name == "WaitDisks"
+
+    def enter(self, name, ex):
+        w = ex.world
+        if name == "Custody" and not self.disks:
+            self.disks = sorted(s["SnapshotId"] for s in w.session.client("ec2").describe_snapshots(
+                OwnerIds=["self"], Filters=[{"Name": "tag:forensics-volume:kind", "Values": ["disk"]}])["Snapshots"])
+            w.snapshot_overlay.update({sid: "pending" for sid in self.disks})
+        if name == "WaitDisks" and self.mode in ("complete", "error"):
+            for sid in self.disks:
+                w.snapshot_overlay.pop(sid, None)
+            if self.mode == "error":
+                w.snapshot_overlay[self.disks[0]] = "error"
+
+    def leave(self, name, ex):
+        pass
+
+
+def records_of(w, execution_id):
+    """The execution's custody records, first one first."""
+    s3 = w.security.client("s3")
+    recs = [json.loads(s3.get_object(Bucket=accounts.CUSTODY_BUCKET, Key=k)["Body"].read())
+            for k in w.custody_records() if execution_id in k]
+    return sorted(recs, key=lambda r: r.get("round", 1))
+
+
+def drill_pending_disks():
+    import drills  # I8, the fault drills' custody invariant
+    for n, mode in enumerate(("complete", "error", "timeout", "cancel")):
+        w = accounts.SecurityWorld().start()
+        try:
+            shared, managed = suspect_disks(w)
+            faults = PendingDisks(mode)
+            ex = execute(w, faults=faults, parameters={"SnapshotAllVolumes": "yes", "EvidenceLockDays": "7"},
+                         execution_id="00000000-0000-4000-8000-0000000000e%d" % n)
+            recs = records_of(w, ex.execution_id)
+            copies = {}
+            for s in w.security_snapshots():
+                t = {x["Key"]: x["Value"] for x in s.get("Tags", [])}
+                if t.get("forensics-volume:execution-id") == ex.execution_id:
+                    copies.setdefault(t["forensics-volume:source-snapshot-id"], []).append(s["SnapshotId"])
+            last = {}
+            for r in recs:
+                last.update({e["snapshot_id"]: e for e in r.get("snapshots", [])})
+            by_volume = {}
+            for snap in w.session.client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]:
+                by_volume.setdefault(snap["VolumeId"], []).append(snap["SnapshotId"])
+            disks = [by_volume.get(v, [None])[0] for v in shared]
+            memory = ex.outputs.get("SnapshotEvidence.EvidenceSnapshotId")
+            first = recs[0] if recs else {}
+            later = recs[1:]
+            said = " ".join(str(v) for v in ex.outputs.values())
+            v = drills.custody_invariant(ex, w, said)
+            base = (len(copies.get(memory, [])) == 1 and ex.outputs.get("Custody.SecuritySnapshotId") ==
+                    copies.get(memory, [None])[0] and first.get("security_snapshot_id") == copies[memory][0]
+                    and bool(first) and all("pending" in {e["snapshot_id"]: e for e in first.get("snapshots", [])}
+                                            .get(d, {}).get("why_not_copied", "") for d in disks)
+                    and not v)
+            detail = "%s %s %s %s %s" % (ex.status, ex.failure_message, v, json.dumps(recs)[:1500],
+                                         engine.report(ex)[-1500:])
+            if mode == "complete":
+                check("disks pending at Custody: the memory evidence is handed over and the instance restored "
+                      "first, then the disks once completed (copied once, locked, a second record that names "
+                      "the first); the outputs say so",
+                      ex.status == "Success" and base and all(len(copies.get(d, [])) == 1 for d in disks)
+                      and all(last[d]["lock"].startswith("compliance") for d in disks) and len(later) == 1
+                      and later[0].get("first_record") == ex.outputs.get("Custody.CustodyRecord")
+                      and all(copies[d][0] in ex.outputs.get("Custody.Copies", "") for d in disks)
+                      and [r["name"] for r in ex.steps].index("RestoreInstance")
+                      < [r["name"] for r in ex.steps].index("WaitDisks"), detail)
+            elif mode == "error":
+                check("disks pending at Custody, one ends in error: the others are handed over, the record "
+                      "says the failed one is in error, the run succeeds with the memory evidence in custody",
+                      ex.status == "Success" and base and not copies.get(disks[0])
+                      and "error" in last[disks[0]].get("why_not_copied", "")
+                      and len(copies.get(disks[1], [])) == 1, detail)
+            elif mode == "timeout":
+                check("disks still pending when WaitDisks times out: the record and the outputs say so, the "
+                      "run still succeeds with the memory evidence in custody",
+                      ex.status == "Success" and base and not any(copies.get(d) for d in disks)
+                      and all("still pending" in last[d].get("why_not_copied", "") for d in disks)
+                      and "still pending" in ex.outputs.get("Custody.Summary", ""), detail)
+            else:
+                check("a cancel while waiting for the disks leaves the memory evidence's custody intact and the "
+                      "record saying the disks were pending",
+                      ex.status == "Cancelled" and base and not any(copies.get(d) for d in disks), detail)
+        finally:
+            w.stop()
+
+
 def main(argv):
     started = datetime.datetime.now()
     for d in (drill_custody, drill_no_output, drill_central, drill_not_shared, drill_new_account, drill_isolation,
-              drill_lock, drill_capture_failed, drill_unmount_failed, drill_disks):
+              drill_lock, drill_capture_failed, drill_unmount_failed, drill_disks, drill_pending_disks):
         try:
             d()
         except engine.EngineError as e:
