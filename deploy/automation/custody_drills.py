@@ -562,8 +562,9 @@ class PendingDisks:
     they complete ("complete"), one fails ("error"), none finishes within
     the wait ("timeout"), or the run is cancelled ("cancel")."""
 
-    def __init__(self, mode):
+    def __init__(self, mode, error_volume=None):
         self.mode = mode
+        self.error_volume = error_volume  # "error": the disk whose snapshot fails
         self.disks = []
 
     def cancel_during(self, name):
@@ -572,14 +573,16 @@ class PendingDisks:
     def enter(self, name, ex):
         w = ex.world
         if name == "Custody" and not self.disks:
-            self.disks = sorted(s["SnapshotId"] for s in w.session.client("ec2").describe_snapshots(
-                OwnerIds=["self"], Filters=[{"Name": "tag:forensics-volume:kind", "Values": ["disk"]}])["Snapshots"])
+            self.disks = sorted((s["VolumeId"] == self.error_volume, s["SnapshotId"]) for s in w.session.client(
+                "ec2").describe_snapshots(OwnerIds=["self"], Filters=[{"Name": "tag:forensics-volume:kind",
+                                                                       "Values": ["disk"]}])["Snapshots"])
+            self.disks = [sid for _, sid in self.disks]
             w.snapshot_overlay.update({sid: "pending" for sid in self.disks})
         if name == "WaitDisks" and self.mode in ("complete", "error"):
             for sid in self.disks:
                 w.snapshot_overlay.pop(sid, None)
             if self.mode == "error":
-                w.snapshot_overlay[self.disks[0]] = "error"
+                w.snapshot_overlay[self.disks[-1]] = "error"
 
     def leave(self, name, ex):
         pass
@@ -590,7 +593,7 @@ def records_of(w, execution_id):
     s3 = w.security.client("s3")
     recs = [json.loads(s3.get_object(Bucket=accounts.CUSTODY_BUCKET, Key=k)["Body"].read())
             for k in w.custody_records() if execution_id in k]
-    return sorted(recs, key=lambda r: r.get("round", 1))
+    return sorted(recs, key=lambda r: (bool(r.get("first_record")), r.get("written_utc", "")))
 
 
 def drill_pending_disks():
@@ -599,7 +602,7 @@ def drill_pending_disks():
         w = accounts.SecurityWorld().start()
         try:
             shared, managed = suspect_disks(w)
-            faults = PendingDisks(mode)
+            faults = PendingDisks(mode, shared[0])
             ex = execute(w, faults=faults, parameters={"SnapshotAllVolumes": "yes", "EvidenceLockDays": "7"},
                          execution_id="00000000-0000-4000-8000-0000000000e%d" % n)
             recs = records_of(w, ex.execution_id)
@@ -634,6 +637,7 @@ def drill_pending_disks():
                       ex.status == "Success" and base and all(len(copies.get(d, [])) == 1 for d in disks)
                       and all(last[d]["lock"].startswith("compliance") for d in disks) and len(later) == 1
                       and later[0].get("first_record") == ex.outputs.get("Custody.CustodyRecord")
+                      and all(w.retain_until(k)[0] == "COMPLIANCE" for k in w.custody_records())
                       and all(copies[d][0] in ex.outputs.get("Custody.Copies", "") for d in disks)
                       and [r["name"] for r in ex.steps].index("RestoreInstance")
                       < [r["name"] for r in ex.steps].index("WaitDisks"), detail)

@@ -457,15 +457,16 @@ class Execution:
             self.clock.advance(interval)
 
     def _branch(self, step, inputs, record, deadline, cancel_now):
-        # BRANCH: the first choice that matches names the next step; else Default;
-        # no match and no Default fails the step.
+        # BRANCH: the first choice that matches names the next step; else
+        # Default; "If no default value is specified for the step, then the
+        # automation processes the next step in the runbook" (none after the
+        # last step: the execution ends).
         for choice in inputs["Choices"]:
             if self._choice(choice):
                 record["branch"] = choice["NextStep"]
                 return
-        if "Default" not in inputs:
-            raise StepFailed("no choice matched and there is no Default")
-        record["branch"] = inputs["Default"]
+        record["branch"] = inputs.get("Default") or self._next_in_order(step, [s["name"] for s in
+                                                                             self.runbook["mainSteps"]])
 
     def _choice(self, choice):
         ops = {k: v for k, v in choice.items() if k not in ("NextStep", "Variable")}

@@ -100,13 +100,21 @@ def t_wait_timeout_and_branch(w):
     ex = execute(w, runbook(wait))
     expect(ex.status == "TimedOut" and 60 <= ex.clock.now < 70, "wait: %s at %.0f" % (ex.status, ex.clock.now))
     branch = {"name": "B", "action": "aws:branch",
-              "inputs": {"Choices": [{"NextStep": "Y", "Variable": "{{ P }}", "StringEquals": "y"}]}}
+              "inputs": {"Choices": [{"NextStep": "Z", "Variable": "{{ P }}", "StringEquals": "y"}]}}
     doc = runbook(branch, {"name": "Y", "action": "aws:sleep", "isEnd": True, "inputs": {"Duration": "PT1M"}},
+                  {"name": "Z", "action": "aws:sleep", "isEnd": True, "inputs": {"Duration": "PT2M"}},
                   params={"P": {"type": "String"}})
     ex = execute(w, doc, {"P": "y"})
-    expect(ex.status == "Success" and ex.clock.now >= 60, "branch/sleep: %s %.0f" % (ex.status, ex.clock.now))
+    expect(ex.status == "Success" and [r["name"] for r in ex.steps] == ["B", "Z"], "branch: %s" % ex.steps)
+    # BRANCH: no match and no Default: the next step in the runbook; after
+    # the last step, the execution ends.
     ex = execute(w, doc, {"P": "n"})
-    expect(ex.status == "Failed" and "no choice matched" in ex.failure_message, ex.failure_message)
+    expect(ex.status == "Success" and [r["name"] for r in ex.steps] == ["B", "Y"] and 60 <= ex.clock.now < 120,
+           "no Default: %s %s" % (ex.status, ex.steps))
+    last = dict(branch, inputs={"Choices": [{"NextStep": "Y", "Variable": "{{ P }}", "StringEquals": "y"}]})
+    ex = execute(w, runbook({"name": "Y", "action": "aws:sleep", "inputs": {"Duration": "PT1M"}}, last,
+                            params={"P": {"type": "String"}}), {"P": "n"})
+    expect(ex.status == "Success" and [r["name"] for r in ex.steps] == ["Y", "B"], "last: %s" % ex.steps)
 
 
 def t_cancel(w):

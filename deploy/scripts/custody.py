@@ -12,6 +12,17 @@ the Run Command output objects arrived; write the custody record with
 Object Lock in compliance mode (deploy review W2, H4; security review H3),
 saying for every snapshot what happened to it and why. The digests come from
 capture's final line, which Forensics-CaptureMemory prints second.
+
+Disk snapshots (SnapshotAllVolumes) usually take far longer than the memory
+evidence, and this step may run 600 s at most, so it never waits for them:
+the first round hands over what is completed, marks each member snapshot
+with the tag forensics-volume:custody (copy ID, "pending", "waiting" on the
+one WaitDisks then waits for, or what became of it) and returns Pending=yes.
+After RestoreInstance, WaitDisks waits for the "waiting" snapshot and this
+step runs again: a later round handles only the snapshots marked pending or
+waiting, and writes a further record naming the first (never overwriting
+it). A "waiting" snapshot still pending in a later round means the wait
+timed out: every still pending disk is then given up, and the record says so.
 """
 
 import datetime
@@ -23,6 +34,8 @@ ROLE_SESSION = "forensics-custody"
 # Tag values EC2 takes: at most 256 characters.
 TAG_MAX = 256
 TAG = "forensics-volume:"
+MARK = TAG + "custody"
+WAIT_HOURS = 24  # WaitDisks' timeoutSeconds, 86400
 
 
 class CustodyError(Exception):
@@ -138,6 +151,16 @@ def lock(ec2, snapshot_id, days):
                               % (snapshot_id, e, snapshot_id, days))
 
 
+def mark_of(snapshot):
+    return {x["Key"]: x["Value"] for x in snapshot.get("Tags", [])}.get(MARK, "")
+
+
+def first_copy(snapshot):
+    """The copy an earlier round made of SNAPSHOT, from its mark; or ""."""
+    m = mark_of(snapshot).split(" ")[0]
+    return m if m.startswith("snap-") else ""
+
+
 def custody(events, context):
     """aws:executeScript entry point."""
     import boto3  # provided by the aws:executeScript runtime
@@ -151,8 +174,27 @@ def custody(events, context):
     if not security:
         ids = " ".join(x["SnapshotId"] for x in found) or "none"
         return {"SecuritySnapshotId": "", "Copies": "", "Locked": "", "CustodyRecord": "", "ManifestSha256": "",
-                "ImageSha256": "", "LimeSha256": "", "OutputsArrived": "",
-                "Summary": "no SecurityAccountId: the evidence snapshots (%s) stay in this account" % ids}
+                "ImageSha256": "", "LimeSha256": "", "OutputsArrived": "", "Round": "first", "Pending": "no",
+                "WaitFor": "", "Summary": "no SecurityAccountId: the evidence snapshots (%s) stay in this account" % ids}
+    if not any(mark_of(x) for x in found):
+        return handover(events, boto3, member_ec2, found, now, False)
+    try:
+        return handover(events, boto3, member_ec2, found, now, True)
+    except Exception as e:  # noqa: BLE001  (a later round never fails the run, nor loops: the memory evidence is done)
+        mem = [first_copy(x) for x in found if holds(x, events).startswith("memory")]
+        return {"SecuritySnapshotId": mem[0] if mem else "", "Copies": "", "Locked": "", "CustodyRecord": "",
+                "ManifestSha256": "",
+                "ImageSha256": "", "LimeSha256": "", "OutputsArrived": "", "Round": "disks", "Pending": "no",
+                "WaitFor": "", "Summary": "the disks' custody round failed, disks still pending are NOT handed "
+                "over (%s); the memory evidence's custody is in the first record" % e}
+
+
+def handover(events, boto3, member_ec2, found, now, later):
+    """One round: LATER is false for the first (every snapshot), true for a
+    round after WaitDisks (only those marked pending or waiting)."""
+    security = events["SecurityAccountId"]
+    marks = {x["SnapshotId"]: mark_of(x) for x in found}
+    timed_out = later and any(marks[x["SnapshotId"]] == "waiting" and x["State"] == "pending" for x in found)
     partition = boto3.client("sts").get_caller_identity()["Arn"].split(":")[1]
     bucket = events.get("CustodyBucket") or "forensics-custody-%s" % security
     role_arn = "arn:%s:iam::%s:role/%s" % (partition, security, events["CustodyRoleName"])
@@ -173,11 +215,24 @@ def custody(events, context):
                                     aws_secret_access_key=creds["SecretAccessKey"],
                                     aws_session_token=creds["SessionToken"], region_name=events["Region"])
     ec2 = session.client("ec2")
-    findings, handed = [], []
+    findings, handed, pending = [], [], []
     for snap in found:
         sid, what = snap["SnapshotId"], holds(snap, events)
+        if later and marks[sid] not in ("pending", "waiting"):
+            continue
         entry = {"snapshot_id": sid, "holds": what, "state": snap["State"], "copy_id": "", "lock": ""}
         handed.append(entry)
+        if what.startswith("disk") and snap["State"] == "pending":
+            if timed_out:
+                entry["why_not_copied"] = entry["mark"] = (
+                    "still pending when WaitDisks ended (it waits %d hours at most): NOT handed over; once "
+                    "completed, share it with the security account and copy it there under its key" % WAIT_HOURS)
+                findings.append("%s (%s) %s" % (sid, what, entry["why_not_copied"]))
+            else:
+                entry["why_not_copied"] = ("pending when Custody ran: after RestoreInstance, WaitDisks waits "
+                                           "for it and a further custody record hands it over")
+                pending.append(entry)
+            continue
         if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
             entry["why_not_copied"] = ("encrypted with the AWS managed key aws/ebs, which EBS does not let this "
                                        "account share: the snapshot stays here; copy it under a customer managed "
@@ -186,6 +241,8 @@ def custody(events, context):
             continue
         if snap["State"] != "completed":
             entry["why_not_copied"] = "the snapshot is %s, CopySnapshot needs it completed" % snap["State"]
+            if snap["State"] == "error":
+                entry["why_not_copied"] = "the snapshot failed (state error): EBS could not complete it"
             findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
             continue
         try:
@@ -209,6 +266,35 @@ def custody(events, context):
     if not found:
         findings.append("this execution took no evidence snapshot")
     memory = [h for h in handed if h["holds"].startswith("memory")]
+    not_copied = [h for h in handed if not h["copy_id"] and not h["holds"].startswith("disk")]
+    if pending and (not_copied or not found):
+        for h in pending:
+            h["why_not_copied"] = "pending when Custody ran, which failed: not waited for, NOT handed over"
+        pending = []
+    wait_for = pending[0]["snapshot_id"] if pending else ""
+    if pending or later:
+        # The marks carry the rounds: the next round handles what is marked
+        # pending or waiting, and finds the earlier copies here.
+        for h in handed:
+            h.setdefault("mark", ("%s %s" % (h["copy_id"], h["lock"]) if h["copy_id"] else
+                                  "waiting" if h["snapshot_id"] == wait_for else
+                                  "pending" if h in pending else "not copied"))
+        try:
+            for h in handed:
+                member_ec2.create_tags(Resources=[h["snapshot_id"]], Tags=[{"Key": MARK, "Value": h["mark"][:TAG_MAX]}])
+        except Exception as e:  # noqa: BLE001  (without the marks a later round could not tell; do not wait)
+            findings.append("marking the snapshots' custody failed (%s): disks still pending are NOT waited "
+                            "for nor handed over" % e)
+            wait_for, pending = "", []
+        for h in handed:
+            marks[h["snapshot_id"]] = h.pop("mark")
+    for h in pending:
+        findings.append("%s (%s) pending: handed over by a later custody record" % (h["snapshot_id"], h["holds"]))
+    key = "custody/%s/%s/%s/%s.json" % (events["Account"], events["Region"], events["CaseId"], events["ExecutionId"])
+    first = "s3://%s/%s" % (bucket, key)
+    if later:
+        memory = [{"snapshot_id": x["SnapshotId"], "copy_id": first_copy(x)} for x in found
+                  if holds(x, events).startswith("memory")]
     copy_id = memory[0]["copy_id"] if memory else ""
     record = {
         "schema": "forensics-volume/custody-record",
@@ -243,29 +329,37 @@ def custody(events, context):
         "run_command_output": outputs,
         "findings": findings,
     }
-    if not manifest_sha:
+    if later:
+        record["first_record"] = first
+        key = key[:-5] + ".disks-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
+    elif not manifest_sha:
         findings.append("the capture's final line with its digests is not in the Capture output: "
                         "the analyst can check self-consistency only")
-    for step in missing:
+    for step in [] if later else missing:
         findings.append("the Run Command output of %s did not arrive in s3://%s/%s (the agent "
                         "could not upload it; only the 2,400-character console copy is kept)"
                         % (step, events["OutputBucket"], events["OutputPrefix"]))
-    key = "custody/%s/%s/%s/%s.json" % (events["Account"], events["Region"], events["CaseId"], events["ExecutionId"])
     body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     until = now + datetime.timedelta(days=retention)
     session.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
                                     ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
                                     ChecksumAlgorithm="SHA256")
     copies = " ".join("%s=%s" % (h["snapshot_id"], h["copy_id"] or "not-copied") for h in handed)
-    summary = "evidence %s copied to account %s; custody record s3://%s/%s locked until %s" % (
-        copies or "(none)", security, bucket, key, until.strftime("%Y-%m-%d"))
+    summary = "%s %s copied to account %s; custody record s3://%s/%s locked until %s" % (
+        "disks" if later else "evidence", copies or "(none)", security, bucket, key, until.strftime("%Y-%m-%d"))
     if findings:
         summary += "; " + "; ".join(findings)
-    not_copied = [h for h in handed if not h["copy_id"] and not h["holds"].startswith("disk")]
+    if later:
+        summary += "; the memory evidence %s=%s is in the first record %s" % (
+            memory[0]["snapshot_id"] if memory else "(none)", copy_id or "not-copied", first)
+        copies = " ".join("%s=%s" % (x, (m.split(" ")[0] if m.startswith("snap-") else "not-copied"))
+                          for x, m in marks.items())
     if not_copied or not found:
         # The run must not report Success with memory evidence outside custody.
         raise CustodyError(summary)
-    return {"SecuritySnapshotId": copy_id, "Copies": copies, "CustodyRecord": "s3://%s/%s" % (bucket, key),
-            "Locked": " ".join(h["lock"] for h in handed if h["copy_id"]),
+    return {"SecuritySnapshotId": copy_id, "Copies": copies, "CustodyRecord": first,
+            "Round": "disks" if later else "first", "Pending": "yes" if wait_for else "no", "WaitFor": wait_for,
+            "Locked": " ".join(m.split(" ", 1)[1] for m in marks.values() if m.startswith("snap-"))
+            if later else " ".join(h["lock"] for h in handed if h["copy_id"]),
             "ManifestSha256": manifest_sha or "", "ImageSha256": image_sha or "", "LimeSha256": lime_sha or "",
             "OutputsArrived": "no" if missing else "yes", "Summary": summary}

@@ -308,7 +308,8 @@ def runbook_graph(doc):
     for i, s in enumerate(steps):
         nxt = names[i + 1] if i + 1 < len(names) else None
         if s["action"] == "aws:branch":
-            ok[s["name"]] = [c["NextStep"] for c in s["inputs"]["Choices"]] + [s["inputs"].get("Default")]
+            # No Default: the next step in the runbook (automation-action-branch.html).
+            ok[s["name"]] = [c["NextStep"] for c in s["inputs"]["Choices"]] + [s["inputs"].get("Default", nxt)]
         elif s.get("isEnd"):
             ok[s["name"]] = [None]
         else:
@@ -317,7 +318,7 @@ def runbook_graph(doc):
         # A cancel follows onCancel as a failure follows onFailure.
         for key in ("onFailure", "onCancel"):
             target = s.get(key, "Abort")
-            edge = target[len("step:"):] if target.startswith("step:") else None
+            edge = target[len("step:"):] if target.startswith("step:") else nxt if target == "Continue" else None
             if edge not in fail[s["name"]]:
                 fail[s["name"]].append(edge)
     return ok, fail
@@ -432,13 +433,22 @@ def check_runbook_failure_paths():
                "%s neither ends the execution nor goes to Custody or RestoreInstance" % n)
     # Issue 13: every path that took an evidence snapshot ends in Custody
     # (hand-over to the security account), which then restores the instance.
-    expect(steps["Custody"]["action"] == "aws:executeScript" and ok["Custody"] == ["RestoreInstance"]
-           and fail["Custody"] == ["RestoreInstance"], "Custody must go to RestoreInstance, whatever happens")
+    expect(steps["Custody"]["action"] == "aws:executeScript" and ok["Custody"] == ["AfterCustody"]
+           and fail["Custody"] == ["RestoreInstance"] and ok["AfterCustody"] == ["DisksPending", "RestoreInstance"]
+           and fail["AfterCustody"] == [None, "RestoreInstance"],
+           "Custody must go to RestoreInstance, whatever happens (a later round for the disks excepted)")
     for n in ("AssertSnapshotCompleted", "AssertSnapshotInUse", "DeleteVolume", "DetachVolume", "WaitDetached"):
         expect("Custody" in ok[n] + fail[n] or n == "AssertSnapshotCompleted",
                "%s (evidence snapshot taken) does not lead to Custody" % n)
     expect(ok["AssertSnapshotInUse"] == ["Custody"], "the snapshot of a volume whose unmount failed skips custody")
-    expect(steps["RestoreInstance"].get("isEnd") is True, "RestoreInstance must end the execution")
+    # Disks Custody left pending: only after RestoreInstance, DisksPending
+    # (the last step: without a match the run ends) waits for them in
+    # WaitDisks, whatever its end, and goes back to Custody for them.
+    expect(ok["RestoreInstance"] == ["DisksPending"] and fail["RestoreInstance"] == [None]
+           and ok["DisksPending"] == ["WaitDisks", None] and fail["DisksPending"] == [None]
+           and ok["WaitDisks"] == ["Custody"] and fail["WaitDisks"] == ["Custody", None]
+           and steps["WaitDisks"].get("isCritical") is False,
+           "RestoreInstance must end the execution, or wait for pending disks and hand them over")
 
 
 @check("runbook: onCancel from CreateVolume on, delivery timeouts, forced clean-up detach, fail-fast waits")
@@ -450,7 +460,9 @@ def check_runbook_hardening():
     # W4: every step that can run while the volume exists has somewhere to go on cancel
     # (the cancellation workflow's own steps and the final restore excepted).
     for s in steps[names.index("CreateVolume"):]:
-        if s["name"].startswith("Cancel") or s["name"] == "RestoreInstance":
+        if s["name"].startswith("Cancel") or s["name"] in ("RestoreInstance", "WaitDisks", "DisksPending"):
+            # The disks' wait runs after the volume is gone and the instance
+            # restored: a cancel there ends the run, the memory evidence in custody.
             continue
         expect(s.get("onCancel", "").startswith("step:"), "%s has no onCancel" % s["name"])
     # H1: delivery timeout set, and the step outlives delivery + execution.

@@ -152,10 +152,18 @@ def without_docstrings(tree):
     return tree
 
 
+def narrow(line):
+    """A line's indentation, four spaces a level, as one space a level (a
+    continuation line's indentation means nothing to Python)."""
+    body = line.lstrip(" ")
+    return " " * ((len(line) - len(body)) // 4) + body
+
+
 def strip_python(text, name):
     """The Python handler as inlined into a runbook: comment-only lines,
-    trailing comments, blank lines and docstrings removed, to keep the
-    runbook under SSM's 64 KB (the file in deploy/scripts keeps them). The
+    trailing comments, blank lines and docstrings removed, and indentation
+    one space a level instead of four, to keep the runbook under SSM's
+    64 KB (the file in deploy/scripts keeps them). The
     result must parse to the same syntax tree as the source minus its
     docstrings (ast.dump ignores line numbers): the same program, so what
     the drills execute, the rendered document, behaves as the source does."""
@@ -177,7 +185,7 @@ def strip_python(text, name):
     out = []
     for i, line in enumerate(text.split("\n"), 1):
         if i in replace:
-            out.append(replace[i])
+            out.append(narrow(replace[i]))
         elif i in drop:
             continue
         elif i in keep:
@@ -186,7 +194,7 @@ def strip_python(text, name):
             if i in comments:
                 line = line[:comments[i]].rstrip()
             if line.strip():
-                out.append(line)
+                out.append(narrow(line))
     stripped = "\n".join(out) + "\n"
     try:
         same = ast.dump(ast.parse(stripped)) == ast.dump(without_docstrings(ast.parse(text)))
