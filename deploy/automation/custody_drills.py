@@ -26,7 +26,11 @@ issue 13's points there:
                handed over like the memory evidence; a volume under aws/ebs
                is left in the member account and the record says why;
                off by default; a failing CreateSnapshots costs the memory
-               evidence nothing;
+               evidence nothing; disks still pending at Custody are handed
+               over after RestoreInstance (WaitDisks, a further locked
+               record naming the first), one in error or still pending when
+               the wait ends is recorded as such and the run succeeds, a
+               cancel during the wait leaves the memory custody intact;
   capture-failed  a failed capture's and a stopped capture's partial image
                is handed over, tagged and recorded as partial;
   unmount-failed  the snapshot of a volume whose unmount failed is handed
