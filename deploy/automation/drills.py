@@ -243,9 +243,9 @@ def custody_invariant(ex, world, said):
         if len(copies.get(sid, [])) > 1:
             v.append("I8: %s was copied %d times" % (sid, len(copies[sid])))
         elif ex.status == "Success" and not (record.get(sid, {}).get("holds", "").startswith("disk")
-                                             and record[sid].get("why_not_copied") and (
-                                                 record[sid].get("state") != "pending"
-                                                 or "WaitDisks ended" in record[sid]["why_not_copied"])):
+                                             and record[sid].get("why_not_copied")
+                                             and not record[sid]["why_not_copied"].startswith(
+                                                 ("pending when Custody ran:", "the snapshot is pending"))):
             # Success: the memory evidence is in custody; a disk may be left
             # only with the reason in the record (aws/ebs, error, timed out),
             # never merely because it was still pending when Custody ran.

@@ -222,6 +222,12 @@ def handover(events, boto3, member_ec2, found, now, later):
             continue
         entry = {"snapshot_id": sid, "holds": what, "state": snap["State"], "copy_id": "", "lock": ""}
         handed.append(entry)
+        if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
+            entry["why_not_copied"] = ("encrypted with the AWS managed key aws/ebs, which EBS does not let this "
+                                       "account share: the snapshot stays here; copy it under a customer managed "
+                                       "key shared with the security account to hand it over")
+            findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
+            continue
         if what.startswith("disk") and snap["State"] == "pending":
             if timed_out:
                 entry["why_not_copied"] = entry["mark"] = (
@@ -232,12 +238,6 @@ def handover(events, boto3, member_ec2, found, now, later):
                 entry["why_not_copied"] = ("pending when Custody ran: after RestoreInstance, WaitDisks waits "
                                            "for it and a further custody record hands it over")
                 pending.append(entry)
-            continue
-        if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
-            entry["why_not_copied"] = ("encrypted with the AWS managed key aws/ebs, which EBS does not let this "
-                                       "account share: the snapshot stays here; copy it under a customer managed "
-                                       "key shared with the security account to hand it over")
-            findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
             continue
         if snap["State"] != "completed":
             entry["why_not_copied"] = "the snapshot is %s, CopySnapshot needs it completed" % snap["State"]
