@@ -171,9 +171,11 @@ def runbook(args):
 
         # The engine's ec2 client is this one (the world shares its clients).
         ec2.meta.events.register("before-parameter-build.ec2.CreateSnapshot", at_snapshot)
+        # EvidenceLockDays: the security account's copy is locked, as a
+        # team keeping evidence for a year would run it.
         params = world.parameters(CaseId="VM-BENCH-RUNBOOK", Examiner="fv-vm-bench",
                                   Note="qemu guest as the instance of a whole runbook run",
-                                  Source="kcore", CompressionLevel="1")
+                                  Source="kcore", CompressionLevel="1", EvidenceLockDays="365")
         commands = {k: v for k, v in docs.items() if k != RUNBOOK}
         before = world.protection()
         t0 = time.monotonic()
@@ -235,6 +237,7 @@ def runbook(args):
             check("evidence-snapshot-shared", world_mod.SECURITY_ACCOUNT in users, f"createVolumePermission {users}")
         left = [v["VolumeId"] + ":" + v["State"] for v in world.volumes_of(execution_id)]
         check("no-volume-left-behind", not left, f"volumes of the execution left: {left or 'none'}")
+        custody(world, ex, args.work, report, check)
         if args.cancel_drill:
             cancel_drill(world, vm, docs, params, before, report, check)
     finally:
@@ -245,6 +248,52 @@ def runbook(args):
         with open(os.path.join(args.work, "driver.json"), "w") as f:
             json.dump(report, f, indent=1, default=str)
     return 0
+
+
+def custody(world, ex, work, report, check):
+    """Issue 13 on a real capture: the evidence ends in the security
+    account's ownership, locked, with a locked custody record whose digests
+    are the ones the guest's capture printed. The record is saved as
+    WORK/custody.json; the host then runs `capture verify --custody-record`
+    on the volume image against it (scenarios.sh check_custody), so the
+    digests are proved to be the image's, not only the record's own."""
+    import accounts  # noqa: PLC0415
+
+    copy_id = ex.outputs.get("Custody.SecuritySnapshotId") or ""
+    copies = {x["SnapshotId"]: x for x in world.security_snapshots()}
+    check("custody-copy-owned-by-the-security-account", copy_id in copies,
+          f"Custody.SecuritySnapshotId {copy_id or 'missing'}; the security account owns {sorted(copies)}")
+    sec = world.security.client("ec2")
+    locks = sec.describe_locked_snapshots(SnapshotIds=[copy_id])["Snapshots"] if copy_id else []
+    check("custody-copy-locked-in-compliance-mode",
+          len(locks) == 1 and locks[0].get("LockState") == "compliance" and locks[0].get("LockDuration") == 365,
+          f"{[(x.get('LockState'), x.get('LockDuration')) for x in locks]}; Custody.Locked {ex.outputs.get('Custody.Locked')}")
+    try:
+        world.session.client("ec2").delete_snapshot(SnapshotId=copy_id)
+        member_deleted = True
+    except Exception:  # noqa: BLE001  (any refusal will do: the member is not the owner)
+        member_deleted = False
+    check("custody-copy-not-deletable-by-the-member", copy_id and not member_deleted
+          and copy_id in {x["SnapshotId"] for x in world.security_snapshots()}, f"member DeleteSnapshot {copy_id}")
+    keys = world.custody_records()
+    check("custody-one-record", len(keys) == 1, f"{keys}")
+    if len(keys) != 1:
+        return
+    mode, until = world.retain_until(keys[0])
+    check("custody-record-locked-in-compliance-mode", mode == "COMPLIANCE" and until is not None,
+          f"{keys[0]}: {mode} until {until}")
+    body = world.security.client("s3").get_object(Bucket=accounts.CUSTODY_BUCKET, Key=keys[0])["Body"].read()
+    path = os.path.join(work, "custody.json")
+    with open(path, "wb") as f:
+        f.write(body)
+    record = json.loads(body)
+    cap = record.get("capture") or {}
+    digests = (cap.get("manifest_sha256"), cap.get("image_sha256"), cap.get("lime_sha256"))
+    outputs = (ex.outputs.get("Custody.ManifestSha256"), ex.outputs.get("Custody.ImageSha256"),
+               ex.outputs.get("Custody.LimeSha256"))
+    check("custody-record-digests-are-the-runbook-outputs", all(digests) and digests == outputs,
+          f"record {digests}, outputs {outputs}")
+    report["custody_record"] = path
 
 
 def cancel_drill(world, vm, docs, params, before, report, check):

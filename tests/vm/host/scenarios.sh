@@ -645,7 +645,34 @@ hotplug_flow() {
 	check_guest_flow
 	check_footprint
 	check_evidence x86_64 kcore
-	[ "$mode" = runbook ] && check_cancel_drill
+	[ "$mode" = runbook ] && check_custody && check_cancel_drill
+	return 0
+}
+
+# check_custody: the custody record the runbook wrote into the security
+# account (runbook_vm.py custody, saved as $WORK/custody.json) anchors the
+# image on the volume: verify against its digests must say ANCHORED, and a
+# record with one digest changed must make verify fail.
+check_custody() {
+	local cap rec=$WORK/custody.json out rc=0
+	cap=$(host_capture_bin)
+	if [ ! -f "$rec" ] || [ -z "${CAPDIR:-}" ]; then
+		check custody-record-anchors-the-image 1 "no custody record ($rec) or no capture read back"
+		return 0
+	fi
+	out=$("$cap" verify "$CAPDIR" --custody-record "$rec" 2>&1) || rc=$?
+	local anchored=1
+	[ "$rc" = 0 ] && grep -q 'ANCHORED' <<<"$out" && anchored=0
+	check custody-record-anchors-the-image "$anchored" \
+		"exit $rc: $(grep -o 'ANCHORED[^;]*' <<<"$out" | head -n1 | cut -c1-120)"
+	python3 -c 'import json,sys
+r=json.load(open(sys.argv[1])); d=r["capture"]["image_sha256"]
+r["capture"]["image_sha256"]=("0" if d[0]!="0" else "1")+d[1:]
+json.dump(r,open(sys.argv[2],"w"))' "$rec" "$WORK/custody-altered.json"
+	rc=0
+	out=$("$cap" verify "$CAPDIR" --custody-record "$WORK/custody-altered.json" 2>&1) || rc=$?
+	check custody-record-with-another-digest-fails-verify "$(ok_if [ "$rc" != 0 ])" \
+		"exit $rc: $(tail -n1 <<<"$out" | cut -c1-120)"
 	return 0
 }
 
