@@ -1,0 +1,346 @@
+"""Checks of the Forensics-CaptureInstanceMemory runbook and its plan.py (run by check.py).
+
+The runbook's steps have their inputs and the steps, outputs and documents
+they name exist; every failure or cancel path before the capture reaches the
+volume's clean-up, and no path after it deletes the volume before the
+evidence snapshot is complete, then hands over to Custody; delivery timeouts,
+the forced clean-up detach and fail-fast waits are set. plan.py's arithmetic
+(volume size, gp3 limits, device names, timeout) and its executeScript
+handler against boto3 responses shaped as the API reference documents them.
+Why: the runbook decides, unattended, what is created and deleted in the
+member account; a wrong edge loses evidence or leaves a volume behind.
+"""
+
+import json
+import re
+import sys
+
+import fvdeploy
+import ssm_script
+from checklib import CheckFailed, check, documents, expect
+
+sys.path.insert(0, fvdeploy.SCRIPTS)
+import plan  # noqa: E402  (deploy/scripts/plan.py, the runbook's executeScript)
+
+
+# ---- the runbook ------------------------------------------------------------------
+
+REQUIRED_INPUTS = {
+    "aws:executeAwsApi": ["Service", "Api"],
+    "aws:waitForAwsResourceProperty": ["Service", "Api", "PropertySelector", "DesiredValues"],
+    "aws:assertAwsResourceProperty": ["Service", "Api", "PropertySelector", "DesiredValues"],
+    "aws:executeScript": ["Runtime", "Handler", "Script"],
+    "aws:runCommand": ["DocumentName", "InstanceIds"],
+    "aws:branch": ["Choices"],
+}
+DELETE_APIS = {"DeleteVolume"}
+
+
+def runbook_graph(doc):
+    """success and failure edges of each step (None = end of execution)."""
+    steps = doc["mainSteps"]
+    names = [s["name"] for s in steps]
+    ok, fail = {}, {}
+    for i, s in enumerate(steps):
+        nxt = names[i + 1] if i + 1 < len(names) else None
+        if s["action"] == "aws:branch":
+            # No Default: the next step in the runbook (automation-action-branch.html).
+            ok[s["name"]] = [c["NextStep"] for c in s["inputs"]["Choices"]] + [s["inputs"].get("Default", nxt)]
+        elif s.get("isEnd"):
+            ok[s["name"]] = [None]
+        else:
+            ok[s["name"]] = [s.get("nextStep", nxt)]
+        fail[s["name"]] = []
+        # A cancel follows onCancel as a failure follows onFailure.
+        for key in ("onFailure", "onCancel"):
+            target = s.get(key, "Abort")
+            edge = target[len("step:"):] if target.startswith("step:") else nxt if target == "Continue" else None
+            if edge not in fail[s["name"]]:
+                fail[s["name"]].append(edge)
+    return ok, fail
+
+
+@check("runbook: steps have their inputs, referenced steps, outputs and documents exist")
+def check_runbook_references():
+    doc = documents()["Forensics-CaptureInstanceMemory"]
+    steps = {s["name"]: s for s in doc["mainSteps"]}
+    expect(len(steps) == len(doc["mainSteps"]), "duplicate step names")
+    outputs = {(s["name"], o["Name"]) for s in doc["mainSteps"] for o in s.get("outputs", [])}
+    builtin = {"CommandId", "Status", "ResponseCode", "Output"}
+    for s in doc["mainSteps"]:
+        for key in REQUIRED_INPUTS[s["action"]]:
+            expect(key in s["inputs"], "%s (%s) lacks input %s" % (s["name"], s["action"], key))
+        if s["action"] == "aws:runCommand":
+            expect(s["inputs"]["DocumentName"] in fvdeploy.COMMAND_DOCUMENTS,
+                   "%s runs unknown document %s" % (s["name"], s["inputs"]["DocumentName"]))
+            target = documents()[s["inputs"]["DocumentName"]]
+            given = s["inputs"].get("Parameters", {})
+            for p in given:
+                expect(p in target["parameters"], "%s passes %s, unknown to %s" % (s["name"], p, s["inputs"]["DocumentName"]))
+            for p, spec in target["parameters"].items():
+                expect(p in given or "default" in spec, "%s does not pass required %s" % (s["name"], p))
+    ok, fail = runbook_graph(doc)
+    for name in steps:
+        for t in ok[name] + fail[name]:
+            expect(t is None or t in steps, "%s jumps to unknown step %s" % (name, t))
+    text = json.dumps(doc)
+    for ref in re.findall(r"\{\{ ?([A-Za-z0-9_:]+)\.([A-Za-z0-9_]+) ?\}\}", text):
+        if ref[0] in ("global", "automation"):
+            continue
+        expect(ref[0] in steps, "reference to unknown step %s.%s" % ref)
+        runs = steps[ref[0]]["action"] == "aws:runCommand"
+        expect(ref in outputs or (runs and ref[1] in builtin), "reference to undeclared output %s.%s" % ref)
+    for ref in re.findall(r"\{\{ ?([A-Za-z0-9_]+) ?\}\}", text):
+        expect(ref in doc["parameters"], "reference to undeclared parameter %s" % ref)
+    for out in doc["outputs"]:
+        step, _, field = out.partition(".")
+        runs = steps.get(step, {}).get("action") == "aws:runCommand"
+        expect((step, field) in outputs or (runs and field in builtin), "runbook output %s is not produced" % out)
+    reachable, todo = set(), [doc["mainSteps"][0]["name"]]
+    while todo:
+        n = todo.pop()
+        if n is None or n in reachable:
+            continue
+        reachable.add(n)
+        todo += ok[n] + fail[n]
+    expect(reachable == set(steps), "unreachable steps: %s" % sorted(set(steps) - reachable))
+
+
+@check("runbook: every failure before the capture reaches volume clean-up; after it, nothing deletes evidence")
+def check_runbook_failure_paths():
+    doc = documents()["Forensics-CaptureInstanceMemory"]
+    steps = {s["name"]: s for s in doc["mainSteps"]}
+    ok, fail = runbook_graph(doc)
+
+    def deletes(n):
+        return steps[n]["action"] == "aws:executeAwsApi" and steps[n]["inputs"]["Api"] in DELETE_APIS
+
+    def reaches_delete(start):
+        """Following success edges (and failure edges of non-critical steps),
+        does every path from start reach a DeleteVolume step?"""
+        memo = {}
+
+        def walk(n):
+            if n is None:
+                return False
+            if deletes(n):
+                return True
+            if n in memo:
+                return memo[n]  # False while n is being walked: a loop never reaches the delete
+            memo[n] = False
+            # A non-critical clean-up step goes on when it fails; a critical
+            # one that fails (a detach that never completes) stops, reported.
+            nexts = list(ok[n])
+            if steps[n].get("isCritical") is False:
+                nexts = nexts + fail[n]
+            memo[n] = all(walk(t) for t in nexts)
+            return memo[n]
+        return walk(start)
+
+    names = [s["name"] for s in doc["mainSteps"]]
+    create = names.index("CreateVolume")
+    capture = names.index("Capture")
+    for n in names[create + 1:capture]:
+        for edge in fail[n]:
+            expect(edge is not None, "%s aborts (on failure or cancel) without cleaning up the volume" % n)
+            expect(edge is None or reaches_delete(edge), "failure or cancel of %s does not reach DeleteVolume" % n)
+    # After the capture: no path (success, failure or cancel) reaches a
+    # delete except through the success of AssertSnapshotCompleted.
+    seen, todo = set(), [names[capture]]
+    while todo:
+        n = todo.pop()
+        if n is None or n in seen:
+            continue
+        seen.add(n)
+        expect(not deletes(n), "%s can delete the volume before the evidence snapshot is complete" % n)
+        nexts = fail[n] + ([] if n == "AssertSnapshotCompleted" else ok[n])
+        todo += nexts
+    expect("SnapshotEvidence" in seen and "AssertSnapshotCompleted" in seen, "capture does not lead to the snapshot")
+    expect(fail["Capture"][0] == "Unmount", "a failed capture must still unmount and keep the evidence")
+    # W1: a failed unmount still snapshots the (attached) volume.
+    expect(fail["Unmount"][0] == "SnapshotInUse" and steps["SnapshotInUse"]["inputs"]["Api"] == "CreateSnapshot",
+           "a failed unmount must snapshot the attached volume")
+    # W1: the evidence snapshot is taken right after the unmount, before the detach.
+    expect(names.index("SnapshotEvidence") < names.index("DetachVolume") and ok["Unmount"] == ["SnapshotEvidence"],
+           "the snapshot must follow the unmount, before DetachVolume")
+    delete_steps = [n for n in names if deletes(n)]
+    for n in delete_steps:
+        expect(steps[n].get("isEnd") is True or ok[n] in (["RestoreInstance"], ["Custody"]),
+               "%s neither ends the execution nor goes to Custody or RestoreInstance" % n)
+    # Issue 13: every path that took an evidence snapshot ends in Custody
+    # (hand-over to the security account), which then restores the instance.
+    expect(steps["Custody"]["action"] == "aws:executeScript" and ok["Custody"] == ["AfterCustody"]
+           and fail["Custody"] == ["RestoreInstance"] and ok["AfterCustody"] == ["DisksPending", "RestoreInstance"]
+           and fail["AfterCustody"] == [None, "RestoreInstance"],
+           "Custody must go to RestoreInstance, whatever happens (a later round for the disks excepted)")
+    for n in ("AssertSnapshotCompleted", "AssertSnapshotInUse", "DeleteVolume", "DetachVolume", "WaitDetached"):
+        expect("Custody" in ok[n] + fail[n] or n == "AssertSnapshotCompleted",
+               "%s (evidence snapshot taken) does not lead to Custody" % n)
+    expect(ok["AssertSnapshotInUse"] == ["Custody"], "the snapshot of a volume whose unmount failed skips custody")
+    # Disks Custody left pending: only after RestoreInstance, DisksPending
+    # (the last step: without a match the run ends) waits for them in
+    # WaitDisks, whatever its end, and goes back to Custody for them.
+    expect(ok["RestoreInstance"] == ["DisksPending"] and fail["RestoreInstance"] == [None]
+           and ok["DisksPending"] == ["WaitDisks", None] and fail["DisksPending"] == [None]
+           and ok["WaitDisks"] == ["Custody"] and fail["WaitDisks"] == ["Custody", None]
+           and steps["WaitDisks"].get("isCritical") is False,
+           "RestoreInstance must end the execution, or wait for pending disks and hand them over")
+
+
+@check("runbook: onCancel from CreateVolume on, delivery timeouts, forced clean-up detach, fail-fast waits")
+def check_runbook_hardening():
+    doc = documents()["Forensics-CaptureInstanceMemory"]
+    steps = doc["mainSteps"]
+    names = [s["name"] for s in steps]
+    by_name = {s["name"]: s for s in steps}
+    # W4: every step that can run while the volume exists has somewhere to go on cancel
+    # (the cancellation workflow's own steps and the final restore excepted).
+    for s in steps[names.index("CreateVolume"):]:
+        if s["name"].startswith("Cancel") or s["name"] in ("RestoreInstance", "WaitDisks", "DisksPending"):
+            # The disks' wait runs after the volume is gone and the instance
+            # restored: a cancel there ends the run, the memory evidence in custody.
+            continue
+        expect(s.get("onCancel", "").startswith("step:"), "%s has no onCancel" % s["name"])
+    # H1: delivery timeout set, and the step outlives delivery + execution.
+    for s in steps:
+        if s["action"] != "aws:runCommand":
+            continue
+        delivery = s["inputs"].get("TimeoutSeconds")
+        expect(isinstance(delivery, int) and 30 <= delivery <= 600, "%s: delivery TimeoutSeconds %r" % (s["name"], delivery))
+        target = documents()[s["inputs"]["DocumentName"]]
+        execution = target["mainSteps"][0]["inputs"]["timeoutSeconds"]
+        execution = 172800 if "{{" in execution else int(execution)
+        expect(isinstance(delivery, int) and s.get("timeoutSeconds", 0) >= delivery + execution,
+               "%s: timeoutSeconds %s < delivery %s + execution %s" % (s["name"], s.get("timeoutSeconds"), delivery, execution))
+    # H5: the clean-up detach is forced (reachable only before the capture).
+    expect(by_name["CleanupDetachVolume"]["inputs"].get("Force") is True, "CleanupDetachVolume is not forced")
+    # H6: the waits for a new volume and for the snapshots also stop at
+    # "error", and an assert of the same property follows each.
+    for i, s in enumerate(steps):
+        if s["name"] not in ("WaitVolumeAvailable", "WaitSnapshotCompleted", "WaitSnapshotInUse"):
+            continue
+        sel = s["inputs"]["PropertySelector"]
+        expect("error" in s["inputs"]["DesiredValues"], "%s waits out its timeout on an error state" % s["name"])
+        nxt = steps[i + 1] if i + 1 < len(steps) else {}
+        expect(nxt.get("action") == "aws:assertAwsResourceProperty" and nxt["inputs"].get("PropertySelector") == sel,
+                   "%s is not followed by an assert of %s" % (s["name"], sel))
+
+
+@check("plan.py: volume size, gp3 limits, device names and timeout")
+def check_plan():
+    p = plan.make_plan(16384, 2, ["/dev/xvda", "/dev/sdf"], 6000, 1000, 110, 40)
+    expect(p["VolumeSizeGiB"] == 2 + 18 + 1, "16 GiB RAM: size %d" % p["VolumeSizeGiB"])
+    expect(p["DeviceName"] == "/dev/sdg", "device %s" % p["DeviceName"])
+    expect(p["CaptureTimeout"] == str(900 + 16384 // 40 + 1), "timeout %s" % p["CaptureTimeout"])
+    expect((p["VolumeIops"], p["VolumeThroughput"]) == (6000, 1000), "iops/throughput changed: %s" % p)
+    small = plan.make_plan(1024, 2, ["/dev/xvda"], 6000, 1000, 110, 40)
+    expect(small["VolumeSizeGiB"] == 5 and small["VolumeIops"] == 3000 and small["VolumeThroughput"] == 750,
+           "small volume not held to gp3 limits: %s" % small)
+    huge = plan.make_plan(24 * 1024 * 1024, 2, [], 6000, 1000, 110, 40)
+    expect(huge["CaptureTimeout"] == "172800" and "capped" in huge["Notes"], "timeout not capped: %s" % huge)
+    # W5: the volume's ext4 (no 64bit feature) stops at 16 TiB; the plan says how much it relies on compression.
+    expect(huge["VolumeSizeGiB"] == 16384 and huge["ImageRoomPercentOfRam"] == 66
+           and "must compress to 66% of RAM" in huge["Notes"], "24 TiB of RAM: %s" % huge)
+    expect(p["ImageRoomPercentOfRam"] == 112 and "compress" not in p["Notes"], "16 GiB RAM: %s" % p)
+    edge = plan.make_plan((16384 - 4) * 1024 * 100 // 110, 2, [], 6000, 1000, 110, 40)
+    expect(edge["VolumeSizeGiB"] <= 16384, "just under the limit: %s" % edge)
+    expect(plan.free_device(["/dev/sd%s" % c for c in "fghijklmno"] + ["/dev/xvda"]) == "/dev/sdp", "sdp not found")
+    expect(plan.free_device(["xvdf"]) == "/dev/sdg", "xvdf does not block sdf")
+    for bad in ([["/dev/sd%s" % c for c in "fghijklmnop"]], ):
+        try:
+            plan.free_device(*bad)
+        except plan.PlanError:
+            pass
+        else:
+            raise CheckFailed("all of sd[f-p] used but a device was chosen")
+    for args in ((0, 2, [], 6000, 1000, 110, 40), (1024, 2, [], 2000, 1000, 110, 40),
+                 (1024, 2, [], 6000, 100, 110, 40), (1024, 2, [], 6000, 1000, 99, 40)):
+        try:
+            plan.make_plan(*args)
+        except plan.PlanError:
+            continue
+        raise CheckFailed("make_plan%r did not refuse" % (args,))
+    expect(plan.resolve_snapshot_id("", "snap-0123456789abcdef0\n") == "snap-0123456789abcdef0", "parameter value")
+    try:
+        plan.resolve_snapshot_id("", "unpublished")
+    except plan.PlanError as e:
+        expect("publish" in str(e), "unhelpful message: %s" % e)
+    else:
+        raise CheckFailed("an unpublished parameter was accepted")
+    for inst, word in (({"State": {"Name": "stopped"}, "Architecture": "x86_64"}, "stopped"),
+                       ({"State": {"Name": "running"}, "Platform": "windows", "Architecture": "x86_64"}, "Windows"),
+                       ({"State": {"Name": "running"}, "Architecture": "i386"}, "i386")):
+        try:
+            plan.check_instance(inst)
+        except plan.PlanError as e:
+            expect(word in str(e), "message %r lacks %r" % (str(e), word))
+        else:
+            raise CheckFailed("instance %r accepted" % inst)
+    plan.check_instance({"State": {"Name": "running"}, "Architecture": "arm64"})
+
+
+class FakeAws:
+    """boto3 stand-in returning responses shaped as the EC2/SSM API reference
+    documents them: checks plan.handler reads the right fields, offline."""
+
+    def __init__(self, parameter="snap-0123456789abcdef0", state="completed"):
+        self.calls = []
+        self.parameter = parameter
+        self.state = state
+
+    def client(self, service):
+        fake = self
+
+        class Client:
+            def __getattr__(self, api):
+                def call(**kw):
+                    fake.calls.append((service, api, kw))
+                    return fake.respond(service, api, kw)
+                return call
+        return Client()
+
+    def respond(self, service, api, kw):
+        if api == "describe_instances":
+            return {"Reservations": [{"Instances": [{
+                "InstanceId": kw["InstanceIds"][0], "InstanceType": "r6i.large", "Architecture": "x86_64",
+                "State": {"Code": 16, "Name": "running"}, "PlatformDetails": "Linux/UNIX",
+                "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeId": "vol-0aaaaaaaaaaaaaaaa"}},
+                                        {"DeviceName": "/dev/sdf", "Ebs": {"VolumeId": "vol-0bbbbbbbbbbbbbbbb"}}]}]}]}
+        if api == "describe_instance_types":
+            return {"InstanceTypes": [{"InstanceType": "r6i.large", "MemoryInfo": {"SizeInMiB": 16384},
+                                       "Hypervisor": "nitro"}]}
+        if api == "get_parameter":
+            return {"Parameter": {"Name": kw["Name"], "Type": "String", "Value": self.parameter}}
+        if api == "describe_snapshots":
+            return {"Snapshots": [{"SnapshotId": kw["SnapshotIds"][0], "State": self.state, "VolumeSize": 2}]}
+        raise CheckFailed("plan.handler called unexpected API %s.%s" % (service, api))
+
+
+@check("plan.py: the executeScript handler's AWS calls and outputs match the runbook's selectors")
+def check_plan_handler():
+    doc = documents()["Forensics-CaptureInstanceMemory"]
+    step = [s for s in doc["mainSteps"] if s["name"] == "Plan"][0]
+    events = {k: ssm_script.PLACEHOLDER.sub(lambda m: {"InstanceId": "i-0123456789abcdef0", "SnapshotId": "",
+                                                        "SecurityAccountId": "222222222222"}.get(
+        m.group(1), doc["parameters"][m.group(1)].get("default", "")), v) for k, v in step["inputs"]["InputPayload"].items()}
+    fake = FakeAws()
+    sys.modules["boto3"] = fake
+    try:
+        out = plan.handler(events, None)
+        for o in step["outputs"]:
+            key = o["Selector"][len("$.Payload."):]
+            expect(key in out, "output %s (%s) not returned" % (o["Name"], o["Selector"]))
+            want = int if o["Type"] == "Integer" else str
+            expect(isinstance(out[key], want), "%s is %r, declared %s" % (key, out[key], o["Type"]))
+        expect(out["SnapshotId"] == "snap-0123456789abcdef0" and out["DeviceName"] == "/dev/sdg"
+               and out["VolumeSizeGiB"] == 21 and out["Share"] == "yes", "plan %r" % out)
+        expect(("ssm", "get_parameter", {"Name": "/forensics-volume/snapshot-id"}) in fake.calls, "parameter not read")
+        sys.modules["boto3"] = FakeAws(state="pending")
+        try:
+            plan.handler(events, None)
+        except plan.PlanError as e:
+            expect("not completed" in str(e), str(e))
+        else:
+            raise CheckFailed("a pending snapshot was accepted")
+    finally:
+        del sys.modules["boto3"]
