@@ -244,21 +244,12 @@ class CentralClients(world_mod.Clients):
     role's credentials instead of the member's own."""
 
     def __init__(self, world, session):
-        super().__init__(world.region)
         creds = session.get_credentials()
         import boto3
 
-        self.session = boto3.Session(region_name=world.region, aws_access_key_id=creds.access_key,
-                                     aws_secret_access_key=creds.secret_key, aws_session_token=creds.token)
-        events = self.session.events
-        events.register_first("before-call.*.*", lambda **kw: self.world._inject(**kw))
-        events.register("before-call.ssm.DescribeInstanceInformation",
-                        lambda **kw: self.world._describe_instance_information(**kw))
-        events.register("after-call.ec2.DescribeInstances", lambda **kw: self.world._platform_details(**kw))
-        events.register("before-call.ec2.ModifyInstanceAttribute",
-                        lambda **kw: self.world._shutdown_behaviour(**kw))
-        events.register("after-call.ec2.DescribeVolumes", lambda **kw: self.world._overlay_volumes(**kw))
-        events.register("after-call.ec2.DescribeSnapshots", lambda **kw: self.world._overlay_snapshots(**kw))
+        super().__init__(world.region, boto3.Session(
+            region_name=world.region, aws_access_key_id=creds.access_key,
+            aws_secret_access_key=creds.secret_key, aws_session_token=creds.token))
         self.world = world
 
 

@@ -70,9 +70,9 @@ class Clients:
     service's client is made once and routed to the current world's hooks.
     Quacks like a boto3 Session for the engine and for executeScript."""
 
-    def __init__(self, region):
-        self.session = boto3.Session(region_name=region, aws_access_key_id="testing",
-                                     aws_secret_access_key="testing")
+    def __init__(self, region, session=None):
+        self.session = session or boto3.Session(region_name=region, aws_access_key_id="testing",
+                                                aws_secret_access_key="testing")
         self.region_name = region
         self.world = None
         self._clients = {}
