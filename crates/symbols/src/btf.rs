@@ -20,15 +20,34 @@
 //!   type is the base's last ID + 1, and its string offsets start at the
 //!   base's `str_len`;
 //! - struct members carry a bit offset; with kind_flag set, bits 24-31 are
-//!   the bitfield size and bits 0-23 the bit offset.
-
-use std::collections::HashMap;
+//!   the bitfield size and bits 0-23 the bit offset;
+//! - the kernel loads no BTF with a name of `KSYM_NAME_LEN` (512, since
+//!   6.1; 128 before) bytes or more (`__btf_name_valid`,
+//!   `btf_name_valid_section`), so no real name is longer than [`MAX_NAME`].
+//!
+//! Memory is bounded whatever the bytes: a name is copied at most once per
+//! use and is at most [`MAX_NAME`] bytes, and a blob, like all the blobs of
+//! one table together (see `isf::generate`), holds at most [`MAX_ITEMS`]
+//! types, members, enumerators and section variables, naming at most
+//! [`MAX_NAME_BYTES`] bytes in all (each use counted). A crafted blob that
+//! names one 1 MB string from every member (1.5 GB before these limits) is
+//! refused at its first long name. The figures are in docs/analyst.md.
 
 /// `BTF_MAGIC` as read little-endian.
 pub const MAGIC: u16 = 0xeb9f;
 /// Longest typedef/qualifier chain followed before a type is declared
 /// cyclic (real kernels need fewer than ten).
 pub const MAX_CHAIN: usize = 64;
+/// Longest name accepted, in bytes: `KSYM_NAME_LEN` (512) less its NUL, the
+/// kernel's own limit for every BTF name it checks.
+pub const MAX_NAME: usize = 511;
+/// Most types, struct/union members, enumerators and DATASEC variables, in
+/// one blob and in all the blobs of one table together. Debian 12's
+/// 6.1 kernel has 173,386 in vmlinux (100,810 of them types).
+pub const MAX_ITEMS: usize = 1_000_000;
+/// Most name bytes all those items may name together (each use counted):
+/// what the table will copy. Debian 12's 6.1 kernel: 1.8 MB.
+pub const MAX_NAME_BYTES: usize = 32 << 20;
 
 /// What is wrong with a BTF blob.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -61,8 +80,14 @@ pub enum BtfError {
     },
     /// A string offset points outside the string section or to a string
     /// without its terminating NUL or that is not UTF-8.
-    #[error("BTF: string at offset {0} is out of bounds, unterminated or not UTF-8")]
+    #[error(
+        "BTF: string at offset {0} is out of bounds, unterminated, longer than {MAX_NAME} bytes (the kernel's KSYM_NAME_LEN) or not UTF-8"
+    )]
     String(u32),
+    /// More than the parser's limits ([`MAX_ITEMS`], [`MAX_NAME_BYTES`]):
+    /// no kernel's BTF is this large.
+    #[error("BTF: {0}")]
+    TooLarge(String),
 }
 
 /// A struct or union member.
@@ -170,6 +195,36 @@ pub struct Btf {
     /// the next split BTF's offsets would start).
     str_end: u32,
     types: Vec<Type>,
+    /// Types, members, enumerators and DATASEC variables parsed.
+    items: usize,
+    /// Bytes of names they name (each use counted).
+    name_bytes: usize,
+}
+
+/// What a blob holds, against [`MAX_ITEMS`] and [`MAX_NAME_BYTES`].
+#[derive(Debug, Default)]
+struct Budget {
+    items: usize,
+    name_bytes: usize,
+}
+
+impl Budget {
+    /// Counts one item named `name`; refuses past the limits.
+    fn add(&mut self, name: &str) -> Result<(), BtfError> {
+        self.items += 1;
+        self.name_bytes += name.len();
+        if self.items > MAX_ITEMS {
+            return Err(BtfError::TooLarge(format!(
+                "more than {MAX_ITEMS} types, members and enumerators (no kernel has so many)"
+            )));
+        }
+        if self.name_bytes > MAX_NAME_BYTES {
+            return Err(BtfError::TooLarge(format!(
+                "its types and members name more than {MAX_NAME_BYTES} bytes (no kernel's do)"
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn u16_at(b: &[u8], i: usize) -> Option<u16> {
@@ -233,30 +288,30 @@ fn sections(data: &[u8]) -> Result<Sections<'_>, BtfError> {
     Ok(Sections { types, strings })
 }
 
-/// String lookup across a base's strings and this blob's own.
+/// String lookup across a base's strings and this blob's own: read in
+/// place from the string sections (any offset, as the kernel allows), at
+/// most [`MAX_NAME`] bytes looked at per name.
 struct Strings<'a> {
-    base: Option<&'a Btf>,
+    base: &'a [u8],
     base_len: u32,
     own: &'a [u8],
-    base_strings: Option<&'a HashMap<u32, String>>,
 }
 
 impl Strings<'_> {
     fn get(&self, off: u32) -> Result<String, BtfError> {
-        if off < self.base_len {
-            // Split BTF naming a base string: looked up in the base's table.
-            return match (self.base, self.base_strings) {
-                (Some(_), Some(map)) => map.get(&off).cloned().ok_or(BtfError::String(off)),
-                _ => Err(BtfError::String(off)),
-            };
-        }
-        let at = (off - self.base_len) as usize;
-        let rest = self.own.get(at..).ok_or(BtfError::String(off))?;
-        let end = rest
+        let (section, at) = if off < self.base_len {
+            // Split BTF naming a base string.
+            (self.base, off as usize)
+        } else {
+            (self.own, (off - self.base_len) as usize)
+        };
+        let rest = section.get(at..).ok_or(BtfError::String(off))?;
+        let window = &rest[..rest.len().min(MAX_NAME + 1)];
+        let end = window
             .iter()
             .position(|&b| b == 0)
             .ok_or(BtfError::String(off))?;
-        std::str::from_utf8(&rest[..end])
+        std::str::from_utf8(&window[..end])
             .map(str::to_owned)
             .map_err(|_| BtfError::String(off))
     }
@@ -275,73 +330,64 @@ impl Btf {
             ));
         }
         let strings = Strings {
-            base: None,
+            base: &[],
             base_len: 0,
             own: s.strings,
-            base_strings: None,
         };
-        let types = parse_types(s.types, 1, &strings)?;
+        let (types, budget) = parse_types(s.types, 1, &strings)?;
         let btf = Self {
             first_id: 1,
             str_end: s.strings.len() as u32,
             types,
+            items: budget.items,
+            name_bytes: budget.name_bytes,
         };
         btf.check_refs()?;
         Ok(btf)
     }
 
-    /// Parses split BTF (`/sys/kernel/btf/<module>`) against its base.
-    /// `base_strings` is [`Btf::string_table`] of the base blob.
+    /// Parses split BTF (`/sys/kernel/btf/<module>`) against its base,
+    /// `base` parsed from `base_data`, whose strings it may name. (The base
+    /// is base BTF: split BTF over split BTF is not read.)
     ///
     /// # Errors
     /// A [`BtfError`] naming what is malformed.
-    pub fn parse_split(
-        data: &[u8],
-        base: &Self,
-        base_strings: &HashMap<u32, String>,
-    ) -> Result<Self, BtfError> {
+    pub fn parse_split(data: &[u8], base: &Self, base_data: &[u8]) -> Result<Self, BtfError> {
+        let base_sections = sections(base_data)?;
+        if base.first_id != 1 || base_sections.strings.len() != base.str_end as usize {
+            return Err(BtfError::Header(
+                "the base given is not the base BTF the split BTF was parsed against".into(),
+            ));
+        }
         let s = sections(data)?;
         let strings = Strings {
-            base: Some(base),
+            base: base_sections.strings,
             base_len: base.str_end,
             own: s.strings,
-            base_strings: Some(base_strings),
         };
         let first_id = base.next_id();
-        let types = parse_types(s.types, first_id, &strings)?;
+        let (types, budget) = parse_types(s.types, first_id, &strings)?;
         let btf = Self {
             first_id,
             str_end: base.str_end.saturating_add(s.strings.len() as u32),
             types,
+            items: budget.items,
+            name_bytes: budget.name_bytes,
         };
         btf.check_refs()?;
         Ok(btf)
     }
 
-    /// The base blob's strings by offset, for [`Btf::parse_split`]: only the
-    /// NUL-terminated strings that start at an offset (every offset a type
-    /// can name).
-    ///
-    /// # Errors
-    /// A [`BtfError`] if the blob's sections are malformed.
-    pub fn string_table(data: &[u8]) -> Result<HashMap<u32, String>, BtfError> {
-        let s = sections(data)?;
-        let mut map = HashMap::new();
-        let mut at = 0usize;
-        while at < s.strings.len() {
-            let end = s.strings[at..]
-                .iter()
-                .position(|&b| b == 0)
-                .map_or(s.strings.len(), |e| at + e);
-            if let Ok(text) = std::str::from_utf8(&s.strings[at..end]) {
-                // Every suffix is a valid offset too (the kernel allows it);
-                // only starts of strings are recorded, which is what pahole
-                // and the kernel emit.
-                map.insert(at as u32, text.to_owned());
-            }
-            at = end + 1;
-        }
-        Ok(map)
+    /// Types, members, enumerators and DATASEC variables in this blob
+    /// (counted against [`MAX_ITEMS`]).
+    pub fn items(&self) -> usize {
+        self.items
+    }
+
+    /// Bytes of names they name, each use counted (against
+    /// [`MAX_NAME_BYTES`]).
+    pub fn name_bytes(&self) -> usize {
+        self.name_bytes
     }
 
     /// The ID the next split BTF starts at.
@@ -405,8 +451,13 @@ impl Btf {
     }
 }
 
-fn parse_types(sec: &[u8], first_id: u32, strings: &Strings<'_>) -> Result<Vec<Type>, BtfError> {
+fn parse_types(
+    sec: &[u8],
+    first_id: u32,
+    strings: &Strings<'_>,
+) -> Result<(Vec<Type>, Budget), BtfError> {
     let mut types = Vec::new();
+    let mut budget = Budget::default();
     let mut at = 0usize;
     while at < sec.len() {
         let id = first_id.saturating_add(types.len() as u32);
@@ -422,6 +473,7 @@ fn parse_types(sec: &[u8], first_id: u32, strings: &Strings<'_>) -> Result<Vec<T
         let kind_flag = info >> 31 == 1;
         let kind_no = (info >> 24) & 0x1f;
         let name = strings.get(name_off)?;
+        budget.add(&name)?;
         let bad = |reason: String| BtfError::Type { id, reason };
         let kind = match kind_no {
             1 => {
@@ -449,6 +501,7 @@ fn parse_types(sec: &[u8], first_id: u32, strings: &Strings<'_>) -> Result<Vec<T
                 let mut members = Vec::with_capacity(vlen.min(sec.len() / 12));
                 for _ in 0..vlen {
                     let m_name = strings.get(word(at)?)?;
+                    budget.add(&m_name)?;
                     let ty = word(at + 4)?;
                     let off = word(at + 8)?;
                     at += 12;
@@ -475,6 +528,7 @@ fn parse_types(sec: &[u8], first_id: u32, strings: &Strings<'_>) -> Result<Vec<T
                 let mut values = Vec::with_capacity(vlen.min(sec.len() / 8));
                 for _ in 0..vlen {
                     let v_name = strings.get(word(at)?)?;
+                    budget.add(&v_name)?;
                     let lo = word(at + 4)?;
                     let value = if wide {
                         let hi = word(at + 8)?;
@@ -523,6 +577,7 @@ fn parse_types(sec: &[u8], first_id: u32, strings: &Strings<'_>) -> Result<Vec<T
             15 => {
                 let mut vars = Vec::with_capacity(vlen.min(sec.len() / 12));
                 for _ in 0..vlen {
+                    budget.add("")?;
                     vars.push((word(at)?, word(at + 4)?, word(at + 8)?));
                     at += 12;
                 }
@@ -549,7 +604,7 @@ fn parse_types(sec: &[u8], first_id: u32, strings: &Strings<'_>) -> Result<Vec<T
             return Err(BtfError::Header("too many types".into()));
         }
     }
-    Ok(types)
+    Ok((types, budget))
 }
 
 /// Encoders for BTF fixtures (tests and fuzz seeds).
@@ -636,12 +691,11 @@ mod tests {
     fn split_btf_continues_ids_and_strings() {
         let base_bytes = sample();
         let base = Btf::parse(&base_bytes).unwrap();
-        let table = Btf::string_table(&base_bytes).unwrap();
         // Split strings start at the base's length: "mod\0" is offset 19.
         let mut t = Vec::new();
         ty(&mut t, STR.len() as u32, 8, 0, false, 3); // 4: typedef mod -> ptr(task)
         ty(&mut t, 5, 2, 0, false, 4); // 5: ptr -> 4 (name "task" from base)
-        let split = Btf::parse_split(&blob(&t, b"mod\0"), &base, &table).unwrap();
+        let split = Btf::parse_split(&blob(&t, b"mod\0"), &base, &base_bytes).unwrap();
         assert_eq!(split.first_id(), 4);
         assert_eq!(split.own(4).unwrap().name, "mod");
         assert_eq!(split.own(5).unwrap().name, "task");

@@ -66,6 +66,12 @@ impl Builder {
 /// The synthetic kernel's BTF: required types, task_struct with a
 /// bitfield and an anonymous union, tk_core's anonymous struct, an enum.
 pub fn kernel_btf() -> Vec<u8> {
+    kernel_builder().bytes()
+}
+
+/// [`kernel_btf`] still open, for tests that add types to it (its first
+/// four types are `int`, `unsigned long`, `unsigned int`, `char`).
+pub fn kernel_builder() -> Builder {
     let mut b = Builder::new();
     let int = b.int("int", 4, true);
     let ulong = b.int("unsigned long", 8, false); // clang's spelling
@@ -98,7 +104,7 @@ pub fn kernel_btf() -> Vec<u8> {
     let one = b.s("ONE");
     let minus = b.s("MINUS");
     b.add("state", 6, 2, true, 4, &[one, 1, minus, (-1i32) as u32]);
-    b.bytes()
+    b
 }
 
 pub const TEXT: u64 = 0xffff_ffff_8100_0000;

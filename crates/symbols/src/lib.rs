@@ -36,7 +36,7 @@ pub mod vmcoreinfo;
 use std::io::Write;
 
 pub use entry::Arch;
-pub use isf::{Inputs, Report, generate};
+pub use isf::{Inputs, Report, Symbol, Table, generate, generate_table};
 
 /// Why no symbol table can be made.
 #[derive(Debug, thiserror::Error)]
@@ -110,7 +110,7 @@ pub const XZ_PRESET: u32 = 3;
 ///
 /// # Errors
 /// [`Error::Write`] when writing fails.
-pub fn write_xz<W: Write>(isf: &serde_json::Value, out: W) -> Result<W, Error> {
+pub fn write_xz<T: serde::Serialize + ?Sized, W: Write>(isf: &T, out: W) -> Result<W, Error> {
     // serde_json writes in small pieces: buffer them before the encoder.
     let enc = liblzma::write::XzEncoder::new(out, XZ_PRESET);
     let mut w = std::io::BufWriter::with_capacity(1 << 20, enc);
@@ -123,7 +123,7 @@ pub fn write_xz<W: Write>(isf: &serde_json::Value, out: W) -> Result<W, Error> {
 ///
 /// # Errors
 /// [`Error::Write`] when writing fails.
-pub fn write_json<W: Write>(isf: &serde_json::Value, out: W) -> Result<W, Error> {
+pub fn write_json<T: serde::Serialize + ?Sized, W: Write>(isf: &T, out: W) -> Result<W, Error> {
     let mut w = std::io::BufWriter::with_capacity(1 << 20, out);
     serde_json::to_writer(&mut w, isf).map_err(|e| Error::Write(std::io::Error::other(e)))?;
     w.into_inner().map_err(|e| Error::Write(e.into_error()))

@@ -28,7 +28,22 @@ pub enum TypeError {
         "BTF type {0}: its typedef/qualifier/pointer chain is longer than {MAX_CHAIN} (a cycle)"
     )]
     Chain(u32),
+    /// The table would need more than [`MAX_NODES`] JSON objects.
+    #[error(
+        "the BTF's structs, unions and enums would make a table of {0} JSON objects, more than the {MAX_NODES} allowed (no kernel's come near)"
+    )]
+    TooLarge(usize),
+    /// A size that does not fit 64 bits.
+    #[error("BTF type {0}: its size overflows 64 bits")]
+    Overflow(u32),
 }
+
+/// Most JSON objects (fields, type descriptors, enumerators) the types of
+/// one table may make: counted before any is made, so a crafted BTF whose
+/// members each name a long pointer chain is refused before it costs
+/// anything. Each object costs about 0.7 KB (a `serde_json` map); Debian
+/// 12's 6.1 kernel with 13 modules' BTF makes 227,634.
+pub const MAX_NODES: usize = 1_000_000;
 
 /// One blob's view of the type space: base BTF alone, or a module's split
 /// BTF over it.
@@ -116,6 +131,10 @@ impl Types {
             pointer_size,
             ..Self::default()
         };
+        let nodes = cost(views)?;
+        if nodes > MAX_NODES {
+            return Err(TypeError::TooLarge(nodes));
+        }
         t.name_types(views);
         for v in views {
             t.convert(v)?;
@@ -218,7 +237,8 @@ impl Types {
     /// Size in bytes of a type, where it has one.
     ///
     /// # Errors
-    /// [`TypeError::Chain`] for a cycle.
+    /// [`TypeError::Chain`] for a cycle, [`TypeError::Overflow`] for an
+    /// array whose size does not fit 64 bits.
     pub fn size_of(&self, v: &View<'_>, id: u32) -> Result<Option<u64>, TypeError> {
         self.size_at(v, id, 0)
     }
@@ -232,9 +252,13 @@ impl Types {
             Some(Kind::Int { size, .. } | Kind::Float(size)) => Some(u64::from(*size)),
             Some(Kind::Enum { size, .. } | Kind::Composite { size, .. }) => Some(u64::from(*size)),
             Some(Kind::Ptr(_)) => Some(self.pointer_size),
-            Some(Kind::Array { elem, count }) => self
-                .size_at(v, *elem, depth + 1)?
-                .map(|s| s.saturating_mul(u64::from(*count))),
+            Some(Kind::Array { elem, count }) => match self.size_at(v, *elem, depth + 1)? {
+                Some(s) => Some(
+                    s.checked_mul(u64::from(*count))
+                        .ok_or(TypeError::Overflow(id))?,
+                ),
+                None => None,
+            },
             _ => None,
         })
     }
@@ -397,7 +421,9 @@ impl Types {
         };
         let storage = self.size_of(v, stripped)?.filter(|s| *s > 0).unwrap_or(4);
         let length = if length == 0 { 1 } else { length };
-        let unit_bits = storage * 8;
+        // Checked: a crafted storage type of 2^61 bytes made this wrap to 0
+        // and the division below panic (release builds do not check).
+        let unit_bits = storage.checked_mul(8).ok_or(TypeError::Overflow(ty))?;
         let mut offset = u64::from(bit_offset) / unit_bits * storage;
         let mut position = u64::from(bit_offset) - offset * 8;
         if position + u64::from(length) > unit_bits {
@@ -409,6 +435,61 @@ impl Types {
             "offset": offset
         }))
     }
+}
+
+/// How many JSON objects converting the views' structs, unions and enums
+/// makes at most: per member one field and its descriptor's objects, per
+/// enum one object and one per constant. Stops counting past
+/// [`MAX_NODES`].
+///
+/// # Errors
+/// [`TypeError::Chain`] for a cycle.
+pub fn cost(views: &[View<'_>]) -> Result<usize, TypeError> {
+    let mut memo: HashMap<(String, u32), usize> = HashMap::new();
+    let mut total = 0usize;
+    for v in views {
+        for (_, ty) in own_types(v) {
+            match &ty.kind {
+                Kind::Composite { members, .. } => {
+                    total += 1;
+                    for m in members {
+                        // Field, bitfield wrapper, and the descriptor.
+                        total += 2 + descriptor_nodes(v, m.ty, 0, &mut memo)?;
+                    }
+                }
+                Kind::Enum { values, .. } => total += 1 + values.len(),
+                _ => {}
+            }
+            if total > MAX_NODES {
+                return Ok(total);
+            }
+        }
+    }
+    Ok(total)
+}
+
+/// JSON objects in [`Types::descriptor`] of `id` (as it nests them).
+fn descriptor_nodes(
+    v: &View<'_>,
+    id: u32,
+    depth: usize,
+    memo: &mut HashMap<(String, u32), usize>,
+) -> Result<usize, TypeError> {
+    if depth > MAX_CHAIN {
+        return Err(TypeError::Chain(id));
+    }
+    if let Some(n) = memo.get(&v.key(id)) {
+        return Ok(*n);
+    }
+    let n = match v.get(id).map(|t| &t.kind) {
+        Some(Kind::Ptr(t) | Kind::Array { elem: t, .. }) => {
+            1 + descriptor_nodes(v, *t, depth + 1, memo)?
+        }
+        Some(Kind::Typedef(t) | Kind::Qualifier(t)) => descriptor_nodes(v, *t, depth + 1, memo)?,
+        _ => 1,
+    };
+    memo.insert(v.key(id), n);
+    Ok(n)
 }
 
 /// The types a view adds: all of the base's, or the module's own.
