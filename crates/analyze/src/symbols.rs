@@ -8,6 +8,14 @@
 //! first, and the banner the table is identified by must occur in the image
 //! (read at `linux_banner`'s physical address, else searched for), so the
 //! table provably belongs to this capture.
+//!
+//! The context files are the suspect's: each is opened as `verify` opens
+//! what a manifest lists ([`Capture::open_file`]: relative to the capture
+//! directory, never through a symlink, never blocking on a FIFO, regular
+//! files only) and read only up to a cap for its kind, so neither a
+//! `context/kallsyms -> /etc/passwd` link nor a FIFO nor a huge file gets
+//! further than a clear error. Everything printed goes through
+//! [`printable`].
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -20,6 +28,7 @@ use sha2::{Digest, Sha256};
 use crate::error::Error;
 use crate::input::{Capture, Input};
 use crate::output::{OutFile, identity};
+use crate::text::printable;
 use crate::{Exit, SymbolsArgs, hex};
 
 /// x86_64 `__START_KERNEL_map`: kernel-image VA − this + `phys_base` = physical.
@@ -28,8 +37,19 @@ const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
 /// (`__START_KERNEL_map` + `CONFIG_PHYSICAL_START` 0x1000000): the fallback
 /// slide is runtime `_text` minus this, used only without VMCOREINFO.
 const X86_64_TEXT_LINK: u64 = 0xffff_ffff_8100_0000;
-/// Most bytes read from one context file.
-const CONTEXT_MAX: u64 = 256 << 20;
+/// Most bytes of `context/btf/vmlinux` (Debian 12's 6.1 kernel: 4.4 MB).
+const BTF_MAX: u64 = 64 << 20;
+/// Most bytes of all `context/btf/<module>` files together.
+const MODULES_MAX: u64 = 64 << 20;
+/// Most bytes of `context/kallsyms` (Debian 12's 6.1 kernel: 4.2 MB).
+const KALLSYMS_MAX: u64 = 32 << 20;
+/// Most bytes of `context/version` (`/proc/version`, a line).
+const VERSION_MAX: u64 = 64 << 10;
+/// Most bytes of `context/vmcoreinfo-kcore` (the kernel keeps one page).
+const VMCOREINFO_MAX: u64 = 1 << 20;
+/// Most bytes of `taint_flags` read to fit its count (20 entries of 3
+/// bytes in every kernel).
+const TAINT_FLAGS_MAX: u64 = 64 << 10;
 
 /// The context a table is made from, checked against the manifest.
 #[derive(Debug)]
@@ -48,18 +68,28 @@ pub struct Context {
     pub vmcoreinfo: Option<vmcoreinfo::VmcoreInfo>,
 }
 
-/// Reads a file the manifest lists, checking its size and SHA-256.
-fn read_listed(c: &Capture, rel: &str) -> Result<Option<(Vec<u8>, String)>, Error> {
+/// Reads a file the manifest lists, checking its size and SHA-256; at most
+/// `max` bytes (a larger one is refused unread).
+fn read_listed(c: &Capture, rel: &str, max: u64) -> Result<Option<(Vec<u8>, String)>, Error> {
     let Some(entry) = c.manifest.files.iter().find(|f| f.path == rel) else {
         return Ok(None);
     };
     let path = c.dir.join(rel);
+    if entry.size > max {
+        return Err(Error::Mismatch {
+            path,
+            what: format!(
+                "the manifest lists {} bytes; no kernel's is larger than {max} bytes, so it is not read",
+                entry.size
+            ),
+        });
+    }
+    // As verify opens it: a symlink or a FIFO is refused, not followed or
+    // waited on.
+    let file = c.open_file(rel).map_err(|e| Error::input_fs(&path, e))?;
     let mut data = Vec::new();
-    std::fs::File::open(&path)
-        .and_then(|f| {
-            f.take(entry.size.min(CONTEXT_MAX) + 1)
-                .read_to_end(&mut data)
-        })
+    file.take(entry.size + 1)
+        .read_to_end(&mut data)
         .map_err(|source| Error::Input {
             path: path.clone(),
             source,
@@ -83,13 +113,16 @@ impl Context {
     /// Loads and checks the context files of a capture.
     ///
     /// # Errors
-    /// [`Error::Input`] (unreadable), [`Error::Mismatch`] (hash differs).
+    /// [`Error::Input`] (unreadable), [`Error::InputFs`] (a symlink, FIFO
+    /// or other non-regular file), [`Error::Mismatch`] (hash differs, or
+    /// larger than any kernel's).
     pub fn load(c: &Capture) -> Result<Self, Error> {
         let btf_prefix = format!("{CONTEXT_DIR}/btf/");
-        let (vmlinux, vmlinux_sha256) = match read_listed(c, &format!("{btf_prefix}vmlinux"))? {
-            Some((d, s)) => (Some(d), s),
-            None => (None, String::new()),
-        };
+        let (vmlinux, vmlinux_sha256) =
+            match read_listed(c, &format!("{btf_prefix}vmlinux"), BTF_MAX)? {
+                Some((d, s)) => (Some(d), s),
+                None => (None, String::new()),
+            };
         let mut names: Vec<String> = c
             .manifest
             .files
@@ -100,15 +133,33 @@ impl Context {
             .collect();
         names.sort();
         let mut modules = Vec::new();
+        let mut left = MODULES_MAX;
         for n in names {
-            if let Some((d, _)) = read_listed(c, &format!("{btf_prefix}{n}"))? {
+            let rel = format!("{btf_prefix}{n}");
+            let listed = c.manifest.files.iter().find(|f| f.path == rel);
+            if listed.is_some_and(|f| f.size > left) {
+                return Err(Error::Mismatch {
+                    path: c.dir.join(&rel),
+                    what: format!(
+                        "with it, the module BTF files come to more than {MODULES_MAX} bytes (no kernel's do), so it is not read"
+                    ),
+                });
+            }
+            if let Some((d, _)) = read_listed(c, &rel, left)? {
+                left -= d.len() as u64;
                 modules.push((n, d));
             }
         }
-        let kallsyms = read_listed(c, &format!("{CONTEXT_DIR}/kallsyms"))?.map(|(d, _)| d);
-        let version = read_listed(c, &format!("{CONTEXT_DIR}/version"))?.map(|(d, _)| d);
-        let vmcoreinfo = read_listed(c, &format!("{CONTEXT_DIR}/vmcoreinfo-kcore"))?
-            .map(|(d, _)| vmcoreinfo::parse(&d));
+        let kallsyms =
+            read_listed(c, &format!("{CONTEXT_DIR}/kallsyms"), KALLSYMS_MAX)?.map(|(d, _)| d);
+        let version =
+            read_listed(c, &format!("{CONTEXT_DIR}/version"), VERSION_MAX)?.map(|(d, _)| d);
+        let vmcoreinfo = read_listed(
+            c,
+            &format!("{CONTEXT_DIR}/vmcoreinfo-kcore"),
+            VMCOREINFO_MAX,
+        )?
+        .map(|(d, _)| vmcoreinfo::parse(&d));
         Ok(Self {
             vmlinux,
             vmlinux_sha256,
@@ -222,7 +273,7 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         }
     };
     let version = fv_core::build::VERSION;
-    let (isf, report) = fv_symbols::generate(&fv_symbols::Inputs {
+    let (isf, report) = fv_symbols::generate_table(&fv_symbols::Inputs {
         vmlinux,
         modules: &ctx.modules,
         kallsyms: ks,
@@ -264,7 +315,9 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     let path = file.commit()?;
 
     let mut s = String::new();
-    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<14} {v}\n"));
+    // The kernel release, module file names and type names are the
+    // suspect's: made printable, as info and verify do (M1, S7).
+    let mut line = |k: &str, v: String| s.push_str(&format!("{k:<14} {}\n", printable(&v)));
     line(
         "symbols",
         format!(
@@ -421,7 +474,11 @@ fn read_kernel(
 }
 
 fn open_image(c: &Capture) -> Result<SeekableReader<std::fs::File>, Error> {
-    let image = crate::input::open_read(&c.image_path)?;
+    // Relative to the capture directory, never through a symlink (as
+    // verify opens it).
+    let image = c
+        .open_file(&c.manifest.image.file)
+        .map_err(|e| Error::input_fs(&c.image_path, e))?;
     SeekableReader::open(image).map_err(|source| Error::Image {
         path: c.image_path.clone(),
         source,
@@ -434,41 +491,61 @@ fn open_image(c: &Capture) -> Result<SeekableReader<std::fs::File>, Error> {
 /// print garbage letters. Cut the count to the entries the image holds:
 /// `{c_true: 'A'-'Z', c_false: 'A'-'Z' or ' ', module: 0|1}`. Returns the
 /// count kept, if the array was there to fit.
+///
+/// # Errors
+/// [`Error::NoSymbols`] when the BTF makes the array larger than any
+/// kernel's (its size times its count is checked, and capped at
+/// [`TAINT_FLAGS_MAX`] bytes, before anything is allocated); image errors.
 fn fit_taint_flags(
     c: &Capture,
-    isf: &mut serde_json::Value,
+    isf: &mut fv_symbols::Table,
     arch: Arch,
     info: Option<&vmcoreinfo::VmcoreInfo>,
     kernel_offset: u64,
 ) -> Result<Option<u64>, Error> {
-    let size = isf["user_types"]["taint_flag"]["size"]
-        .as_u64()
-        .unwrap_or(0) as usize;
-    let sym = &isf["symbols"]["taint_flags"];
-    let (Some(link), Some(count)) = (sym["address"].as_u64(), sym["type"]["count"].as_u64()) else {
+    let size = isf
+        .user_types
+        .get("taint_flag")
+        .and_then(|t| t["size"].as_u64())
+        .unwrap_or(0);
+    let Some(sym) = isf.symbols.get("taint_flags") else {
+        return Ok(None);
+    };
+    let (link, Some(count)) = (
+        sym.address,
+        sym.ty.as_ref().and_then(|t| t["count"].as_u64()),
+    ) else {
         return Ok(None);
     };
     if size < 3 {
         return Ok(None);
     }
+    let len = size
+        .checked_mul(count)
+        .filter(|&n| n <= TAINT_FLAGS_MAX)
+        .ok_or_else(|| Error::NoSymbols {
+            path: c.dir.clone(),
+            reason: format!(
+                "the BTF makes taint_flags {count} entries of {size} bytes, more than {TAINT_FLAGS_MAX} bytes: no kernel's is, so this BTF is not a kernel's"
+            ),
+        })?;
     let va = link.wrapping_add(kernel_offset);
     let mut reader = open_image(c)?;
-    let Some(bytes) = read_kernel(
-        c,
-        &mut reader,
-        phys_of(arch, info, va),
-        size * count as usize,
-    )?
-    else {
+    let Some(bytes) = read_kernel(c, &mut reader, phys_of(arch, info, va), len as usize)? else {
         return Ok(None);
     };
     let valid = bytes
-        .chunks_exact(size)
+        .chunks_exact(size as usize)
         .take_while(|e| {
             e[0].is_ascii_uppercase() && (e[1].is_ascii_uppercase() || e[1] == b' ') && e[2] <= 1
         })
         .count() as u64;
-    if let Some(t) = isf["symbols"]["taint_flags"]["type"].as_object_mut() {
+    if let Some(t) = isf
+        .symbols
+        .get_mut("taint_flags")
+        .and_then(|s| s.ty.as_mut())
+        .and_then(serde_json::Value::as_object_mut)
+    {
         t.insert("count".into(), valid.into());
     }
     Ok(Some(valid))

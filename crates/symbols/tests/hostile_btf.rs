@@ -56,7 +56,9 @@ fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let base = LIVE.load(Ordering::Relaxed);
     PEAK.store(base, Ordering::Relaxed);
     let r = f();
-    (r, PEAK.load(Ordering::Relaxed) - base)
+    let peak = PEAK.load(Ordering::Relaxed) - base;
+    eprintln!("peak {:.1} MiB", peak as f64 / MIB as f64);
+    (r, peak)
 }
 
 fn table(vmlinux: &[u8]) -> Result<(serde_json::Value, fv_symbols::Report), Error> {

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod symbols;
+
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
