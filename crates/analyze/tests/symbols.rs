@@ -46,8 +46,17 @@ fn kernel() -> Kernel {
 #[test]
 fn a_good_capture_gives_a_table() {
     // The fixture the refusals below start from makes a table.
+    // (`FV_SYMBOLS_SEED=DIR`, a new directory, keeps it there: the fuzz
+    // seed `fuzz/seeds/symbols_dir/synthetic` is this capture, packed.)
     let t = tempfile::tempdir().unwrap();
-    let f = capture_of_kernel(t.path(), "cap", &kernel());
+    let (root, name) = match std::env::var_os("FV_SYMBOLS_SEED").map(std::path::PathBuf::from) {
+        Some(p) => (
+            p.parent().unwrap().to_path_buf(),
+            p.file_name().unwrap().to_str().unwrap().to_owned(),
+        ),
+        None => (t.path().to_path_buf(), "cap".to_owned()),
+    };
+    let f = capture_of_kernel(&root, &name, &kernel());
     let r = within(20, &["info", f.d()]).expect("info hung");
     assert!(r.stdout.contains("symbols        yes"), "{r:?}");
     let r = symbols(&f, &t.path().join("t.json.xz")).expect("symbols hung");
