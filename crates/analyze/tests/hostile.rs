@@ -9,8 +9,6 @@
 mod common;
 
 use std::os::unix::fs::symlink;
-use std::path::Path;
-use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
@@ -22,22 +20,6 @@ fn tmp() -> tempfile::TempDir {
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
-}
-
-/// Runs `capture ARGS` on another thread; `None` if it has not returned
-/// within `secs` (it is hung; the thread is left behind).
-fn within(secs: u64, args: &[&str]) -> Option<Run> {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let _ = tx.send(run(&a));
-    });
-    rx.recv_timeout(Duration::from_secs(secs)).ok()
-}
-
-fn mkfifo(path: &Path) {
-    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
 }
 
 /// No byte that could drive a terminal: only printable text and newlines.

@@ -10,33 +10,23 @@ mod common;
 
 use std::os::unix::fs::symlink;
 use std::path::Path;
-use std::sync::mpsc;
-use std::time::Duration;
 
 use common::symbols::{Kernel, capture_of_kernel, synthetic};
 use common::*;
-
-/// Runs `capture ARGS` on another thread; `None` if it has not returned
-/// within `secs` (it is hung: the test fails rather than hangs).
-fn within(secs: u64, args: &[&str]) -> Option<Run> {
-    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let a: Vec<&str> = args.iter().map(String::as_str).collect();
-        let _ = tx.send(run(&a));
-    });
-    rx.recv_timeout(Duration::from_secs(secs)).ok()
-}
-
-fn mkfifo(path: &Path) {
-    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
-}
 
 fn symbols(f: &Fixture, out: &Path) -> Option<Run> {
     within(
         60,
         &["symbols", f.d(), "-o", out.to_str().unwrap(), "--force"],
     )
+}
+
+/// `info`'s symbols line.
+fn symbols_line(r: &Run) -> &str {
+    r.stdout
+        .lines()
+        .find(|l| l.starts_with("symbols "))
+        .unwrap_or_else(|| panic!("{r:?}"))
 }
 
 fn kernel() -> Kernel {
@@ -73,11 +63,7 @@ fn a_fifo_context_file_is_refused_without_hanging() {
     mkfifo(&ks);
     let r = within(20, &["info", f.d()]).expect("info hung on a FIFO context/kallsyms");
     assert_eq!(r.code, 0, "{r:?}");
-    let line = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("symbols "))
-        .unwrap_or_else(|| panic!("{r:?}"));
+    let line = symbols_line(&r);
     assert!(line.contains("no: ") && line.contains("FIFO"), "{line}");
     let r =
         symbols(&f, &t.path().join("t.json.xz")).expect("symbols hung on a FIFO context/kallsyms");
@@ -101,11 +87,7 @@ fn a_symlinked_context_file_is_not_followed() {
     symlink(&outside, &ks).unwrap();
     let r = within(20, &["info", f.d()]).expect("info hung");
     assert_eq!(r.code, 0, "{r:?}");
-    let line = r
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("symbols "))
-        .unwrap_or_else(|| panic!("{r:?}"));
+    let line = symbols_line(&r);
     assert!(
         line.contains("no: ") && line.contains("symbolic link"),
         "{line}"

@@ -298,3 +298,20 @@ pub fn path_str(p: &Path) -> &str {
 pub fn os(s: &str) -> &OsStr {
     OsStr::new(s)
 }
+
+/// Runs `capture ARGS` on another thread; `None` if it has not returned
+/// within `secs` (it is hung; the thread is left behind: the test fails
+/// rather than hangs).
+pub fn within(secs: u64, args: &[&str]) -> Option<Run> {
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        let _ = tx.send(run(&a));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs)).ok()
+}
+
+pub fn mkfifo(path: &Path) {
+    nix::unistd::mkfifo(path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+}
