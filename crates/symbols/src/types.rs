@@ -42,7 +42,7 @@ pub enum TypeError {
 /// one table may make: counted before any is made, so a crafted BTF whose
 /// members each name a long pointer chain is refused before it costs
 /// anything. Each object costs about 0.7 KB (a `serde_json` map); Debian
-/// 12's 6.1 kernel with 13 modules' BTF makes 227,634.
+/// 12's 6.1 kernel with 13 modules' BTF makes 240,395.
 pub const MAX_NODES: usize = 1_000_000;
 
 /// One blob's view of the type space: base BTF alone, or a module's split
@@ -438,8 +438,9 @@ impl Types {
 }
 
 /// How many JSON objects converting the views' structs, unions and enums
-/// makes at most: per member one field and its descriptor's objects, per
-/// enum one object and one per constant. Stops counting past
+/// makes at most: per struct or union two, per member one field, one
+/// bitfield wrapper and its descriptor's objects, per enum two and one per
+/// constant. Stops counting past
 /// [`MAX_NODES`].
 ///
 /// # Errors
@@ -451,13 +452,15 @@ pub fn cost(views: &[View<'_>]) -> Result<usize, TypeError> {
         for (_, ty) in own_types(v) {
             match &ty.kind {
                 Kind::Composite { members, .. } => {
-                    total += 1;
+                    // The type's object and its `fields`.
+                    total += 2;
                     for m in members {
                         // Field, bitfield wrapper, and the descriptor.
                         total += 2 + descriptor_nodes(v, m.ty, 0, &mut memo)?;
                     }
                 }
-                Kind::Enum { values, .. } => total += 1 + values.len(),
+                // The type's object, its `constants`, one per constant.
+                Kind::Enum { values, .. } => total += 2 + values.len(),
                 _ => {}
             }
             if total > MAX_NODES {
