@@ -124,7 +124,11 @@ def check_least_privilege():
                "${MemberExecutionRoleName}" in json.dumps(s.get("Condition", {}).get("ArnLike")) for s in itrust),
            "W2: the intake role trusts more than the organization's execution roles")
     lock = [s for s in st if "ec2:LockSnapshot" in _actions(s)]
-    expect(lock and all(":snapshot/" in json.dumps(s["Resource"]) and "${AWS::AccountId}" in json.dumps(s["Resource"])
+    # EC2 snapshot ARNs have no account field (Service Authorization
+    # Reference: arn:${Partition}:ec2:${Region}::snapshot/${SnapshotId}); the
+    # account is scoped by ec2:Owner (issue 20, F1).
+    expect(lock and all("::snapshot/" in json.dumps(s["Resource"]) and s.get("Condition", {}).get(
+        "StringEquals", {}).get("ec2:Owner") == {"Ref": "AWS::AccountId"}
                         and s.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceTag/forensics-volume:role")
                         == "evidence" for s in lock),
            "the intake role may not lock, or may lock more than this account's evidence: %s" % json.dumps(lock))
