@@ -265,9 +265,36 @@ def t_implicit_checks(pol):
         w.stop()
 
 
+def t_runbook_calls_are_evaluated(pol):
+    """End to end: the rendered runbook in a drill world, with one statement
+    of the execution role taken out, fails where AWS would refuse it."""
+    import accounts
+    import backend as backend_mod
+    import engine
+    import run as run_mod
+
+    w = accounts.SecurityWorld().start()
+    try:
+        role = w.iam.roles[EXEC]
+        for doc in role.policies:
+            doc["Statement"] = [st for st in doc["Statement"] if st.get("Sid") != "CreateTaggedForensicsVolume"]
+        docs = run_mod.rendered_documents()
+        w.create_documents(docs)
+        ex = engine.Execution(docs[run_mod.RUNBOOK], w.parameters(), w.session, backend_mod.ScriptedBackend(),
+                              {k: v for k, v in docs.items() if k != run_mod.RUNBOOK}, MEMBER, w.region)
+        ex.world = w
+        ex.run()
+        failed = [r for r in ex.steps if r["status"] == "Failed"]
+        expect(ex.status == "Failed" and failed and failed[0]["name"] == "CreateVolume" and
+               "UnauthorizedOperation" in failed[0]["message"], "%s %s" % (ex.status, failed[:1]))
+        expect(not w.volumes_of(ex.execution_id), "a volume was created despite the refusal")
+    finally:
+        w.stop()
+
+
 TESTS = [t_snapshot_arn_has_no_account_f1, t_explicit_deny_beats_allow, t_cross_account_needs_both_sides,
          t_trust_refuses, t_condition_operators, t_reference_keys, t_key_policy_lockout_f4, t_hook_refuses_as_aws,
-         t_implicit_checks]
+         t_implicit_checks, t_runbook_calls_are_evaluated]
 
 
 def run_all():
