@@ -95,9 +95,11 @@ class DropOutput:
         if name != "Capture":
             return
         s3 = ex.client("s3")
-        for o in s3.list_objects_v2(Bucket=world_mod.BUCKET).get("Contents", []):
-            if "/%s/" % ex.values.get("Capture.CommandId") in o["Key"]:
-                s3.delete_object(Bucket=world_mod.BUCKET, Key=o["Key"])
+        import iam  # the fault is the world's doing, not the execution role's
+        with iam.acting_as(ex.session, iam.Principal.admin(world_mod.ACCOUNT)):
+            for o in s3.list_objects_v2(Bucket=world_mod.BUCKET).get("Contents", []):
+                if "/%s/" % ex.values.get("Capture.CommandId") in o["Key"]:
+                    s3.delete_object(Bucket=world_mod.BUCKET, Key=o["Key"])
 
 
 def check(name, ok, detail=""):
@@ -284,14 +286,17 @@ def drill_new_account():
                   ["CreateAccountStatus"]["AccountId"] for i in range(3)]
         ec2 = sec.client("ec2")
         vol = ec2.create_volume(AvailabilityZone=w.region + "a", Size=1)["VolumeId"]
-        snap = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
+        # Tagged as deploy/publish.sh tags it: the share role shares only such a snapshot.
+        snap = ec2.create_snapshot(VolumeId=vol, TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
+            {"Key": "Name", "Value": "forensics-volume"}]}])["SnapshotId"]
         sec.client("ssm").put_parameter(Name=world_mod.PARAMETER, Type="String", Value=snap)
         ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission", OperationType="add",
                                       UserIds=[joined[0]])
         docs = run_mod.rendered_documents()
         name = "Forensics-ShareForensicsSnapshot"
-        ex = engine.Execution(docs[name], {"AutomationAssumeRole": "arn:aws:iam::%s:role/Forensics-ShareSnapshot"
-                                           % accounts.SECURITY}, sec, backend_mod.InstanceBackend(), {},
+        # The document's default AutomationAssumeRole: security.json's ShareRole.
+        ex = engine.Execution(docs[name], {"AutomationAssumeRole": "arn:aws:iam::%s:role/Forensics-ShareSnapshot-%s"
+                                           % (accounts.SECURITY, w.region)}, sec, backend_mod.InstanceBackend(), {},
                               accounts.SECURITY, w.region).run()
         perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
         shared = sorted(p["UserId"] for p in perms["CreateVolumePermissions"])
@@ -321,7 +326,10 @@ def drill_isolation():
         check("isolation: off by default, the instance keeps its groups",
               ex.status == "Success" and sorted(g["GroupId"] for g in inst["SecurityGroups"]) == before,
               "%s %s" % (ex.status, inst["SecurityGroups"]))
-        sg = ec2.create_security_group(GroupName="forensics-isolation", Description="no rules", VpcId=vpc)["GroupId"]
+        # Tagged: the execution role moves interfaces only into such a group (member.json).
+        sg = ec2.create_security_group(GroupName="forensics-isolation", Description="no rules", VpcId=vpc,
+                                       TagSpecifications=[{"ResourceType": "security-group", "Tags": [
+                                           {"Key": "forensics-volume:role", "Value": "isolation"}]}])["GroupId"]
         ex = execute(w, parameters={"IsolationSecurityGroupId": sg}, execution_id="00000000-0000-4000-8000-0000000000a1")
         enis = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id",
                                                           "Values": [w.instance_id]}])["NetworkInterfaces"]
