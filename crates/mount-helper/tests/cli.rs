@@ -147,3 +147,68 @@ fn test_roots_are_hidden_from_help() {
     let out = helper().arg("--version").output().unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("mount-helper "));
 }
+
+/// Issue 23: a volume that is not there (wrong ID, not attached yet) is
+/// not a silent wait. The first line says at once what is awaited, how
+/// long, and what is seen instead; progress lines follow (not a terminal
+/// here: a few short lines, as SSM would keep them).
+#[test]
+fn waiting_says_at_once_what_for_and_shows_progress() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let tmp = tempfile::tempdir().unwrap();
+    let block = tmp.path().join("sys/block/nvme0n1");
+    std::fs::create_dir_all(block.join("device")).unwrap();
+    std::fs::write(block.join("dev"), "259:0\n").unwrap();
+    std::fs::write(block.join("size"), "16777216\n").unwrap();
+    std::fs::write(block.join("device/model"), "Amazon Elastic Block Store\n").unwrap();
+    std::fs::write(block.join("device/serial"), "vol0aaaaaaaaaaaaaaaa\n").unwrap();
+    std::fs::create_dir_all(tmp.path().join("proc/self")).unwrap();
+    std::fs::write(tmp.path().join("proc/self/mountinfo"), "").unwrap();
+    let sys = tmp.path().join("sys").display().to_string();
+    let proc = tmp.path().join("proc").display().to_string();
+    let start = Instant::now();
+    let mut child = helper()
+        .args([
+            "locate",
+            "--volume-id",
+            "vol-0123456789abcdef0",
+            "--requested-device",
+            "sdf",
+            "--wait",
+            "4",
+            "--sysfs-root",
+            &sys,
+            "--proc-root",
+            &proc,
+        ])
+        .env_remove("FV_TEST_ACCEPT_NVME_MODEL")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(
+        start.elapsed() < Duration::from_secs(3),
+        "the first line came after {:?}",
+        start.elapsed()
+    );
+    assert!(first.contains("waiting up to 4 s"), "{first}");
+    assert!(first.contains("serial vol0123456789abcdef0"), "{first}");
+    assert!(first.contains("xvdf"), "{first}");
+    assert!(
+        first.contains("nvme0n1 (another volume (vol-0aaaaaaaaaaaaaaaa))"),
+        "{first}"
+    );
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let code = child.wait().unwrap().code();
+    assert_eq!(code, Some(4), "{rest:?}");
+    let progress: Vec<&String> = rest
+        .iter()
+        .filter(|l| l.contains("still waiting"))
+        .collect();
+    assert!((1..=6).contains(&progress.len()), "{rest:?}");
+    assert!(progress.iter().all(|l| l.len() < 300), "{progress:?}");
+}
