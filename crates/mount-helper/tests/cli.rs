@@ -212,3 +212,49 @@ fn waiting_says_at_once_what_for_and_shows_progress() {
     assert!((1..=6).contains(&progress.len()), "{rest:?}");
     assert!(progress.iter().all(|l| l.len() < 300), "{progress:?}");
 }
+
+/// Issue 23: the documents name one mountpoint, the one the binary and the
+/// SSM documents use (`/run/forensics-volume/<volume id>`), not `/run/fv`
+/// or `/mnt/forensics` (the old break-glass text and examples).
+#[test]
+fn documented_mount_paths_are_the_binarys() {
+    let out = helper().args(["mount", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(help.contains("/run/forensics-volume/<volume id>"), "{help}");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let mut files = vec![
+        root.join("README.md"),
+        root.join("volume-layout/README.txt"),
+        root.join("deploy/ssm-README.txt"),
+    ];
+    for e in std::fs::read_dir(root.join("docs")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "md") {
+            files.push(p);
+        }
+    }
+    for p in &files {
+        let text = std::fs::read_to_string(p).unwrap();
+        assert!(
+            !text.contains("/mnt/forensics"),
+            "{}: /mnt/forensics",
+            p.display()
+        );
+        // `/run/fv-…` names the helpers' own files under /run; `/run/fv`
+        // alone was the old break-glass mountpoint.
+        for (at, _) in text.match_indices("/run/fv") {
+            let next = text[at + "/run/fv".len()..].chars().next();
+            assert_eq!(
+                next,
+                Some('-'),
+                "{}: {}",
+                p.display(),
+                &text[at..(at + 30).min(text.len())]
+            );
+        }
+    }
+    let page = std::fs::read_to_string(root.join("docs/break-glass.md")).unwrap();
+    assert!(page.contains("MP=/run/forensics-volume/$VOL"));
+    let doc = std::fs::read_to_string(root.join("docs/mount-helper.md")).unwrap();
+    assert!(doc.contains("default `/run/forensics-volume/<volume id>`"));
+}
