@@ -297,14 +297,18 @@ impl WaitProgress {
 }
 
 /// The devices of one look, short: `nvme0n1 (another volume (vol-…))`,
-/// at most 240 characters.
+/// at most 240 characters. Devices without a medium (unused loop devices)
+/// are only counted, so that the disks that matter are shown.
 fn seen_summary(report: &locate::Report) -> String {
-    if report.candidates.is_empty() {
-        return "no block devices".into();
-    }
-    let mut s = report
+    let empty = report
         .candidates
         .iter()
+        .filter(|c| c.size_bytes == 0)
+        .count();
+    let mut parts: Vec<String> = report
+        .candidates
+        .iter()
+        .filter(|c| c.size_bytes != 0)
         .map(|c| {
             format!(
                 "{} ({})",
@@ -312,8 +316,14 @@ fn seen_summary(report: &locate::Report) -> String {
                 c.reasons.first().map_or("?", String::as_str)
             )
         })
-        .collect::<Vec<_>>()
-        .join(", ");
+        .collect();
+    if empty > 0 {
+        parts.push(format!("{empty} without a medium"));
+    }
+    if parts.is_empty() {
+        return "no block devices".into();
+    }
+    let mut s = parts.join(", ");
     if s.chars().count() > 240 {
         s = s.chars().take(237).collect::<String>() + "...";
     }

@@ -164,6 +164,13 @@ fn waiting_says_at_once_what_for_and_shows_progress() {
     std::fs::write(block.join("size"), "16777216\n").unwrap();
     std::fs::write(block.join("device/model"), "Amazon Elastic Block Store\n").unwrap();
     std::fs::write(block.join("device/serial"), "vol0aaaaaaaaaaaaaaaa\n").unwrap();
+    // Unused loop devices (no medium) are counted, not listed first.
+    for n in 0..8 {
+        let lo = tmp.path().join(format!("sys/block/loop{n}"));
+        std::fs::create_dir_all(&lo).unwrap();
+        std::fs::write(lo.join("dev"), format!("7:{n}\n")).unwrap();
+        std::fs::write(lo.join("size"), "0\n").unwrap();
+    }
     std::fs::create_dir_all(tmp.path().join("proc/self")).unwrap();
     std::fs::write(tmp.path().join("proc/self/mountinfo"), "").unwrap();
     let sys = tmp.path().join("sys").display().to_string();
@@ -199,7 +206,7 @@ fn waiting_says_at_once_what_for_and_shows_progress() {
     assert!(first.contains("serial vol0123456789abcdef0"), "{first}");
     assert!(first.contains("xvdf"), "{first}");
     assert!(
-        first.contains("nvme0n1 (another volume (vol-0aaaaaaaaaaaaaaaa))"),
+        first.contains("nvme0n1 (another volume (vol-0aaaaaaaaaaaaaaaa)), 8 without a medium"),
         "{first}"
     );
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
