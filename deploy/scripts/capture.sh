@@ -279,6 +279,10 @@ if [ -n "$LOG" ]; then
     final=$(grep -E '^capture: (complete|PARTIAL)' "$LOG" 2>/dev/null | tail -n 1) || final=''
     [ -z "$final" ] || say "$final"
     say "capture's output: ${LOG#"$MOUNT_POINT"/} on the volume; its end:"
-    tail -c 1800 "$LOG" 2>/dev/null || :
+    # The log's end fills what is left of the 2,400 characters SSM keeps
+    # after the verdict (at most ~300) and the final line (~650).
+    keep=$((2000 - ${#final}))
+    [ "$keep" -ge 600 ] || keep=600
+    tail -c "$keep" "$LOG" 2>/dev/null || :
 fi
 exit "$rc"

@@ -165,7 +165,38 @@ def make_pin_checks(shell):
         finally:
             v.close()
 
-    return [pin]
+    # The console keeps the first 2,400 characters of stdout: a capture
+    # with a full log (a dozen progress lines) and the longest final line
+    # (PARTIAL, with the digests and the advice to take them off the host,
+    # issue 23) must still show the verdict and the whole final line first,
+    # and stay under it.
+    @check("capture.sh (%s): with a full log and a long final line, stdout stays under SSM's 2,400 characters" % shell)
+    def console_budget():
+        v = VolumeFixture()
+        try:
+            final = ("capture: PARTIAL (interrupted by SIGTERM; 1.2 GiB zero-filled, 3.4 GiB not reached and left out, "
+                     "of 16.0 GiB; the source's remainder is unknown): 16.0 GiB of RAM in 17 range(s) from kcore in "
+                     "4m02s (67.7 MiB/s) -> /run/forensics-volume/%s/captures/i-0123456789abcdef0_20261207T101500Z "
+                     "(2.1 GiB, 13.1 %%); 4.0 KiB unreadable in 1 span(s), zero-filled; sha256 manifest.json=%s "
+                     "memory.lime.zst=%s lime=%s; copy these three digests off this host now (e.g. into the case "
+                     "ticket): the analyst gives them to capture verify --expect-manifest-sha256 --expect-sha256 "
+                     "--expect-lime-sha256 (docs/break-glass.md)" % (TARGET, "1" * 64, "2" * 64, "3" * 64))
+            progress = "".join("echo 'capture: %d %%: %d.0 GiB of 16.0 GiB at 67.7 MiB/s, ETA 3m40s'\n"
+                               % (10 * i, i) for i in range(1, 13))
+            with open(os.path.join(v.bin, "final.txt"), "w") as f:
+                f.write(final + "\n")
+            v.tool("capture", "#!/bin/sh\nprintf '%%s\\n' \"$@\" > \"$FV_TEST_ARGS\"\n%scat \"${0%%/*}/final.txt\"\nexit 20\n"
+                   % progress)
+            r = v.run(shell, "Forensics-CaptureMemory", dict(CAPTURE_PARAMS, ExecutionTimeout="600"))
+            lines = r.stdout.splitlines()
+            expect(r.returncode == 20 and lines and lines[0].startswith("Forensics-CaptureMemory: PARTIAL"),
+                   "exit %d\n%s%s" % (r.returncode, r.stdout, r.stderr))
+            expect(len(lines) > 1 and lines[1] == final, "the final line is not second and whole:\n%s" % r.stdout)
+            expect(len(r.stdout) <= 2400, "stdout is %d characters (SSM keeps 2,400):\n%s" % (len(r.stdout), r.stdout))
+        finally:
+            v.close()
+
+    return [pin, console_budget]
 
 
 def make_capture_checks(shell):

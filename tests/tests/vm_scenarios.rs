@@ -135,6 +135,81 @@ fn vm_stop_capture() {
     run_scenario("stop-capture");
 }
 
+/// The break-glass procedure of docs/break-glass.md, its commands as
+/// written, in a guest with only the forensics volume attached and no SSM;
+/// capture's digests taken off the console anchor the capture on the host
+/// (`capture verify --expect-…` says ANCHORED; issue 23).
+#[test]
+#[ignore = "VM bench (minutes, root): ./build.sh test runs it"]
+fn vm_break_glass() {
+    run_scenario("break-glass");
+}
+
+/// The extractor the break-glass scenario runs the page with: the Nitro
+/// commands in order, only the page's fill-ins set, the Xen and analyst
+/// blocks left out; the analyst's command with its placeholders replaced.
+/// No root, no qemu.
+#[test]
+fn vm_break_glass_extractor_runs_the_page_as_written() {
+    let root = fv_tests::workspace_root();
+    let tool = root.join("tests/vm/host/break_glass.py");
+    let doc = root.join("docs/break-glass.md");
+    let out = Command::new("python3")
+        .arg(&tool)
+        .arg("guest")
+        .arg(&doc)
+        .arg("vol-0123456789abcdef0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let script = String::from_utf8(out.stdout).unwrap();
+    let page = std::fs::read_to_string(&doc).unwrap();
+    let lines: Vec<&str> = script.lines().collect();
+    assert!(lines.contains(&"VOL=vol-0123456789abcdef0"), "{script}");
+    assert!(lines.contains(&"DEV=/dev/\"$VOLUME_DEV\""), "{script}");
+    // Every other line of the script is a line of the page, in its order.
+    let mut at = 0;
+    for l in lines
+        .iter()
+        .skip(4)
+        .filter(|l| !l.starts_with("VOL=") && !l.starts_with("DEV="))
+    {
+        let found = page[at..]
+            .find(&format!("\n{l}\n"))
+            .unwrap_or_else(|| panic!("{l:?} is not on the page after byte {at}"));
+        at += found + 1;
+    }
+    assert!(
+        !script.contains("--requested-device"),
+        "the Xen block is left out: {script}"
+    );
+    assert!(
+        !script.contains("capture verify"),
+        "the analyst's block is left out: {script}"
+    );
+    assert!(script.contains("\"$MP/bin/capture\""), "{script}");
+    let out = Command::new("python3")
+        .arg(&tool)
+        .args(["analyst"])
+        .arg(&doc)
+        .args(["/evidence/c", "m", "z", "l"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "capture\nverify\n/evidence/c\n--expect-manifest-sha256\nm\n--expect-sha256\nz\n--expect-lime-sha256\nl\n"
+    );
+}
+
 /// The guest's SSM agent stand-in (tests/vm/guest/agent.sh), which runs the
 /// documents' scripts in the runbook scenario, behaves as the agent does:
 /// exit codes and statuses, streams apart and whole, its environment, a

@@ -11,18 +11,25 @@ use crate::spec::SourceSpec;
 #[derive(Debug, Clone, clap::Args)]
 pub struct CaptureArgs {
     /// Memory source: auto (kcore, then crash, then mem), kcore, crash, mem,
-    /// lime:PATH, lime:- (stdin or a FIFO), lime-tcp:HOST:PORT,
+    /// lime:PATH, lime:- (stdin or a FIFO), lime-tcp:ADDR:PORT (ADDR a
+    /// numeric loopback address: 127.0.0.1 or [::1]),
     /// lime-module:PATH (or lime-module:auto = the volume's
     /// modules/<uname -r>/lime.ko).
     #[arg(long, default_value = "auto", value_name = "SOURCE")]
     pub source: SourceSpec,
 
-    /// Output root; a new directory per capture is made inside it. Default:
-    /// the `captures` folder of the forensics volume this binary runs from.
+    /// Output root: an existing directory on the forensics volume, in which
+    /// a new capture directory is made (memory.lime.zst, always compressed
+    /// seekable zstd, its .sha256 and manifest.json). Not a file name.
+    /// Default: the `captures` folder of the forensics volume this binary
+    /// runs from.
     #[arg(short, long, value_name = "DIR")]
     pub output: Option<PathBuf>,
 
-    /// Accept an output root that is not on the forensics volume.
+    /// For analysis hosts only (e.g. repackaging a LiME dump with
+    /// --source lime:FILE): accept an output root that is not on a
+    /// forensics volume. Never on a suspect instance: there it writes
+    /// memory onto the instance's own disks.
     #[arg(long)]
     pub allow_any_output: bool,
 

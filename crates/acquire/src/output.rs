@@ -38,18 +38,26 @@ pub enum OutputError {
         /// The binary's path.
         exe: PathBuf,
     },
-    /// The output root is not on the forensics volume.
+    /// The output root does not exist (and is not the volume's `captures`
+    /// folder, which is made when missing).
+    #[error("{path}: {}", missing_text())]
+    Missing {
+        /// The output root.
+        path: PathBuf,
+    },
+    /// The output root is not on the forensics volume. The refusal never
+    /// offers `--allow-any-output`: on an instance that flag writes memory
+    /// onto the suspect's own disks (issue 23).
     #[error(
-        "{path}: not on a forensics volume (no {MARKER_FILE} in it or any parent); captures must not be written to the suspect's disks. Use --allow-any-output to override"
+        "{path}: not on a forensics volume (no {MARKER_FILE} in it or any parent); {}",
+        ON_VOLUME_HINT
     )]
     NotOnVolume {
         /// The output root.
         path: PathBuf,
     },
     /// The output's filesystem is not the forensics volume's device.
-    #[error(
-        "{path}: not on the forensics volume ({why}); captures must not be written to the suspect's disks. Use --allow-any-output to override"
-    )]
+    #[error("{path}: not on the forensics volume ({why}); {}", ON_VOLUME_HINT)]
     NotTheVolumeDevice {
         /// The output root.
         path: PathBuf,
@@ -58,7 +66,7 @@ pub enum OutputError {
     },
     /// The output root is another file system mounted inside the volume.
     #[error(
-        "{path}: on a different file system than the forensics volume at {volume} (something is mounted there); use --allow-any-output to override"
+        "{path}: on a different file system than the forensics volume at {volume} (something is mounted there); give a directory of the volume itself, e.g. {volume}/captures"
     )]
     OtherFilesystem {
         /// The output root.
@@ -108,6 +116,14 @@ pub enum OutputError {
         #[source]
         source: io::Error,
     },
+}
+
+/// What to do instead of writing outside the forensics volume: the refusal
+/// names the volume, never the flag that writes onto the suspect's disks.
+pub const ON_VOLUME_HINT: &str = "captures must not be written to the suspect's disks. Mount the forensics volume with its mount-helper (docs/break-glass.md) and run capture from it with no -o (it writes into the volume's captures/ folder), or give -o a directory under the volume's mountpoint";
+
+fn missing_text() -> &'static str {
+    "does not exist. -o names an existing directory on the forensics volume: capture makes a new capture directory inside it (memory.lime.zst, its .sha256, manifest.json), never a file of that name; with no -o it writes into the captures/ folder of the volume it runs from"
 }
 
 impl OutputError {
@@ -186,6 +202,15 @@ pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
         .ancestors()
         .find(|d| is_marker(&d.join(MARKER_FILE)))
         .map(Path::to_path_buf);
+    // A missing root is said to be missing (not "not on a forensics
+    // volume"), except the volume's own captures folder, made below.
+    let is_volume_captures =
+        volume.as_deref() == abs.parent() && abs.file_name() == Some(OsStr::new(CAPTURES_DIR));
+    if !is_volume_captures
+        && matches!(std::fs::symlink_metadata(&abs), Err(e) if e.kind() == io::ErrorKind::NotFound)
+    {
+        return Err(OutputError::Missing { path: abs });
+    }
     // Before anything is created: a marker file proves nothing (anyone who
     // can write a directory can plant one), the filesystem itself must be
     // the volume's.
@@ -207,9 +232,7 @@ pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
     let dir = match Dir::open(&abs) {
         Ok(d) => d,
         Err(FsError::Sys { source, .. })
-            if source.raw_os_error() == Some(libc::ENOENT)
-                && volume.as_deref() == abs.parent()
-                && abs.file_name() == Some(OsStr::new(CAPTURES_DIR)) =>
+            if source.raw_os_error() == Some(libc::ENOENT) && is_volume_captures =>
         {
             let parent = Dir::open(abs.parent().unwrap_or(Path::new("/")))?;
             parent.create_dir(OsStr::new(CAPTURES_DIR))?
@@ -519,6 +542,39 @@ mod tests {
             open_root(&v.path().join("captures/../captures"), true),
             Err(OutputError::ParentComponent { .. })
         ));
+    }
+
+    /// Issue 23: a missing -o is said to be missing (AVML's `capture
+    /// OUT.lime` habit), and no refusal offers --allow-any-output, the flag
+    /// that writes onto the suspect's disks; each says what to do instead.
+    #[test]
+    fn refusals_say_what_to_do_and_never_offer_the_flag() {
+        let v = volume();
+        let missing = v.path().join("memory.lime");
+        let err = open_root(&missing, false).unwrap_err();
+        assert!(matches!(err, OutputError::Missing { .. }), "{err}");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        assert!(!missing.exists());
+        // Even with the flag, a missing root is not created.
+        assert!(matches!(
+            open_root(&missing, true),
+            Err(OutputError::Missing { .. })
+        ));
+        let other = tempfile::tempdir().unwrap();
+        let errs = [
+            open_root(other.path(), false).unwrap_err(),
+            open_root(&v.path().join("captures"), false).unwrap_err(),
+            OutputError::OtherFilesystem {
+                path: v.path().join("captures/x"),
+                volume: v.path().to_path_buf(),
+            },
+        ];
+        for err in errs {
+            let text = err.to_string();
+            assert!(!text.contains("allow-any-output"), "{text}");
+            assert!(text.contains("captures"), "{text}");
+        }
+        assert!(ON_VOLUME_HINT.contains("mount-helper"));
     }
 
     #[test]

@@ -66,7 +66,7 @@ impl FromStr for SourceSpec {
                 } else if let Some(hp) = s.strip_prefix("lime-tcp:") {
                     let (host, port) = hp
                         .rsplit_once(':')
-                        .ok_or("lime-tcp: needs HOST:PORT, e.g. lime-tcp:127.0.0.1:4444")?;
+                        .ok_or("lime-tcp: needs ADDR:PORT, e.g. lime-tcp:127.0.0.1:4444")?;
                     let port: u16 = port
                         .parse()
                         .map_err(|_| format!("lime-tcp: port {port:?} is not a number 1-65535"))?;
@@ -95,7 +95,7 @@ impl FromStr for SourceSpec {
                     Self::LimeModule(Some(PathBuf::from(p)))
                 } else {
                     return Err(format!(
-                        "unknown source {s:?}: use auto, kcore, crash, mem, lime:PATH, lime:-, lime-tcp:HOST:PORT or lime-module:PATH"
+                        "unknown source {s:?}: use auto, kcore, crash, mem, lime:PATH, lime:-, lime-tcp:ADDR:PORT (numeric loopback) or lime-module:PATH"
                     ));
                 }
             }

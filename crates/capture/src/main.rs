@@ -23,8 +23,52 @@ struct Cli {
     capture: fv_acquire::CaptureArgs,
 }
 
+/// What `capture` says after clap's error when the command line looks like
+/// AVML's (`avml OUTPUT.lime`, `avml --compress OUTPUT.lime.compressed`):
+/// this tool takes a directory, not a file, and always compresses.
+fn avml_hint(kind: clap::error::ErrorKind, args: &[std::ffi::OsString]) -> Option<String> {
+    use clap::error::ErrorKind;
+    let args: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let compress = args
+        .iter()
+        .any(|a| a == "--compress" || a.starts_with("--compress="));
+    let positional = matches!(kind, ErrorKind::InvalidSubcommand)
+        || (matches!(kind, ErrorKind::UnknownArgument)
+            && args
+                .iter()
+                .any(|a| !a.starts_with('-') && a.contains(['.', '/'])));
+    if !compress && !positional {
+        return None;
+    }
+    let mut note = String::from(
+        "note: capture is not AVML. It takes no output file: it writes into a new capture directory (memory.lime.zst, memory.lime.zst.sha256, manifest.json) inside the captures/ folder of the forensics volume it runs from, or inside an existing directory given with -o DIR.",
+    );
+    if compress {
+        note.push_str(
+            " There is no --compress: the image is always compressed, as seekable zstd (zstd -d or `capture extract` give the plain LiME stream).",
+        );
+    }
+    note.push_str(" See `capture --help` and docs/capture.md.");
+    Some(note)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let hint = avml_hint(e.kind(), &args);
+            let _ = e.print();
+            if let Some(hint) = hint {
+                eprintln!("{hint}");
+            }
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
+        }
+    };
     if let Some(cmd) = &cli.command {
         return match fv_analyze::run(cmd) {
             Ok(exit) => exit.into(),

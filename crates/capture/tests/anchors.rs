@@ -130,6 +130,16 @@ fn root_capture_final_line_anchors_and_verify_rejects_a_rehashed_tampered_copy()
     let text = stdout(&out);
     let line = text.lines().last().unwrap();
     assert!(line.starts_with("capture: complete"), "{line}");
+    // Issue 23: the line says to take the digests off the host and how the
+    // analyst uses them.
+    assert!(
+        line.contains("copy these three digests off this host now"),
+        "{line}"
+    );
+    assert!(
+        line.contains("--expect-manifest-sha256 --expect-sha256 --expect-lime-sha256"),
+        "{line}"
+    );
     let m_sha = digest_of(line, "manifest.json");
     let z_sha = digest_of(line, "memory.lime.zst");
     let l_sha = digest_of(line, "lime");

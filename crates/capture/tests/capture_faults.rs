@@ -324,9 +324,72 @@ fn root_output_outside_the_volume_is_refused() {
     let out = run(&mut f.cmd_strict(&format!("lime:{}", path.display()), &elsewhere));
     assert_eq!(out.status.code(), Some(14));
     assert!(stderr(&out).contains("not on a forensics volume"));
+    // Issue 23: the refusal says what to do, and never offers the flag that
+    // writes onto the suspect's disks.
+    assert!(stderr(&out).contains("mount-helper"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("allow-any-output"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
     let out = run(&mut f.cmd_to(&format!("lime:{}", path.display()), &elsewhere));
     assert_eq!(out.status.code(), Some(0));
+}
+
+/// Issue 23: AVML's habit `-o memory.lime` (a file that does not exist yet)
+/// is reported as missing, not as "not on a forensics volume", and nothing
+/// is created.
+#[test]
+fn root_a_missing_output_is_said_to_be_missing() {
+    require_root();
+    let f = Fixture::new();
+    let path = f.path().join("dump.lime");
+    std::fs::write(&path, dump_pattern()).unwrap();
+    let out_file = f.vol().join("memory.lime");
+    for cmd in [
+        f.cmd_strict(&format!("lime:{}", path.display()), &out_file),
+        f.cmd_to(&format!("lime:{}", path.display()), &out_file),
+    ] {
+        let mut cmd = cmd;
+        let out = run(&mut cmd);
+        assert_eq!(out.status.code(), Some(14), "{}", stderr(&out));
+        assert!(stderr(&out).contains("does not exist"), "{}", stderr(&out));
+        assert!(
+            !stderr(&out).contains("not on a forensics volume"),
+            "{}",
+            stderr(&out)
+        );
+        assert!(!out_file.exists());
+    }
+}
+
+/// Issue 23: AVML's command lines get clap's error and a note on how this
+/// tool differs (a directory, always compressed), exit 2, nothing written.
+#[test]
+fn avml_habits_are_explained() {
+    for (args, want) in [
+        (&["memory.lime"][..], "not AVML"),
+        (&["/tmp/out/memory.lime"][..], "not AVML"),
+        (
+            &["--compress", "memory.lime.compressed"][..],
+            "always compressed",
+        ),
+        (&["--compress"][..], "always compressed"),
+    ] {
+        let out = run(Command::new(bin()).args(args));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(want), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("directory"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // Other usage errors stay clap's own.
+    let out = run(Command::new(bin()).args(["--level", "x"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!stderr(&out).contains("AVML"), "{}", stderr(&out));
 }
 
 /// A second capture on the same output root while the first runs: refused

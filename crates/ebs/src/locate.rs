@@ -591,7 +591,51 @@ pub fn locate_once(opts: &LocateOptions<'_>) -> Result<Located, LocateError> {
 /// # Errors
 /// As [`locate_once`]; `NotFound` says how long it waited.
 pub fn locate(opts: &LocateOptions<'_>, wait: Duration) -> Result<Located, LocateError> {
+    locate_watching(opts, wait, |_| {})
+}
+
+/// One look that found nothing while [`locate_watching`] waits.
+#[derive(Debug)]
+pub struct Waiting<'a> {
+    /// Time waited so far.
+    pub elapsed: Duration,
+    /// How long it waits in all.
+    pub wait: Duration,
+    /// What it looks for, e.g. `an NVMe disk with serial vol0123…`.
+    pub looking_for: String,
+    /// The devices seen on this look.
+    pub report: &'a Report,
+}
+
+/// What [`locate`] looks for, as a phrase for messages.
+pub fn looking_for(opts: &LocateOptions<'_>) -> String {
+    let mut s = format!(
+        "an EBS NVMe disk with serial {} (Nitro)",
+        opts.volume_id.serial()
+    );
+    if let Some(req) = opts.requested {
+        s.push_str(&format!(
+            ", or a Xen disk named {} (requested {req})",
+            req.xen_candidates().join(" or ")
+        ));
+    }
+    s
+}
+
+/// [`locate`], calling `on_wait` after every look that found nothing while
+/// there is time left to wait (not after the last one, whose result is the
+/// error), so that a caller can say at once what it waits for and show
+/// progress (issue 23: a wrong volume ID was 120 silent seconds).
+///
+/// # Errors
+/// As [`locate`].
+pub fn locate_watching(
+    opts: &LocateOptions<'_>,
+    wait: Duration,
+    mut on_wait: impl FnMut(&Waiting<'_>),
+) -> Result<Located, LocateError> {
     let start = Instant::now();
+    let what = looking_for(opts);
     loop {
         match locate_once(opts) {
             Err(LocateError::NotFound {
@@ -605,6 +649,12 @@ pub fn locate(opts: &LocateOptions<'_>, wait: Duration) -> Result<Located, Locat
                         report,
                     });
                 }
+                on_wait(&Waiting {
+                    elapsed,
+                    wait,
+                    looking_for: what.clone(),
+                    report: &report,
+                });
                 std::thread::sleep((wait - elapsed).min(Duration::from_secs(1)));
             }
             other => return other,

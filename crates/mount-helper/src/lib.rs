@@ -74,6 +74,7 @@ fn mount_code(e: &MountError) -> i32 {
         MountError::Mountpoint(_) => exit::MOUNTPOINT_REFUSED,
         MountError::AlreadyMounted { .. } => exit::ALREADY_MOUNTED,
         MountError::Sys { source, .. } => root_or(source, exit::MOUNT_FAILED),
+        MountError::Busy { .. } => exit::MOUNT_FAILED,
         MountError::Verify { .. } => exit::TOOLKIT_UNVERIFIED,
         MountError::Grow { .. } => exit::GROW_FAILED,
         MountError::ReadOnly { source, .. } => root_or(source, exit::EVIDENCE_WRITE),
@@ -225,7 +226,108 @@ fn find(
         identify: &KernelIdentify,
         roots: &p.roots,
     };
-    Ok(locate::locate(&opts, Duration::from_secs(wait))?)
+    let mut progress = WaitProgress::new(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let result = locate::locate_watching(&opts, Duration::from_secs(wait), |w| {
+        progress.show(&p.volume_id, w);
+    });
+    progress.finish();
+    Ok(result?)
+}
+
+/// What mount-helper says on stderr while it waits for the volume to appear
+/// (issue 23: a wrong or unattached volume ID was 120 silent seconds). The
+/// first look that finds nothing says at once what it waits for, for how
+/// long, and what it sees instead. Then, on a terminal, one line redrawn
+/// every second; otherwise (SSM, a pipe) a short line every sixth of the
+/// wait (at least a second apart), so a whole wait prints at most six
+/// lines, well inside the 2,500 characters SSM keeps.
+struct WaitProgress {
+    tty: bool,
+    started: bool,
+    drawn: bool,
+    every: Duration,
+    next_line: Duration,
+}
+
+impl WaitProgress {
+    fn new(tty: bool) -> Self {
+        Self {
+            tty,
+            started: false,
+            drawn: false,
+            every: Duration::ZERO,
+            next_line: Duration::ZERO,
+        }
+    }
+
+    fn show(&mut self, volume_id: &VolumeId, w: &locate::Waiting<'_>) {
+        if !self.started {
+            self.started = true;
+            self.every = (w.wait / 6).max(Duration::from_secs(1));
+            self.next_line = self.every;
+            eprintln!(
+                "mount-helper: {volume_id} is not attached (yet): waiting up to {} s (--wait) for {}, looking every second; Ctrl-C stops. Seen now: {}",
+                w.wait.as_secs(),
+                w.looking_for,
+                seen_summary(w.report)
+            );
+            return;
+        }
+        let (done, total) = (w.elapsed.as_secs(), w.wait.as_secs());
+        if self.tty {
+            eprint!("\r  waiting for {volume_id}: {done} s of {total} s ");
+            self.drawn = true;
+        } else if w.elapsed >= self.next_line {
+            while self.next_line <= w.elapsed {
+                self.next_line += self.every;
+            }
+            eprintln!(
+                "mount-helper: still waiting for {volume_id}: {done} s of {total} s; seen: {}",
+                seen_summary(w.report)
+            );
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.drawn {
+            eprintln!();
+            self.drawn = false;
+        }
+    }
+}
+
+/// The devices of one look, short: `nvme0n1 (another volume (vol-…))`,
+/// at most 240 characters. Devices without a medium (unused loop devices)
+/// are only counted, so that the disks that matter are shown.
+fn seen_summary(report: &locate::Report) -> String {
+    let empty = report
+        .candidates
+        .iter()
+        .filter(|c| c.size_bytes == 0)
+        .count();
+    let mut parts: Vec<String> = report
+        .candidates
+        .iter()
+        .filter(|c| c.size_bytes != 0)
+        .map(|c| {
+            format!(
+                "{} ({})",
+                c.device,
+                c.reasons.first().map_or("?", String::as_str)
+            )
+        })
+        .collect();
+    if empty > 0 {
+        parts.push(format!("{empty} without a medium"));
+    }
+    if parts.is_empty() {
+        return "no block devices".into();
+    }
+    let mut s = parts.join(", ");
+    if s.chars().count() > 240 {
+        s = s.chars().take(237).collect::<String>() + "...";
+    }
+    s
 }
 
 /// Does what `args` says.

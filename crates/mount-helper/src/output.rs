@@ -200,9 +200,24 @@ pub fn json_ok(args: &Args, outcome: &Outcome) -> String {
     format!("{value}\n")
 }
 
+/// The processes holding a busy read-only mount, when that is the failure.
+fn busy_holders(e: &Error) -> Option<&Vec<fv_mount::holders::Holder>> {
+    let mut m = match e {
+        Error::Mount(m) => m,
+        _ => return None,
+    };
+    while let fv_mount::ops::MountError::Cleanup { primary, .. } = m {
+        m = primary;
+    }
+    match m {
+        fv_mount::ops::MountError::Busy { holders, .. } => Some(holders),
+        _ => None,
+    }
+}
+
 /// One JSON object (and a newline) for a failure.
 pub fn json_err(args: &Args, e: &Error) -> String {
-    let value = json!({
+    let mut value = json!({
         "ok": false,
         "command": command_name(args),
         "exit_code": e.exit_code(),
@@ -210,5 +225,8 @@ pub fn json_err(args: &Args, e: &Error) -> String {
         "error": chain(e),
         "candidates": e.report().map(to_value),
     });
+    if let Some(holders) = busy_holders(e) {
+        value["holders"] = to_value(holders);
+    }
     format!("{value}\n")
 }

@@ -387,17 +387,57 @@ fn root_run_from_the_stage0_mount_without_reexec_it_cannot_replace_it() {
     let ran = from_stage0(&s, &mp, &["--reexec", "never"]);
     assert_eq!(ran.code, 11, "{ran:?}");
     assert!(ran.stderr.contains("EBUSY"), "{}", ran.stderr);
+    // The holder is named: mount-helper's own executable, on the volume.
     assert!(
-        ran.stderr.contains("AND THE CLEAN-UP FAILED"),
+        ran.stderr.contains("(mount-helper): exe "),
         "{}",
         ran.stderr
     );
+    assert!(is_mounted(&mp), "stage-0's mount is left as it was");
     // With the /run copy instead of a memfd it works.
     let ran = from_stage0(&s, &mp, &["--reexec", "copy"]);
     assert_eq!(ran.code, 0, "{ran:?}");
     let from = ran.json()["ran_from"].as_str().unwrap().to_string();
     assert!(from.starts_with("copy:/run/fv-mount-helper."), "{from}");
     assert!(!Path::new(from.trim_start_matches("copy:")).exists());
+}
+
+/// Issue 23: the old break-glass text (`cd` into the read-only mount to
+/// run `sha256sum -c`) left the shell inside it, and mount-helper then
+/// failed with a bare EBUSY. The error now names the holder (pid, command,
+/// cwd) and leaves stage-0's read-only mount as it was; once the shell has
+/// left, the same command succeeds.
+#[test]
+fn root_a_shell_inside_the_stage0_mount_is_named() {
+    let s = setup(10, 64, "FORENSICS", false);
+    let mp = stage0_mount(&s);
+    let _guard = MountGuard(mp.clone());
+    let mut shell = Command::new("sh")
+        .args(["-c", "read -r _"])
+        .current_dir(&mp)
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let ran = from_stage0(&s, &mp, &["--no-grow"]);
+    let pid = shell.id();
+    drop(shell.stdin.take());
+    shell.wait().unwrap();
+    assert_eq!(ran.code, 11, "{ran:?}");
+    let want = format!("pid {pid} (sh): cwd {}", mp.display());
+    assert!(ran.stderr.contains("EBUSY"), "{}", ran.stderr);
+    assert!(ran.stderr.contains(&want), "{}", ran.stderr);
+    assert!(ran.stderr.contains("cd /"), "{}", ran.stderr);
+    assert!(!ran.stderr.contains("CLEAN-UP FAILED"), "{}", ran.stderr);
+    let v = ran.json();
+    assert_eq!(v["error_kind"], "mount_failed");
+    assert_eq!(v["holders"][0]["pid"], pid);
+    assert_eq!(v["holders"][0]["how"], "cwd");
+    assert!(is_mounted(&mp));
+    assert!(options_of(&mp).starts_with("ro,"), "{}", options_of(&mp));
+    // The shell has gone: the same command adopts the mount.
+    let ran = from_stage0(&s, &mp, &["--no-grow"]);
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(ran.json()["mounted"]["adopted_stage0"], true);
 }
 
 #[test]

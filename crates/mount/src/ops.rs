@@ -77,6 +77,20 @@ pub enum MountError {
         /// Where and why it is not adopted.
         detail: String,
     },
+    /// umount(2) of the read-only mount (stage-0's, or our own verifying
+    /// one) said EBUSY: the processes holding it are named (issue 23: a
+    /// shell left inside the mount by `cd` was a bare EBUSY).
+    #[error(
+        "umount {}: EBUSY: the volume's read-only mount is in use, so it cannot be replaced by the read-write mount; it is left mounted read-only, nothing else was changed. {}",
+        mountpoint.display(),
+        busy_text(mountpoint, holders)
+    )]
+    Busy {
+        /// The read-only mount.
+        mountpoint: PathBuf,
+        /// Who holds it (empty when the scan found nobody).
+        holders: Vec<crate::holders::Holder>,
+    },
     /// mount(2)/umount(2) failed.
     #[error("{what}: {source}")]
     Sys {
@@ -329,6 +343,39 @@ pub(crate) fn sys_mount(
     })
 }
 
+fn busy_text(mountpoint: &Path, holders: &[crate::holders::Holder]) -> String {
+    if holders.is_empty() {
+        return format!(
+            "No process was found holding it (something mounted inside {}, a loop device or swap file on it?); free it, then run mount-helper again",
+            mountpoint.display()
+        );
+    }
+    format!(
+        "Holding it (a shell whose current directory is inside it counts: `cd /`; or stop the process), then run mount-helper again: {}",
+        holders
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ")
+    )
+}
+
+/// umount(2) of a read-only mount of `dev` at `path`; EBUSY names the
+/// processes holding it ([`crate::holders::scan`]).
+fn umount_naming_holders(path: &Path, dev: DevT, proc_root: &Path) -> Result<(), MountError> {
+    match nix::mount::umount2(path, MntFlags::empty()) {
+        Ok(()) => Ok(()),
+        Err(Errno::EBUSY) => Err(MountError::Busy {
+            mountpoint: path.to_path_buf(),
+            holders: crate::holders::scan(proc_root, dev),
+        }),
+        Err(e) => Err(MountError::Sys {
+            what: format!("umount {}", path.display()),
+            source: e,
+        }),
+    }
+}
+
 pub(crate) fn sys_umount(path: &Path) -> Result<(), MountError> {
     nix::mount::umount2(path, MntFlags::empty()).map_err(|e| MountError::Sys {
         what: format!("umount {}", path.display()),
@@ -473,7 +520,15 @@ pub fn mount_forensics(loc: &Located, req: &ForensicsRequest) -> Result<Mounted,
                 source,
             })
         })?;
-        sys_umount(&entry.mount_point).map_err(|e| undo.fail(e))?;
+        if let Err(e) = umount_naming_holders(&entry.mount_point, entry.dev, &req.proc_root) {
+            if matches!(e, MountError::Busy { .. }) {
+                // Stage-0's mount stays as it is: unmounting it fails for
+                // the same reason, and the responder frees it and runs
+                // mount-helper again.
+                undo.mounted = None;
+            }
+            return Err(undo.fail(e));
+        }
         undo.mounted = None;
         let mounts = mountinfo::read(&req.proc_root)?;
         mp = mountpoint::given_mountpoint(&entry.mount_point, &mounts)?;

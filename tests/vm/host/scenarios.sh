@@ -22,6 +22,7 @@ fail-busy-unmount  unmount refused while a process holds a file on the volume, t
 runbook            the whole runbook (local Automation engine over moto), the guest as the instance, volume hot-plugged
 stop-capture       Forensics-StopCapture during a capture: a finalized partial image, then a clean unmount
 hotplug            the three documents with the volume hot-plugged and unplugged over QMP (no engine)
+break-glass        docs/break-glass.md's commands as written, no SSM; verify --expect-… ANCHORED on the host
 LIST
 }
 
@@ -728,6 +729,64 @@ scenario_stop_capture() {
 		"$(res before-mount-suspect-written || true) -> $(res after-unmount-suspect-written || true)"
 	check_partial_image interrupted
 }
+# break-glass (issue 23): the responder's procedure of docs/break-glass.md,
+# its commands as written (tests/vm/host/break_glass.py extracts them: only
+# the page's "# <-" fill-ins are set), in a guest with only the forensics
+# volume attached and no SSM documents. The digests leave the guest the way
+# the page says: capture's last line on the terminal (the console). The
+# analyst's command of the same page, with those digests, must say ANCHORED.
+scenario_break_glass() {
+	local doc=$FV_ROOT/docs/break-glass.md
+	make_suspect_image
+	prepare_volume 1536
+	python3 "$FV_VM_DIR/host/break_glass.py" guest "$doc" "$FV_VOLUME_ID" >"$WORK/overlay/fv/break-glass.sh" ||
+		die "cannot extract the procedure from $doc"
+	log "break-glass: $(grep -c . "$WORK/overlay/fv/break-glass.sh") lines from $doc"
+	boot_guest x86_64 break-glass 900 256
+	check guest-scenario-clean "$(ok_if res_empty_fails)" "$(python3 "$RESULTS" "$WORK/console.log" fails)"
+	check no-ssm-document-in-the-guest "$(ok_if res_empty ssm-files)" "'$(res ssm-files || true)'"
+	check procedure-exit-0 "$(ok_if [ "$(res break-glass-rc)" = 0 ])" \
+		"exit $(res break-glass-rc || echo missing): $(res_block break-glass | tail -n1 | cut -c1-120)"
+	local dev
+	dev=$(res volume-dev || true)
+	check page-grep-finds-the-volume "$(ok_if block_has break-glass "^/sys/block/$dev/device/serial\$")" "/dev/$dev"
+	check mount-helper-mounted-read-write "$(ok_if block_has break-glass "^OK: $FV_VOLUME_ID \(/dev/$dev\) mounted read-write at /run/forensics-volume/$FV_VOLUME_ID ")" \
+		"$(res_block break-glass | grep -m1 'mounted read-write' | cut -c1-120)"
+	check unmount-safe-to-detach "$(ok_if block_has break-glass "OK: $FV_VOLUME_ID .*safe to detach")" \
+		"$(res_block break-glass | grep -m1 'safe to detach' | cut -c1-120)"
+	check volume-unmounted-at-end "$(ok_if res_empty after-unmount-mountpoint)" "'$(res after-unmount-mountpoint || true)'"
+	check mountpoint-removed "$(ok_if not block_has run-forensics-volume "$FV_VOLUME_ID")" ""
+	check suspect-written-sectors-unchanged "$(ok_if same_number "$(res before-mount-suspect-written)" "$(res after-unmount-suspect-written)")" \
+		"$(res before-mount-suspect-written || true) -> $(res after-unmount-suspect-written || true)"
+	# The digests, off the volume: capture's last line as the terminal showed it.
+	local line m z l
+	line=$(res_block break-glass | grep -E '^capture: complete' | tail -n1)
+	m=$(sed -n 's/.*sha256 manifest\.json=\([0-9a-f]\{64\}\) .*/\1/p' <<<"$line")
+	z=$(sed -n 's/.* memory\.lime\.zst=\([0-9a-f]\{64\}\) .*/\1/p' <<<"$line")
+	l=$(sed -n 's/.* lime=\([0-9a-f]\{64\}\).*/\1/p' <<<"$line")
+	check digests-on-the-terminal "$(ok_if [ ${#m} = 64 ] && [ ${#z} = 64 ] && [ ${#l} = 64 ])" "${line:0:60}..."
+	check final-line-says-take-them-off "$(ok_if grep -q 'copy these three digests off this host now' <<<"$line")" ""
+	expect volume-e2fsck-clean e2fsck -fn "$WORK/volume.img"
+	read_back || return 0
+	check manifest-status-complete "$(ok_if [ "$(manifest_field status)" = complete ])" "status '$(manifest_field status || true)'"
+	local cap args=() out rc=0
+	cap=$(host_capture_bin)
+	mapfile -t args < <(python3 "$FV_VM_DIR/host/break_glass.py" analyst "$doc" "$CAPDIR" "$m" "$z" "$l") ||
+		die "cannot extract the analyst's command from $doc"
+	[ "${args[0]:-}" = capture ] || die "the analyst's command does not start with capture: ${args[*]}"
+	out=$("$cap" "${args[@]:1}" 2>&1) || rc=$?
+	check analyst-verify-anchored "$(ok_if [ "$rc" = 0 ] && grep -q 'ANCHORED: manifest.json, the image file, the LiME stream match' <<<"$out")" \
+		"exit $rc: $(grep -o 'ANCHORED[^;]*' <<<"$out" | head -n1 | cut -c1-100)"
+	# One digest wrong (as a forged copy would have it): verification fails.
+	local wrong
+	wrong=$([ "${l:0:1}" = 0 ] && echo 1 || echo 0)${l:1}
+	mapfile -t args < <(python3 "$FV_VM_DIR/host/break_glass.py" analyst "$doc" "$CAPDIR" "$m" "$z" "$wrong")
+	rc=0
+	out=$("$cap" "${args[@]:1}" 2>&1) || rc=$?
+	check analyst-verify-another-digest-fails "$(ok_if [ "$rc" != 0 ])" "exit $rc: $(tail -n1 <<<"$out" | cut -c1-100)"
+	IMAGE_SUMMARY="break-glass: $(stat -c %s "$CAPDIR/memory.lime.zst") bytes zst"
+}
+
 res_empty_fails() { [ -z "$(python3 "$RESULTS" "$WORK/console.log" fails)" ]; }
 
 run_scenario() {

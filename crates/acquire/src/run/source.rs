@@ -48,7 +48,22 @@ fn attempt(kind: &str, reason: Option<String>) -> Attempt {
     }
 }
 
-fn next_steps(release: &str) -> String {
+/// What to do when no physical source could be used. Under kernel lockdown
+/// the LiME route is narrower: the same lockdown refuses unsigned modules
+/// (issue 23), so the advice says what is left.
+fn next_steps(release: &str, failures: &[(Kind, physical::ProbeError)], roots: &Roots) -> String {
+    let lockdown = failures
+        .iter()
+        .find_map(|(_, e)| match e {
+            physical::ProbeError::Lockdown { mode, .. } => Some(mode.clone()),
+            _ => None,
+        })
+        .or_else(|| physical::lockdown_mode(roots));
+    if let Some(mode) = lockdown {
+        return format!(
+            "kernel lockdown ({mode} mode) is on. It refuses /proc/kcore (confidentiality mode) and /dev/mem (both modes), and it refuses unsigned modules too: an unsigned LiME will not load. A lime.ko built for kernel {release} AND signed by a key this kernel trusts (the distribution's, or one enrolled before this boot; enrolling a key needs a reboot, which loses the memory) still loads: if you have one, put it at <volume>/modules/{release}/lime.ko and run `capture --source lime-module:auto`. Without one, memory cannot be captured on this instance (EC2 offers no hypervisor-level memory acquisition): preserve the disks instead (snapshot every EBS volume of the instance: the runbook's SnapshotAllVolumes=yes, or EC2 CreateSnapshots), and record in the case that memory capture was refused by kernel lockdown ({mode})"
+        );
+    }
     format!(
         "use LiME: put a lime.ko built for kernel {release} at <volume>/modules/{release}/lime.ko and run `capture --source lime-module:auto` (or lime-module:PATH); or load LiME yourself into a FIFO only root can reach (mkdir -m 700 /run/lime; mkfifo /run/lime/fifo; `capture --source lime:/run/lime/fifo` in the background; insmod lime.ko \"path=/run/lime/fifo format=lime timeout=0\"); not over TCP, where any local user can connect first"
     )
@@ -92,7 +107,7 @@ pub(super) fn open_source(
                     .join("\n");
                 Err(Error::NoSource {
                     list,
-                    next: next_steps(release),
+                    next: next_steps(release, &failures, roots),
                 })
             }
         },
@@ -324,5 +339,81 @@ pub(super) fn is_regular_file(input: &LimeInput) -> bool {
     match input {
         LimeInput::File(f) => f.metadata().is_ok_and(|m| m.is_file()),
         LimeInput::Fifo(_) | LimeInput::Stdin | LimeInput::Tcp(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io;
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn roots(t: &tempfile::TempDir) -> Roots {
+        Roots {
+            proc: t.path().join("proc"),
+            sys: t.path().join("sys"),
+            dev: t.path().join("dev"),
+        }
+    }
+
+    /// Issue 23: under lockdown the advice does not send the responder to
+    /// an unsigned LiME; it says what lockdown means for the module route
+    /// and what is left. Without lockdown, the LiME advice stays.
+    #[test]
+    fn lockdown_changes_the_advice() {
+        let t = tempfile::tempdir().unwrap();
+        let r = roots(&t);
+        let locked = vec![
+            (
+                Kind::Kcore,
+                physical::ProbeError::Lockdown {
+                    path: PathBuf::from("/proc/kcore"),
+                    mode: "confidentiality".into(),
+                    source: io::Error::from_raw_os_error(libc::EPERM),
+                },
+            ),
+            (
+                Kind::Mem,
+                physical::ProbeError::Lockdown {
+                    path: PathBuf::from("/dev/mem"),
+                    mode: "confidentiality".into(),
+                    source: io::Error::from_raw_os_error(libc::EPERM),
+                },
+            ),
+        ];
+        let next = next_steps("6.1.0-test", &locked, &r);
+        assert!(next.contains("unsigned LiME will not load"), "{next}");
+        assert!(
+            next.contains("signed by a key this kernel trusts"),
+            "{next}"
+        );
+        assert!(next.contains("snapshot every EBS volume"), "{next}");
+        assert!(!next.contains("insmod"), "{next}");
+        // Lockdown seen only in /sys (the sources failed for other reasons).
+        std::fs::create_dir_all(t.path().join("sys/kernel/security")).unwrap();
+        std::fs::write(
+            t.path().join("sys/kernel/security/lockdown"),
+            "none [integrity] confidentiality\n",
+        )
+        .unwrap();
+        let missing = vec![(
+            Kind::Kcore,
+            physical::ProbeError::Missing {
+                path: PathBuf::from("/proc/kcore"),
+                why: "no CONFIG_PROC_KCORE",
+            },
+        )];
+        let next = next_steps("6.1.0-test", &missing, &r);
+        assert!(next.contains("lockdown (integrity mode)"), "{next}");
+        // No lockdown: load LiME.
+        std::fs::write(
+            t.path().join("sys/kernel/security/lockdown"),
+            "[none] integrity confidentiality\n",
+        )
+        .unwrap();
+        let next = next_steps("6.1.0-test", &missing, &r);
+        assert!(next.contains("insmod lime.ko"), "{next}");
+        assert!(!next.contains("lockdown"), "{next}");
     }
 }

@@ -53,7 +53,7 @@ pub fn summary_line(o: &Outcome) -> String {
         )
     };
     format!(
-        "capture: {status}: {} of RAM in {} range(s) from {} in {} ({}/s) -> {} ({}, {ratio:.1} %){unreadable}; {}",
+        "capture: {status}: {} of RAM in {} range(s) from {} in {} ({}/s) -> {} ({}, {ratio:.1} %){unreadable}; {}; {ANCHOR_ADVICE}",
         human(ram),
         m.ranges.len(),
         m.source.kind,
@@ -65,7 +65,12 @@ pub fn summary_line(o: &Outcome) -> String {
     )
 }
 
-/// The digests that end the summary line, in a fixed `name=hex` form the
+/// What ends the summary line: the digests above are the only copy outside
+/// the volume once they leave it (issue 23). Without SSM nothing else keeps
+/// them, and `verify` without them is self-consistency only.
+pub const ANCHOR_ADVICE: &str = "copy these three digests off this host now (e.g. into the case ticket): the analyst gives them to capture verify --expect-manifest-sha256 --expect-sha256 --expect-lime-sha256 (docs/break-glass.md)";
+
+/// The digests near the end of the summary line, in a fixed `name=hex` form the
 /// runbook parses out of the SSM output and copies into its outputs, the
 /// custody record and the evidence snapshot's tags: they anchor the capture
 /// outside the volume it was written to (security review H3).
