@@ -820,3 +820,22 @@ fn partial_cause_is_named_as_in_the_manifest() {
         );
     }
 }
+
+/// Issue 23: an AVML compressed image given to the analyst's commands is
+/// named for what it is, with the command that repackages it, not called an
+/// unknown or damaged file.
+#[test]
+fn an_avml_file_is_named_with_what_to_run() {
+    let t = tmp();
+    let mut avml = Vec::new();
+    fv_formats::avml::write_block(&mut avml, 0x1000, 0x1fff, &[7u8; 0x1000]).unwrap();
+    let p = t.path().join("memory.avml");
+    std::fs::write(&p, &avml).unwrap();
+    for sub in ["verify", "info", "extract"] {
+        let r = run(&[sub, path_str(&p)]);
+        assert_eq!(r.code, 2, "{r:?}");
+        let e = r.error.unwrap();
+        assert!(e.contains("AVML's compressed format"), "{e}");
+        assert!(e.contains("capture --source lime:"), "{e}");
+    }
+}

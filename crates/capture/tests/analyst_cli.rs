@@ -161,3 +161,87 @@ fn root_lime_module_auto_without_a_module_says_what_to_do() {
     assert_failure_shape(&json(&o), "capture", 11, "no_source");
     assert!(!Path::new(&f.captures()).exists() || f.capture_entries().is_empty());
 }
+
+/// AVML's own compressed output (`avml --compress`, "LiME version 2":
+/// snappy-framed blocks) was reported as a damaged LiME image: `--source
+/// lime:FILE` now repackages it, the manifest naming the AVML file by its
+/// SHA-256, and the capture verifies with the LiME stream it stands for.
+#[test]
+fn root_avml_compressed_output_is_repackaged() {
+    require_root();
+    let f = Fixture::new();
+    let lime = expected_lime(&ram(), |_| true);
+    // As AVML writes it: blocks of at most 16 MiB (here smaller, so a
+    // range spans several), each a header, a snappy stream, its length.
+    let mut avml = Vec::new();
+    for (s, e) in ram() {
+        let mut at = s;
+        while at <= e {
+            let end = (at + 0x4_0000 - 1).min(e);
+            let data: Vec<u8> = (at..=end).map(mem_byte).collect();
+            fv_formats::avml::write_block(&mut avml, at, end, &data).unwrap();
+            at = end + 1;
+        }
+    }
+    let path = f.path().join("memory.avml");
+    std::fs::write(&path, &avml).unwrap();
+    let out = run(&mut f.cmd(&format!("lime:{}", path.display())));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let dir = f.capture_dir();
+    // The LiME stream has one record per AVML block, same bytes.
+    let mut want = Vec::new();
+    let mut records = Vec::new();
+    for (s, e) in ram() {
+        let mut at = s;
+        while at <= e {
+            let end = (at + 0x4_0000 - 1).min(e);
+            want.extend_from_slice(&fv_formats::lime::Header::new(at, end).to_bytes());
+            want.extend((at..=end).map(mem_byte));
+            records.push((at, end));
+            at = end + 1;
+        }
+    }
+    assert_eq!(decompress(&dir.join("memory.lime.zst")), want);
+    let m = manifest(&dir);
+    assert_eq!(m.ranges.len(), records.len());
+    let detail = m.source.detail.clone().unwrap_or_default();
+    assert!(detail.contains("AVML compressed image"), "{detail}");
+    assert!(detail.contains(&sha_hex(&avml)), "{detail}");
+    let v = run(Command::new(bin()).arg("verify").arg(&dir));
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    // The same memory as the plain LiME dump of it, record by record.
+    let payload = |s: &[u8]| -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < s.len() {
+            let h =
+                fv_formats::lime::Header::parse(s[at..at + 32].try_into().unwrap(), 0, 0).unwrap();
+            let n = (h.end - h.start + 1) as usize;
+            out.extend_from_slice(&s[at + 32..at + 32 + n]);
+            at += 32 + n;
+        }
+        out
+    };
+    assert_eq!(payload(&want), payload(&lime));
+
+    // A damaged AVML file: what came before the damage is kept as a
+    // partial capture (as for any LiME input that fails midway), the block
+    // named.
+    let mut bad = avml.clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0x55;
+    let badp = f.path().join("bad.avml");
+    std::fs::write(&badp, &bad).unwrap();
+    let g = Fixture::new();
+    let out = run(&mut g.cmd(&format!("lime:{}", badp.display())));
+    assert_eq!(out.status.code(), Some(22), "{}", stderr(&out));
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.contains("PARTIAL") && line.contains("AVML block"),
+        "{line}"
+    );
+    assert_eq!(
+        manifest(&g.capture_dir()).status,
+        fv_evidence::manifest::Status::Partial
+    );
+}

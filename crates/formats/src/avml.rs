@@ -300,7 +300,7 @@ impl<R: Read> Avml<R> {
                             } else {
                                 io::ErrorKind::InvalidData
                             },
-                            format!("AVML block {index} at input offset {header_at}: snappy: {e}"),
+                            format!("AVML block {index} at input offset {header_at}: {e}"),
                         )
                     })?;
                     if n == 0 {
