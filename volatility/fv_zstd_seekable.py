@@ -275,11 +275,19 @@ class ZstdSeekableStacker(interfaces.automagic.StackerLayerInterface):
             footer = base.read(size - FOOTER_LEN, FOOTER_LEN)
         except exceptions.InvalidAddressException:
             return None
-        if struct.unpack("<I", head)[0] != ZSTD_MAGIC or parse_footer(footer) is None:
+        if struct.unpack("<I", head)[0] != ZSTD_MAGIC:
+            return None
+        where = getattr(base, "location", layer_name)
+        if parse_footer(footer) is None:
+            vollog.warning(
+                f"{where} begins with a zstd frame but does not end in a seek table: cut short, "
+                "or a plain zstd file (not capture's): run `capture verify` on it, or decompress "
+                "it (zstd -d) and give Volatility the LiME file"
+            )
             return None
         if zstandard is None:
             vollog.warning(
-                f"{layer_name} is a seekable zstd image (memory.lime.zst), but the Python "
+                f"{where} is a seekable zstd image (memory.lime.zst), but the Python "
                 "package zstandard is not installed where Volatility is: pip install zstandard"
             )
             return None
@@ -288,5 +296,5 @@ class ZstdSeekableStacker(interfaces.automagic.StackerLayerInterface):
         try:
             return ZstdSeekableLayer(context, new_name, new_name)
         except ZstdSeekableFormatException as e:
-            vollog.warning(f"{layer_name}: not read as a seekable zstd image: {e}")
+            vollog.warning(f"{where}: not read as a seekable zstd image: {e}")
             return None

@@ -165,8 +165,10 @@ class LayerTest(unittest.TestCase):
         with open(appended, "ab") as f:
             f.write(b"\x00")
         for p in (cut, appended):
-            ctx, names = stack(p)
+            with self.assertLogs(fv.vollog, "WARNING") as logs:
+                ctx, names = stack(p)
             self.assertEqual(names, ["FileLayer"], p)
+            self.assertIn("does not end in a seek table", "".join(logs.output))
         # A table entry that lies about a frame's compressed size.
         lying = self.copy("lying.lime.zst")
         size = os.path.getsize(lying)
