@@ -258,6 +258,9 @@ assemble_volume() {
 	# SSM documents and their scripts, rendered from deploy/ (one source of truth).
 	"$TOP/deploy/render.sh" "$DIST/deploy" >&2
 	cp -R "$DIST/deploy/ssm/." "$vol/ssm/"
+	# The analyst's Volatility 3 layer (vol -p volatility -f memory.lime.zst).
+	mkdir -p "$vol/volatility"
+	install -m 0644 "$TOP/volatility/fv_zstd_seekable.py" "$vol/volatility/"
 
 	cat >"$vol/forensics-volume.json" <<EOF
 {
@@ -375,7 +378,7 @@ check_reproducible() {
 run_tests() {
 	setup
 	say "setup's own checks: shellcheck, and its package decisions (tests/setup/check.sh)"
-	shellcheck -x build.sh tests/setup/*.sh tests/vm/*.sh tests/vm/host/*.sh
+	shellcheck -x build.sh tests/setup/*.sh tests/vm/*.sh tests/vm/host/*.sh tests/volatility/*.sh
 	"$TOP/tests/setup/check.sh"
 	say "cargo fmt --check"
 	cargo fmt --all -- --check
@@ -390,6 +393,9 @@ run_tests() {
 	FV_DIST=$DIST cargo test --locked --workspace -- --include-ignored
 	say "deploy material: deploy/check.sh"
 	"$TOP/deploy/check.sh" --volume-ssm "$DIST/volume/ssm"
+	# issue 23: Volatility 3 reads memory.lime.zst in place through volatility/.
+	say "the Volatility layer on a real capture: tests/volatility/run.sh"
+	"$TOP/tests/volatility/run.sh" "$DIST/volume/bin/$(uname -m)/capture"
 	# issue 12: the runbook executed against moto, a fault at every step.
 	say "the runbook, executed: deploy/automation.sh drills"
 	"$TOP/deploy/automation.sh" drills

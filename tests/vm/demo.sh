@@ -97,6 +97,13 @@ if [ -n "${CAPDIR:-}" ]; then
 	grep -w -- "$demo_name" "$WORK/vol-$VOLATILITY_VERSION-linux.pslist.txt" | sed 's/^/   │ /' >&2 || true
 	check vol-pslist-planted-process "$(ok_if line_has "$WORK/vol-$VOLATILITY_VERSION-linux.pslist.txt" "$demo_pid" "$demo_name")" \
 		"$demo_name pid $demo_pid among $(grep -c . "$WORK/vol-$VOLATILITY_VERSION-linux.pslist.txt") lines"
+	said "no extraction needed: the volume's Volatility layer (volatility/ in the repo and on the volume, with the" \
+		"Python package zstandard) reads memory.lime.zst through its seek table, one 1 MiB frame at a time"
+	vol_plugin "$VOLATILITY_VERSION" linux.pslist in-place
+	said "vol -p volatility -s $WORK/symbols -f $CAPDIR/memory.lime.zst linux.pslist   ($VOL_SECONDS s)"
+	grep -w -- "$demo_name" "$WORK/vol-$VOLATILITY_VERSION-linux.pslist-zst.txt" | sed 's/^/   │ /' >&2 || true
+	check vol-pslist-in-place-planted-process "$(ok_if line_has "$WORK/vol-$VOLATILITY_VERSION-linux.pslist-zst.txt" "$demo_pid" "$demo_name")" \
+		"memory.lime.zst read in place: $demo_name pid $demo_pid among $(grep -c . "$WORK/vol-$VOLATILITY_VERSION-linux.pslist-zst.txt") lines"
 fi
 took
 
@@ -117,9 +124,9 @@ if [ -n "${CAPDIR:-}" ] && [ -f "$CAPDIR/manifest.json" ]; then
 	said "mount-helper mount --evidence --volume-id vol-...   # the evidence snapshot's volume, strictly read-only" \
 		"$cap verify '$CAPDIR'        # every hash, the seek table, the manifest" \
 		"$cap info '$CAPDIR'          # who, what, when, how much" \
-		"$cap extract '$CAPDIR' -o memory.lime   # plain LiME (same bytes as zstd -d), what Volatility reads" \
 		"$cap symbols '$CAPDIR' -o symbols/linux.json.xz   # the kernel's own symbol table (BTF + kallsyms)" \
-		"vol -s symbols -f memory.lime linux.pslist   # or any other Linux plugin: lsmod, sockstat, bash, ..." \
+		"vol -p volume/volatility -s symbols -f '$CAPDIR/memory.lime.zst' linux.pslist   # in place (pip install zstandard); or lsmod, sockstat, bash, ..." \
+		"$cap extract '$CAPDIR' -o memory.lime   # plain LiME (same bytes as zstd -d), for tools other than Volatility 3" \
 		"python3 -m json.tool '$CAPDIR/manifest.json' | less   # chain of custody: who, when, what, every hash" \
 		"(docs/analyst.md has the rest)"
 fi

@@ -104,6 +104,24 @@ pub enum Error {
 }
 
 impl Error {
+    /// A stable name for the failure, from its exit code (as the helpers'
+    /// `error_kind`), for `--json`.
+    pub fn kind(&self) -> &'static str {
+        match self.exit_code() {
+            exit::USAGE => "usage",
+            exit::NOT_ROOT => "not_root",
+            exit::NO_SOURCE => "no_source",
+            exit::BAD_INPUT => "bad_input",
+            exit::MODULE_REFUSED => "module_refused",
+            exit::OUTPUT_REFUSED => "output_refused",
+            exit::BUSY => "busy",
+            exit::NO_SPACE => "no_space",
+            exit::INTERRUPTED_EARLY => "interrupted_early",
+            exit::FINALIZE_FAILED => "finalize_failed",
+            _ => "failure",
+        }
+    }
+
     /// The documented exit code.
     pub fn exit_code(&self) -> u8 {
         match self {

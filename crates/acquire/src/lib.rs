@@ -22,6 +22,7 @@
 //! `src/tcp.c`; linux `fs/proc/kcore.c`, `kernel/resource.c`). Every root
 //! (`/proc`, `/sys`, `/dev`) is a parameter so tests read fixture trees.
 
+pub mod avml_input;
 pub mod cli;
 pub mod error;
 pub mod exit;

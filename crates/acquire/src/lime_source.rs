@@ -38,6 +38,21 @@ use crate::{stop, sys};
 /// LiME's module name (for `delete_module`).
 pub const MODULE_NAME: &str = "lime";
 
+/// [`LimeSourceError::NoStream`]'s message: never "within 0 s".
+fn no_stream(path: &Path, fifo: &str, waited: u64) -> String {
+    if waited == 0 {
+        format!(
+            "{} was loaded, and its init_module returned without writing a dump into {fifo}: is it LiME, built for this kernel, and not already loaded (lsmod | grep lime; rmmod lime)?",
+            path.display()
+        )
+    } else {
+        format!(
+            "{} was loaded but never wrote its dump into {fifo} within {waited} s",
+            path.display()
+        )
+    }
+}
+
 /// Why a LiME source could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum LimeSourceError {
@@ -50,9 +65,23 @@ pub enum LimeSourceError {
         #[source]
         source: io::Error,
     },
+    /// `lime-module:auto`: the volume has no module for this kernel.
+    #[error(
+        "lime-module:auto: no LiME module for kernel {release} on this forensics volume: {path}: {source}. Build LiME for exactly this kernel (LiME's source, or Debian/Ubuntu's lime-forensics-dkms, against the headers of {release}) on a machine running the same kernel, copy lime.ko to {path} and run again; or give --source lime-module:PATH; or, without a module, --source auto (/proc/kcore, /dev/crash, /dev/mem)"
+    )]
+    NoModule {
+        /// Where the module was looked for.
+        path: PathBuf,
+        /// `uname -r`.
+        release: String,
+        /// Why it could not be opened.
+        #[source]
+        source: io::Error,
+    },
     /// Nothing listened within the timeout.
     #[error(
-        "{addr}: no LiME module listening after {waited} s ({source}); is the module loaded with path=tcp:PORT?"
+        "{addr}: no LiME module listening {} ({source}); is the module loaded with path=tcp:PORT?",
+        if *waited == 0 { "(tried once, without waiting)".to_string() } else { format!("after {waited} s") }
     )]
     Connect {
         /// Address.
@@ -76,8 +105,9 @@ pub enum LimeSourceError {
         /// What that means and what to do.
         explanation: String,
     },
-    /// The module loaded but its stream never came.
-    #[error("{path} was loaded but never wrote its dump into {fifo} within {waited} s")]
+    /// The module loaded but its stream never came (`waited` 0: its
+    /// `init_module` returned before it wrote anything).
+    #[error("{}", no_stream(path, fifo, *waited))]
     NoStream {
         /// Module path.
         path: PathBuf,
@@ -536,6 +566,26 @@ impl Module {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 23: a module whose init_module returned without writing is not
+    /// said to have been waited for "within 0 s".
+    #[test]
+    fn no_stream_without_a_wait_says_what_happened() {
+        let e = LimeSourceError::NoStream {
+            path: "/v/modules/6.1.0/lime.ko".into(),
+            fifo: "/run/fv-lime.1.0/lime.fifo".into(),
+            waited: 0,
+        };
+        let text = e.to_string();
+        assert!(!text.contains("0 s"), "{text}");
+        assert!(text.contains("returned without writing a dump"), "{text}");
+        let e = LimeSourceError::NoStream {
+            path: "/m/lime.ko".into(),
+            fifo: "f".into(),
+            waited: 60,
+        };
+        assert!(e.to_string().contains("within 60 s"), "{e}");
+    }
 
     #[test]
     fn refusals_are_explained() {

@@ -29,6 +29,7 @@ use fv_evidence::manifest::{
 use fv_evidence::writer::{self, ImageSummary, ImageWriter, WriterError, WriterOptions};
 use fv_formats::iomem::RamRange;
 
+use crate::avml_input::{self, LimeOrAvml};
 use crate::cli::CaptureArgs;
 use crate::error::Error;
 use crate::lime_source::LimeSourceError;
@@ -257,6 +258,11 @@ fn estimate(opened: &Opened, roots: &Roots) -> Option<u64> {
     match opened {
         Opened::Phys(p) => Some(Layout::of_ram(&p.ram).len()),
         Opened::Lime { input, .. } if is_regular_file(input) => match input {
+            // An AVML compressed file holds more than its length: sized
+            // from the host's RAM below, as a FIFO is.
+            LimeInput::File(f) if avml_input::file_is_avml(f) => physical::read_ram(roots)
+                .ok()
+                .map(|r| Layout::of_ram(&r).len()),
             LimeInput::File(f) => f.metadata().ok().map(|m| m.len()),
             _ => None,
         },
@@ -447,6 +453,7 @@ fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) 
     let stall = Duration::from_secs(args.stall_timeout.max(1));
     let writer = &mut out.writer;
     let progress = &mut out.progress;
+    let mut input_note = None;
     let ram = source.host_ram.as_deref();
     let result = match &mut source.opened {
         Opened::Phys(p) => {
@@ -457,8 +464,10 @@ fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) 
             LimeInput::File(f) => {
                 let file = &*f;
                 let mut dropped = 0u64;
-                stream::ingest_lime(
-                    StopAware::new(file, stall),
+                // AVML's compressed format is repackaged (issue 23).
+                let mut reader = LimeOrAvml::new(StopAware::new(file, stall));
+                let r = stream::ingest_lime(
+                    &mut reader,
                     ram,
                     &mut layout,
                     writer,
@@ -470,7 +479,9 @@ fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) 
                             dropped = off;
                         }
                     },
-                )
+                );
+                input_note = reader.note();
+                r
             }
             LimeInput::Fifo(fifo) => stream::ingest_lime(
                 StopAware::new(&fifo.reader, stall),
@@ -481,15 +492,20 @@ fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) 
                 &mut copied,
                 |_| {},
             ),
-            LimeInput::Stdin => stream::ingest_lime(
-                StopAware::new(std::io::stdin(), stall),
-                ram,
-                &mut layout,
-                writer,
-                progress,
-                &mut copied,
-                |_| {},
-            ),
+            LimeInput::Stdin => {
+                let mut reader = LimeOrAvml::new(StopAware::new(std::io::stdin(), stall));
+                let r = stream::ingest_lime(
+                    &mut reader,
+                    ram,
+                    &mut layout,
+                    writer,
+                    progress,
+                    &mut copied,
+                    |_| {},
+                );
+                input_note = reader.note();
+                r
+            }
             LimeInput::Tcp(s) => stream::ingest_lime(
                 StopAware::new(&*s, stall),
                 ram,
@@ -503,6 +519,12 @@ fn acquire(args: &CaptureArgs, source: &mut SourceState, out: &mut OutputState) 
     };
     progress.finish();
     copied.close_summaries();
+    if let Some(note) = input_note {
+        out.detail = Some(match out.detail.take() {
+            Some(d) => format!("{d}; {note}"),
+            None => note,
+        });
+    }
     Acquired {
         layout,
         copied,

@@ -112,6 +112,18 @@ pub enum Error {
         /// The output.
         path: PathBuf,
     },
+    /// The output would land in the evidence (a capture directory).
+    #[error(
+        "{path}: is inside the capture directory {dir}; the evidence directory is never written to (a new file there is an unlisted file to `capture verify`, and a copy of the image beside it doubles what must be kept): give -o with a path outside it, e.g. -o {suggestion}"
+    )]
+    OutputInEvidence {
+        /// The output.
+        path: PathBuf,
+        /// The capture directory.
+        dir: PathBuf,
+        /// A path outside it.
+        suggestion: PathBuf,
+    },
     /// Creating or writing the output failed.
     #[error("{path}: {source}")]
     Output {
@@ -159,6 +171,19 @@ impl Error {
         }
     }
 
+    /// A stable name for the failure, from its exit code, for `--json`
+    /// (the helpers' `error_kind`).
+    pub fn kind(&self) -> &'static str {
+        match self.exit_code() {
+            exit::EVIDENCE_BAD => "evidence_bad",
+            exit::USAGE => "usage",
+            exit::OUTPUT => "output",
+            exit::INPUT => "input",
+            exit::NO_SYMBOLS => "no_symbols",
+            _ => "failure",
+        }
+    }
+
     /// The documented exit code for this error ([`crate::exit`]).
     pub fn exit_code(&self) -> u8 {
         match self {
@@ -186,6 +211,7 @@ impl Error {
             },
             Self::OutputExists { .. }
             | Self::OutputIsInput { .. }
+            | Self::OutputInEvidence { .. }
             | Self::Output { .. }
             | Self::OutputFs(_)
             | Self::Report(_) => exit::OUTPUT,

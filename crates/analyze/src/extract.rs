@@ -9,6 +9,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use fv_core::progress::Progress;
 use fv_evidence::reader::FrameStream;
 use fv_formats::lime::Header;
 use sha2::{Digest, Sha256};
@@ -170,7 +171,7 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             let why = m
                 .partial_reason
                 .as_ref()
-                .map(|p| format!(" ({:?}: {})", p.cause, p.detail))
+                .map(|p| format!(" ({}: {})", p.cause, p.detail))
                 .unwrap_or_default();
             write_line(
                 err,
@@ -215,7 +216,12 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             inputs.extend(identity(&c.manifest_path));
         }
         Sink::File {
-            out: OutFile::create(&path, args.force, &inputs)?,
+            out: OutFile::create(
+                &path,
+                args.force,
+                &inputs,
+                &crate::output::evidence_dirs(&input),
+            )?,
             sparse: args.format == Format::Padded,
             written: 0,
         }
@@ -242,6 +248,12 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         path: data_path.clone(),
         source,
     };
+    // On stderr (stdout may be the output, or carry the result line).
+    let mut progress = Progress::on_stderr("capture extract", false, Some(hi - lo));
+    let mut advance = |offset: u64, len: usize| {
+        let end = offset.saturating_add(len as u64).min(hi);
+        progress.advance(end.saturating_sub(offset.max(lo)));
+    };
     let frames_decoded = match src.image() {
         Some(img) => {
             // The one table, shared; only the frames' index range is passed.
@@ -262,6 +274,7 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
                     source,
                 })?;
                 writer.feed(frame.decompressed_offset, data)?;
+                advance(frame.decompressed_offset, data.len());
             }
             stream.finish().map_err(|source| Error::Image {
                 path: data_path.clone(),
@@ -276,11 +289,13 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
                 let n = usize::try_from((hi - at).min(FILE_CHUNK as u64)).unwrap_or(FILE_CHUNK);
                 src.read_exact_at(at, &mut buf[..n])?;
                 writer.feed(at, &buf[..n])?;
+                advance(at, n);
                 at += n as u64;
             }
             None
         }
     };
+    progress.finish();
     let (len, digest) = writer.finish_len();
     let stats = writer.sink_written();
     let path = writer.sink.finish(len)?;

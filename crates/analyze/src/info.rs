@@ -139,7 +139,7 @@ pub fn run(args: &InfoArgs, out: &mut dyn Write, _err: &mut dyn Write) -> Result
         }
         Input::PlainZstd(p) => {
             // No seek table: the headers can only be found by decompressing.
-            let scan = crate::scan::plain_zstd(opened?)?;
+            let scan = crate::scan::plain_zstd(opened?, "capture info")?;
             if let Some(e) = scan.zstd_error {
                 return Err(Error::Zstd {
                     path: p.clone(),
@@ -216,7 +216,7 @@ fn human(i: &Info) -> String {
     if let Some(m) = &i.manifest {
         let status = match (&m.status, &m.partial_reason) {
             (Status::Complete, _) => "complete".to_string(),
-            (Status::Partial, Some(p)) => format!("PARTIAL: {:?}: {}", p.cause, p.detail),
+            (Status::Partial, Some(p)) => format!("PARTIAL: {}: {}", p.cause, p.detail),
             (Status::Partial, None) => "PARTIAL".to_string(),
         };
         line("status", status);

@@ -221,6 +221,15 @@ impl Input {
             let name = path.file_name().unwrap_or(OsStr::new(MANIFEST_FILE));
             return Self::capture(dir, fd, name);
         }
+        if n == 4 && magic == fv_formats::avml::MAGIC {
+            return Err(Error::Unrecognised {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "is AVML's compressed format (`avml --compress`, its \"LiME version 2\": snappy-framed blocks), not LiME: repackage it into a capture, which checks every block and records the file's SHA-256: `capture --source lime:{} --foreign-lime --output DIR --allow-any-output` (as root; drop --foreign-lime on the host it was taken from), then verify, extract or symbols that capture",
+                    path.display()
+                ),
+            });
+        }
         Err(Error::Unrecognised {
             path: path.to_path_buf(),
             reason: format!(

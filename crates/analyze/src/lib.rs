@@ -230,6 +230,52 @@ pub struct InfoArgs {
     pub json: bool,
 }
 
+impl Command {
+    /// The subcommand's name (`verify`, ...).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Verify(_) => "verify",
+            Self::Extract(_) => "extract",
+            Self::Info(_) => "info",
+            Self::Symbols(_) => "symbols",
+        }
+    }
+
+    /// Whether `--json` was given.
+    pub fn json(&self) -> bool {
+        match self {
+            Self::Verify(a) => a.json,
+            Self::Info(a) => a.json,
+            Self::Extract(_) | Self::Symbols(_) => false,
+        }
+    }
+}
+
+/// The one JSON shape of a failure, the helpers' (`mount-helper`,
+/// `unmount-helper`) and `capture`'s alike: `{"ok": false, "command",
+/// "exit_code", "error_kind", "error"}`; `error` is the message with its
+/// causes, made printable.
+pub fn failure_json(command: &str, exit_code: u8, kind: &str, e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !text.contains(&said) {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        source = cause.source();
+    }
+    serde_json::json!({
+        "ok": false,
+        "command": command,
+        "exit_code": exit_code,
+        "error_kind": kind,
+        "error": text::printable(&text),
+    })
+    .to_string()
+}
+
 /// Runs one subcommand, printing to the process's stdout and stderr.
 ///
 /// # Errors

@@ -18,7 +18,9 @@ use crate::error::Error;
 /// RAM ranges at most); refusing bounds the map's memory.
 pub const MAX_RECORDS: usize = 1 << 20;
 
-/// One record located in the stream.
+/// One record located in the stream. In JSON (`info --json`) its keys are
+/// the manifest's and `verify --json`'s (`start`, `end`, `length`,
+/// `lime_offset`), plus `payload_offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Located {
     /// First physical address.
@@ -26,10 +28,12 @@ pub struct Located {
     /// Last physical address (inclusive).
     pub end: u64,
     /// Offset of the record's header in the stream.
+    #[serde(rename = "lime_offset")]
     pub header_offset: u64,
     /// Offset of its first payload byte.
     pub payload_offset: u64,
     /// Payload length.
+    #[serde(rename = "length")]
     pub len: u64,
 }
 

@@ -32,6 +32,74 @@ pub struct OutFile {
     committed: bool,
 }
 
+/// The capture directory an input belongs to, if any: the directory of a
+/// capture, or the directory holding an image next to a `manifest.json`.
+pub fn evidence_dirs(input: &crate::input::Input) -> Vec<PathBuf> {
+    if let crate::input::Input::Capture(c) = input {
+        return vec![c.dir.clone()];
+    }
+    match input.data_path().parent() {
+        Some(p) if p.join(fv_evidence::manifest::MANIFEST_FILE).exists() => {
+            vec![if p.as_os_str().is_empty() {
+                PathBuf::from(".")
+            } else {
+                p.to_path_buf()
+            }]
+        }
+        _ => vec![],
+    }
+}
+
+/// [`Error::OutputInEvidence`] when `path` would be in one of
+/// `evidence_dirs` or below one (checked before long work; [`OutFile::create`]
+/// checks again).
+///
+/// # Errors
+/// As said.
+pub fn not_in_evidence(path: &Path, evidence_dirs: &[PathBuf]) -> Result<(), Error> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let (Some(name), Ok(dir)) = (path.file_name(), Dir::open(parent)) else {
+        return Ok(()); // creating the output will fail with its own message
+    };
+    refuse_evidence_dir(path, parent, &dir, name, evidence_dirs)
+}
+
+/// [`Error::OutputInEvidence`] when `parent` (open as `dir`) is one of
+/// `evidence_dirs` or below one: the same directory (device and inode, so a
+/// bind mount or another spelling is caught) or, resolved, a path inside it.
+fn refuse_evidence_dir(
+    path: &Path,
+    parent: &Path,
+    dir: &Dir,
+    name: &OsStr,
+    evidence_dirs: &[PathBuf],
+) -> Result<(), Error> {
+    let here = dir.stat().ok().map(|st| (st.st_dev, st.st_ino));
+    let real_parent = std::fs::canonicalize(parent).ok();
+    for ev in evidence_dirs {
+        let same = here.is_some() && identity(ev) == here;
+        let below = match (&real_parent, std::fs::canonicalize(ev)) {
+            (Some(p), Ok(e)) => p.starts_with(&e),
+            _ => false,
+        };
+        if same || below {
+            let outside = std::fs::canonicalize(ev)
+                .ok()
+                .and_then(|e| e.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from(".."));
+            return Err(Error::OutputInEvidence {
+                path: path.to_path_buf(),
+                dir: ev.clone(),
+                suggestion: outside.join(name),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The `(device, inode)` of a path, if it exists.
 pub fn identity(path: &Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
@@ -39,11 +107,18 @@ pub fn identity(path: &Path) -> Option<(u64, u64)> {
 
 impl OutFile {
     /// Creates the temporary file for `path`. `inputs` are the evidence
-    /// files: the output may never be one of them.
+    /// files: the output may never be one of them; `evidence_dirs` are
+    /// capture directories: the output may not be in one (or below it).
     ///
     /// # Errors
-    /// [`Error::OutputExists`], [`Error::OutputIsInput`], [`Error::OutputFs`].
-    pub fn create(path: &Path, force: bool, inputs: &[(u64, u64)]) -> Result<Self, Error> {
+    /// [`Error::OutputExists`], [`Error::OutputIsInput`],
+    /// [`Error::OutputInEvidence`], [`Error::OutputFs`].
+    pub fn create(
+        path: &Path,
+        force: bool,
+        inputs: &[(u64, u64)],
+        evidence_dirs: &[PathBuf],
+    ) -> Result<Self, Error> {
         let name = path
             .file_name()
             .ok_or_else(|| Error::Output {
@@ -56,13 +131,17 @@ impl OutFile {
             _ => Path::new("."),
         };
         let dir = Dir::open(parent)?;
-        match dir.stat_child(&name) {
+        let existing = dir.stat_child(&name);
+        if let Ok(st) = &existing
+            && inputs.contains(&(st.st_dev, st.st_ino))
+        {
+            return Err(Error::OutputIsInput {
+                path: path.to_path_buf(),
+            });
+        }
+        refuse_evidence_dir(path, parent, &dir, &name, evidence_dirs)?;
+        match existing {
             Ok(st) => {
-                if inputs.contains(&(st.st_dev, st.st_ino)) {
-                    return Err(Error::OutputIsInput {
-                        path: path.to_path_buf(),
-                    });
-                }
                 if !force {
                     return Err(Error::OutputExists {
                         path: path.to_path_buf(),
@@ -302,22 +381,22 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let existing = tmp.path().join("out");
         std::fs::write(&existing, b"keep").unwrap();
-        let err = OutFile::create(&existing, false, &[]).unwrap_err();
+        let err = OutFile::create(&existing, false, &[], &[]).unwrap_err();
         assert!(matches!(err, Error::OutputExists { .. }), "{err}");
         let id = identity(&existing).unwrap();
-        let err = OutFile::create(&existing, true, &[id]).unwrap_err();
+        let err = OutFile::create(&existing, true, &[id], &[]).unwrap_err();
         assert!(matches!(err, Error::OutputIsInput { .. }), "{err}");
         assert_eq!(std::fs::read(&existing).unwrap(), b"keep");
 
         // Dropped before commit: no temporary left, nothing at the name.
         let fresh = tmp.path().join("fresh");
-        let out = OutFile::create(&fresh, false, &[]).unwrap();
+        let out = OutFile::create(&fresh, false, &[], &[]).unwrap();
         drop(out);
         assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
 
         // --force replaces a file.
         let mut sink = Sink::File {
-            out: OutFile::create(&existing, true, &[]).unwrap(),
+            out: OutFile::create(&existing, true, &[], &[]).unwrap(),
             sparse: false,
             written: 0,
         };

@@ -3,12 +3,14 @@
 //! frame's checks, and the LiME records (walked by
 //! [`fv_formats::lime::RecordReader`]). Seekable images are decoded on all
 //! cores with a bounded number of frames in memory; plain zstd and plain
-//! LiME files are streamed.
+//! LiME files are streamed. Progress goes to stderr
+//! ([`fv_core::progress`]): a bar on a terminal, a few lines otherwise.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::Path;
 
+use fv_core::progress::Progress;
 use fv_evidence::reader::{Frame, FrameStream, OnCompressed, ReadError, SeekTable};
 use fv_formats::lime::{LimeError, Record, RecordReader};
 use sha2::{Digest, Sha256};
@@ -63,11 +65,29 @@ pub struct Scan {
     pub io_error: Option<ReadError>,
 }
 
-/// Hashes what passes through.
+/// Hashes what passes through (and counts it as progress, if given).
 struct HashRead<R> {
     inner: R,
     hasher: Sha256,
     len: u64,
+    progress: Option<Progress>,
+}
+
+impl<R> HashRead<R> {
+    fn new(inner: R, progress: Option<Progress>) -> Self {
+        Self {
+            inner,
+            hasher: Sha256::new(),
+            len: 0,
+            progress,
+        }
+    }
+
+    fn finish_progress(&mut self) {
+        if let Some(p) = self.progress.as_mut() {
+            p.finish();
+        }
+    }
 }
 
 impl<R: Read> Read for HashRead<R> {
@@ -75,8 +95,16 @@ impl<R: Read> Read for HashRead<R> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.len += n as u64;
+        if let Some(p) = self.progress.as_mut() {
+            p.advance(n as u64);
+        }
         Ok(n)
     }
+}
+
+/// Progress over a file of `len` bytes (`label` begins each line).
+fn file_progress(label: &'static str, f: &File) -> Progress {
+    Progress::on_stderr(label, false, f.metadata().ok().map(|m| m.len()))
 }
 
 /// Marks an error that came from zstd rather than from reading the file.
@@ -121,6 +149,7 @@ struct Frames<'s, C> {
     bad: Vec<BadFrame>,
     bad_count: u64,
     io_error: Option<ReadError>,
+    progress: Progress,
 }
 
 impl<C: OnCompressed> Frames<'_, C> {
@@ -134,6 +163,7 @@ impl<C: OnCompressed> Frames<'_, C> {
                     h.update(data);
                 }
                 self.len += data.len() as u64;
+                self.progress.advance(data.len() as u64);
                 self.pos = 0;
                 self.started = true;
                 Ok(true)
@@ -144,6 +174,7 @@ impl<C: OnCompressed> Frames<'_, C> {
                 };
                 let frame = *frame;
                 self.len += u64::from(frame.decompressed_len);
+                self.progress.advance(u64::from(frame.decompressed_len));
                 self.hasher = None;
                 self.started = false;
                 self.bad_count += 1;
@@ -184,11 +215,17 @@ impl<C: OnCompressed> Read for Frames<'_, C> {
 }
 
 /// Scans a seekable image. Falls back to a plain zstd pass when the seek
-/// table is unusable, so the data frames are still checked.
+/// table is unusable, so the data frames are still checked. Progress lines
+/// begin with `label`.
 ///
 /// # Errors
 /// [`Error::Input`] if the file cannot be read from its start again.
-pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error> {
+pub fn seekable(
+    mut f: File,
+    path: &Path,
+    threads: usize,
+    label: &'static str,
+) -> Result<Scan, Error> {
     let table = match SeekTable::read_from(&mut f) {
         Ok(t) => t,
         Err(e) => {
@@ -196,12 +233,13 @@ pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error>
                 path: path.to_path_buf(),
                 source,
             })?;
-            let mut scan = plain_zstd(f)?;
+            let mut scan = plain_zstd(f, label)?;
             scan.table_error = Some(e);
             return Ok(scan);
         }
     };
     let file_len = table.file_len();
+    let progress = Progress::on_stderr(label, false, Some(table.decompressed_len()));
     let all = 0..table.frame_count();
     let mut stream =
         match FrameStream::start(f, &table, all, table.table_len(), threads, Sha256::new()) {
@@ -228,6 +266,7 @@ pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error>
         bad: Vec::new(),
         bad_count: 0,
         io_error: None,
+        progress,
     };
     let mut reader = RecordReader::new(&mut frames);
     let err = walk(&mut reader, &mut scan.records);
@@ -246,6 +285,7 @@ pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error>
             Ok(false) => break,
         }
     }
+    frames.progress.finish();
     let Frames {
         hasher,
         len,
@@ -273,16 +313,14 @@ pub fn seekable(mut f: File, path: &Path, threads: usize) -> Result<Scan, Error>
 }
 
 /// Scans a zstd stream without using a seek table (skippable frames such as
-/// a seek table are skipped by zstd).
+/// a seek table are skipped by zstd). Progress (of the file read) lines
+/// begin with `label`.
 ///
 /// # Errors
 /// None today; `Result` for the callers' sake.
-pub fn plain_zstd(f: File) -> Result<Scan, Error> {
-    let mut file = HashRead {
-        inner: io::BufReader::with_capacity(STREAM_BUF, f),
-        hasher: Sha256::new(),
-        len: 0,
-    };
+pub fn plain_zstd(f: File, label: &'static str) -> Result<Scan, Error> {
+    let progress = file_progress(label, &f);
+    let mut file = HashRead::new(io::BufReader::with_capacity(STREAM_BUF, f), Some(progress));
     let mut scan = Scan::default();
     let decoder = match zstd::stream::read::Decoder::with_buffer(io::BufReader::new(&mut file)) {
         Ok(d) => d,
@@ -291,11 +329,7 @@ pub fn plain_zstd(f: File) -> Result<Scan, Error> {
             return Ok(scan);
         }
     };
-    let mut reader = RecordReader::new(HashRead {
-        inner: ZstdErrors(decoder),
-        hasher: Sha256::new(),
-        len: 0,
-    });
+    let mut reader = RecordReader::new(HashRead::new(ZstdErrors(decoder), None));
     let err = walk(&mut reader, &mut scan.records);
     let lime = reader.into_inner();
     let mut read_failure = None;
@@ -341,6 +375,7 @@ pub fn plain_zstd(f: File) -> Result<Scan, Error> {
             source,
         });
     }
+    file.finish_progress();
     scan.file_len = file.len;
     if scan.io_error.is_none() {
         scan.file_sha256 = Some(hex_digest(file.hasher));
@@ -359,16 +394,16 @@ impl<R: Read> Read for ZstdErrors<R> {
     }
 }
 
-/// Scans a plain LiME file.
+/// Scans a plain LiME file. Progress lines begin with `label`.
 ///
 /// # Errors
 /// None today; `Result` for the callers' sake.
-pub fn plain_lime(f: File) -> Result<Scan, Error> {
-    let mut reader = RecordReader::new(HashRead {
-        inner: io::BufReader::with_capacity(STREAM_BUF, f),
-        hasher: Sha256::new(),
-        len: 0,
-    });
+pub fn plain_lime(f: File, label: &'static str) -> Result<Scan, Error> {
+    let progress = file_progress(label, &f);
+    let mut reader = RecordReader::new(HashRead::new(
+        io::BufReader::with_capacity(STREAM_BUF, f),
+        Some(progress),
+    ));
     let mut scan = Scan::default();
     let err = walk(&mut reader, &mut scan.records);
     let mut file = reader.into_inner();
@@ -387,6 +422,7 @@ pub fn plain_lime(f: File) -> Result<Scan, Error> {
             });
         }
     }
+    file.finish_progress();
     scan.file_len = file.len;
     scan.lime_len = file.len;
     if scan.io_error.is_none() {

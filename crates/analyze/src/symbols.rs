@@ -20,6 +20,7 @@
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
+use fv_core::progress::Progress;
 use fv_evidence::manifest::{CONTEXT_DIR, Manifest};
 use fv_evidence::reader::SeekableReader;
 use fv_symbols::{Arch, kallsyms, vmcoreinfo};
@@ -239,6 +240,10 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         )));
     };
     let output = output_path(args, &c.manifest)?;
+    crate::output::not_in_evidence(&output, std::slice::from_ref(&c.dir))?;
+    // Steps on stderr: the run takes seconds (BTF, xz) with nothing else shown.
+    let mut progress = Progress::on_stderr("capture symbols", false, None);
+    progress.stage("reading context/ (the kernel's BTF, kallsyms, banner, VMCOREINFO)");
     let ctx = Context::load(&c)?;
     let why = |reason: String| Error::NoSymbols {
         path: c.dir.clone(),
@@ -273,6 +278,7 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         }
     };
     let version = fv_core::build::VERSION;
+    progress.stage("building the table: types from BTF, symbols from kallsyms");
     let (isf, report) = fv_symbols::generate_table(&fv_symbols::Inputs {
         vmlinux,
         modules: &ctx.modules,
@@ -288,6 +294,7 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     })?;
     let mut isf = isf;
     let taint_flags = fit_taint_flags(&c, &mut isf, arch, ctx.vmcoreinfo.as_ref(), kernel_offset)?;
+    progress.stage("finding the banner in the image");
     let banner_at = find_banner(
         &c,
         arch,
@@ -300,8 +307,13 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         .into_iter()
         .flatten()
         .collect();
-    let file = OutFile::create(&output, args.force, &inputs)?;
+    let file = OutFile::create(&output, args.force, &inputs, std::slice::from_ref(&c.dir))?;
     let compressed = !output.to_string_lossy().ends_with(".json");
+    progress.stage(&format!(
+        "writing {}{}",
+        crate::text::printable(&output.display().to_string()),
+        if compressed { " (xz)" } else { "" }
+    ));
     let written = if compressed {
         fv_symbols::write_xz(&isf, file.file())
     } else {

@@ -14,6 +14,9 @@ use crate::lime_map::{ImageAt, Located, describe_stream_span};
 use crate::scan::{self, Scan};
 use crate::text::write_line;
 
+/// What begins verify's progress lines on stderr.
+const LABEL: &str = "capture verify";
+
 mod checks;
 mod omitted;
 use crate::{Exit, VerifyArgs, sidecar};
@@ -288,7 +291,7 @@ pub fn verify(
 
     let scan = match input {
         Input::Capture(c) => match input.open_data() {
-            Ok(file) => Some(scan::seekable(file, &c.image_path, threads)?),
+            Ok(file) => Some(scan::seekable(file, &c.image_path, threads, LABEL)?),
             Err(Error::Input { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 f.add("file", "the image file named by the manifest is missing");
                 None
@@ -298,9 +301,9 @@ pub fn verify(
                 None
             }
         },
-        Input::Seekable(p) => Some(scan::seekable(input.open_data()?, p, threads)?),
-        Input::PlainZstd(_) => Some(scan::plain_zstd(input.open_data()?)?),
-        Input::PlainLime(_) => Some(scan::plain_lime(input.open_data()?)?),
+        Input::Seekable(p) => Some(scan::seekable(input.open_data()?, p, threads, LABEL)?),
+        Input::PlainZstd(_) => Some(scan::plain_zstd(input.open_data()?, LABEL)?),
+        Input::PlainLime(_) => Some(scan::plain_lime(input.open_data()?, LABEL)?),
     };
     if !matches!(input, Input::Capture(_))
         && let Some(marker) = crate::input::aborted_marker_near(data_path)
@@ -530,7 +533,7 @@ fn summary_line(r: &Report, input: &Input) -> String {
             let status = match (&m.status, &m.partial_reason) {
                 (Status::Complete, _) => "complete".to_string(),
                 (Status::Partial, Some(p)) => {
-                    format!("PARTIAL ({:?}: {}{missing})", p.cause, p.detail)
+                    format!("PARTIAL ({}: {}{missing})", p.cause, p.detail)
                 }
                 (Status::Partial, None) => "PARTIAL".to_string(),
             };

@@ -645,6 +645,35 @@ fn info_summarises_for_people_and_programs() {
     assert_eq!(json(&r.stdout)["ranges"][1]["start"], 0x10_0000);
 }
 
+/// Issue 23: `info --json` and `verify --json` name a range's keys as the
+/// manifest does (`start`, `end`, `length`, `lime_offset`), for a capture
+/// directory and for an image alone.
+#[test]
+fn range_keys_are_the_manifests_in_info_and_verify() {
+    let t = tmp();
+    let f = capture(t.path(), "cap", &RANGES);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(f.manifest_path()).unwrap()).unwrap();
+    let want = &manifest["ranges"];
+    let image = f.image();
+    for path in [f.d(), path_str(&image)] {
+        let info = json(&run(&["info", path, "--json"]).stdout);
+        let verify = json(&run(&["verify", path, "--json"]).stdout);
+        for (i, m) in want.as_array().unwrap().iter().enumerate() {
+            for key in ["start", "end", "length", "lime_offset"] {
+                assert_eq!(info["ranges"][i][key], m[key], "info {path} {key}: {info}");
+                assert_eq!(
+                    verify["ranges"][i][key], m[key],
+                    "verify {path} {key}: {verify}"
+                );
+            }
+            for old in ["len", "header_offset"] {
+                assert!(info["ranges"][i].get(old).is_none(), "{info}");
+            }
+        }
+    }
+}
+
 #[test]
 fn a_damaged_manifest_is_a_finding_and_the_image_is_still_checked() {
     let t = tmp();
@@ -741,7 +770,7 @@ fn extracting_a_partial_capture_warns_about_zeros() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout
-            .contains("capture PARTIAL (Interrupted: SIGTERM; 0 range(s), 0 bytes omitted)"),
+            .contains("capture PARTIAL (interrupted: SIGTERM; 0 range(s), 0 bytes omitted)"),
         "{}",
         r.stdout
     );
@@ -761,4 +790,52 @@ fn extracting_a_partial_capture_warns_about_zeros() {
         "{}",
         r.stdout
     );
+}
+
+/// Issue 23: a partial capture's cause is named as the manifest names it
+/// (`source_truncated`) in every message, never as the Rust enum variant
+/// (`SourceTruncated`).
+#[test]
+fn partial_cause_is_named_as_in_the_manifest() {
+    let t = tmp();
+    let mut f = capture(t.path(), "cap", &RANGES);
+    f.manifest.status = fv_evidence::manifest::Status::Partial;
+    f.manifest.partial_reason = Some(fv_evidence::manifest::PartialReason {
+        cause: fv_evidence::manifest::PartialCause::SourceTruncated,
+        detail: "the LiME stream ended early".into(),
+    });
+    f.save_manifest();
+    let out = t.path().join("p.lime");
+    let runs = [
+        run(&["verify", f.d()]),
+        run(&["info", f.d()]),
+        run(&["extract", f.d(), "-o", path_str(&out)]),
+    ];
+    for r in &runs {
+        let all = format!("{}{}", r.stdout, r.stderr);
+        assert!(!all.contains("SourceTruncated"), "{all}");
+        assert!(
+            all.contains("source_truncated: the LiME stream ended early"),
+            "{all}"
+        );
+    }
+}
+
+/// Issue 23: an AVML compressed image given to the analyst's commands is
+/// named for what it is, with the command that repackages it, not called an
+/// unknown or damaged file.
+#[test]
+fn an_avml_file_is_named_with_what_to_run() {
+    let t = tmp();
+    let mut avml = Vec::new();
+    fv_formats::avml::write_block(&mut avml, 0x1000, 0x1fff, &[7u8; 0x1000]).unwrap();
+    let p = t.path().join("memory.avml");
+    std::fs::write(&p, &avml).unwrap();
+    for sub in ["verify", "info", "extract"] {
+        let r = run(&[sub, path_str(&p)]);
+        assert_eq!(r.code, 2, "{r:?}");
+        let e = r.error.unwrap();
+        assert!(e.contains("AVML's compressed format"), "{e}");
+        assert!(e.contains("capture --source lime:"), "{e}");
+    }
 }

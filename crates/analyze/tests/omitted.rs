@@ -49,7 +49,7 @@ fn an_honest_partial_capture_verifies_and_says_what_is_missing() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         r.stdout
-            .contains("capture PARTIAL (Interrupted: SIGTERM; 1 range(s), 262144 bytes omitted)"),
+            .contains("capture PARTIAL (interrupted: SIGTERM; 1 range(s), 262144 bytes omitted)"),
         "{}",
         r.stdout
     );

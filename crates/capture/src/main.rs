@@ -76,6 +76,10 @@ fn main() -> ExitCode {
                 // Messages quote names from the evidence: made printable.
                 let msg = e.to_string();
                 eprintln!("capture: error: {}", fv_analyze::text::printable(&msg));
+                if cmd.json() {
+                    let line = fv_analyze::failure_json(cmd.name(), e.exit_code(), e.kind(), &e);
+                    let _ = writeln!(std::io::stdout(), "{line}");
+                }
                 ExitCode::from(e.exit_code())
             }
         };
@@ -94,6 +98,11 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             eprintln!("capture: error: {e}");
+            // --json: the same shape as the helpers' failures, on stdout.
+            if cli.capture.json {
+                let line = fv_analyze::failure_json("capture", e.exit_code(), e.kind(), &e);
+                let _ = writeln!(std::io::stdout(), "{line}");
+            }
             ExitCode::from(e.exit_code())
         }
     }

@@ -132,6 +132,24 @@ fn root_symbols_from_two_slides_are_identical_and_match_the_image() {
         let table = out_dir.path().join(format!("t{i}.json.xz"));
         let o = symbols(&dir, &table);
         assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+        // Issue 23: its steps on stderr while it runs, never on stdout.
+        assert!(
+            stderr(&o).contains("capture symbols: building the table"),
+            "{}",
+            stderr(&o)
+        );
+        assert!(!stdout(&o).contains("capture symbols:"), "{}", stdout(&o));
+        if i == 0 {
+            // Issue 23: never into the evidence directory.
+            let inside = symbols(&dir, &dir.join("t.json.xz"));
+            assert_eq!(inside.status.code(), Some(3), "{}", stderr(&inside));
+            assert!(
+                stderr(&inside).contains("is inside the capture directory"),
+                "{}",
+                stderr(&inside)
+            );
+            assert!(!dir.join("t.json.xz").exists());
+        }
         let text = stdout(&o);
         assert!(
             text.contains(&format!("found in the image at physical {BANNER_PHYS:#x}")),

@@ -7,10 +7,13 @@
 //!   relative to a directory fd that was checked, mode 0600/0700, fsync of file
 //!   and directory, and page-cache release (`posix_fadvise(DONTNEED)`) so the
 //!   tool's own output does not displace the suspect's page cache.
+//! - [`progress`]: progress on stderr (a bar on a terminal, a few short
+//!   lines otherwise), for `capture` and its analyst subcommands.
 //! - [`report`]: the last step of a helper's run, its report on stdout.
 
 pub mod build;
 pub mod fs;
+pub mod progress;
 pub mod volume;
 
 /// The last step of a helper's run.

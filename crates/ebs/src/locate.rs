@@ -278,7 +278,8 @@ pub enum LocateError {
     TargetProtected(String),
     /// Nothing matched within the wait.
     #[error(
-        "no device for {volume_id} after waiting {waited_secs} s (is it attached to this instance?). Devices seen:\n{report}"
+        "no device for {volume_id} {} (is it attached to this instance?). Devices seen:\n{report}",
+        waited_phrase(*waited_secs)
     )]
     NotFound {
         /// The volume.
@@ -362,6 +363,16 @@ struct Found<'s> {
     disk: &'s Disk,
     method: Method,
     superblock: Option<Superblock>,
+}
+
+/// `after waiting N s`, or `after one look` when nothing was waited (a
+/// wait of 0 s, or a device that vanished): never "after waiting 0 s".
+fn waited_phrase(secs: u64) -> String {
+    if secs == 0 {
+        "after one look, without waiting".into()
+    } else {
+        format!("after waiting {secs} s")
+    }
 }
 
 /// Looks once.

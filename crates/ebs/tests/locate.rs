@@ -459,6 +459,19 @@ fn the_test_override_admits_qemus_model_only() {
     );
 }
 
+/// Issue 23: a wait shorter than a second (or none) is not reported as
+/// "after waiting 0 s".
+#[test]
+fn no_wait_is_not_called_waiting_0_s() {
+    let fx = Fixture::new();
+    let q = Query::new(TARGET);
+    let blobs = Blobs::default();
+    let err = locate(&q.opts(&fx, &blobs), Duration::ZERO).unwrap_err();
+    let text = err.to_string();
+    assert!(!text.contains("after waiting 0 s"), "{text}");
+    assert!(text.contains("after one look, without waiting"), "{text}");
+}
+
 #[test]
 fn waits_for_the_volume_to_appear() {
     let fx = Fixture::new();

@@ -313,6 +313,27 @@ pub enum PartialCause {
     SourceError,
 }
 
+impl PartialCause {
+    /// The name the manifest uses (`source_truncated`), for messages: what
+    /// the analyst reads is what `partial_reason.cause` says.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interrupted => "interrupted",
+            Self::NoSpace => "no_space",
+            Self::WriteError => "write_error",
+            Self::SourceTruncated => "source_truncated",
+            Self::SourceStalled => "source_stalled",
+            Self::SourceError => "source_error",
+        }
+    }
+}
+
+impl std::fmt::Display for PartialCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One file written in the capture directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileEntry {
@@ -369,6 +390,25 @@ impl Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 23: messages name a partial capture's cause as the manifest
+    /// does (`source_truncated`), never by the Rust variant (`SourceTruncated`).
+    #[test]
+    fn partial_cause_is_named_as_in_the_manifest() {
+        use PartialCause::*;
+        for c in [
+            Interrupted,
+            NoSpace,
+            WriteError,
+            SourceTruncated,
+            SourceStalled,
+            SourceError,
+        ] {
+            assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
+            assert_eq!(c.to_string(), c.as_str());
+            assert!(!c.to_string().chars().any(|ch| ch.is_ascii_uppercase()));
+        }
+    }
 
     pub(crate) fn sample() -> Manifest {
         Manifest {

@@ -290,15 +290,12 @@ check_evidence() {
 	echo "image $IMAGE_SUMMARY" >>"$WORK/summary"
 }
 
-# ensure_volatility [VERSION]: Volatility 3 from PyPI in a venv in the cache,
-# with jsonschema (so Volatility validates every symbol table it loads, as an
-# analyst's install with it does); sets VOL and VOL_PY.
+# ensure_volatility [VERSION]: Volatility 3 from PyPI in a venv in the cache
+# (tests/volatility/venv.sh: with jsonschema, so Volatility validates every
+# symbol table it loads, and zstandard for the volume's layer that reads
+# memory.lime.zst in place); sets VOL and VOL_PY.
 ensure_volatility() {
-	local version=${1:-$VOLATILITY_VERSION}
-	local venv=$VMCACHE/volatility3-$version-venv
-	VOL=$venv/bin/vol
-	VOL_PY=$venv/bin/python3
-	[ -x "$VOL" ] && [ -f "$venv/.fv-complete" ] && return 0
+	local version=${1:-$VOLATILITY_VERSION} venv
 	ensure_packages python3:python3
 	if ! python3 -c 'import venv, ensurepip' 2>/dev/null; then
 		apt_update_once
@@ -306,20 +303,14 @@ ensure_volatility() {
 		DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends python3-venv >&2 ||
 			die "apt-get install python3-venv failed"
 	fi
-	log "installing Volatility 3 $version from PyPI into $venv"
-	rm -rf "$venv"
-	python3 -m venv "$venv" || die "python3 -m venv failed (Debian: apt-get install python3-venv)"
-	"$venv/bin/pip" install -q "volatility3==$version" "jsonschema==$JSONSCHEMA_VERSION" >&2 ||
-		die "pip install volatility3==$version failed"
-	[ -x "$VOL" ] || die "volatility3 installed no 'vol' command"
-	touch "$venv/.fv-complete"
+	venv=$(FV_CACHE=$FV_CACHE "$FV_ROOT/tests/volatility/venv.sh" "$version") ||
+		die "Volatility 3 $version: tests/volatility/venv.sh failed"
+	VOL=$venv/bin/vol
+	VOL_PY=$venv/bin/python3
 }
-# The newest Volatility 3 release the bench runs, and the oldest one whose
-# Linux support `capture symbols` tables are checked with (2.11.0 predates
-# the VMCOREINFO stacker: it finds the kernel by scanning for swapper/0).
-VOLATILITY_VERSION=2.28.2
-VOLATILITY_OLDEST=2.11.0
-JSONSCHEMA_VERSION=4.23.0
+# VOLATILITY_VERSION (newest) and VOLATILITY_OLDEST.
+# shellcheck source=tests/volatility/versions.sh
+. "$FV_ROOT/tests/volatility/versions.sh"
 
 # --- scenarios ---------------------------------------------------------------
 

@@ -175,11 +175,22 @@ pub(super) fn open_source(
                 Some(p) => p.clone(),
                 None => {
                     let root = output::default_root(&canonical_exe())?;
-                    root.parent()
+                    let path = root
+                        .parent()
                         .unwrap_or(Path::new("/"))
                         .join(fv_core::volume::MODULES_DIR)
                         .join(release)
-                        .join("lime.ko")
+                        .join("lime.ko");
+                    // Say what was looked for and what to do, not only
+                    // "No such file or directory".
+                    if let Err(source) = std::fs::metadata(&path) {
+                        return Err(Error::Lime(LimeSourceError::NoModule {
+                            path,
+                            release: release.to_string(),
+                            source,
+                        }));
+                    }
+                    path
                 }
             };
             // LiME writes into a FIFO only root can reach (never a TCP

@@ -89,6 +89,10 @@ pub fn anchor_digests(o: &Outcome) -> String {
 pub fn summary_json(o: &Outcome) -> serde_json::Value {
     let m = &o.manifest;
     serde_json::json!({
+        // As the helpers' JSON: `ok` (exit code 0), `command`; a failure
+        // before any image is `{"ok": false, ...}` (capture's main).
+        "ok": o.exit == 0,
+        "command": "capture",
         "status": m.status,
         "partial_reason": m.partial_reason,
         "exit_code": o.exit,
