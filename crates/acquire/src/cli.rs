@@ -11,9 +11,10 @@ use crate::spec::SourceSpec;
 #[derive(Debug, Clone, clap::Args)]
 pub struct CaptureArgs {
     /// Memory source: auto (kcore, then crash, then mem), kcore, crash, mem,
-    /// lime:PATH, lime:- (stdin or a FIFO), lime-tcp:HOST:PORT,
-    /// lime-module:PATH (or lime-module:auto = the volume's
-    /// modules/<uname -r>/lime.ko).
+    /// lime:PATH, lime:- (stdin or a FIFO), lime-module:PATH (or
+    /// lime-module:auto = the volume's modules/<uname -r>/lime.ko), or, by
+    /// hand only, lime-tcp:HOST:PORT (its origin cannot be proven: any local
+    /// user can serve a fabricated dump; see docs/capture.md).
     #[arg(long, default_value = "auto", value_name = "SOURCE")]
     pub source: SourceSpec,
 
@@ -25,6 +26,12 @@ pub struct CaptureArgs {
     /// Accept an output root that is not on the forensics volume.
     #[arg(long)]
     pub allow_any_output: bool,
+
+    /// The forensics volume's EBS volume ID (the SSM document passes it):
+    /// the output must be on that very volume (the NVMe device whose serial
+    /// is this ID), not merely on a disk labelled FORENSICS.
+    #[arg(long, value_name = "vol-ID", value_parser = parse_volume_id, conflicts_with = "allow_any_output")]
+    pub volume_id: Option<fv_ebs::VolumeId>,
 
     /// Start even when free space is clearly too small; the capture then
     /// ends as a labelled partial image when the disk fills.
@@ -174,6 +181,10 @@ fn parse_imds_endpoint(s: &str) -> Result<String, String> {
             "{s}: only IMDS's own address or a loopback test peer is accepted"
         ))
     }
+}
+
+fn parse_volume_id(s: &str) -> Result<fv_ebs::VolumeId, String> {
+    fv_ebs::VolumeId::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_hex(s: &str) -> Result<u64, String> {
