@@ -65,8 +65,9 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub foreign_lime: bool,
 
-    /// lime-tcp: accept a peer that a process owns (a relay you started
-    /// yourself). Without it, only LiME's kernel socket is accepted.
+    /// lime-tcp: accept a peer that a process visibly holds (a relay you
+    /// started yourself). Without it such a peer is refused; that check is
+    /// no proof the peer is LiME's (see docs/capture.md).
     #[arg(long)]
     pub trust_lime_peer: bool,
 
