@@ -16,7 +16,7 @@
 #   FV_VOLUME_ID           vol-... of the forensics volume (required)
 #   FV_MOUNT_POINT         its mount point (default /run/forensics-volume/<volume id>)
 #   FV_CASE_ID, FV_EXAMINER, FV_NOTE   recorded in the manifest
-#   FV_SOURCE              auto, kcore, crash, mem, lime-module or lime-tcp:127.0.0.1:PORT
+#   FV_SOURCE              auto, kcore, crash, mem or lime-module
 #   FV_LEVEL, FV_THREADS   zstd level and threads (empty: capture's defaults)
 #   FV_IMDS                true: ask IMDSv2 for the instance identity; false: --no-imds
 #   FV_EXECUTION_TIMEOUT   the document's executionTimeout in seconds, 5..172800
@@ -125,12 +125,13 @@ esac
 case $NOTE in
 *[!A-Za-z0-9\ ,.:\;_/@#+=\(\)-]*) die 40 "note has characters outside letters, digits, space and ,.:;_/@#+=()-" ;;
 esac
+# Exactly the document's allowedValues (deploy/tools/check_scripts.py
+# compares them, and crates/acquire that capture takes each). No LiME over
+# TCP (security review S1): any local user can take the port first and
+# serve a fabricated dump, or connect first and receive the real one.
 case $SOURCE in
 auto | kcore | crash | mem | lime-module) ;;
-lime-tcp:127.0.0.1:[0-9]* | lime-tcp:localhost:[0-9]*)
-    number 'LiME TCP port' "${SOURCE##*:}" 1 65535
-    ;;
-*) die 40 "source '$SOURCE' (expected auto, kcore, crash, mem, lime-module or lime-tcp:127.0.0.1:PORT)" ;;
+*) die 40 "source '$SOURCE' (expected auto, kcore, crash, mem or lime-module)" ;;
 esac
 [ -z "$LEVEL" ] || number 'compression level' "$LEVEL" 1 19
 [ -z "$THREADS" ] || number threads "$THREADS" 1 256
@@ -205,7 +206,9 @@ case $rc in
 *) die 44 "the toolkit on $MOUNT_POINT is not the one this document was built for: $PIN_WHY" ;;
 esac
 
-set -- --case-id "$CASE_ID" --examiner "$EXAMINER" --source "$SOURCE" --output "$MOUNT_POINT/captures"
+# --volume-id: capture refuses an output that is not on this EBS volume
+# (security review S12), not just any file system labelled FORENSICS.
+set -- --case-id "$CASE_ID" --examiner "$EXAMINER" --source "$SOURCE" --output "$MOUNT_POINT/captures" --volume-id "$VOLUME_ID"
 [ -z "$NOTE" ] || set -- "$@" --note "$NOTE"
 [ -z "$LEVEL" ] || set -- "$@" --level "$LEVEL"
 [ -z "$THREADS" ] || set -- "$@" --threads "$THREADS"

@@ -5,7 +5,8 @@ from the rendered documents. Then, under dash and busybox ash, the rendered
 Forensics-CaptureMemory, -UnmountVolume and -StopCapture scripts against a
 fixture forensics volume under /run with test doubles for the binaries:
 capture's arguments and the time-budget watchdog (SIGTERM, a partial image),
-refusals of read-only or missing mounts, the toolkit pin (L11), the unmount
+refusals of read-only or missing mounts, the Source values it takes against
+the documents' (S10), the toolkit pin (L11), the unmount
 helper's refusal passed through and the mount proven gone, StopCapture ending
 a capture and leaving a stale pid alone. Why: these scripts run on the
 suspect instance as root; their verdicts and exit codes are what the runbook
@@ -222,7 +223,7 @@ def make_capture_checks(shell):
             with open(v.args) as f:
                 args = f.read().split("\n")[:-1]
             want = ["--case-id", "IR-42", "--examiner", "A. Responder", "--source", "auto", "--output",
-                    v.mp + "/captures", "--note", "beacon (P1)", "--threads", "2", "--no-imds"]
+                    v.mp + "/captures", "--volume-id", TARGET, "--note", "beacon (P1)", "--threads", "2", "--no-imds"]
             expect(args == want, "capture got %r, expected %r" % (args, want))
             expect("may end partial" in out, "no warning for a timeout too short for 15 GiB of RAM:\n%s" % out)
         finally:
@@ -243,6 +244,54 @@ def make_capture_checks(shell):
             expect(r.returncode == 44 and "no LiME module for kernel" in r.stderr, "module: exit %d %s"
                    % (r.returncode, r.stderr))
             expect(not os.path.exists(v.args), "capture ran although it was refused")
+        finally:
+            v.close()
+
+    @check("capture.sh (%s): takes exactly the Source values both capture documents allow (S10); "
+           "lime-tcp is in none (S1)" % shell)
+    def sources():
+        allowed = {}
+        for name in ("Forensics-CaptureMemory", "Forensics-CaptureInstanceMemory"):
+            spec = documents()[name]["parameters"]["Source"]
+            expect("allowedValues" in spec and "allowedPattern" not in spec,
+                   "%s.Source is not a closed list of allowedValues: capture.sh and capture (crates/acquire "
+                   "spec.rs) can only be compared with a list" % name)
+            allowed[name] = spec.get("allowedValues", [])
+        values = allowed["Forensics-CaptureMemory"]
+        expect(sorted(values) == sorted(allowed["Forensics-CaptureInstanceMemory"]),
+               "the two documents allow different sources: %r" % allowed)
+        expect(not [x for x in values if x.startswith("lime-tcp")], "lime-tcp is offered: %r" % values)
+        near = ["lime-tcp:127.0.0.1:4444", "lime-tcp:localhost:4444", "lime-tcp:[::1]:4444", "lime:-",
+                "lime:/run/lime/fifo", "lime-module:auto", "lime-module:/tmp/lime.ko", "Auto", "auto "]
+        # (An empty Source is capture.sh's default, auto, for runs by hand;
+        # the documents always pass one of their values.)
+        v = VolumeFixture()
+        try:
+            v.tool("capture", FAKE_QUICK_CAPTURE)
+            release = os.uname().release
+            os.makedirs(os.path.join(v.mp, "modules", release))
+            with open(os.path.join(v.mp, "modules", release, "lime.ko"), "w") as f:
+                f.write("not a module: capture is a test double here\n")
+            step = ssm_script.shell_step(documents()["Forensics-CaptureMemory"])
+            base = ssm_script.resolve(documents()["Forensics-CaptureMemory"],
+                                      dict(CAPTURE_PARAMS, ExecutionTimeout="600", MountPoint=v.mp))
+            for value in values + near:
+                # Substituted as the agent would, past the document's own
+                # check: what capture.sh alone accepts.
+                text = ssm_script.substitute("\n".join(step["inputs"]["runCommand"]) + "\n",
+                                             dict(base, Source=value))
+                env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "FV_PROC_ROOT": v.proc,
+                       "FV_TEST_ARGS": v.args}
+                r = subprocess.run(SHELLS[shell] + ["-c", text, "fv"], capture_output=True, text=True, env=env,
+                                   timeout=60)
+                took = r.returncode == 0
+                expect(took == (value in values),
+                       "capture.sh %s Source=%r, the documents %s it (exit %d: %s)"
+                       % ("takes" if took else "refuses", value, "allow" if value in values else "refuse",
+                          r.returncode, r.stderr.strip()[-300:]))
+                if not took:
+                    expect(r.returncode == 40 and "source '" in r.stderr, "Source=%r: exit %d %s"
+                           % (value, r.returncode, r.stderr))
         finally:
             v.close()
 
@@ -307,4 +356,4 @@ def make_capture_checks(shell):
         finally:
             v.close()
 
-    return [watchdog, refusals, unmount, stop]
+    return [watchdog, refusals, sources, unmount, stop]

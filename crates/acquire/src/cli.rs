@@ -11,10 +11,11 @@ use crate::spec::SourceSpec;
 #[derive(Debug, Clone, clap::Args)]
 pub struct CaptureArgs {
     /// Memory source: auto (kcore, then crash, then mem), kcore, crash, mem,
-    /// lime:PATH, lime:- (stdin or a FIFO), lime-tcp:ADDR:PORT (ADDR a
-    /// numeric loopback address: 127.0.0.1 or [::1]),
-    /// lime-module:PATH (or lime-module:auto = the volume's
-    /// modules/<uname -r>/lime.ko).
+    /// lime:PATH, lime:- (stdin or a FIFO), lime-module:PATH (or
+    /// lime-module:auto = the volume's modules/<uname -r>/lime.ko), or, by
+    /// hand only, lime-tcp:ADDR:PORT (ADDR a numeric loopback address:
+    /// 127.0.0.1 or [::1]; its origin cannot be proven: any local user can
+    /// serve a fabricated dump; see docs/capture.md).
     #[arg(long, default_value = "auto", value_name = "SOURCE")]
     pub source: SourceSpec,
 
@@ -32,6 +33,12 @@ pub struct CaptureArgs {
     /// memory onto the instance's own disks.
     #[arg(long)]
     pub allow_any_output: bool,
+
+    /// The forensics volume's EBS volume ID (the SSM document passes it):
+    /// the output must be on that very volume (the NVMe device whose serial
+    /// is this ID), not merely on a disk labelled FORENSICS.
+    #[arg(long, value_name = "vol-ID", value_parser = parse_volume_id, conflicts_with = "allow_any_output")]
+    pub volume_id: Option<fv_ebs::VolumeId>,
 
     /// Start even when free space is clearly too small; the capture then
     /// ends as a labelled partial image when the disk fills.
@@ -65,8 +72,9 @@ pub struct CaptureArgs {
     #[arg(long)]
     pub foreign_lime: bool,
 
-    /// lime-tcp: accept a peer that a process owns (a relay you started
-    /// yourself). Without it, only LiME's kernel socket is accepted.
+    /// lime-tcp: accept a peer that a process visibly holds (a relay you
+    /// started yourself). Without it such a peer is refused; that check is
+    /// no proof the peer is LiME's (see docs/capture.md).
     #[arg(long)]
     pub trust_lime_peer: bool,
 
@@ -181,6 +189,10 @@ fn parse_imds_endpoint(s: &str) -> Result<String, String> {
             "{s}: only IMDS's own address or a loopback test peer is accepted"
         ))
     }
+}
+
+fn parse_volume_id(s: &str) -> Result<fv_ebs::VolumeId, String> {
+    fv_ebs::VolumeId::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_hex(s: &str) -> Result<u64, String> {

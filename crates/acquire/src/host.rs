@@ -185,6 +185,15 @@ impl ContextJob {
         }
     }
 
+    /// No context at all, for `why` (a LiME dump from another host: this
+    /// host's `/proc` and `/sys` would describe the wrong machine).
+    pub fn none(why: String) -> Self {
+        Self {
+            thread: None,
+            done: Some((Vec::new(), vec![why])),
+        }
+    }
+
     /// Waits for the context; the files and warnings (taken once).
     pub fn wait(&mut self) -> Context {
         if let Some(thread) = self.thread.take() {

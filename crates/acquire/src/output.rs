@@ -56,6 +56,18 @@ pub enum OutputError {
         /// The output root.
         path: PathBuf,
     },
+    /// The output's filesystem is not on the EBS volume `--volume-id` named.
+    #[error(
+        "{path}: not on the forensics volume {volume_id} ({why}); captures go only to the volume this run attached"
+    )]
+    NotTheVolumeId {
+        /// The output root.
+        path: PathBuf,
+        /// `--volume-id`.
+        volume_id: String,
+        /// What the device is instead.
+        why: String,
+    },
     /// The output's filesystem is not the forensics volume's device.
     #[error("{path}: not on the forensics volume ({why}); {}", ON_VOLUME_HINT)]
     NotTheVolumeDevice {
@@ -176,16 +188,29 @@ pub struct Root {
     pub dir: Dir,
     /// The volume root, if the output is on one.
     pub volume: Option<PathBuf>,
+    /// What the volume check could not prove or was told to relax (a Xen
+    /// disk, the test model override): recorded in the manifest.
+    pub warnings: Vec<String>,
 }
+
+/// mount-helper's test override, read by capture too: one more NVMe model
+/// (qemu's, and only that one, see [`fv_ebs::locate::test_model_admitted`])
+/// for the VM bench. Reported whenever it is set.
+pub const TEST_MODEL_ENV: &str = "FV_TEST_ACCEPT_NVME_MODEL";
 
 /// Opens the output root (creating the last component if it is the
 /// volume's `captures` folder and missing), refusing symlinks anywhere, and
 /// checks it is on a forensics volume (same file system as the marker)
-/// unless `allow_any`.
+/// unless `allow_any`; with `volume_id` (and not `allow_any`), that it is
+/// on that EBS volume ([`check_volume_id`]).
 ///
 /// # Errors
 /// [`OutputError`] naming the problem.
-pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
+pub fn open_root(
+    path: &Path,
+    allow_any: bool,
+    volume_id: Option<&fv_ebs::VolumeId>,
+) -> Result<Root, OutputError> {
     if path.components().any(|c| c == Component::ParentDir) {
         return Err(OutputError::ParentComponent {
             path: path.to_path_buf(),
@@ -211,6 +236,7 @@ pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
     {
         return Err(OutputError::Missing { path: abs });
     }
+    let mut warnings = Vec::new();
     // Before anything is created: a marker file proves nothing (anyone who
     // can write a directory can plant one), the filesystem itself must be
     // the volume's.
@@ -228,6 +254,21 @@ pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
             path: abs.clone(),
             why,
         })?;
+        if let Some(id) = volume_id {
+            let extra = std::env::var(TEST_MODEL_ENV).ok();
+            warnings = check_volume_id(
+                &Dir::open(vol)?,
+                id,
+                &fv_ebs::Roots::default(),
+                extra.as_deref(),
+                &fv_ebs::locate::KernelIdentify,
+            )
+            .map_err(|why| OutputError::NotTheVolumeId {
+                path: abs.clone(),
+                volume_id: id.to_string(),
+                why,
+            })?;
+        }
     }
     let dir = match Dir::open(&abs) {
         Ok(d) => d,
@@ -251,7 +292,11 @@ pub fn open_root(path: &Path, allow_any: bool) -> Result<Root, OutputError> {
             });
         }
     }
-    Ok(Root { dir, volume })
+    Ok(Root {
+        dir,
+        volume,
+        warnings,
+    })
 }
 
 /// Whether the filesystem holding `dir` is the forensics volume by device
@@ -335,6 +380,89 @@ pub fn check_volume_device(
         ));
     }
     Ok(())
+}
+
+/// Security review S12: whether the filesystem holding `dir` is on the EBS
+/// volume `id` itself, not merely on some disk labelled FORENSICS: the disk
+/// under it (`roots.sys`) must be the NVMe device whose serial is the
+/// volume ID without the dash and whose model is EBS's, as fv-ebs's
+/// resolution (the one mount-helper uses, with the NVMe identify data where
+/// it can be read) finds it. `extra_model` is mount-helper's test override
+/// (`FV_TEST_ACCEPT_NVME_MODEL`), which admits qemu's model only. A Xen
+/// block device (`xvd*`, not NVMe) shows no volume ID in the guest: it is
+/// accepted with a warning saying the ID was not checked. Returns the
+/// warnings to record.
+///
+/// # Errors
+/// Why it is not that volume, in a sentence.
+pub fn check_volume_id(
+    dir: &Dir,
+    id: &fv_ebs::VolumeId,
+    roots: &fv_ebs::Roots,
+    extra_model: Option<&str>,
+    identify: &dyn fv_ebs::locate::IdentifySource,
+) -> Result<Vec<String>, String> {
+    use fv_ebs::locate::{self, EBS_MODEL, Expectation, LocateOptions};
+    let st = dir.stat().map_err(|e| e.to_string())?;
+    let dev = fv_ebs::DevT {
+        major: libc::major(st.st_dev),
+        minor: libc::minor(st.st_dev),
+    };
+    let table = fv_ebs::sysfs::BlockTable::scan(&roots.sys).map_err(|e| e.to_string())?;
+    let Some((disk, _)) = table.by_dev(dev) else {
+        return Err(format!(
+            "its filesystem ({}:{}) is on no block device, so not on EBS volume {id}",
+            dev.major, dev.minor
+        ));
+    };
+    let Some(nvme) = &disk.nvme else {
+        if disk.name.starts_with("xvd") {
+            return Ok(vec![format!(
+                "the output is on {}, a Xen block device: the guest sees no volume ID there, so it was not checked to be {id} (only the FORENSICS label and that it is not the root disk)",
+                disk.name
+            )]);
+        }
+        return Err(format!(
+            "it is on {}, which is not an NVMe device, so not EBS volume {id} (on Nitro every EBS volume is NVMe; a loop device or another disk labelled FORENSICS is not the volume)",
+            disk.name
+        ));
+    };
+    if nvme.model != EBS_MODEL && !locate::test_model_admitted(extra_model, &nvme.model) {
+        return Err(format!(
+            "it is on {}, NVMe model {:?}, not an EBS volume",
+            disk.name, nvme.model
+        ));
+    }
+    if nvme.serial != id.serial() {
+        return Err(format!(
+            "it is on {}, whose NVMe serial {:?} is {}, not {id}",
+            disk.name,
+            nvme.serial,
+            fv_ebs::VolumeId::from_serial(&nvme.serial)
+                .map_or_else(|| "no volume ID".to_string(), |v| format!("volume {v}"))
+        ));
+    }
+    // The serial matches in sysfs: confirm with the whole resolution
+    // (identify data, one device only, not the root disk).
+    let expect = Expectation::default();
+    let found = locate::locate_once(&LocateOptions {
+        volume_id: id,
+        requested: None,
+        protect: &[],
+        expect: &expect,
+        extra_model,
+        allow_mounted: true,
+        identify,
+        roots,
+    })
+    .map_err(|e| format!("{id} does not resolve to {}: {e}", disk.name))?;
+    if found.dev != disk.dev {
+        return Err(format!(
+            "it is on {}, but {id} is {}",
+            disk.name, found.device
+        ));
+    }
+    Ok(found.warnings)
 }
 
 /// Takes the per-root lock (`flock` on [`LOCK_FILE`], non-blocking); held
@@ -511,35 +639,35 @@ mod tests {
         // M6: a marker in a directory of the host's root filesystem is not
         // the forensics volume; nothing is created before that is known.
         assert!(matches!(
-            open_root(&v.path().join("captures"), false),
+            open_root(&v.path().join("captures"), false, None),
             Err(OutputError::NotTheVolumeDevice { .. })
         ));
         assert!(!v.path().join("captures").exists());
         // captures/ is created when missing.
-        let r = open_root(&v.path().join("captures"), true).unwrap();
+        let r = open_root(&v.path().join("captures"), true, None).unwrap();
         assert_eq!(r.volume.as_deref(), Some(v.path()));
         // Outside any volume: refused unless allowed.
         let other = tempfile::tempdir().unwrap();
         assert!(matches!(
-            open_root(other.path(), false),
+            open_root(other.path(), false, None),
             Err(OutputError::NotOnVolume { .. })
         ));
-        assert!(open_root(other.path(), true).is_ok());
+        assert!(open_root(other.path(), true, None).is_ok());
         // A fake marker is not a marker.
         std::fs::write(other.path().join(MARKER_FILE), b"{\"toolkit\":\"x\"}").unwrap();
         assert!(matches!(
-            open_root(other.path(), false),
+            open_root(other.path(), false, None),
             Err(OutputError::NotOnVolume { .. })
         ));
         // Symlinked output: refused even with --allow-any-output.
         symlink(v.path().join("captures"), v.path().join("link")).unwrap();
-        let err = open_root(&v.path().join("link"), true).unwrap_err();
+        let err = open_root(&v.path().join("link"), true, None).unwrap_err();
         assert!(
             matches!(err, OutputError::Fs(FsError::Symlink { .. })),
             "{err}"
         );
         assert!(matches!(
-            open_root(&v.path().join("captures/../captures"), true),
+            open_root(&v.path().join("captures/../captures"), true, None),
             Err(OutputError::ParentComponent { .. })
         ));
     }
@@ -551,19 +679,19 @@ mod tests {
     fn refusals_say_what_to_do_and_never_offer_the_flag() {
         let v = volume();
         let missing = v.path().join("memory.lime");
-        let err = open_root(&missing, false).unwrap_err();
+        let err = open_root(&missing, false, None).unwrap_err();
         assert!(matches!(err, OutputError::Missing { .. }), "{err}");
         assert!(err.to_string().contains("does not exist"), "{err}");
         assert!(!missing.exists());
         // Even with the flag, a missing root is not created.
         assert!(matches!(
-            open_root(&missing, true),
+            open_root(&missing, true, None),
             Err(OutputError::Missing { .. })
         ));
         let other = tempfile::tempdir().unwrap();
         let errs = [
-            open_root(other.path(), false).unwrap_err(),
-            open_root(&v.path().join("captures"), false).unwrap_err(),
+            open_root(other.path(), false, None).unwrap_err(),
+            open_root(&v.path().join("captures"), false, None).unwrap_err(),
             OutputError::OtherFilesystem {
                 path: v.path().join("captures/x"),
                 volume: v.path().to_path_buf(),
@@ -580,9 +708,9 @@ mod tests {
     #[test]
     fn lock_is_exclusive() {
         let v = volume();
-        let r = open_root(v.path(), true).unwrap();
+        let r = open_root(v.path(), true, None).unwrap();
         let held = lock(&r.dir).unwrap();
-        let r2 = open_root(v.path(), true).unwrap();
+        let r2 = open_root(v.path(), true, None).unwrap();
         assert!(matches!(lock(&r2.dir), Err(OutputError::Busy { .. })));
         drop(held);
         assert!(lock(&r2.dir).is_ok());
@@ -609,5 +737,148 @@ mod tests {
         assert!(!c.path().join(RESERVE_FILE).exists());
         assert_eq!(sanitize("ip-10-0-0-1.ec2/x y"), "ip-10-0-0-1.ec2_x_y");
         assert_eq!(sanitize("..."), "host");
+    }
+
+    /// Identify data as a test sets it (the real ioctl needs an NVMe node).
+    struct FakeIdentify(Option<(String, String)>);
+
+    impl fv_ebs::locate::IdentifySource for FakeIdentify {
+        fn identify(
+            &self,
+            _node: &Path,
+        ) -> Result<fv_ebs::identify::IdentifyController, fv_ebs::locate::IdentifyUnavailable>
+        {
+            match &self.0 {
+                Some((serial, model)) => Ok(fv_ebs::identify::IdentifyController::parse(
+                    &fv_ebs::identify::build_blob(serial, model, "sdf"),
+                )
+                .unwrap()),
+                None => Err(fv_ebs::locate::IdentifyUnavailable {
+                    vanished: false,
+                    reason: "not an NVMe device node".into(),
+                }),
+            }
+        }
+    }
+
+    /// A fixture /sys, /dev, /proc whose only disk, `name`, holds the
+    /// filesystem of `dir` (its device number), NVMe `(model, serial)` or
+    /// none.
+    fn disk_under(dir: &Dir, name: &str, nvme: Option<(&str, &str)>) -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let st = dir.stat().unwrap();
+        let b = t.path().join("sys/block").join(name);
+        for d in ["holders", "slaves", "device"] {
+            std::fs::create_dir_all(b.join(d)).unwrap();
+        }
+        let dev = format!("{}:{}\n", libc::major(st.st_dev), libc::minor(st.st_dev));
+        std::fs::write(b.join("dev"), dev).unwrap();
+        std::fs::write(b.join("size"), "2097152\n").unwrap();
+        std::fs::write(b.join("ro"), "0\n").unwrap();
+        if let Some((model, serial)) = nvme {
+            std::fs::write(b.join("device/model"), format!("{model:<40}\n")).unwrap();
+            std::fs::write(b.join("device/serial"), format!("{serial:<20}\n")).unwrap();
+        }
+        std::fs::create_dir_all(t.path().join("dev")).unwrap();
+        std::fs::write(t.path().join("dev").join(name), "").unwrap();
+        std::fs::create_dir_all(t.path().join("proc/self")).unwrap();
+        std::fs::write(t.path().join("proc/self/mountinfo"), "").unwrap();
+        t
+    }
+
+    fn roots_of(t: &tempfile::TempDir) -> fv_ebs::Roots {
+        fv_ebs::Roots {
+            sys: t.path().join("sys"),
+            dev: t.path().join("dev"),
+            proc: t.path().join("proc"),
+        }
+    }
+
+    /// S12: with a volume ID, the output's disk must be that EBS volume:
+    /// its NVMe serial is the ID, its model EBS's; a loop device, another
+    /// volume, instance store or qemu's model (without the test override)
+    /// are refused; the override admits qemu's model only, loudly.
+    #[test]
+    fn the_volume_id_ties_the_output_to_its_ebs_volume() {
+        use fv_ebs::locate::{EBS_MODEL, QEMU_TEST_MODEL};
+        let v = volume();
+        let d = Dir::open(v.path()).unwrap();
+        let id = fv_ebs::VolumeId::parse("vol-0123456789abcdef0").unwrap();
+        let serial = id.serial();
+        let confirmed = FakeIdentify(Some((serial.clone(), EBS_MODEL.to_string())));
+        let check =
+            |name: &str, nvme: Option<(&str, &str)>, extra: Option<&str>, ident: &FakeIdentify| {
+                let t = disk_under(&d, name, nvme);
+                check_volume_id(&d, &id, &roots_of(&t), extra, ident)
+            };
+        // The volume itself.
+        assert_eq!(
+            check("nvme1n1", Some((EBS_MODEL, &serial)), None, &confirmed),
+            Ok(vec![])
+        );
+        // Identify data unavailable: sysfs alone, said.
+        let w = check(
+            "nvme1n1",
+            Some((EBS_MODEL, &serial)),
+            None,
+            &FakeIdentify(None),
+        )
+        .unwrap();
+        assert!(
+            w.iter()
+                .any(|w| w.contains("identified by sysfs serial alone")),
+            "{w:?}"
+        );
+        // Another volume.
+        let e = check(
+            "nvme1n1",
+            Some((EBS_MODEL, "vol0fedcba9876543210")),
+            None,
+            &confirmed,
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("volume vol-0fedcba9876543210, not vol-0123456789abcdef0"),
+            "{e}"
+        );
+        // Identify data disagrees with sysfs.
+        let liar = FakeIdentify(Some(("vol0fedcba9876543210".into(), EBS_MODEL.into())));
+        let e = check("nvme1n1", Some((EBS_MODEL, &serial)), None, &liar).unwrap_err();
+        assert!(e.contains("does not resolve"), "{e}");
+        // A loop device (the review's relabelled ext4) or any other disk.
+        let e = check("loop0", None, None, &confirmed).unwrap_err();
+        assert!(e.contains("loop0, which is not an NVMe device"), "{e}");
+        // Instance store, and qemu's model without the override.
+        let e = check(
+            "nvme1n1",
+            Some(("Amazon EC2 NVMe Instance Storage", &serial)),
+            None,
+            &confirmed,
+        )
+        .unwrap_err();
+        assert!(e.contains("not an EBS volume"), "{e}");
+        let qemu = FakeIdentify(Some((serial.clone(), QEMU_TEST_MODEL.to_string())));
+        assert!(check("nvme1n1", Some((QEMU_TEST_MODEL, &serial)), None, &qemu).is_err());
+        // The override: qemu's model only, and loudly.
+        let w = check(
+            "nvme1n1",
+            Some((QEMU_TEST_MODEL, &serial)),
+            Some(QEMU_TEST_MODEL),
+            &qemu,
+        )
+        .unwrap();
+        assert!(w.iter().any(|w| w.contains("TEST OVERRIDE")), "{w:?}");
+        assert!(
+            check(
+                "nvme1n1",
+                Some(("Other NVMe Ctrl", &serial)),
+                Some("Other NVMe Ctrl"),
+                &confirmed
+            )
+            .is_err()
+        );
+        // Xen: no volume ID to see; accepted, saying it was not checked.
+        let w = check("xvdf", None, None, &confirmed).unwrap();
+        assert!(w.iter().any(|w| w.contains("not checked")), "{w:?}");
     }
 }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use fv_core::fs::Dir;
 use fv_evidence::manifest::{
     self, Attempt, Case, Compression, FileEntry, Host, Image, Manifest, PartialCause,
-    PartialReason, Source, Status, Timing, Tool,
+    PartialReason, Source, Span, Status, Timing, Tool,
 };
 use fv_evidence::writer::{self, ImageSummary, ImageWriter, WriterError, WriterOptions};
 use fv_formats::iomem::RamRange;
@@ -181,8 +181,13 @@ fn plan(args: &CaptureArgs) -> Result<Plan, Error> {
         Some(p) => p.clone(),
         None => output::default_root(&canonical_exe())?,
     };
-    let root = output::open_root(&root_path, args.allow_any_output)?;
+    let root = output::open_root(&root_path, args.allow_any_output, args.volume_id.as_ref())?;
     let lock = output::lock(&root.dir)?;
+    let mut warnings: Vec<String> = threads_note.into_iter().collect();
+    for w in &root.warnings {
+        let _ = writeln!(std::io::stderr(), "capture: warning: {w}");
+    }
+    warnings.extend(root.warnings.iter().cloned());
     Ok(Plan {
         start_wall,
         t0,
@@ -191,7 +196,7 @@ fn plan(args: &CaptureArgs) -> Result<Plan, Error> {
         uname,
         root,
         _lock: lock,
-        warnings: threads_note.into_iter().collect(),
+        warnings,
     })
 }
 
@@ -206,7 +211,20 @@ struct SourceState {
     /// A LiME stream from this host: its System RAM, which every record must
     /// lie in and which says what a stopped stream still had to send.
     host_ram: Option<Vec<RamRange>>,
+    /// What the manifest must say about the source's trustworthiness.
+    warnings: Vec<String>,
+    /// Set when the memory is not this host's (a LiME file, or a stream
+    /// with `--foreign-lime`): why. Nothing of this host (names, kernel,
+    /// boot ID, IMDS identity, `context/`) is then recorded as the source's.
+    foreign: Option<String>,
 }
+
+/// `host.*` strings of a capture whose memory is from another host.
+pub const UNKNOWN: &str = "unknown";
+
+/// Said on stderr and in the manifest of every `lime-tcp` capture
+/// (security review S1): the peer check is not a proof.
+pub const LIME_TCP_UNPROVEN: &str = "lime-tcp: the peer was checked to be no process's socket as far as /proc shows, which is no proof it is LiME's kernel socket: an unprivileged local user can pass that check (accepting in a thread after unshare(CLONE_FILES), or parking the accepted socket in an AF_UNIX queue) and serve a fabricated dump. Treat this image's origin as unproven; lime-module (a root-only FIFO) is the trusted LiME route";
 
 /// Phase 2, the source: open it, ask IMDS who we are, estimate the size.
 fn open_source_phase(args: &CaptureArgs, plan: &Plan) -> Result<SourceState, Error> {
@@ -218,21 +236,35 @@ fn open_source_phase(args: &CaptureArgs, plan: &Plan) -> Result<SourceState, Err
         _ => Some(physical::read_ram(&plan.roots)),
     };
     let opened = open_source(args, &plan.roots, &plan.uname.release, &mut attempts)?;
+    let foreign = match &opened {
+        Opened::Lime {
+            input,
+            module: None,
+            ..
+        } => {
+            if is_regular_file(input) {
+                Some("a LiME file, taken as a dump made elsewhere (by whom and of which host it does not say)".to_string())
+            } else if args.foreign_lime {
+                Some("a LiME stream made on another host (--foreign-lime)".to_string())
+            } else {
+                None
+            }
+        }
+        _ => None,
+    };
     let host_ram = match (&opened, ram) {
-        (
-            Opened::Lime {
-                kind,
-                input,
-                module,
-                ..
-            },
-            Some(ram),
-        ) if module.is_some() || (!args.foreign_lime && !is_regular_file(input)) => {
+        (Opened::Lime { kind, .. }, Some(ram)) if foreign.is_none() => {
             Some(ram.map_err(|source| Error::HostRam { kind, source })?)
         }
         _ => None,
     };
-    let (imds, imds_status) = if args.no_imds {
+    let (imds, imds_status) = if let Some(why) = &foreign {
+        // This host's identity is not the source's.
+        (
+            None,
+            format!("not asked: the memory is from another host ({why})"),
+        )
+    } else if args.no_imds {
         (None, "skipped (--no-imds)".to_string())
     } else {
         match imds::identity(&args.imds_endpoint) {
@@ -240,8 +272,15 @@ fn open_source_phase(args: &CaptureArgs, plan: &Plan) -> Result<SourceState, Err
             Err(e) => (None, format!("no answer: {e}")),
         }
     };
-    let estimate = estimate(&opened, &plan.roots);
+    let estimate = estimate(&opened, &plan.roots, foreign.is_some());
+    let mut warnings = Vec::new();
+    if matches!(args.source, SourceSpec::LimeTcp { .. }) {
+        let _ = writeln!(std::io::stderr(), "capture: warning: {LIME_TCP_UNPROVEN}");
+        warnings.push(LIME_TCP_UNPROVEN.to_string());
+    }
     Ok(SourceState {
+        warnings,
+        foreign,
         opened,
         attempts,
         imds,
@@ -252,9 +291,10 @@ fn open_source_phase(args: &CaptureArgs, plan: &Plan) -> Result<SourceState, Err
 }
 
 /// Size of the stream, as well as it can be known now: the layout of a
-/// physical source, a regular file's length, and for any other LiME input
-/// (FIFO, stdin, TCP) the host's RAM.
-fn estimate(opened: &Opened, roots: &Roots) -> Option<u64> {
+/// physical source, a regular file's length, for a stream of this host
+/// (FIFO, stdin, TCP, module) the host's RAM, and for a stream from
+/// another host nothing (this host's RAM says nothing about it).
+fn estimate(opened: &Opened, roots: &Roots, foreign: bool) -> Option<u64> {
     match opened {
         Opened::Phys(p) => Some(Layout::of_ram(&p.ram).len()),
         Opened::Lime { input, .. } if is_regular_file(input) => match input {
@@ -266,6 +306,7 @@ fn estimate(opened: &Opened, roots: &Roots) -> Option<u64> {
             LimeInput::File(f) => f.metadata().ok().map(|m| m.len()),
             _ => None,
         },
+        Opened::Lime { .. } if foreign => None,
         Opened::Lime { .. } => physical::read_ram(roots)
             .ok()
             .map(|r| Layout::of_ram(&r).len()),
@@ -352,9 +393,15 @@ fn open_output(
     // "(none)" is the kernel's nodename when nothing set one (initramfs).
     let uname = &plan.uname;
     let host_id = source
-        .imds
+        .foreign
         .as_ref()
-        .and_then(|i| i.imds.instance_id.clone())
+        .map(|_| "foreign-lime".to_string())
+        .or_else(|| {
+            source
+                .imds
+                .as_ref()
+                .and_then(|i| i.imds.instance_id.clone())
+        })
         .or_else(|| Some(uname.nodename.clone()).filter(|n| !n.is_empty() && n != "(none)"))
         .unwrap_or_else(|| "unnamed-host".into());
     let base = format!(
@@ -384,7 +431,15 @@ fn open_output(
             e => e.into(),
         });
     }
-    let context = host::ContextJob::start(&plan.roots, &cdir, uname);
+    let context = match &source.foreign {
+        // This host's kernel, symbols and BTF would be taken for the
+        // source's: `info` and `capture symbols` would judge the image by
+        // the wrong kernel.
+        Some(why) => host::ContextJob::none(format!(
+            "no kernel context (context/): the memory is from another host ({why}); this host's /proc and /sys would describe the wrong kernel, so `capture symbols` needs the source's kernel context from elsewhere"
+        )),
+        None => host::ContextJob::start(&plan.roots, &cdir, uname),
+    };
 
     let image_path = cdir.path().join(manifest::IMAGE_FILE);
     let image_file = cdir
@@ -570,7 +625,9 @@ mod tests {
         let ram = physical::read_ram(&roots).unwrap();
         let want = Layout::of_ram(&ram).len();
         assert!(want > 127 << 30);
-        assert_eq!(estimate(&opened, &roots), Some(want));
+        assert_eq!(estimate(&opened, &roots, false), Some(want));
+        // From another host (--foreign-lime): this host's RAM says nothing.
+        assert_eq!(estimate(&opened, &roots, true), None);
         assert!(!is_regular_file(match &opened {
             Opened::Lime { input, .. } => input,
             Opened::Phys(_) => unreachable!(),

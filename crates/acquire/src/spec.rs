@@ -107,6 +107,56 @@ impl FromStr for SourceSpec {
 mod tests {
     use super::*;
 
+    /// Security review S10: every Source value the SSM documents allow is
+    /// one capture takes, as capture.sh passes it (`lime-module` becomes
+    /// `lime-module:<volume>/modules/<release>/lime.ko`), so no run gets as
+    /// far as a created, attached and mounted volume to be refused by
+    /// capture's own parser. The documents must give a closed list
+    /// (`allowedValues`) for this to be checked exhaustively;
+    /// deploy/tools/check_scripts.py checks capture.sh takes exactly that
+    /// list. None is lime-tcp (S1).
+    #[test]
+    fn every_source_the_documents_allow_is_one_capture_takes() {
+        let docs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/documents");
+        let mut lists = Vec::new();
+        for name in ["Forensics-CaptureMemory", "Forensics-CaptureInstanceMemory"] {
+            let text = std::fs::read_to_string(format!("{docs}/{name}.json")).unwrap();
+            let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let spec = &doc["parameters"]["Source"];
+            assert!(
+                spec.get("allowedPattern").is_none(),
+                "{name}.Source has an allowedPattern: list its values (allowedValues) so they can be compared with capture's"
+            );
+            let values: Vec<String> = spec["allowedValues"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}.Source has no allowedValues"))
+                .iter()
+                .map(|v| v.as_str().unwrap().to_string())
+                .collect();
+            for v in &values {
+                let passed = if v == "lime-module" {
+                    "lime-module:/run/forensics-volume/vol-0123456789abcdef0/modules/6.1.0-18-amd64/lime.ko".to_string()
+                } else {
+                    v.clone()
+                };
+                let parsed = passed.parse::<SourceSpec>();
+                assert!(
+                    parsed.is_ok(),
+                    "{name}.Source allows {v:?}, capture refuses {passed:?}: {parsed:?}"
+                );
+                assert!(
+                    !matches!(parsed, Ok(SourceSpec::LimeTcp { .. })),
+                    "{name}.Source offers LiME over TCP ({v:?}): any local user can feed or take the dump (S1)"
+                );
+            }
+            lists.push(values);
+        }
+        assert_eq!(
+            lists[0], lists[1],
+            "the two documents allow different sources"
+        );
+    }
+
     #[test]
     fn parses_every_form() {
         assert_eq!("auto".parse(), Ok(SourceSpec::Auto));

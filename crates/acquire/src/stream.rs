@@ -511,20 +511,37 @@ pub fn cut(layout: &mut Layout, from: u64, reason: &str) -> Cut {
     }
 }
 
-/// The System RAM above `after` (the last address the stream covered or
-/// claimed): what a LiME stream of this host would have sent next.
-pub fn ram_after(ram: &[RamRange], after: u64, reason: &str) -> Vec<Span> {
-    ram.iter()
-        .filter(|r| r.end > after)
-        .map(|r| {
-            let s = r.start.max(after.saturating_add(1));
-            Span {
-                start: s,
-                length: r.end - s + 1,
-                error: reason.to_string(),
+/// Why a range of a stream of this host is in `omitted` when the stream
+/// went past it without a record (security review S4).
+pub const NO_RECORD: &str = "the LiME stream sent no record for this System RAM";
+
+/// The parts of the host's System RAM `ram` that no span of `covered`
+/// (ascending `(start, end)` pairs, ends inclusive, as the records of a
+/// LiME stream) holds: what a stream of this host did not send. Each gap is
+/// `(start, end)`, end inclusive, in ascending order.
+pub fn ram_gaps(ram: &[RamRange], covered: &[(u64, u64)]) -> Vec<(u64, u64)> {
+    let mut gaps = Vec::new();
+    for r in ram {
+        let mut cursor = Some(r.start);
+        let first = covered.partition_point(|&(_, e)| e < r.start);
+        for &(s, e) in covered.get(first..).unwrap_or(&[]) {
+            let Some(c) = cursor else { break };
+            if s > r.end {
+                break;
             }
-        })
-        .collect()
+            if s > c {
+                gaps.push((c, s - 1));
+            }
+            // e < r.end <= u64::MAX, so e + 1 does not wrap.
+            cursor = (e < r.end).then(|| c.max(e + 1));
+        }
+        if let Some(c) = cursor
+            && c <= r.end
+        {
+            gaps.push((c, r.end));
+        }
+    }
+    gaps
 }
 
 /// The records of a LiME file from byte `offset` on, read header by header

@@ -230,6 +230,9 @@ fn human(i: &Info) -> String {
             line("note", n.clone());
         }
         line("host", m.host.hostname.clone());
+        if let Some(f) = &m.host.foreign {
+            line("origin", f.clone());
+        }
         if let Some(imds) = &m.host.imds {
             let parts: Vec<String> = [
                 &imds.instance_id,

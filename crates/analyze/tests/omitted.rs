@@ -157,8 +157,8 @@ fn omitted_spans_that_cannot_be_a_stop_fail_verify() {
     let t = tempfile::tempdir().unwrap();
     let mut f = stopped(t.path());
     let (s, _) = RANGES[2];
-    // Before the last captured record, overlapping another omitted span,
-    // empty, and a zero-filled span outside the last record.
+    // Between captured records (allowed), overlapping another omitted
+    // span, empty, and a zero-filled span outside the last record.
     f.manifest.omitted.push(span(0xa_0000, 0x1000));
     f.manifest.omitted.push(span(s + 0x1000, 0x1000));
     f.manifest.omitted.push(span(0x2_0000_0000, 0));
@@ -167,8 +167,10 @@ fn omitted_spans_that_cannot_be_a_stop_fail_verify() {
     let r = run(&["verify", f.d()]);
     assert_eq!(r.code, 1, "{r:?}");
     let found = omitted_findings(&r).join("\n");
+    // A span between records is no finding: a stream of the capturing host
+    // that passed over a System RAM range has it listed there (S4).
+    assert!(!found.contains("0xa0000"), "{}", r.stdout);
     for want in [
-        "omitted span 0xa0000-0xa0fff lies before the last captured range 0x100000-0x4fffff",
         "omitted spans 0x100000000-0x10003ffff and 0x100001000-0x100001fff overlap",
         "omitted span at 0x200000000 (0 bytes) is empty",
         "not_captured span at 0x2000 (4096 bytes) is not in the last record 0x100000-0x4fffff",

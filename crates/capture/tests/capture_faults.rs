@@ -246,7 +246,20 @@ fn root_sigterm_on_a_big_host_stops_in_seconds() {
     let left_out: u64 = m.omitted.iter().map(|s| s.length).sum();
     assert!(m.ranges.len() <= 2, "{:?}", m.ranges);
     assert!(left_out >= 15 << 30, "{:?}", m.omitted);
-    assert_eq!(m.total_range_bytes() + left_out, end - start + 1, "{m:?}");
+    // Every byte of the host's RAM: the first range, which the stream went
+    // past without a record, is listed too (S4).
+    assert_eq!(
+        m.total_range_bytes() + left_out,
+        end - start + 1 + 0x9ec00,
+        "{m:?}"
+    );
+    assert!(
+        m.omitted
+            .iter()
+            .any(|s| (s.start, s.length) == (0x1000, 0x9ec00) && s.error.contains("no record")),
+        "{:?}",
+        m.omitted
+    );
     assert!(zeroed <= 1 << 30);
     assert!(m.remainder_unknown.is_none());
     let v = run(Command::new(bin()).arg("verify").arg(&dir));
@@ -494,11 +507,14 @@ fn root_imds_identity_and_json_summary() {
             .unwrap();
         }
     });
+    // A stream of this host (a LiME file is a dump from elsewhere, for
+    // which this host's IMDS identity is not asked).
+    f.iomem_ram(&ram());
     let path = f.path().join("dump.lime");
     std::fs::write(&path, dump_pattern()).unwrap();
     let mut c = Command::new(bin());
-    c.args(["--source"])
-        .arg(format!("lime:{}", path.display()))
+    c.args(["--source", "lime:-"])
+        .stdin(std::fs::File::open(&path).unwrap())
         .arg("--output")
         .arg(f.captures())
         .arg("--proc-root")
@@ -659,6 +675,8 @@ fn root_a_planted_marker_is_not_the_volume() {
 /// M6: an ext4 filesystem labelled FORENSICS on its own block device (a
 /// loop device here, the EBS volume in real life) with the marker is
 /// accepted without --allow-any-output; the same with another label is not.
+/// S12: given the run's --volume-id, the loop device is refused (it is not
+/// that EBS volume), label or not.
 #[test]
 fn root_the_volume_is_known_by_its_device() {
     require_root();
@@ -695,6 +713,26 @@ fn root_the_volume_is_known_by_its_device() {
             std::fs::write(mnt.join("forensics-volume.json"), MARKER).unwrap();
             let path = f.path().join("dump.lime");
             std::fs::write(&path, dump_pattern()).unwrap();
+            // S12 first: with the run's volume ID, a loop device labelled
+            // FORENSICS is not that EBS volume; nothing is written.
+            let out = run(f
+                .cmd_strict(&format!("lime:{}", path.display()), &mnt.join("captures"))
+                .args(["--volume-id", "vol-0123456789abcdef0"]));
+            assert_eq!(out.status.code(), Some(14), "{label}: {}", stderr(&out));
+            if want == 0 {
+                assert!(
+                    stderr(&out).contains("not on the forensics volume vol-0123456789abcdef0")
+                        && stderr(&out).contains("not an NVMe device"),
+                    "{}",
+                    stderr(&out)
+                );
+            }
+            assert!(
+                std::fs::read_dir(mnt.join("captures")).map_or(true, |d| d
+                    .filter_map(Result::ok)
+                    .all(|e| e.file_name() == ".capture.lock")),
+                "something was written"
+            );
             let out =
                 run(&mut f.cmd_strict(&format!("lime:{}", path.display()), &mnt.join("captures")));
             assert_eq!(out.status.code(), Some(want), "{label}: {}", stderr(&out));

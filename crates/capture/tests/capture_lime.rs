@@ -185,6 +185,13 @@ fn root_lime_tcp_retries_until_listening_and_round_trips() {
     let m = check_capture(&f.capture_dir(), &dump(), &ram());
     assert_eq!(m.source.kind, "lime-tcp");
     assert_eq!(m.source.location, format!("127.0.0.1:{port}"));
+    // S1: the peer check is no proof; the manifest and stderr say so.
+    assert!(
+        m.warnings.iter().any(|w| w.contains("origin as unproven")),
+        "{:?}",
+        m.warnings
+    );
+    assert!(stderr(&out).contains("origin as unproven"));
 }
 
 /// The stream is the peer's prefix, then zeros to the end of the record it
@@ -442,4 +449,224 @@ fn root_lime_tcp_peer_owned_by_a_process_is_refused() {
         stderr(&out)
     );
     assert!(f.capture_entries().is_empty(), "{:?}", f.capture_entries());
+}
+
+/// The records of `dump()` for the given ranges of `ram()` only, as a
+/// module that died or skipped would send them.
+fn records_of(which: &[usize]) -> Vec<u8> {
+    let ram = ram();
+    let keep: Vec<(u64, u64)> = which.iter().map(|&i| ram[i]).collect();
+    expected_lime(&keep, |p| !(0x12_0000..0x13_0000).contains(&p))
+}
+
+/// S4: a stream of this host that ends at a record boundary (the module
+/// died between ranges; here through a FIFO) is PARTIAL, exit 22: the
+/// ranges it never sent are listed in `omitted`, the RAM is accounted for
+/// byte for byte, stderr says so, and verify agrees.
+#[test]
+fn root_short_stream_of_this_host_is_partial_with_every_gap_listed() {
+    require_root();
+    let f = Fixture::new();
+    f.iomem_ram(&ram());
+    let fifo = f.path().join("lime.fifo");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let sent = records_of(&[0]);
+    let writer = {
+        let (fifo, sent) = (fifo.clone(), sent.clone());
+        std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+            w.write_all(&sent).unwrap();
+        })
+    };
+    let out = run(&mut f.cmd(&format!("lime:{}", fifo.display())));
+    writer.join().unwrap();
+    assert_eq!(out.status.code(), Some(22), "{}", stderr(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("PARTIAL"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        stderr(&out).contains("without") && stderr(&out).contains("PARTIAL"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = f.capture_dir();
+    let m = check_capture(&dir, &sent, &ram()[..1]);
+    assert_eq!(m.status, Status::Partial);
+    assert_eq!(
+        m.partial_reason.as_ref().unwrap().cause,
+        PartialCause::SourceTruncated
+    );
+    assert!(m.not_captured.is_empty(), "{:?}", m.not_captured);
+    assert!(m.remainder_unknown.is_none());
+    let gaps: Vec<(u64, u64)> = m
+        .omitted
+        .iter()
+        .map(|s| (s.start, s.start + s.length - 1))
+        .collect();
+    assert_eq!(gaps, ram()[1..].to_vec());
+    let ram_total: u64 = ram().iter().map(|(s, e)| e - s + 1).sum();
+    let left_out: u64 = m.omitted.iter().map(|s| s.length).sum();
+    assert_eq!(m.total_range_bytes() + left_out, ram_total);
+    let v = run(std::process::Command::new(bin()).arg("verify").arg(&dir));
+    assert_eq!(v.status.code(), Some(0));
+}
+
+/// S4 on stdin: a stream that passes over a range (records for the first
+/// and last RAM ranges only) lists the one in between.
+#[test]
+fn root_stream_skipping_a_range_lists_it() {
+    require_root();
+    let f = Fixture::new();
+    f.iomem_ram(&ram());
+    let sent = records_of(&[0, 2]);
+    let (out, _) = run_with_stdin(
+        &mut f.cmd("lime:-"),
+        sent.clone(),
+        Duration::ZERO,
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(22), "{}", stderr(&out));
+    let dir = f.capture_dir();
+    let kept = [ram()[0], ram()[2]];
+    let m = check_capture(&dir, &sent, &kept);
+    assert_eq!(m.status, Status::Partial);
+    assert_eq!(m.omitted.len(), 1, "{:?}", m.omitted);
+    assert_eq!(
+        (m.omitted[0].start, m.omitted[0].length),
+        (0x10_0000, 0x20_0000)
+    );
+    assert!(m.omitted[0].error.contains("no record"), "{:?}", m.omitted);
+    let v = run(std::process::Command::new(bin()).arg("verify").arg(&dir));
+    assert_eq!(
+        v.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&v.stdout)
+    );
+}
+
+/// A foreign stream is not compared with this host's RAM: the same short
+/// stream with --foreign-lime is what it claims to be, complete.
+#[test]
+fn root_foreign_short_stream_is_not_judged_against_this_host() {
+    require_root();
+    let f = Fixture::new();
+    f.iomem_ram(&ram());
+    let sent = records_of(&[0]);
+    let (out, _) = run_with_stdin(
+        f.cmd("lime:-").arg("--foreign-lime"),
+        sent.clone(),
+        Duration::ZERO,
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let m = check_capture(&f.capture_dir(), &sent, &ram()[..1]);
+    assert_eq!(m.status, Status::Complete);
+    assert!(m.omitted.is_empty());
+}
+
+/// Issue 22: a dump from another host (a LiME file, or a stream with
+/// --foreign-lime) records nothing of the host that packaged it as the
+/// source's: no hostname, kernel, boot ID or IMDS identity, no context/
+/// (this host's kallsyms and BTF would be judged as the dump's kernel),
+/// and the progress total is the file's size, or unknown for a stream,
+/// never this host's RAM.
+#[test]
+fn root_foreign_dump_records_nothing_of_this_host() {
+    require_root();
+    let f = Fixture::new();
+    // This host's RAM (128 GiB) would be a wrong progress total.
+    f.iomem("00001000-0009fbff : System RAM\n00100000-1fffffffff : System RAM\n");
+    std::fs::write(f.proc().join("kallsyms"), "ffffffff81000000 T _stext\n").unwrap();
+    let path = f.path().join("dump.lime");
+    std::fs::write(&path, dump()).unwrap();
+    let out = run(&mut f.cmd(&format!("lime:{}", path.display())));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let size = format!("{:.1} MiB", dump().len() as f64 / f64::from(1 << 20));
+    assert!(
+        stderr(&out).contains(&format!(
+            "capture: source lime-file ({}), {size} ->",
+            path.display()
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let dir = f.capture_dir();
+    let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("foreign-lime_"), "{name}");
+    let m = check_capture(&dir, &dump(), &ram());
+    let h = &m.host;
+    // The documented field, as JSON (docs/manifest.md: host.foreign).
+    let raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert!(
+        raw["host"]["foreign"]
+            .as_str()
+            .is_some_and(|w| w.contains("another host")),
+        "{h:?}"
+    );
+    assert_eq!(
+        (
+            h.hostname.as_str(),
+            h.kernel_release.as_str(),
+            h.kernel_version.as_str(),
+            h.machine.as_str()
+        ),
+        ("unknown", "unknown", "unknown", "unknown")
+    );
+    assert_eq!((h.boot_id.as_deref(), h.imds.is_none()), (None, true));
+    assert!(h.imds_status.starts_with("not asked"), "{}", h.imds_status);
+    assert!(!dir.join("context").exists());
+    assert!(
+        m.files.iter().all(|e| !e.path.starts_with("context/")),
+        "{:?}",
+        m.files
+    );
+    assert!(
+        m.warnings.iter().any(|w| w.contains("no kernel context")),
+        "{:?}",
+        m.warnings
+    );
+    // info shows the origin, not this host's kernel; verify agrees.
+    let i = run(std::process::Command::new(bin()).arg("info").arg(&dir));
+    let text = String::from_utf8_lossy(&i.stdout);
+    assert!(text.contains("another host"), "{text}");
+    assert!(
+        !text.contains(
+            &nix::sys::utsname::uname()
+                .unwrap()
+                .release()
+                .to_string_lossy()
+                .into_owned()
+        ),
+        "{text}"
+    );
+    let v = run(std::process::Command::new(bin()).arg("verify").arg(&dir));
+    assert_eq!(v.status.code(), Some(0));
+
+    // A stream with --foreign-lime: the size is unknown, not 128 GiB.
+    let f = Fixture::new();
+    f.iomem("00001000-0009fbff : System RAM\n00100000-1fffffffff : System RAM\n");
+    let (out, _) = run_with_stdin(
+        f.cmd("lime:-").arg("--foreign-lime"),
+        dump(),
+        Duration::ZERO,
+        None,
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("capture: source lime-stdin (-) ->"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = f.capture_dir();
+    let raw: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    assert!(raw["host"]["foreign"].is_string(), "{raw}");
+    assert!(manifest(&dir).host.boot_id.is_none());
 }

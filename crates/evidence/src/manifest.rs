@@ -117,9 +117,18 @@ pub struct Tool {
     pub binary_sha256: Option<String>,
 }
 
-/// Host identity.
+/// Host identity: the machine whose memory this is. For a LiME dump from
+/// another host ([`Host::foreign`] set) nothing of the host that packaged it
+/// is recorded here: the strings are `unknown`, the rest null.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
+    /// Set when the memory is not the capturing host's (a LiME file, or a
+    /// stream with `--foreign-lime`): says so and why. Every other field is
+    /// then `unknown` or null, never the packaging host's. Absent in
+    /// manifests of older builds (which recorded the packaging host's
+    /// identity for such dumps too) and for memory of the capturing host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub foreign: Option<String>,
     /// `uname` nodename.
     pub hostname: String,
     /// `uname -r`.
@@ -423,6 +432,7 @@ mod tests {
             },
             command_line: vec!["capture".into(), "--source".into(), "kcore".into()],
             host: Host {
+                foreign: None,
                 hostname: "ip-10-0-0-1".into(),
                 kernel_release: "6.1.0-18-amd64".into(),
                 kernel_version: "#1 SMP".into(),

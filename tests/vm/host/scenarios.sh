@@ -272,6 +272,15 @@ check_evidence() {
 		detail=$(manifest_field source.detail || true)
 		check lime-module-through-a-fifo "$(printf '%s' "$detail" | grep -q 'path=/run/fv-lime\.[0-9.]*/lime\.fifo format=lime' && ! printf '%s' "$detail" | grep -q 'tcp:' && echo 0 || echo 1)" "$(printf '%s' "$detail" | cut -c1-140)"
 	fi
+	# S12: capture.sh passed the run's volume ID, and capture accepted the
+	# output only on that NVMe device (qemu's model through the test
+	# override, which capture reports).
+	local cmdline
+	cmdline=$(manifest_field command_line || true)
+	check capture-tied-to-volume-id "$(printf '%s' "$cmdline" | grep -qF "\"--volume-id\", \"$FV_VOLUME_ID\"" && echo 0 || echo 1)" \
+		"$(printf '%s' "$cmdline" | grep -o '"--volume-id", "[^"]*"' || echo 'no --volume-id')"
+	check capture-says-test-model-override "$(manifest_field warnings | grep -q 'TEST OVERRIDE' && echo 0 || echo 1)" \
+		"$(manifest_field warnings | grep -o 'TEST OVERRIDE[^"]*' | cut -c1-100 || true)"
 	# Every byte of RAM accounted for: a complete capture leaves nothing out.
 	check manifest-nothing-omitted "$(ok_if [ "$(manifest_field omitted)" = '[]' ])" "omitted $(manifest_field omitted | cut -c1-80)"
 	rm -f "$WORK/memory.lime"

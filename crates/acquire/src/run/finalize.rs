@@ -35,6 +35,8 @@ pub(super) fn finalize(
         imds,
         imds_status,
         host_ram,
+        warnings: source_warnings,
+        foreign,
         ..
     } = source;
     let OutputState {
@@ -54,6 +56,7 @@ pub(super) fn finalize(
         mut copied,
         result,
     } = acquired;
+    warnings.extend(source_warnings);
     warnings.extend(space_warnings);
     let (mut files, ctx_warnings) = context.wait();
     warnings.extend(ctx_warnings);
@@ -83,8 +86,33 @@ pub(super) fn finalize(
         });
     }
 
+    // A stream of this host that ended cleanly without all of the host's
+    // System RAM (at a record boundary, or a module that died between
+    // ranges) is not complete: what it did not send is listed and the
+    // capture is partial (security review S4).
+    let short = match (&result, host_ram.as_deref()) {
+        (Ok(()), Some(ram)) => {
+            let covered: Vec<(u64, u64)> = layout.ranges.iter().map(|r| (r.start, r.end)).collect();
+            let gaps = stream::ram_gaps(ram, &covered);
+            (!gaps.is_empty()).then_some(gaps)
+        }
+        _ => None,
+    };
     let partial = match result {
-        Ok(()) => None,
+        Ok(()) => short.as_ref().map(|gaps| {
+            let bytes = gaps
+                .iter()
+                .fold(0u64, |a, (s, e)| a.saturating_add((e - s).saturating_add(1)));
+            PartialReason {
+                cause: PartialCause::SourceTruncated,
+                detail: format!(
+                    "the LiME stream ended after {} record(s) without {} of this host's System RAM in {} span(s) (/proc/iomem)",
+                    layout.ranges.len(),
+                    human(bytes),
+                    gaps.len()
+                ),
+            }
+        }),
         Err(Stop::Signal(sig)) => Some(PartialReason {
             cause: PartialCause::Interrupted,
             detail: format!("interrupted by {}", stop::signal_name(sig)),
@@ -108,7 +136,28 @@ pub(super) fn finalize(
     let mut not_captured = Vec::new();
     let mut omitted = Vec::new();
     let mut remainder_unknown = None;
-    if let Some(reason) = &partial {
+    if let (Some(gaps), Some(reason)) = (&short, &partial) {
+        // The stream is whole up to its last record: nothing to recover or
+        // zero-fill, only what it did not send to list.
+        let last = layout.ranges.last().map(|r| r.end);
+        omitted = gaps
+            .iter()
+            .map(|&(s, e)| Span {
+                start: s,
+                length: (e - s).saturating_add(1),
+                error: if last.is_some_and(|l| s <= l) {
+                    stream::NO_RECORD.to_string()
+                } else {
+                    "the LiME stream ended before sending this System RAM".to_string()
+                },
+            })
+            .collect();
+        let _ = writeln!(
+            std::io::stderr(),
+            "capture: warning: {}: the capture is PARTIAL; the manifest lists what is missing under omitted",
+            reason.detail
+        );
+    } else if let Some(reason) = &partial {
         // The stream ends with the record the writer resumed in, completed
         // with zeros; later records are listed, not written (a stop costs
         // one record of zero-fill, not the rest of RAM).
@@ -148,6 +197,7 @@ pub(super) fn finalize(
         stream::clip_unreadable(&mut copied.unreadable, &not_captured);
         stream::clip_unreadable(&mut copied.unreadable, &omitted);
     }
+    omitted.sort_unstable_by_key(|s| s.start);
     output::release_reserve(&cdir);
     let summary = writer.finish().map_err(|source| Error::Finalize {
         dir: cdir.path().to_path_buf(),
@@ -201,14 +251,30 @@ pub(super) fn finalize(
         command_line: std::env::args_os()
             .map(|a| a.to_string_lossy().into_owned())
             .collect(),
-        host: Host {
-            hostname: uname.nodename.clone(),
-            kernel_release: uname.release.clone(),
-            kernel_version: uname.version.clone(),
-            machine: uname.machine.clone(),
-            boot_id: host::boot_id(&roots),
-            imds,
-            imds_status,
+        host: match foreign {
+            // Nothing of this host is the source's (item 4 of issue 22).
+            Some(why) => Host {
+                foreign: Some(format!(
+                    "the memory is from another host: {why}; its hostname, kernel, boot ID and instance are unknown to capture"
+                )),
+                hostname: UNKNOWN.into(),
+                kernel_release: UNKNOWN.into(),
+                kernel_version: UNKNOWN.into(),
+                machine: UNKNOWN.into(),
+                boot_id: None,
+                imds: None,
+                imds_status,
+            },
+            None => Host {
+                foreign: None,
+                hostname: uname.nodename.clone(),
+                kernel_release: uname.release.clone(),
+                kernel_version: uname.version.clone(),
+                machine: uname.machine.clone(),
+                boot_id: host::boot_id(&roots),
+                imds,
+                imds_status,
+            },
         },
         case: Case {
             case_id: args.case_id.clone(),

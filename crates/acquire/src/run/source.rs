@@ -232,7 +232,8 @@ pub(super) fn open_source(
 /// What the source still had after a stop, beyond the layout: the rest of
 /// the current LiME input record, then the input's later records (a
 /// regular file's headers, read without its payloads) or, for a stream of
-/// this host, the System RAM it had not sent yet. A stream from elsewhere
+/// this host, the System RAM it had not sent (after the stop, and any range
+/// it passed over). A stream from elsewhere
 /// that stopped early leaves its remainder unknown, and the second value
 /// says so.
 pub(super) fn source_remainder(
@@ -272,7 +273,23 @@ pub(super) fn source_remainder(
             }
         }
         (_, Some(ram)) => {
-            out.extend(stream::ram_after(ram, last.unwrap_or(0), reason));
+            // Every byte of the host's RAM the stream did not carry: after
+            // where it stopped (the stop's reason), and any range it passed
+            // over without a record (security review S4).
+            let mut covered: Vec<(u64, u64)> =
+                full.ranges.iter().map(|r| (r.start, r.end)).collect();
+            covered.extend(copied.pending);
+            for (s, e) in stream::ram_gaps(ram, &covered) {
+                out.push(Span {
+                    start: s,
+                    length: (e - s).saturating_add(1),
+                    error: if last.is_some_and(|l| s <= l) {
+                        stream::NO_RECORD.to_string()
+                    } else {
+                        reason.to_string()
+                    },
+                });
+            }
             (out, None)
         }
         (_, None) => (

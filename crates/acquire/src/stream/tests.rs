@@ -431,11 +431,63 @@ fn a_files_remaining_headers_are_listed() {
     );
     assert!(headers_from(&f, 0x1021, None).is_err());
     assert_eq!(
-        ram_after(&ram, 0x3fff, "x")
-            .iter()
-            .map(|s| (s.start, s.length))
-            .collect::<Vec<_>>(),
-        vec![(0x4000, 0x1000)]
+        ram_gaps(&ram, &[(0x1000, 0x1fff), (0x3000, 0x3fff)]),
+        vec![(0x4000, 0x4fff)]
+    );
+}
+
+/// S4: what a stream of this host did not send, wherever it is: a range
+/// never sent, the start or end of one, everything after the last record.
+#[test]
+fn ram_gaps_lists_every_byte_not_sent() {
+    let ram = [
+        RamRange {
+            start: 0x1000,
+            end: 0x9fbff,
+        },
+        RamRange {
+            start: 0x10_0000,
+            end: 0x2f_ffff,
+        },
+        RamRange {
+            start: 0x40_0000,
+            end: u64::MAX,
+        },
+    ];
+    assert_eq!(
+        ram_gaps(&ram, &[]),
+        vec![
+            (0x1000, 0x9fbff),
+            (0x10_0000, 0x2f_ffff),
+            (0x40_0000, u64::MAX)
+        ]
+    );
+    let all = [
+        (0x1000, 0x9fbff),
+        (0x10_0000, 0x2f_ffff),
+        (0x40_0000, u64::MAX),
+    ];
+    assert_eq!(ram_gaps(&ram, &all), vec![]);
+    assert_eq!(
+        ram_gaps(
+            &ram,
+            &[
+                (0x1000, 0x9fbff),
+                (0x20_0000, 0x20_ffff),
+                (0x50_0000, u64::MAX - 1)
+            ]
+        ),
+        vec![
+            (0x10_0000, 0x1f_ffff),
+            (0x21_0000, 0x2f_ffff),
+            (0x40_0000, 0x4f_ffff),
+            (u64::MAX, u64::MAX)
+        ]
+    );
+    // The first range only (a module that died between ranges).
+    assert_eq!(
+        ram_gaps(&ram, &all[..1]),
+        vec![(0x10_0000, 0x2f_ffff), (0x40_0000, u64::MAX)]
     );
 }
 

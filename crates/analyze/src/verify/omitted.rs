@@ -4,10 +4,12 @@
 //!
 //! A stop zero-fills the rest of the record it stopped in (`not_captured`,
 //! so that record, the last in the stream, is complete) and lists every
-//! later range of the source without writing it (`omitted`). So in a manifest
-//! that lists omitted spans: they lie outside every captured range and after
-//! the last one, do not overlap one another, and every `not_captured` span
-//! lies in the last range. A manifest that says memory was left out while the
+//! later range of the source without writing it (`omitted`); a stream of the
+//! capturing host that went past a System RAM range without a record, or
+//! ended before the last one, has those listed too (security review S4). So
+//! in a manifest that lists omitted spans: they lie outside every captured
+//! range, do not overlap one another, and every `not_captured` span lies in
+//! the last range. A manifest that says memory was left out while the
 //! image holds it, or that calls a capture with omitted memory complete,
 //! misstates the evidence.
 
@@ -124,11 +126,6 @@ pub(super) fn manifest_findings(m: &Manifest, f: &mut Findings) {
             out.add(format!(
                 "omitted span {:#x}-{end:#x} overlaps a captured range: the manifest says this memory is both in the image and left out",
                 s.start
-            ));
-        } else if let Some(r) = last_range.filter(|r| s.start < r.end) {
-            out.add(format!(
-                "omitted span {:#x}-{end:#x} lies before the last captured range {:#x}-{:#x}: a stop leaves out only what comes after the record it stopped in",
-                s.start, r.start, r.end
             ));
         }
         spans.push((s.start, end));

@@ -210,6 +210,7 @@ pub fn capture_of(root: &Path, name: &str, ranges: &[(u64, u64)], stream: Vec<u8
         },
         command_line: vec!["capture".into()],
         host: Host {
+            foreign: None,
             hostname: "ip-10-0-0-1".into(),
             kernel_release: "6.1.0-18-amd64".into(),
             kernel_version: "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1".into(),
