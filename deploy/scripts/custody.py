@@ -1,6 +1,6 @@
 """Custody step of Forensics-CaptureInstanceMemory (aws:executeScript,
 handler `custody`; docs/deploy.md "Custody" has the why). Every path of the
-runbook that took an evidence snapshot ends here, before RestoreInstance:
+runbook that took an evidence snapshot ends here, after RestoreInstance:
 the memory evidence of a clean run, the snapshot of a volume whose unmount
 failed, a failed or stopped capture's partial image, the instance's own
 disks (SnapshotAllVolumes). For each snapshot this execution tagged: share
@@ -21,7 +21,7 @@ evidence, and this step may run 600 s at most, so it never waits for them:
 the first round hands over what is completed, marks each member snapshot
 with the tag forensics-volume:custody (copy ID, "pending", "waiting" on the
 one WaitDisks then waits for, or what became of it) and returns Pending=yes.
-After RestoreInstance, WaitDisks waits for the "waiting" snapshot and this
+In the aws:loop CustodyRounds, WaitDisks waits for the "waiting" snapshot and this
 step runs again: a later round handles only the snapshots marked pending or
 waiting, and writes a further record naming the first (never overwriting
 it). A "waiting" snapshot still pending in a later round means the wait
