@@ -249,8 +249,12 @@ if [ -n "$LOG" ]; then
         warn "WARNING: cannot write $PIDFILE: Forensics-StopCapture will not find this capture"
 fi
 (
-    trap 'kill "$spid" 2>/dev/null; exit 0' TERM
-    sleep "$budget" &
+    # The sleep holds none of the command's output pipes: a TERM that lands
+    # between its start and spid=$! (a capture that ends at once) leaves it
+    # running until the budget, and it must not keep SSM's output open.
+    spid=''
+    trap '[ -z "$spid" ] || kill "$spid" 2>/dev/null; exit 0' TERM
+    sleep "$budget" </dev/null >/dev/null 2>&1 &
     spid=$!
     wait "$spid"
     warn "WARNING: time budget of ${budget}s spent: sending SIGTERM to capture to finalize a partial image"

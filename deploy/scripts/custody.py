@@ -1,6 +1,6 @@
 """Custody step of Forensics-CaptureInstanceMemory (aws:executeScript,
 handler `custody`; docs/deploy.md "Custody" has the why). Every path of the
-runbook that took an evidence snapshot ends here, before RestoreInstance:
+runbook that took an evidence snapshot ends here, after RestoreInstance:
 the memory evidence of a clean run, the snapshot of a volume whose unmount
 failed, a failed or stopped capture's partial image, the instance's own
 disks (SnapshotAllVolumes). For each snapshot this execution tagged: share
@@ -10,15 +10,18 @@ tagged with the capture's digests and what the snapshot holds, and lock the
 copy (EBS Snapshot Lock, compliance mode) when EvidenceLockDays > 0. Check
 the Run Command output objects arrived; write the custody record with
 Object Lock in compliance mode (deploy review W2, H4; security review H3),
-saying for every snapshot what happened to it and why. The digests come from
-capture's final line, which Forensics-CaptureMemory prints second.
+saying for every snapshot what happened to it and why. The capture's status,
+exit code and digests (its final line, which Forensics-CaptureMemory prints
+second) come from its command invocation (GetCommandInvocation): a step that
+did not succeed has no outputs in Automation, and an output holds at most
+512 characters, so the Capture step's outputs cannot carry them.
 
 Disk snapshots (SnapshotAllVolumes) usually take far longer than the memory
 evidence, and this step may run 600 s at most, so it never waits for them:
 the first round hands over what is completed, marks each member snapshot
 with the tag forensics-volume:custody (copy ID, "pending", "waiting" on the
 one WaitDisks then waits for, or what became of it) and returns Pending=yes.
-After RestoreInstance, WaitDisks waits for the "waiting" snapshot and this
+In the aws:loop CustodyRounds, WaitDisks waits for the "waiting" snapshot and this
 step runs again: a later round handles only the snapshots marked pending or
 waiting, and writes a further record naming the first (never overwriting
 it). A "waiting" snapshot still pending in a later round means the wait
@@ -93,6 +96,20 @@ def commands(ssm, instance_id, prefix):
         pages["NextToken"] = resp["NextToken"]
 
 
+def capture_invocation(ssm, command_id, instance_id):
+    """CaptureStatus, CaptureResponseCode and CaptureOutput (the head of
+    stdout) of the Capture command, from GetCommandInvocation; empty when
+    it was never sent or cannot be read (the record then says so)."""
+    if not command_id:
+        return {"CaptureStatus": "", "CaptureResponseCode": "", "CaptureOutput": ""}
+    try:
+        inv = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+    except Exception as e:  # noqa: BLE001  (a finding, not a crash)
+        return {"CaptureStatus": "not readable (%s)" % e, "CaptureResponseCode": "", "CaptureOutput": ""}
+    return {"CaptureStatus": inv.get("Status", ""), "CaptureResponseCode": str(inv.get("ResponseCode", "")),
+            "CaptureOutput": inv.get("StandardOutputContent", "")}
+
+
 def output_objects(s3, bucket, prefix, command_ids, instance_id):
     """For each step's command: the stdout objects found under the agent's
     key layout PREFIX/COMMAND/INSTANCE/awsrunShellScript/PLUGIN/stdout."""
@@ -162,7 +179,13 @@ def first_copy(snapshot):
 
 
 def custody(events, context):
-    """aws:executeScript entry point."""
+    """aws:executeScript entry point: the round's outputs, each cut to the
+    512 characters an Automation output value holds (the record has all)."""
+    return {k: v[:512] if isinstance(v, str) else v for k, v in rounds(events, context).items()}
+
+
+def rounds(events, context):
+    """One custody round (see the module docstring)."""
     import boto3  # provided by the aws:executeScript runtime
 
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -203,9 +226,10 @@ def handover(events, boto3, member_ec2, found, now, later):
     if retention < 1:
         raise CustodyError("RetentionDays %d: custody records must be locked for at least a day" % retention)
 
+    command_ids = commands(boto3.client("ssm"), events["InstanceId"], events["OutputPrefix"])
+    events = dict(events, **capture_invocation(boto3.client("ssm"), command_ids["Capture"], events["InstanceId"]))
     manifest_sha, image_sha, lime_sha, final_line = digests(events.get("CaptureOutput", ""))
-    outputs = output_objects(boto3.client("s3"), events["OutputBucket"], events["OutputPrefix"],
-                             commands(boto3.client("ssm"), events["InstanceId"], events["OutputPrefix"]),
+    outputs = output_objects(boto3.client("s3"), events["OutputBucket"], events["OutputPrefix"], command_ids,
                              events["InstanceId"])
     missing = sorted(step for step, o in outputs.items() if not o["arrived"])
 
@@ -358,7 +382,8 @@ def handover(events, boto3, member_ec2, found, now, later):
         # The run must not report Success with memory evidence outside custody.
         raise CustodyError(summary)
     return {"SecuritySnapshotId": copy_id, "Copies": copies, "CustodyRecord": first,
-            "Round": "disks" if later else "first", "Pending": "yes" if wait_for else "no", "WaitFor": wait_for,
+            "Round": "disks" if later else "first", "Pending": "yes" if wait_for else "no",
+            "WaitFor": wait_for or (memory[0]["snapshot_id"] if memory else found[0]["SnapshotId"]),
             "Locked": " ".join(m.split(" ", 1)[1] for m in marks.values() if m.startswith("snap-"))
             if later else " ".join(h["lock"] for h in handed if h["copy_id"]),
             "ManifestSha256": manifest_sha or "", "ImageSha256": image_sha or "", "LimeSha256": lime_sha or "",
