@@ -254,7 +254,7 @@ fi
     # running until the budget, and it must not keep SSM's output open.
     spid=''
     trap '[ -z "$spid" ] || kill "$spid" 2>/dev/null; exit 0' TERM
-    sleep "$budget" </dev/null >/dev/null 2>&1 &
+    sleep "$budget" >/dev/null 2>&1 &
     spid=$!
     wait "$spid"
     warn "WARNING: time budget of ${budget}s spent: sending SIGTERM to capture to finalize a partial image"
