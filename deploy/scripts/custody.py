@@ -31,6 +31,7 @@ import re
 
 DIGESTS = re.compile(r"sha256 manifest\.json=([0-9a-f]{64}) memory\.lime\.zst=([0-9a-f]{64}) lime=([0-9a-f]{64})")
 ROLE_SESSION = "forensics-custody"
+SESSION_TAG = "forensics-account"
 # Tag values EC2 takes: at most 256 characters.
 TAG_MAX = 256
 TAG = "forensics-volume:"
@@ -151,6 +152,11 @@ def lock(ec2, snapshot_id, days):
                               % (snapshot_id, e, snapshot_id, days))
 
 
+def summary_of(handed):
+    return "copies: " + (" ".join("%s=%s" % (h["snapshot_id"], h["copy_id"] or "not-copied") for h in handed)
+                         or "(none)")
+
+
 def mark_of(snapshot):
     return {x["Key"]: x["Value"] for x in snapshot.get("Tags", [])}.get(MARK, "")
 
@@ -209,8 +215,11 @@ def handover(events, boto3, member_ec2, found, now, later):
                              events["InstanceId"])
     missing = sorted(step for step, o in outputs.items() if not o["arrived"])
 
-    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION,
-                                            DurationSeconds=900)["Credentials"]
+    # The intake role's trust policy requires this session tag to be the
+    # caller's own account (aws:PrincipalAccount); its permissions scope
+    # every copy's label and record key by it (docs/deploy.md "Custody").
+    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION, DurationSeconds=900,
+                                            Tags=[{"Key": SESSION_TAG, "Value": events["Account"]}])["Credentials"]
     session = boto3.session.Session(aws_access_key_id=creds["AccessKeyId"],
                                     aws_secret_access_key=creds["SecretAccessKey"],
                                     aws_session_token=creds["SessionToken"], region_name=events["Region"])
@@ -339,14 +348,32 @@ def handover(events, boto3, member_ec2, found, now, later):
         findings.append("the Run Command output of %s did not arrive in s3://%s/%s (the agent "
                         "could not upload it; only the 2,400-character console copy is kept)"
                         % (step, events["OutputBucket"], events["OutputPrefix"]))
+    record["record_key"] = key
     body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     until = now + datetime.timedelta(days=retention)
-    session.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
-                                    ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
-                                    ChecksumAlgorithm="SHA256")
+    try:
+        # If-None-Match: * (S3 conditional writes): the key is written once;
+        # the bucket policy refuses any PUT without it, so no record ever
+        # gets a second version.
+        put = session.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
+                                              ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
+                                              ChecksumAlgorithm="SHA256", IfNoneMatch="*")
+    except Exception as e:  # noqa: BLE001  (the message says what it means; the step fails)
+        code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
+        if code in ("PreconditionFailed", "412"):
+            raise CustodyError("s3://%s/%s already exists: a custody record for this execution was written "
+                               "before this run wrote its own, by someone else with this account's execution "
+                               "role: treat that record as forged and the account as tampering with custody; "
+                               "this run's record is NOT written (%s)" % (bucket, key, summary_of(handed)))
+        if code in ("AccessDenied", "403"):
+            raise CustodyError("writing s3://%s/%s was denied (%s): CustodyRetentionDays %d may exceed the "
+                               "security stack's CustodyMaxRetentionDays; the record is NOT written (%s)"
+                               % (bucket, key, e, retention, summary_of(handed)))
+        raise
     copies = " ".join("%s=%s" % (h["snapshot_id"], h["copy_id"] or "not-copied") for h in handed)
-    summary = "%s %s copied to account %s; custody record s3://%s/%s locked until %s" % (
-        "disks" if later else "evidence", copies or "(none)", security, bucket, key, until.strftime("%Y-%m-%d"))
+    summary = "%s %s copied to account %s; custody record s3://%s/%s (version %s, the key's only one) locked " \
+              "until %s" % ("disks" if later else "evidence", copies or "(none)", security, bucket, key,
+                            put.get("VersionId", "?"), until.strftime("%Y-%m-%d"))
     if findings:
         summary += "; " + "; ".join(findings)
     if later:

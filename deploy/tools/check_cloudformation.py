@@ -123,11 +123,36 @@ def check_least_privilege():
     expect(all(s.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID") and
                "${MemberExecutionRoleName}" in json.dumps(s.get("Condition", {}).get("ArnLike")) for s in itrust),
            "W2: the intake role trusts more than the organization's execution roles")
+    # Issue 21: a member admin controls their own execution role, so every
+    # session of the intake role is bound to the account that assumed it
+    # (session tag forensics-account = aws:PrincipalAccount, enforced by
+    # the trust policy) and every write is scoped by that tag.
+    expect(all(s.get("Condition", {}).get("StringEquals", {}).get("aws:RequestTag/forensics-account")
+               == "${aws:PrincipalAccount}" for s in itrust),
+           "issue 21: the intake role's sessions are not bound to the caller's account: %s" % json.dumps(itrust))
+    # EC2 snapshot ARNs have no account field (Service Authorization
+    # Reference, Amazon EC2, resource type snapshot:
+    # arn:${Partition}:ec2:${Region}::snapshot/${SnapshotId}); a statement
+    # naming one never matches (aws-fidelity-review F1).
+    for s in st:
+        arns = json.dumps(s.get("Resource"))
+        expect(":snapshot/" not in arns or "::snapshot/" in arns,
+               "F1: a snapshot ARN with an account field never matches: %s" % arns)
     lock = [s for s in st if "ec2:LockSnapshot" in _actions(s)]
-    expect(lock and all(":snapshot/" in json.dumps(s["Resource"]) and "${AWS::AccountId}" in json.dumps(s["Resource"])
+    expect(lock and all("::snapshot/" in json.dumps(s["Resource"])
                         and s.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceTag/forensics-volume:role")
-                        == "evidence" for s in lock),
-           "the intake role may not lock, or may lock more than this account's evidence: %s" % json.dumps(lock))
+                        == "evidence" and s["Condition"]["StringEquals"].get("aws:ResourceTag/forensics-volume:account")
+                        == "${aws:PrincipalTag/forensics-account}"
+                        and "ec2:SnapshotLockDuration" in s["Condition"].get("NumericLessThanEquals", {})
+                        for s in lock),
+           "the intake role may not lock, or may lock more than the caller's evidence, or for longer than the "
+           "cap: %s" % json.dumps(lock))
+    puts = [s for s in st if "s3:PutObject" in _actions(s)]
+    expect(puts and all("${!aws:PrincipalTag/forensics-account}" in json.dumps(s["Resource"]) and
+                        s.get("Condition", {}).get("StringEquals", {}).get("s3:if-none-match") == "*"
+                        for s in puts),
+           "issue 21: the intake role may write records outside the caller's prefix or replace one: %s"
+           % json.dumps(puts))
     expect(not actions & {"ec2:UnlockSnapshot", "ec2:DeleteSnapshot"}, "the intake role may unlock or delete")
     rbin = [r["Properties"] for r in security.values() if r["Type"] == "AWS::Rbin::Rule"]
     expect(len(rbin) == 1 and rbin[0]["ResourceType"] == "EBS_SNAPSHOT" and rbin[0]["ResourceTags"] ==
@@ -139,6 +164,12 @@ def check_least_privilege():
            bucket["ObjectLockConfiguration"]["Rule"]["DefaultRetention"]["Mode"] == "COMPLIANCE",
            "H4: the custody bucket is not Object Lock compliance mode")
     expect("LifecycleConfiguration" not in bucket, "H4: custody records must not expire")
+    policy = _statements(security["CustodyBucketPolicy"]["Properties"]["PolicyDocument"])
+    expect(any(s["Effect"] == "Deny" and s.get("Condition", {}).get("StringNotEquals", {}).get("s3:if-none-match")
+               == "*" for s in policy), "issue 21: the custody bucket lets a key get a second version")
+    out = _statements(security["OutputBucketPolicy"]["Properties"]["PolicyDocument"])
+    expect(any("s3:ListBucket" in _actions(s) and s["Effect"] == "Allow" for s in out),
+           "F5: the output bucket policy grants the organization no s3:ListBucket (Custody's check is denied)")
 
 
 @check("cloudformation: no hard-coded account IDs, regions or partitions; documents embedded unchanged")
