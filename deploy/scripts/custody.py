@@ -321,6 +321,7 @@ def handover(events, boto3, member_ec2, found, now, later):
         "security_snapshot_id": copy_id,
         "snapshots": handed,
         "security_account": security,
+        "custody_bucket": bucket,
         "kms_key_id": events["KmsKeyId"],
         "lock_days": lock_days,
         "plan": events.get("PlanSummary", ""),
