@@ -152,11 +152,6 @@ def lock(ec2, snapshot_id, days):
                               % (snapshot_id, e, snapshot_id, days))
 
 
-def summary_of(handed):
-    return "copies: " + (" ".join("%s=%s" % (h["snapshot_id"], h["copy_id"] or "not-copied") for h in handed)
-                         or "(none)")
-
-
 def mark_of(snapshot):
     return {x["Key"]: x["Value"] for x in snapshot.get("Tags", [])}.get(MARK, "")
 
@@ -232,16 +227,16 @@ def handover(events, boto3, member_ec2, found, now, later):
         entry = {"snapshot_id": sid, "holds": what, "state": snap["State"], "copy_id": "", "lock": ""}
         handed.append(entry)
         if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
-            entry["why_not_copied"] = ("encrypted with the AWS managed key aws/ebs, which EBS does not let this "
-                                       "account share: the snapshot stays here; copy it under a customer managed "
-                                       "key shared with the security account to hand it over")
+            entry["why_not_copied"] = ("under the AWS managed key aws/ebs, which EBS does not share: it stays here; "
+                                       "copy it under a customer managed key shared with the security account "
+                                       "to hand it over")
             findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
             continue
         if what.startswith("disk") and snap["State"] == "pending":
             if timed_out:
                 entry["why_not_copied"] = entry["mark"] = (
-                    "still pending when WaitDisks ended (it waits %d hours at most): NOT handed over; once "
-                    "completed, share it with the security account and copy it there under its key" % WAIT_HOURS)
+                    "still pending when WaitDisks ended (after %d hours at most): NOT handed over; once "
+                    "completed, share it and copy it into the security account" % WAIT_HOURS)
                 findings.append("%s (%s) %s" % (sid, what, entry["why_not_copied"]))
             else:
                 entry["why_not_copied"] = ("pending when Custody ran: after RestoreInstance, WaitDisks waits "
@@ -346,35 +341,45 @@ def handover(events, boto3, member_ec2, found, now, later):
         findings.append("the capture's final line with its digests is not in the Capture output: "
                         "the analyst can check self-consistency only")
     for step in [] if later else missing:
-        findings.append("the Run Command output of %s did not arrive in s3://%s/%s (the agent "
-                        "could not upload it; only the 2,400-character console copy is kept)"
+        findings.append("the Run Command output of %s did not arrive in s3://%s/%s (only the "
+                        "2,400-character console copy is kept)"
                         % (step, events["OutputBucket"], events["OutputPrefix"]))
-    record["record_key"] = key
-    body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     until = now + datetime.timedelta(days=retention)
-    try:
-        # If-None-Match: * (S3 conditional writes): the key is written once;
+    s3 = session.client("s3")
+    copies = " ".join("%s=%s" % (h["snapshot_id"], h["copy_id"] or "not-copied") for h in handed)
+
+    def put(where):
+        record["record_key"] = where
+        body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+        # If-None-Match: * (S3 conditional writes): a key is written once;
         # the bucket policy refuses any PUT without it, so no record ever
         # gets a second version.
-        put = session.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
-                                              ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
-                                              ChecksumAlgorithm="SHA256", IfNoneMatch="*")
+        return s3.put_object(Bucket=bucket, Key=where, Body=body, ContentType="application/json",
+                             ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
+                             ChecksumAlgorithm="SHA256", IfNoneMatch="*")
+
+    try:
+        written = put(key)
     except Exception as e:  # noqa: BLE001  (the message says what it means; the step fails)
         code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
-        if code in ("PreconditionFailed", "412"):
-            raise CustodyError("s3://%s/%s already exists: a custody record for this execution was written "
-                               "before this run wrote its own, by someone else with this account's execution "
-                               "role: treat that record as forged and the account as tampering with custody; "
-                               "this run's record is NOT written (%s)" % (bucket, key, summary_of(handed)))
-        if code in ("AccessDenied", "403"):
-            raise CustodyError("writing s3://%s/%s was denied (%s): CustodyRetentionDays %d may exceed the "
-                               "security stack's CustodyMaxRetentionDays; the record is NOT written (%s)"
-                               % (bucket, key, e, retention, summary_of(handed)))
-        raise
-    copies = " ".join("%s=%s" % (h["snapshot_id"], h["copy_id"] or "not-copied") for h in handed)
-    summary = "%s %s copied to account %s; custody record s3://%s/%s (version %s, the key's only one) locked " \
-              "until %s" % ("disks" if later else "evidence", copies or "(none)", security, bucket, key,
-                            put.get("VersionId", "?"), until.strftime("%Y-%m-%d"))
+        if code == "PreconditionFailed":
+            # Someone holding this account's execution role wrote the key
+            # first: the run's own record goes next to it, so that the
+            # execution has two claims and capture verify trusts neither.
+            other = key[:-5] + ".contested-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
+            findings.append("s3://%s/%s was written before, not by this run" % (bucket, key))
+            try:
+                put(other)
+            except Exception as e2:  # noqa: BLE001
+                other = "not written (%s)" % e2
+            raise CustodyError("FORGED custody record? s3://%s/%s was written before this run's, by someone "
+                               "with this account's execution role; this run's record: %s; %s"
+                               % (bucket, key, other, copies))
+        raise CustodyError("writing s3://%s/%s failed (%s; CustodyRetentionDays %d over the security stack's "
+                           "CustodyMaxRetentionDays?); %s" % (bucket, key, e, retention, copies))
+    summary = "%s %s copied to account %s; custody record s3://%s/%s (version %s) locked until %s" % (
+        "disks" if later else "evidence", copies or "(none)", security, bucket, key, written.get("VersionId", "?"),
+        until.strftime("%Y-%m-%d"))
     if findings:
         summary += "; " + "; ".join(findings)
     if later:

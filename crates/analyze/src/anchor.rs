@@ -257,6 +257,38 @@ fn check_versions(check: &mut RecordCheck, len: u64, path: &Path) -> Result<(), 
     let markers = of_key("DeleteMarkers")?;
     check.versions_checked = true;
     let place = format!("s3://{}/{}", check.bucket, check.key);
+    // Other records claiming the execution: the runbook writes one first
+    // record (KEY) and, for the disks' round, KEY-without-.json.disks-*.json;
+    // when someone wrote KEY before the run could, custody.py writes the
+    // run's own under .contested-*.json and fails. Anything else under the
+    // execution's prefix is a second claim on it.
+    let stem = &check.key[..check.key.len() - "json".len()];
+    let mut claims: Vec<String> = Vec::new();
+    for field in ["Versions", "DeleteMarkers"] {
+        if let Some(serde_json::Value::Array(a)) = v.get(field) {
+            for e in a {
+                let Some(k) = e.get("Key").and_then(serde_json::Value::as_str) else {
+                    continue;
+                };
+                let disks = k
+                    .strip_prefix(stem)
+                    .is_some_and(|rest| rest.starts_with("disks-") && rest.ends_with(".json"));
+                if k.starts_with(stem) && k != check.key && !disks {
+                    let k = crate::text::printable(k).into_owned();
+                    if !claims.contains(&k) {
+                        claims.push(k);
+                    }
+                }
+            }
+        }
+    }
+    if !claims.is_empty() {
+        check.problems.push(format!(
+            "another record claims this execution: {} (the runbook writes one first record; when someone wrote {} before the run could, the run wrote its own under .contested- and failed): two claims, so neither anchors; treat the account as tampering with custody",
+            claims.join(", "),
+            check.key
+        ));
+    }
     if versions.is_empty() {
         check.problems.push(format!(
             "the versions listing {} has no version of {place}: it is the listing of another key or bucket, or the record is not where its execution, account, region and case put it",
@@ -358,8 +390,11 @@ pub fn from_record(path: &Path) -> Result<(Vec<Expected>, RecordCheck, u64), Err
         )),
         _ => {}
     }
+    // Every key of the execution: its first record, its disks' records and
+    // any record someone else wrote for it.
     let command = format!(
-        "aws s3api list-object-versions --bucket {bucket} --prefix {key} --output json > custody-versions.json"
+        "aws s3api list-object-versions --bucket {bucket} --prefix {} --output json > custody-versions.json",
+        &key[..key.len() - "json".len()]
     );
     let from = display(path);
     let mut out = Vec::new();

@@ -193,13 +193,19 @@ fn root_custody_record_must_be_the_first_and_only_version_of_its_key() {
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(
         e.contains(&format!(
-            "aws s3api list-object-versions --bucket forensics-custody-222222222222 --prefix {KEY} --output json > custody-versions.json"
+            "aws s3api list-object-versions --bucket forensics-custody-222222222222 --prefix {} --output json > custody-versions.json",
+            KEY.trim_end_matches("json")
         )),
         "{e}"
     );
 
-    // The first and only version, of this file's size: checked.
-    std::fs::write(&listing, versions(&[size], 0).to_string()).unwrap();
+    // The first and only version, of this file's size: checked (a later
+    // record of the disks' round next to it is the run's own).
+    let mut ok = versions(&[size], 0);
+    ok["Versions"].as_array_mut().unwrap().push(serde_json::json!({
+        "Key": KEY.replace(".json", ".disks-20261207T090000000000Z.json"), "Size": 10, "VersionId": "x",
+        "IsLatest": true, "LastModified": "2026-12-07T09:00:00+00:00"}));
+    std::fs::write(&listing, ok.to_string()).unwrap();
     let o = verify(&[
         p(&dir),
         "--custody-record",
@@ -219,7 +225,14 @@ fn root_custody_record_must_be_the_first_and_only_version_of_its_key() {
     // The attack: a second, newer version of the key (the forged record
     // with the fabricated capture's digests; here the run's own digests, so
     // only the versions can tell).
+    // Or a record written before the run's own could be, which the run
+    // then wrote under .contested-.
+    let mut contested = versions(&[size], 0);
+    contested["Versions"].as_array_mut().unwrap().push(serde_json::json!({
+        "Key": KEY.replace(".json", ".contested-20261207T090000000000Z.json"), "Size": 10, "VersionId": "y",
+        "IsLatest": true, "LastModified": "2026-12-07T09:00:00+00:00"}));
     for (listing_json, says) in [
+        (contested, "another record claims this execution"),
         (versions(&[size, size], 0), "has 2 versions"),
         (versions(&[size], 1), "delete marker"),
         (versions(&[size + 1], 0), "this file is not that version"),
