@@ -139,7 +139,8 @@ def check_least_privilege():
         expect(":snapshot/" not in arns or "::snapshot/" in arns,
                "F1: a snapshot ARN with an account field never matches: %s" % arns)
     lock = [s for s in st if "ec2:LockSnapshot" in _actions(s)]
-    expect(lock and all("::snapshot/" in json.dumps(s["Resource"])
+    expect(lock and all("::snapshot/" in json.dumps(s["Resource"]) and s.get("Condition", {}).get(
+        "StringEquals", {}).get("ec2:Owner") == {"Ref": "AWS::AccountId"}
                         and s.get("Condition", {}).get("StringEquals", {}).get("aws:ResourceTag/forensics-volume:role")
                         == "evidence" and s["Condition"]["StringEquals"].get("aws:ResourceTag/forensics-volume:account")
                         == "${aws:PrincipalTag/forensics-account}"
