@@ -92,11 +92,18 @@ class Attacker:
             "Effect": "Allow", "Principal": {"AWS": ADMIN_ARN}, "Action": ["sts:AssumeRole", "sts:TagSession"]}]}
         return bool(ok), accounts.assume(self.session, EXEC_ARN, "attacker")
 
-    def intake(self, execution, tags):
-        """The intake role assumed from the execution role with TAGS."""
-        creds = execution.client("sts").assume_role(
-            RoleArn=INTAKE_ARN, RoleSessionName="forensics-custody",
-            Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["Credentials"]
+    def intake(self, execution, tags, fallback=False):
+        """The intake role assumed from the execution role with TAGS (with
+        FALLBACK, untagged when that is refused: an attacker takes whatever
+        the trust policy lets through)."""
+        sts = execution.client("sts")
+        try:
+            creds = sts.assume_role(RoleArn=INTAKE_ARN, RoleSessionName="forensics-custody",
+                                    Tags=[{"Key": k, "Value": v} for k, v in tags.items()])["Credentials"]
+        except Exception:  # noqa: BLE001
+            if not fallback:
+                raise
+            creds = sts.assume_role(RoleArn=INTAKE_ARN, RoleSessionName="forensics-custody")["Credentials"]
         s = accounts.boto3.session.Session(aws_access_key_id=creds["AccessKeyId"],
                                            aws_secret_access_key=creds["SecretAccessKey"],
                                            aws_session_token=creds["SessionToken"], region_name=self.w.region)
@@ -165,7 +172,7 @@ def drill_after_the_run():
               "execution role (trust edited) only with forensics-account = their own account",
               not any(edit) and denied(direct) and mine and all(denied(c) for c in tries.values()),
               "edit %s direct %s own-role %s %s" % (edit, direct, mine, tries))
-        intake = a.intake(execution, {"forensics-account": MEMBER})
+        intake = a.intake(execution, {"forensics-account": MEMBER}, fallback=True)
         ec2, s3 = intake.client("ec2"), intake.client("s3")
 
         # -- fabricate, share, copy with the run's tags ----------------------------------------
@@ -274,7 +281,7 @@ class Preempt:
         w = ex.world
         a = Attacker(w)
         _, execution = a.take_execution_role()
-        s3 = a.intake(execution, {"forensics-account": MEMBER}).client("s3")
+        s3 = a.intake(execution, {"forensics-account": MEMBER}, fallback=True).client("s3")
         record = {"schema": "forensics-volume/custody-record", "execution_id": ex.execution_id, "account": MEMBER,
                   "region": w.region, "case_id": "IR-2026-042",
                   "capture": {"manifest_sha256": FORGED["manifest.json"], "image_sha256": FORGED["memory.lime.zst"],
