@@ -17,8 +17,9 @@ InvalidSnapshot.NotFound. While a SecurityWorld runs, CopySnapshot looks for
 the source in the other accounts of the region too, and copies it only when
 its createVolumePermission names the caller's account (or "all"), as EC2
 does; otherwise it fails as before. moto does not evaluate IAM or key
-policies: what the roles may do is asserted on the rendered templates
-(check.py), not here.
+policies: iam.py does, on every call, from the rendered templates
+(World.activate_iam); the world's own set-up and inspection run as each
+account's administrator, which it does not evaluate.
 """
 
 import datetime
@@ -132,6 +133,7 @@ class SecurityWorld(world_mod.World):
         s3.put_object_lock_configuration(Bucket=CUSTODY_BUCKET, ObjectLockConfiguration={
             "ObjectLockEnabled": "Enabled",
             "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": self.retention_days}}})
+        self.activate_iam(self.security_key_arn)
         return self
 
     def stop(self):

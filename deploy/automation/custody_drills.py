@@ -95,9 +95,11 @@ class DropOutput:
         if name != "Capture":
             return
         s3 = ex.client("s3")
-        for o in s3.list_objects_v2(Bucket=world_mod.BUCKET).get("Contents", []):
-            if "/%s/" % ex.values.get("Capture.CommandId") in o["Key"]:
-                s3.delete_object(Bucket=world_mod.BUCKET, Key=o["Key"])
+        import iam  # the fault is the world's doing, not the execution role's
+        with iam.acting_as(ex.session, iam.Principal.admin(world_mod.ACCOUNT)):
+            for o in s3.list_objects_v2(Bucket=world_mod.BUCKET).get("Contents", []):
+                if "/%s/" % ex.values.get("Capture.CommandId") in o["Key"]:
+                    s3.delete_object(Bucket=world_mod.BUCKET, Key=o["Key"])
 
 
 def check(name, ok, detail=""):
@@ -321,7 +323,10 @@ def drill_isolation():
         check("isolation: off by default, the instance keeps its groups",
               ex.status == "Success" and sorted(g["GroupId"] for g in inst["SecurityGroups"]) == before,
               "%s %s" % (ex.status, inst["SecurityGroups"]))
-        sg = ec2.create_security_group(GroupName="forensics-isolation", Description="no rules", VpcId=vpc)["GroupId"]
+        # Tagged: the execution role moves interfaces only into such a group (member.json).
+        sg = ec2.create_security_group(GroupName="forensics-isolation", Description="no rules", VpcId=vpc,
+                                       TagSpecifications=[{"ResourceType": "security-group", "Tags": [
+                                           {"Key": "forensics-volume:role", "Value": "isolation"}]}])["GroupId"]
         ex = execute(w, parameters={"IsolationSecurityGroupId": sg}, execution_id="00000000-0000-4000-8000-0000000000a1")
         enis = ec2.describe_network_interfaces(Filters=[{"Name": "attachment.instance-id",
                                                           "Values": [w.instance_id]}])["NetworkInterfaces"]

@@ -297,6 +297,9 @@ def main(argv):
     t0 = time.time()
     import selftest
     self_passed, self_failed = selftest.run_all()
+    import iam_selftest  # the IAM evaluator every drill's calls go through
+    iam_passed, iam_failed = iam_selftest.run_all()
+    self_passed, self_failed = self_passed + iam_passed, self_failed + iam_failed
     docs = run_mod.rendered_documents()
     steps = {s["name"]: s for s in docs[run_mod.RUNBOOK]["mainSteps"]}
     results = {}  # (step, fault) -> (outcome, violations, primary)

@@ -239,6 +239,14 @@ class Execution:
     # ---- the run ----------------------------------------------------------------
 
     def run(self):
+        # IAM (iam.py): the start is the caller's (StartAutomationExecution,
+        # iam:PassRole), the steps run as AutomationAssumeRole, assumed by
+        # ssm.amazonaws.com through its trust policy.
+        import iam
+        with iam.automation(self):
+            return self._run()
+
+    def _run(self):
         steps = {s["name"]: s for s in self.runbook["mainSteps"]}
         order = [s["name"] for s in self.runbook["mainSteps"]]
         current = order[0]

@@ -99,6 +99,14 @@ def _upload(ex, inputs, command_id, instance_id, document, result):
     prefix = inputs.get("OutputS3KeyPrefix", "").strip("/")
     base = "/".join(p for p in (prefix, command_id, instance_id, "awsrunShellScript", plugin) if p)
     s3 = ex.client("s3")
-    s3.put_object(Bucket=bucket, Key=base + "/stdout", Body=result.stdout.encode())
-    if result.stderr:
-        s3.put_object(Bucket=bucket, Key=base + "/stderr", Body=result.stderr.encode())
+    import iam
+    # The agent uploads with the instance's role (its instance profile), not
+    # the execution role: member.json's InstanceRole and its output policy.
+    with iam.acting_as(ex.session, iam.instance_role(ex.account_id)):
+        # The agent's canned ACL, so the bucket owner owns the output
+        # (run-command-setting-up.html, cross-account output buckets).
+        s3.put_object(Bucket=bucket, Key=base + "/stdout", Body=result.stdout.encode(),
+                      ACL="bucket-owner-full-control")
+        if result.stderr:
+            s3.put_object(Bucket=bucket, Key=base + "/stderr", Body=result.stderr.encode(),
+                          ACL="bucket-owner-full-control")

@@ -36,6 +36,12 @@ STAND-INS (each labelled where it is coded; docs/deploy.md lists them):
   a snapshot under an AWS managed key is not modelled: the runbook does not
   try; it reads KeyManager first.)
 - SendCommand invocations: runcommand.py.
+
+IAM (iam.py) is evaluated on every call once the world is set up
+(activate_iam): the world's own set-up and inspection are each account's
+administrator's (not evaluated); an execution's calls are its
+AutomationAssumeRole's. Two resources are given to IAM as AWS has them, not
+as moto holds them (STAND-IN, see activate_iam).
 """
 
 import datetime
@@ -47,6 +53,7 @@ import os
 os.environ.setdefault("MOTO_EC2_LOAD_DEFAULT_AMIS", "false")
 
 import boto3  # noqa: E402
+import iam  # noqa: E402  (before the first client: every client carries its hook)
 from botocore.awsrequest import AWSResponse  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
 from moto import mock_aws  # noqa: E402
@@ -76,6 +83,9 @@ class Clients:
         self.region_name = region
         self.world = None
         self._clients = {}
+        # IAM (iam.py): whose calls these clients make. None: the one the
+        # credentials belong to (the world's administrator for World's own).
+        self.principal = None
         events = self.session.events
         events.register_first("before-call.*.*", lambda **kw: self.world._inject(**kw))
         events.register("before-call.ssm.DescribeInstanceInformation",
@@ -91,7 +101,7 @@ class Clients:
         if args or kwargs:
             raise ValueError("only client(service) is implemented here")
         if service not in self._clients:
-            self._clients[service] = self.session.client(service)
+            self._clients[service] = iam.install(self.session.client(service), lambda: self.principal)
         return self._clients[service]
 
 
@@ -133,6 +143,11 @@ class World:
             _CLIENTS[self.region] = Clients(self.region)
         self.session = _CLIENTS[self.region]
         self.session.world = self
+        self.session.principal = None
+        # The world's own set-up and inspection are its administrator's; the
+        # runbook's calls are the execution role's (iam.automation).
+        iam.deactivate()
+        iam.register_credentials("testing", iam.Principal.admin(ACCOUNT))
         ec2 = self.session.client("ec2")
         kms = self.session.client("kms")
         # Single-Region key: moto writes multi-Region key IDs as mrk-<uuid>,
@@ -161,7 +176,40 @@ class World:
             asg.create_auto_scaling_group(AutoScalingGroupName="web", LaunchConfigurationName="web",
                                           MinSize=0, MaxSize=3, DesiredCapacity=0, AvailabilityZones=[az])
             asg.attach_instances(InstanceIds=[self.instance_id], AutoScalingGroupName="web")
+        self.activate_iam()
         return self
+
+    def activate_iam(self, security_key_arn=None):
+        """IAM evaluated from here on (iam.py): the rendered templates
+        resolved for this world's accounts, region and key."""
+        key = (security_key_arn or self.key_arn).rsplit("/", 1)[1]
+        deployment = iam.Deployment(member=ACCOUNT, security=SECURITY_ACCOUNT, region=self.region, physical={
+            "security": {"ForensicsKey": key, "OutputBucket": BUCKET,
+                         "CustodyBucket": "forensics-custody-%s" % SECURITY_ACCOUNT}})
+        self.iam = iam.Policies.from_templates(deployment)
+        # The security account's responder (CentralResponderRoleName): the
+        # customer's own role, not the templates'; here an administrator of
+        # that account, so what it may do in the member account is the
+        # starter role's trust and policies.
+        self.iam.add_role("arn:aws:iam::%s:role/Forensics-Responder" % SECURITY_ACCOUNT, {"Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%s:root" % SECURITY_ACCOUNT},
+            "Action": "sts:AssumeRole"}]}, policies=[iam.ADMINISTRATOR])
+        facts = iam.Facts(self.region, accounts=[ACCOUNT, SECURITY_ACCOUNT])
+        # STAND-IN (IAM only): the published forensics volume snapshot and the
+        # Run Command output bucket live in moto's member account (moto
+        # cannot create a volume from another account's snapshot); on AWS both
+        # are the security account's (security.json, deploy/publish.sh), the
+        # snapshot shared with the member and encrypted under the forensics
+        # key. IAM sees them as AWS has them.
+        facts.overrides[self.forensics_snapshot] = {"account": SECURITY_ACCOUNT, "shared_with": {ACCOUNT},
+                                                    "kms_key_id": security_key_arn or self.key_arn}
+        facts.overrides["s3:" + BUCKET] = {"account": SECURITY_ACCOUNT}
+        self.iam_facts = facts
+        # The security stack's creation: KMS refuses a key policy that locks
+        # out its creator (iam.create_key_check, F4).
+        iam.create_key_check(self.iam, key, iam.Principal(
+            "arn:aws:iam::%s:role/%s" % (SECURITY_ACCOUNT, iam.DEPLOYER_ROLE), policies=[iam.ADMINISTRATOR]))
+        iam.activate(self.iam, facts)
 
     def create_documents(self, documents):
         ssm = self.session.client("ssm")
@@ -171,6 +219,7 @@ class World:
 
     def stop(self):
         if self._mock is not None:
+            iam.deactivate()
             lock_stand_in(None)
             self._mock.stop()
             self._mock = None
