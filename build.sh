@@ -393,6 +393,10 @@ run_tests() {
 	# issue 12: the runbook executed against moto, a fault at every step.
 	say "the runbook, executed: deploy/automation.sh drills"
 	"$TOP/deploy/automation.sh" drills
+	# issue 20: every mutant of the runbook in deploy/automation/mutants.py
+	# (evidence- or custody-losing edits) must be killed by the drills alone.
+	say "the drills against runbook mutants: deploy/automation.sh mutants"
+	"$TOP/deploy/automation.sh" mutants
 	# issue 13: two accounts: custody in the security account, central start, unshared snapshot.
 	say "custody, executed: deploy/automation/custody_drills.py"
 	"$TOP/deploy/automation.sh" python "$TOP/deploy/automation/custody_drills.py"

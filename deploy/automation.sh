@@ -1,11 +1,13 @@
 #!/bin/sh
-# deploy/automation.sh [drills|run ARGS...|python ARGS...]: the local Automation
+# deploy/automation.sh [drills|mutants|run ARGS...|python ARGS...]: the local Automation
 # engine (deploy/automation/) that executes the rendered runbook
 # Forensics-CaptureInstanceMemory against moto (AWS's API models, in process).
 #
 #   drills (default)   every runbook step x every way it can end, invariants
 #                      checked on moto's final state; prints the matrix and
 #                      closes with "N passed, M failed" (called by ./build.sh test)
+#   mutants            plausible evidence-losing edits of the runbook, each of
+#                      which the drills must kill; "mutants: N/M killed"
 #   run ARGS...        one execution: deploy/automation/run.py --help
 #   python ARGS...     the venv's python (for the VM scenario's driver)
 #
@@ -51,9 +53,10 @@ export PYTHONDONTWRITEBYTECODE=1
 case $cmd in
 drills) exec "$VENV/bin/python" "$here/automation/drills.py" "$@" ;;
 run) exec "$VENV/bin/python" "$here/automation/run.py" "$@" ;;
+mutants) exec "$VENV/bin/python" "$here/automation/mutants.py" "$@" ;;
 python) exec "$VENV/bin/python" "$@" ;;
 *)
-    echo "usage: deploy/automation.sh [drills|run ARGS...|python ARGS...]" >&2
+    echo "usage: deploy/automation.sh [drills|mutants|run ARGS...|python ARGS...]" >&2
     exit 2
     ;;
 esac

@@ -174,7 +174,10 @@ class ScriptedBackend(InstanceBackend):
             self._effect(request.document_name, vol, "killed")
             result = CommandResult("TimedOut", -1, "", "", float(request.execution_timeout))
         elif o.kind == "failed":
-            if request.document_name == "Forensics-CaptureMemory" and 20 <= o.exit_code <= 23:
+            if request.document_name == "Forensics-CaptureMemory" and o.exit_code not in range(10, 18):
+                # docs/capture.md: 20-23 end in a labelled partial image; 1
+                # (unexpected error) and 30 (not finalized) may leave a
+                # partial one too; 10-17 write nothing.
                 self._effect(request.document_name, vol, "partial")
             result = CommandResult("Failed", o.exit_code,
                                    "%s: FAILED (exit %d): scripted failure\n" % (request.document_name, o.exit_code),

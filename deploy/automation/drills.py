@@ -12,11 +12,17 @@ A step no drill reaches is itself a failure. Then the matrix (step x fault
 -> outcome) is printed and the run closes with "N passed, M failed".
 
 Faults (per action): api-error (one AWS call of the step fails with
-ServiceUnavailable: a retry, maxAttempts, absorbs it), wait-timeout (EBS
+ServiceUnavailable: a retry, maxAttempts, absorbs it), api-error-persistent
+(every call of every attempt fails: the onFailure route is taken),
+throttled (RequestLimitExceeded on every call), cancel-before (the
+execution is cancelled before the step's call is made), wait-timeout (EBS
 never reaches the state), error-state (the volume or snapshot goes to
 "error"), command-failed (exit 1), command-timeout (execution timed out:
 the agent kills the process group), undelivered (the agent never picks the
-command up), cancel (StopAutomationExecution while the step runs).
+command up), cancel (StopAutomationExecution while the step runs: its call
+was made, its outputs are not given). A failed capture (exit 1) leaves a
+partial image, as docs/capture.md says it may. Plus drills with two faults
+in one run (TWO_FAULTS).
 
 Invariants, on moto's final state and the scripted instance:
   I1 every volume the run created is deleted, or holds evidence;
@@ -55,16 +61,22 @@ import run as run_mod  # noqa: E402
 import world as world_mod  # noqa: E402
 
 FAULTS = {
-    "aws:executeAwsApi": ["api-error", "cancel"],
+    "aws:executeAwsApi": ["api-error", "api-error-persistent", "throttled", "cancel", "cancel-before"],
     "aws:waitForAwsResourceProperty": ["api-error", "wait-timeout", "error-state", "cancel"],
     "aws:assertAwsResourceProperty": ["api-error", "cancel"],
-    "aws:executeScript": ["api-error", "cancel"],
-    "aws:runCommand": ["api-error", "command-failed", "command-timeout", "undelivered", "cancel"],
+    "aws:executeScript": ["api-error", "api-error-persistent", "cancel", "cancel-before"],
+    "aws:runCommand": ["api-error", "command-failed", "command-timeout", "undelivered", "cancel", "cancel-before"],
     "aws:branch": ["cancel"],
     "aws:sleep": ["cancel"],
+    "aws:loop": [],
 }
 ERROR_SELECTORS = ("$.Volumes[0].State", "$.Snapshots[0].State")
 COMMAND_OUTCOME = {"command-failed": "failed", "command-timeout": "timeout", "undelivered": "undelivered"}
+PERSISTENT = ("api-error-persistent", "throttled")
+# Two faults in one run: the failure route of a failure route.
+TWO_FAULTS = [{"Capture": "command-failed", "SnapshotEvidence": "api-error-persistent"},
+              {"Unmount": "command-failed", "SnapshotInUse": "api-error-persistent"},
+              {"Capture": "command-failed", "RestoreInstance": "api-error-persistent"}]
 WORLD = {"termination_protection": False, "shutdown_behavior": "terminate", "auto_scaling": True}
 
 
@@ -76,25 +88,37 @@ class Faults:
         self.world = world
         self.scripted = scripted
         self.fired = set()
+        self.bit = set()  # steps where an injected API error actually failed a call
+        self._seen = 0
 
     def cancel_during(self, name):
-        if self.plan.get(name) == "cancel" and name not in self.fired:
+        if self.plan.get(name) in ("cancel", "cancel-before") and name not in self.fired:
             self.fired.add(name)
-            return True
+            # "cancel": StopAutomationExecution while the step's call runs
+            # (it happened, its outputs are not given); "cancel-before": it
+            # arrives before the call is made.
+            return "before" if self.plan[name] == "cancel-before" else "after"
         return False
 
     def enter(self, name, ex):
         if name == "WaitDisks" and self.plan.get("Custody") == "disks-pending":
             # The disks complete while WaitDisks waits (unless its fault says otherwise).
             self.world.snapshot_overlay.clear()
+        self._seen = len(self.world.injected)
         kind = self.plan.get(name)
-        if kind is None or kind == "cancel":
+        if kind is None or kind in ("cancel", "cancel-before"):
             return
         first = name not in self.fired
         self.fired.add(name)
-        step = next(s for s in ex.runbook["mainSteps"] if s["name"] == name)
+        step = next(s for s in all_steps(ex.runbook) if s["name"] == name)
         if kind == "api-error" and first:
-            self.world.fail_calls = 1
+            self.world.fail_calls = 1  # transient: a retry (maxAttempts) absorbs it
+        elif kind == "api-error-persistent":
+            self.world.fail_calls = 10 ** 6  # every call of every attempt
+        elif kind == "throttled":
+            # EC2 throttling (RequestLimitExceeded) on every call of every
+            # attempt: executeAwsApi does not retry it (F12).
+            self.world.fail_calls, self.world.fail_code = 10 ** 6, "RequestLimitExceeded"
         elif kind == "wait-timeout":
             self.world.stuck = step["inputs"]["PropertySelector"]
         elif kind == "error-state" and first:
@@ -117,9 +141,22 @@ class Faults:
             self.scripted.force = backend_mod.Outcome("failed", exit_code=20)
 
     def leave(self, name, ex):
+        if len(self.world.injected) > self._seen:
+            self.bit.add(name)
         self.world.fail_calls = 0
+        self.world.fail_code = "ServiceUnavailable"
         self.world.stuck = None
         self.scripted.force = None
+
+
+def all_steps(runbook):
+    """The runbook's steps, with those nested in an aws:loop."""
+    out = []
+    for s in runbook["mainSteps"]:
+        out.append(s)
+        if s["action"] == "aws:loop":
+            out += s["inputs"]["Steps"]
+    return out
 
 
 def applicable(step):
@@ -129,23 +166,24 @@ def applicable(step):
     return faults
 
 
-def drill(plan, execution_id, params=None):
+def drill(plan, execution_id, params=None, world_options=None, runbook=None):
     scripted = backend_mod.ScriptedBackend()
-    world = accounts.SecurityWorld(**WORLD).start()  # member + security account (issue 13)
+    world = accounts.SecurityWorld(**dict(WORLD, **(world_options or {}))).start()  # member + security (issue 13)
     faults = Faults(plan, world, scripted)
     try:
         before = world.protection()
         docs = run_mod.rendered_documents()
         world.create_documents(docs)
         commands = {k: v for k, v in docs.items() if k != run_mod.RUNBOOK}
-        ex = engine.Execution(docs[run_mod.RUNBOOK], world.parameters(**(params or {})), world.session, scripted,
+        ex = engine.Execution(runbook or docs[run_mod.RUNBOOK], world.parameters(**(params or {})), world.session,
+                              scripted,
                               commands,
                               world_mod.ACCOUNT, world.region, execution_id=execution_id, faults=faults)
         ex.world = world
         ex.run()
         if (params or {}).get("KeepProtection") == "yes":
             # KeepProtection=yes: the protections stay on after the run.
-            violations = invariants(ex, world, scripted, (True, "stop", "Standby"), plan)
+            violations = invariants(ex, world, scripted, None, plan)
         else:
             violations = invariants(ex, world, scripted, before, plan)
         if set(plan) - faults.fired:
@@ -161,8 +199,15 @@ def invariants(ex, world, scripted, before, plan):
     created = ex.values.get("CreateVolume.VolumeId")
     said = ex.failure_message + " " + " ".join(str(x) for x in ex.outputs.values())
     for vid, vol in remaining.items():
-        if vid not in scripted.evidence:
-            v.append("I1: %s left behind (%s) with no evidence on it" % (vid, vol["State"]))
+        if vid in scripted.evidence:
+            continue
+        if ex.status != "Success" and any(k in PERSISTENT and n.startswith("Cleanup") for n, k in plan.items()):
+            continue  # every clean-up call failed: the volume stays, tagged with the execution
+        if ex.status == "Cancelled" and vid in said and [s for s in world.snapshots_of(vid) if s["State"] == "completed"]:
+            # Cancelled before Capture's call: the cancel path cannot tell
+            # (no outputs), so it keeps and snapshots the volume, named.
+            continue
+        v.append("I1: %s left behind (%s) with no evidence on it" % (vid, vol["State"]))
     for vid in scripted.evidence:
         snaps = [s for s in world.snapshots_of(vid)
                  if world.snapshot_overlay.get(s["SnapshotId"], s["State"]) == "completed"]
@@ -174,6 +219,8 @@ def invariants(ex, world, scripted, before, plan):
         vol = remaining.get(vid)
         if vol is None:
             v.append("I2: %s held evidence and was deleted with no completed snapshot" % vid)
+        elif not snapshot_failed(ex, world, vid):
+            v.append("I2: %s holds evidence and no snapshot of it was even tried (or one is still running)" % vid)
         elif not (vol["State"] == "in-use" and ex.status != "Success" and vid in said
                   and (vid not in scripted.mounted or unmount_failed(ex))):
             # Attached and named is the floor; unmounted too, unless the
@@ -184,13 +231,23 @@ def invariants(ex, world, scripted, before, plan):
     if created and created not in said and created in remaining:
         v.append("I4: the execution does not name the volume %s it left" % created)
     after = world.protection()
-    if after != before:
+    if after != before and before is not None and restore_failed(ex) and after[3] == "tagged":
+        # Every restore call failed (a persistent fault): nothing can put
+        # the protections back, the instance's tag says what they were.
+        pass
+    elif before is None:
+        # KeepProtection=yes: protections stay on, and the tag says what they were.
+        if after[:2] != (True, "stop") or after[3] != "tagged":
+            v.append("I3: KeepProtection=yes left %s" % (after,))
+    elif after != before:
         v.append("I3: instance protections %s, were %s" % (after, before))
     # Disks still pending at Custody are no fault, and what becomes of them
     # in WaitDisks (error, timeout) must not fail the memory evidence's run:
     # I8 holds the custody record to saying why a disk was not copied.
-    if ex.status == "Success" and any(k not in ("api-error", "disks-pending") and n != "WaitDisks"
-                                      for n, k in plan.items()):
+    lenient = {x["name"] for x in all_steps(ex.runbook) if x.get("isCritical") is False}
+    bit = ex.faults.bit if ex.faults is not None else set()
+    if ex.status == "Success" and any(k not in ("api-error", "disks-pending") and n != "WaitDisks" and n not in lenient
+                                      and (k not in PERSISTENT or n in bit) for n, k in plan.items()):
         v.append("I4: status Success despite %s" % plan)
     if ex.status != "Success" and not plan:
         v.append("I4: the fault-free run ended %s: %s" % (ex.status, ex.failure_message))
@@ -205,7 +262,7 @@ def invariants(ex, world, scripted, before, plan):
         if kind != "error-state":
             continue
         rec = [r for r in ex.steps if r["name"] == name]
-        limit = next(s for s in ex.runbook["mainSteps"] if s["name"] == name).get("timeoutSeconds", 3600)
+        limit = next(s for s in all_steps(ex.runbook) if s["name"] == name).get("timeoutSeconds", 3600)
         if rec and rec[0]["end"] - rec[0]["start"] >= float(limit):
             v.append("I7: %s waited out its %s s on an error state (H6)" % (name, limit))
     v += custody_invariant(ex, world, said)
@@ -261,6 +318,23 @@ def custody_invariant(ex, world, said):
     return v
 
 
+def snapshot_failed(ex, world, vid):
+    """Was a snapshot of VID tried and did it fail (the call, or the
+    snapshot itself), or did the cancellation workflow's time run out?"""
+    create = {s["name"] for s in all_steps(ex.runbook)
+              if s["action"] == "aws:executeAwsApi" and s["inputs"].get("Api") == "CreateSnapshot"}
+    tried = [r for r in ex.steps if r["name"] in create]
+    waits = [r for r in ex.steps if r["name"].startswith(("WaitSnapshot", "AssertSnapshot"))]
+    return (any(r["status"] != "Success" for r in tried + waits)
+            or any(world.snapshot_overlay.get(s["SnapshotId"], s["State"]) == "error" for s in world.snapshots_of(vid))
+            or any("two minutes ran out" in r["message"] for r in ex.steps))
+
+
+def restore_failed(ex):
+    return any(r["name"] in ("RestoreInstance", "CancelRestoreInstance") and r["status"] != "Success"
+               for r in ex.steps)
+
+
 def custody_failed(ex):
     return any(r["name"] == "Custody" and r["status"] != "Success" for r in ex.steps)
 
@@ -301,13 +375,13 @@ def main(argv):
     iam_passed, iam_failed = iam_selftest.run_all()
     self_passed, self_failed = self_passed + iam_passed, self_failed + iam_failed
     docs = run_mod.rendered_documents()
-    steps = {s["name"]: s for s in docs[run_mod.RUNBOOK]["mainSteps"]}
+    steps = {s["name"]: s for s in all_steps(docs[run_mod.RUNBOOK])}
     results = {}  # (step, fault) -> (outcome, violations, primary)
     counter = [0]
 
-    def one(plan, params=None, label=""):
+    def one(plan, params=None, label="", world_options=None):
         counter[0] += 1
-        ex, violations, out = drill(plan, "00000000-0000-4000-8000-%012d" % counter[0], params)
+        ex, violations, out = drill(plan, "00000000-0000-4000-8000-%012d" % counter[0], params, world_options)
         if verbose or violations:
             print("--- %s: %s" % (label, out))
             if verbose:
@@ -317,6 +391,11 @@ def main(argv):
         return ex, violations, out
 
     happy, violations, out = one({}, label="no fault")
+    if "m=protect" not in happy.values.get("ProtectInstance.Summary", ""):
+        # F2: at MinSize == desired, EnterStandby is refused: scale-in
+        # protection and suspended processes instead.
+        violations.append("F2: at MinSize == desired ProtectInstance did not protect the instance: %s"
+                          % happy.values.get("ProtectInstance.Summary"))
     reached_by = {}  # step -> plan that reaches it
     for r in happy.steps:
         reached_by.setdefault(r["name"], {})
@@ -324,6 +403,12 @@ def main(argv):
     todo = list(reached_by)
     _, keep_v, keep_out = one({}, {"KeepProtection": "yes"}, "no fault, KeepProtection=yes")
     results[("(none)", "keep-protection")] = (keep_out, keep_v, None)
+    # F2: an Auto Scaling group above its minimum: the instance goes to Standby.
+    above_ex, above_v, above_out = one({}, label="no fault, group desired above MinSize", world_options={"min_size": 0})
+    if "m=standby" not in above_ex.values.get("ProtectInstance.Summary", ""):
+        above_v.append("F2: ProtectInstance did not use Standby above the minimum: %s"
+                       % above_ex.values.get("ProtectInstance.Summary"))
+    results[("(none)", "above-min")] = (above_out, above_v, None)
     _, disks_v, disks_out = one({}, {"SnapshotAllVolumes": "yes"}, "no fault, SnapshotAllVolumes=yes")
     results[("(none)", "all-volumes")] = (disks_out, disks_v, None)
     stop_ex, stop_v, stop_out = one({"Capture": "stop-capture"}, label="Capture x stop-capture")
@@ -333,7 +418,9 @@ def main(argv):
     results[("(none)", "disks-pending")] = (pend_out, pend_v, None)
     params_of = {}  # step -> parameters of the run that reaches it
     for r in pend_ex.steps:
-        if r["name"] not in reached_by:
+        if r["name"] not in reached_by or r["name"] == "WaitDisks":
+            # WaitDisks' faults matter on a disk still pending (without one
+            # it waits on the completed memory snapshot).
             reached_by[r["name"]], params_of[r["name"]] = pending
             todo.append(r["name"])
     done = set()
@@ -355,6 +442,9 @@ def main(argv):
                     reached_by[r["name"]] = plan
                     params_of[r["name"]] = params_of.get(name)
                     todo.append(r["name"])
+    for plan in TWO_FAULTS:
+        _, two_v, two_out = one(plan, label="two faults: %s" % plan)
+        results[("(two)", " + ".join("%s:%s" % kv for kv in plan.items()))] = (two_out, two_v, None)
     unreached = sorted(set(steps) - set(reached_by))
     print_matrix(results, steps)
     failed = sum(1 for o, v, _ in results.values() if v) + len(unreached) + self_failed
@@ -367,8 +457,8 @@ def main(argv):
 
 
 def print_matrix(results, steps):
-    faults = ["api-error", "wait-timeout", "error-state", "command-failed", "command-timeout", "undelivered",
-              "cancel", "stop-capture"]
+    faults = ["api-error", "api-error-persistent", "throttled", "wait-timeout", "error-state", "command-failed",
+              "command-timeout", "undelivered", "cancel", "cancel-before", "stop-capture"]
     width = max(len(s) for s in steps) + 1
     print("\nstep x fault -> outcome (status, image on the volume, snapshot, shared, volume kept); '!' = invariant broken")
     for name in steps:
@@ -379,6 +469,9 @@ def print_matrix(results, steps):
                 via = "" if not primary else " [after %s]" % ",".join("%s:%s" % kv for kv in primary.items())
                 cells.append("  %-15s %s%s%s" % (f, "! " if v else "", o, via))
         print(name.ljust(width) + ("\n" + " " * width).join(cells) if cells else name.ljust(width) + "  (no drill)")
+    for (name, f), (o, v, _) in sorted(results.items()):
+        if name in ("(none)", "(two)"):
+            print("%s %s%s: %s" % (name, "! " if v else "", f, o))
 
 
 if __name__ == "__main__":

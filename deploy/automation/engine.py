@@ -10,13 +10,29 @@ What it implements, each as the Automation documentation states it (the
 page is cited where the behaviour is coded):
   actions  aws:executeAwsApi, aws:waitForAwsResourceProperty,
            aws:assertAwsResourceProperty, aws:branch, aws:executeScript,
-           aws:runCommand, aws:sleep
+           aws:runCommand, aws:sleep, aws:loop (do-while, LoopCondition)
   options  onFailure, onCancel, isCritical, isEnd, nextStep, maxAttempts,
            timeoutSeconds; outputs with Selector/Type; runbook outputs
   values   {{ Parameter }}, {{ Step.Output }}, {{ global:ACCOUNT_ID }},
            {{ global:REGION }}, {{ global:DATE_TIME }}, {{ automation:EXECUTION_ID }}
 Anything else (another action, an unknown step property, a selector beyond
 $.a.b[0]) raises EngineError: the engine never skips what it does not know.
+
+Checked at start, before any step runs, as Automation does before it
+processes a runbook (each check names its page): no cycle in the step graph
+(BRANCHING), step names, actions, properties and their combinations,
+targets of nextStep/onFailure/onCancel/Choices/Default, output names, types
+and selectors, aws:loop's inputs.
+
+Step outputs, as Automation gives them (API, EXECSTATUS):
+- a step that did not succeed has none: reading one fails the step that
+  reads it, whatever the failed step had computed (the value cannot be
+  resolved);
+- a cancelled step has none, whether its call was made (cancel "after")
+  or not (cancel "before": StopAutomationExecution arrived first);
+- an output value is at most 512 characters (AutomationParameterValue):
+  a declared output (Selector) over that fails its step; aws:runCommand's
+  own Output is cut to 512 (see runcommand.py).
 
 Doc pages (https://docs.aws.amazon.com/systems-manager/latest/userguide/...):
   ACTIONS   automation-actions.html (properties shared by all actions)
@@ -30,6 +46,21 @@ Doc pages (https://docs.aws.amazon.com/systems-manager/latest/userguide/...):
   SLEEP     automation-action-sleep.html
   VARS      automation-variables.html (system variables)
   CMDSTATUS monitor-commands.html (command statuses and timeouts)
+  LOOP      automation-action-loop.html
+  BRANCHING automation-branch-condition.html ("Before processing a runbook,
+            the system verifies that the runbook doesn't create an infinite
+            loop. If an infinite loop is detected, Automation returns an error
+            and a circle trace showing which steps create the loop.")
+  EXECSTATUS automation-statuses.html ("Cancelled: The step was stopped by
+            a requester before it completed") and the get-automation-execution
+            example of the AWS CLI reference (cli/latest/reference/ssm/
+            get-automation-execution.html), where a failed step's outputs
+            read "No output available yet because the step is not
+            successfully executed"
+  APIVALUE  https://docs.aws.amazon.com/systems-manager/latest/APIReference/
+            API_StepExecution.html (Outputs: AutomationParameterMap) and
+            botocore's ssm model: AutomationParameterValue 1 to 512
+            characters, at most 50 values per output
 """
 
 import datetime
@@ -40,11 +71,39 @@ import types
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 ACTIONS = ("aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty",
-           "aws:branch", "aws:executeScript", "aws:runCommand", "aws:sleep")
+           "aws:branch", "aws:executeScript", "aws:runCommand", "aws:sleep", "aws:loop")
 STEP_KEYS = {"name", "action", "inputs", "outputs", "onFailure", "onCancel", "isCritical", "isEnd",
              "nextStep", "maxAttempts", "timeoutSeconds", "description"}
 OUTPUT_TYPES = {"String": str, "Integer": int, "Boolean": bool, "StringList": list, "MapList": list,
                 "StringMap": dict}
+# APIVALUE: an output value is at most 512 characters, an output at most 50 values.
+VALUE_MAX = 512
+VALUES_MAX = 50
+# LOOP: "The maximum number of iterations is 100."
+LOOP_MAX = 100
+# ACTIONS: step names: letters, digits, hyphens, underscores; outputs the same.
+NAME = re.compile(r"[A-Za-z0-9_-]{1,128}")
+# The inputs each action takes (its page); any other is refused at start.
+INPUTS = {
+    "aws:executeAwsApi": None,  # Service, Api and the API's own parameters (botocore validates them)
+    "aws:waitForAwsResourceProperty": None,
+    "aws:assertAwsResourceProperty": None,
+    "aws:branch": {"Choices", "Default"},
+    "aws:executeScript": {"Runtime", "Handler", "Script", "InputPayload", "Attachment"},
+    "aws:sleep": {"Duration", "Timestamp"},
+    "aws:loop": {"Iterators", "IteratorDataType", "LoopCondition", "MaxIterations", "Steps"},
+    "aws:runCommand": None,  # runcommand.INPUTS
+}
+REQUIRED = {
+    "aws:executeAwsApi": {"Service", "Api"},
+    "aws:waitForAwsResourceProperty": {"Service", "Api", "PropertySelector", "DesiredValues"},
+    "aws:assertAwsResourceProperty": {"Service", "Api", "PropertySelector", "DesiredValues"},
+    "aws:branch": {"Choices"},
+    "aws:executeScript": {"Runtime", "Handler"},
+    "aws:runCommand": {"DocumentName"},
+    "aws:loop": {"Steps"},
+    "aws:sleep": set(),
+}
 PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_:.]+)\s*\}\}")
 # ACTIONS (onCancel): the cancellation workflow runs for at most two minutes.
 # The deploy review marks this limit UNVERIFIED; the engine applies it, the
@@ -70,6 +129,22 @@ class StepFailed(Exception):
     def __init__(self, message, status="Failed"):
         super().__init__(message)
         self.status = status
+
+
+def check_value(what, value):
+    """APIVALUE: an output value is at most 512 characters, and an output
+    at most 50 values. A value over that is refused: the step fails (what
+    AWS does with one is not documented; the runbook must not depend on it,
+    so its scripts keep their outputs short)."""
+    values = value if isinstance(value, list) else [value]
+    if len(values) > VALUES_MAX:
+        raise StepFailed("%s has %d values; an Automation output holds at most %d (AutomationParameterValueList)"
+                         % (what, len(values), VALUES_MAX))
+    for v in values:
+        text = v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else str(v)
+        if len(text) > VALUE_MAX:
+            raise StepFailed("%s is %d characters; an Automation output value is at most %d "
+                             "(AutomationParameterValue): %s..." % (what, len(text), VALUE_MAX, text[:60]))
 
 
 class Clock:
@@ -135,7 +210,6 @@ class Execution:
         self.faults = faults
         self.clock = Clock()
         self.started = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
-        self.params = self._parameters(parameters)
         self.values = {}  # "Step.Output" -> value
         self.steps = []
         self.status = None
@@ -144,31 +218,203 @@ class Execution:
         self.pending_commands = []  # commands still running or undelivered when their step ended
         self._clients = {}
         self._cancel_deadline = None
+        self._staged = {}
+        # The document first (Automation refuses a malformed one whatever
+        # the parameters), then StartAutomationExecution's parameter checks.
         self._validate()
+        self.params = self._parameters(parameters)
 
     # ---- document and parameters ---------------------------------------------
 
     def _validate(self):
+        """What Automation refuses before it runs a step (the module
+        docstring lists it), including steps nested in aws:loop."""
+        top = self.runbook.get("mainSteps")
+        if not isinstance(top, list) or not top:
+            raise EngineError("the runbook has no mainSteps")
+        self.nested = {}  # nested step name -> its aws:loop step name
         names = set()
-        for step in self.runbook.get("mainSteps", []):
+        for step in self._all_steps():
+            name = step.get("name")
+            if not isinstance(name, str) or not NAME.fullmatch(name):
+                raise EngineError("step name %r: ACTIONS allows letters, digits, - and _" % (name,))
             unknown = set(step) - STEP_KEYS
             if unknown:
-                raise EngineError("step %s: properties %s are not implemented" % (step.get("name"), sorted(unknown)))
+                raise EngineError("step %s: properties %s are not implemented" % (name, sorted(unknown)))
             if step.get("action") not in ACTIONS:
-                raise EngineError("step %s: action %s is not implemented" % (step.get("name"), step.get("action")))
-            if step["name"] in names:
-                raise EngineError("duplicate step name %s" % step["name"])
-            names.add(step["name"])
-        for step in self.runbook["mainSteps"]:
+                raise EngineError("step %s: action %s is not implemented" % (name, step.get("action")))
+            if name in names:
+                raise EngineError("duplicate step name %s" % name)
+            names.add(name)
+            self._validate_step(step)
+        top_names = {s["name"] for s in top}
+        for step in self._all_steps():
+            nested = step["name"] in self.nested
+            scope = {n for n, loop in self.nested.items() if loop == self.nested[step["name"]]} if nested else top_names
             for key in ("onFailure", "onCancel"):
                 target = step.get(key, "Abort")
                 if target in ("Abort", "Continue") and not (key == "onCancel" and target == "Continue"):
                     continue
-                if not (target.startswith("step:") and target[5:] in names):
+                if nested:
+                    # LOOP: a nested step's onFailure is inherited by the
+                    # loop; where a step:NAME inside a loop leads is not
+                    # documented, so only Abort and Continue are run here.
+                    raise EngineError("step %s (in aws:loop %s): %s %r: only Abort%s is implemented inside a loop"
+                                      % (step["name"], self.nested[step["name"]], key, target,
+                                         " or Continue" if key == "onFailure" else ""))
+                if not (target.startswith("step:") and target[5:] in scope):
                     raise EngineError("step %s: %s %r is not Abort%s or step:<existing step>"
                                       % (step["name"], key, target, ", Continue" if key == "onFailure" else ""))
-            if step.get("nextStep") and step["nextStep"] not in names:
-                raise EngineError("step %s: nextStep %s does not exist" % (step["name"], step["nextStep"]))
+            targets = [step["nextStep"]] if step.get("nextStep") else []
+            if step["action"] == "aws:branch":
+                targets += [c.get("NextStep") for c in step["inputs"]["Choices"]]
+                targets += [step["inputs"]["Default"]] if "Default" in step["inputs"] else []
+            for t in targets:
+                if t not in scope:
+                    raise EngineError("step %s: next step %s does not exist%s" % (
+                        step["name"], t, " in its aws:loop" if nested else ""))
+        self._refuse_cycles(top)
+        for ref in self.runbook.get("outputs", []):
+            step, _, out = str(ref).partition(".")
+            if step not in names or not out:
+                raise EngineError("runbook output %r names no step's output" % ref)
+
+    def _all_steps(self):
+        for step in self.runbook["mainSteps"]:
+            yield step
+            if step.get("action") == "aws:loop":
+                for inner in step.get("inputs", {}).get("Steps", []):
+                    self.nested[inner.get("name")] = step.get("name")
+                    yield inner
+
+    def _validate_step(self, step):
+        name, action, inputs = step["name"], step["action"], step.get("inputs")
+        if not isinstance(inputs, dict):
+            raise EngineError("step %s: inputs missing" % name)
+        missing = REQUIRED[action] - set(inputs)
+        if missing:
+            raise EngineError("step %s (%s): required inputs %s missing" % (name, action, sorted(missing)))
+        allowed = INPUTS[action]
+        if allowed is not None and set(inputs) - allowed:
+            raise EngineError("step %s (%s): inputs %s are not the action's" % (name, action,
+                                                                             sorted(set(inputs) - allowed)))
+        for key in ("maxAttempts", "timeoutSeconds"):
+            if key in step and (not isinstance(step[key], int) or isinstance(step[key], bool) or step[key] < 1):
+                raise EngineError("step %s: %s %r is not a positive integer" % (name, key, step[key]))
+        for key in ("isEnd", "isCritical"):
+            if key in step and not isinstance(step[key], bool):
+                raise EngineError("step %s: %s %r is not a boolean" % (name, key, step[key]))
+        if step.get("isEnd") and step.get("nextStep"):
+            raise EngineError("step %s: isEnd and nextStep together: which one ends it?" % name)
+        if action == "aws:branch" and ("nextStep" in step or "isEnd" in step):
+            # BRANCH: the choices and Default decide the next step.
+            raise EngineError("step %s: aws:branch takes its next step from Choices/Default, not %s"
+                              % (name, "nextStep" if "nextStep" in step else "isEnd"))
+        if action == "aws:branch" and (not isinstance(inputs["Choices"], list) or not inputs["Choices"]):
+            raise EngineError("step %s: aws:branch needs at least one choice" % name)
+        if action == "aws:branch" and any("NextStep" not in c for c in inputs["Choices"]):
+            raise EngineError("step %s: every branch choice names its NextStep" % name)
+        if action == "aws:runCommand":
+            import runcommand  # kept apart for size; imported late (it imports this module)
+            if set(inputs) - runcommand.INPUTS:
+                raise EngineError("step %s: runCommand inputs %s are not implemented"
+                                  % (name, sorted(set(inputs) - runcommand.INPUTS)))
+        if action == "aws:runCommand" and step.get("outputs"):
+            raise EngineError("step %s: runCommand has fixed outputs; declared outputs are not implemented" % name)
+        seen = set()
+        for out in step.get("outputs", []):
+            oname = out.get("Name")
+            if not isinstance(oname, str) or not NAME.fullmatch(oname) or oname in seen:
+                raise EngineError("step %s: output name %r (missing, malformed or twice)" % (name, oname))
+            seen.add(oname)
+            if out.get("Type", "String") not in OUTPUT_TYPES:
+                raise EngineError("step %s output %s: type %s" % (name, oname, out.get("Type")))
+            if not isinstance(out.get("Selector"), str):
+                raise EngineError("step %s output %s: no Selector" % (name, oname))
+            select({}, out["Selector"])  # refuses JSONPath beyond $.a.b[0]
+        if action == "aws:loop":
+            self._validate_loop(step)
+
+    def _validate_loop(self, step):
+        """LOOP: either Iterators (for each) or LoopCondition (do while);
+        MaxIterations 1 to 100; Steps a non-empty list of steps; the loop
+        itself takes no onCancel. Only the do-while form is implemented."""
+        name, inputs = step["name"], step["inputs"]
+        if "onCancel" in step:
+            raise EngineError("step %s: LOOP: the onCancel property isn't supported for the aws:loop action" % name)
+        if ("Iterators" in inputs) == ("LoopCondition" in inputs):
+            raise EngineError("step %s: LOOP: only specify either the Iterators or LoopCondition input" % name)
+        if "Iterators" in inputs:
+            raise EngineError("step %s: aws:loop Iterators (for each) is not implemented" % name)
+        if "IteratorDataType" in inputs:
+            raise EngineError("step %s: LOOP: IteratorDataType goes with Iterators" % name)
+        most = inputs.get("MaxIterations", LOOP_MAX)
+        if not isinstance(most, int) or isinstance(most, bool) or not 1 <= most <= LOOP_MAX:
+            raise EngineError("step %s: LOOP: MaxIterations %r (1 to %d)" % (name, most, LOOP_MAX))
+        inner = inputs["Steps"]
+        if not isinstance(inner, list) or not inner or not all(isinstance(x, dict) for x in inner):
+            raise EngineError("step %s: LOOP: Steps is a non-empty list of steps" % name)
+        for x in inner:
+            if x.get("onFailure") == "Continue" and x.get("isCritical") is True:
+                raise EngineError("step %s (in aws:loop %s): a critical step that continues is not implemented "
+                                  "inside a loop" % (x.get("name"), name))
+            if x.get("action") in ("aws:loop", "aws:branch") or "nextStep" in x or "isEnd" in x:
+                # Where a branch or nextStep inside a loop may lead is not
+                # documented: refused, not guessed.
+                raise EngineError("step %s (in aws:loop %s): %s inside a loop is not implemented" % (
+                    x.get("name"), name, x.get("action") if x.get("action") in ("aws:loop", "aws:branch")
+                    else "nextStep" if "nextStep" in x else "isEnd"))
+        self._choice_shape(inputs["LoopCondition"], name)
+
+    def _choice_shape(self, choice, name):
+        ops = {k: v for k, v in choice.items() if k not in ("NextStep", "Variable")}
+        if len(ops) != 1:
+            raise EngineError("step %s: condition %r: exactly one operator expected" % (name, choice))
+
+    def graph(self, steps):
+        """Every edge Automation can follow from each top-level step:
+        nextStep or the next step in the runbook (unless isEnd), onFailure
+        step:/Continue, onCancel step:, a branch's choices and Default (or,
+        without Default, the next step: BRANCH)."""
+        order = [s["name"] for s in steps]
+        edges = {}
+        for i, s in enumerate(steps):
+            implicit = order[i + 1] if i + 1 < len(order) else None
+            out = []
+            if s["action"] == "aws:branch":
+                out += [c["NextStep"] for c in s["inputs"]["Choices"]]
+                out.append(s["inputs"].get("Default", implicit))
+            elif not s.get("isEnd"):
+                out.append(s.get("nextStep") or implicit)
+            for key in ("onFailure", "onCancel"):
+                target = s.get(key, "Abort")
+                if target.startswith("step:"):
+                    out.append(target[5:])
+                elif target == "Continue" and not s.get("isEnd"):
+                    out.append(implicit)
+            edges[s["name"]] = [t for t in dict.fromkeys(out) if t is not None]
+        return edges
+
+    def _refuse_cycles(self, steps):
+        """BRANCHING: a runbook whose steps can come back to a step is
+        refused at start, with the circle."""
+        edges = self.graph(steps)
+        state = {}
+
+        def walk(n, path):
+            state[n] = "open"
+            for t in edges[n]:
+                if state.get(t) == "open":
+                    circle = path[path.index(t):] + [t]
+                    raise EngineError("the runbook creates an infinite loop (BRANCHING: refused before it runs): "
+                                      "circle trace %s" % " -> ".join(circle))
+                if t not in state:
+                    walk(t, path + [t])
+            state[n] = "done"
+
+        for s in steps:
+            if s["name"] not in state:
+                walk(s["name"], [s["name"]])
 
     def _parameters(self, given):
         """StartAutomationExecution's checks: declared, required, allowedPattern."""
@@ -208,9 +454,10 @@ class Execution:
             raise EngineError("variable {{ %s }} is not implemented" % name)
         if "." in name:
             if name not in self.values:
-                # The step did not run or did not produce it: the step that
-                # needs it fails (Automation cannot resolve the input).
-                raise StepFailed("{{ %s }} has no value (the step did not produce it)" % name)
+                # The step did not run, or did not succeed (EXECSTATUS: no
+                # outputs then): the step that needs it fails, Automation
+                # cannot resolve the input.
+                raise StepFailed("{{ %s }} cannot be resolved: its step did not run or did not succeed" % name)
             return self.values[name]
         if name not in self.params:
             raise EngineError("{{ %s }} is not a parameter" % name)
@@ -255,7 +502,6 @@ class Execution:
         while current is not None:
             step = steps[current]
             record = self._run_step(step)
-            self.steps.append(record)
             status = record["status"]
             if status == "Cancelled" and not cancelled:
                 cancelled = True
@@ -264,6 +510,8 @@ class Execution:
                 # ACTIONS onCancel: Abort (default) or step:NAME; the
                 # cancellation workflow runs for at most two minutes.
                 target = step.get("onCancel", "Abort")
+                if step["action"] == "aws:loop":
+                    target = record.get("on_cancel", "Abort")  # the nested step's (LOOP)
                 self._cancel_deadline = self.clock.now + CANCEL_WORKFLOW_SECONDS
                 if target == "Abort":
                     break
@@ -317,14 +565,14 @@ class Execution:
         return step.get("nextStep") or self._next_in_order(step, order)
 
     def _run_step(self, step):
-        """One step with its retries and timeout; a record for the report."""
+        """One step with its retries and timeout; a record for the report
+        (appended to self.steps before any nested step's)."""
         record = {"name": step["name"], "action": step["action"], "status": None, "message": "",
                   "start": self.clock.now, "attempts": 0}
+        self.steps.append(record)
         # ACTIONS maxAttempts: the step is retried on failure up to this
         # many tries in all (default 1).
         attempts = int(step.get("maxAttempts", 1))
-        if attempts < 1:
-            raise EngineError("step %s: maxAttempts %r" % (step["name"], attempts))
         timeout = step.get("timeoutSeconds")
         for attempt in range(attempts):
             record["attempts"] = attempt + 1
@@ -341,58 +589,78 @@ class Execution:
         record["end"] = self.clock.now
         return record
 
+    def stage(self, name, value):
+        """An output of the running step; it becomes a value only if the
+        step succeeds (EXECSTATUS)."""
+        self._staged[name] = value
+
     def _attempt(self, step, record, timeout):
-        cancel_now = self.faults is not None and self.faults.cancel_during(step["name"])
-        if self._cancel_deadline is not None:
+        cancel = self.faults.cancel_during(step["name"]) if self.faults is not None else False
+        if self._cancel_deadline is not None or step["action"] == "aws:loop":
             # Already cancelling: a second StopAutomationExecution changes
-            # nothing (the execution is no longer InProgress).
-            cancel_now = False
+            # nothing (the execution is no longer InProgress). A loop is
+            # cancelled through its nested steps.
+            cancel = False
+        if cancel not in (False, True, "before", "after"):
+            raise EngineError("cancel %r: before or after the step's call" % cancel)
         in_cancel_flow = self._cancel_deadline is not None
         deadline = None
         if timeout is not None:
             deadline = self.clock.now + float(timeout)
         if in_cancel_flow:
             deadline = self._cancel_deadline if deadline is None else min(deadline, self._cancel_deadline)
+        self._staged = {}
         if self.faults is not None:
             self.faults.enter(step["name"], self)
         try:
-            handler = getattr(self, "_" + step["action"].split(":", 1)[1])
-            inputs = self.resolve(step.get("inputs", {}))
-            handler(step, inputs, record, deadline, cancel_now)
-        except (StepFailed, ClientError, ParamValidationError, BotoCoreError) as e:
-            if not cancel_now:
-                raise
-            # Cancelled while it ran: the cancel decides how the step ends.
-            record["message"] = "%s: %s" % (type(e).__name__, e)
+            if cancel == "before":
+                # StopAutomationExecution arrived before the step made its
+                # call: nothing of it happened.
+                record["message"] = "(before its call)"
+            else:
+                try:
+                    handler = getattr(self, "_" + step["action"].split(":", 1)[1])
+                    inputs = self.resolve(step.get("inputs", {})) if step["action"] != "aws:loop" else step["inputs"]
+                    handler(step, inputs, record, deadline, bool(cancel))
+                except (StepFailed, ClientError, ParamValidationError, BotoCoreError) as e:
+                    if not cancel:
+                        raise
+                    # Cancelled while it ran: the cancel decides how the step ends.
+                    record["message"] = "%s: %s" % (type(e).__name__, e)
+            if cancel:
+                # EXECSTATUS: a cancelled step has no outputs, whether its
+                # call was made or not.
+                raise StepFailed("the execution was cancelled while %s ran %s" % (step["name"], record["message"]),
+                                 "Cancelled")
+            if deadline is not None and self.clock.now > deadline:
+                if in_cancel_flow and self.clock.now >= self._cancel_deadline:
+                    for p in self.pending_commands:
+                        if p["step"] == step["name"]:
+                            p["cut_by_cancel"] = True
+                    raise StepFailed("the cancellation workflow's two minutes ran out in %s" % step["name"],
+                                     "Cancelled")
+                raise StepFailed("step timed out after %s s" % timeout, "TimedOut")
+            self.values.update(self._staged)
         finally:
+            self._staged = {}
             if self.faults is not None:
                 self.faults.leave(step["name"], self)
-        if cancel_now:
-            raise StepFailed("the execution was cancelled while %s ran %s" % (step["name"], record["message"]),
-                             "Cancelled")
-        if deadline is not None and self.clock.now > deadline:
-            if in_cancel_flow and self.clock.now >= self._cancel_deadline:
-                for p in self.pending_commands:
-                    if p["step"] == step["name"]:
-                        p["cut_by_cancel"] = True
-                raise StepFailed("the cancellation workflow's two minutes ran out in %s" % step["name"], "Cancelled")
-            raise StepFailed("step timed out after %s s" % timeout, "TimedOut")
 
     def _outputs(self, step, response):
-        """Declared outputs by Selector, checked against Type; all or none
-        (a step whose outputs do not resolve fails, and records none)."""
+        """Declared outputs by Selector, checked against Type and the API's
+        value limits; all or none (a step whose outputs do not resolve
+        fails, and has none)."""
         found_values = {}
         for out in step.get("outputs", []):
-            if out.get("Type", "String") not in OUTPUT_TYPES:
-                raise EngineError("step %s output %s: type %s" % (step["name"], out["Name"], out.get("Type")))
             found, value = select(response, out["Selector"])
             if not found:
                 raise StepFailed("output %s: selector %s matched nothing" % (out["Name"], out["Selector"]))
             want = OUTPUT_TYPES[out.get("Type", "String")]
             if not isinstance(value, want) or (want is int and isinstance(value, bool)):
                 raise StepFailed("output %s is %r, not %s" % (out["Name"], value, out.get("Type", "String")))
+            check_value("output %s" % out["Name"], value)
             found_values["%s.%s" % (step["name"], out["Name"])] = value
-        self.values.update(found_values)
+        self._staged.update(found_values)
 
     def _call(self, inputs):
         """API: Service and Api name a boto3 client call; the other inputs
@@ -504,6 +772,35 @@ class Execution:
         if op not in tests:
             raise EngineError("branch operator %s is not implemented" % op)
         return tests[op]()
+
+    def _loop(self, step, inputs, record, deadline, cancel_now):
+        """LOOP, do while: the nested Steps run in order; "The condition is
+        evaluated after the steps in the loop complete. If the condition is
+        true and the MaxIterations value has not been reached, the steps"
+        run again. A nested step's onFailure is inherited by the loop
+        (Abort: the loop fails, then the loop's own onFailure applies;
+        Continue: the next nested step). The loop's output CurrentIteration
+        (Integer) is readable by its steps."""
+        most = inputs.get("MaxIterations", LOOP_MAX)
+        iteration = 0
+        while True:
+            iteration += 1
+            self.values["%s.CurrentIteration" % step["name"]] = iteration
+            for inner in inputs["Steps"]:
+                rec = self._run_step(inner)
+                rec["loop"], rec["iteration"] = step["name"], iteration
+                if rec["status"] == "Success":
+                    continue
+                if rec["status"] == "Cancelled":
+                    record["on_cancel"] = inner.get("onCancel", "Abort")
+                    raise StepFailed("%s was cancelled in iteration %d" % (inner["name"], iteration), "Cancelled")
+                if inner.get("onFailure", "Abort") == "Continue" and not inner.get("isCritical", False):
+                    continue
+                raise StepFailed("%s %s in iteration %d: %s" % (inner["name"], rec["status"], iteration,
+                                                                rec["message"]), rec["status"])
+            record["iterations"] = iteration
+            if iteration >= most or not self._choice(self.resolve(inputs["LoopCondition"])):
+                return
 
     def _sleep(self, step, inputs, record, deadline, cancel_now):
         # SLEEP: Duration in ISO 8601 (PTnHnMnS); Timestamp is not implemented.

@@ -12,8 +12,18 @@ and monitor-commands.html (CMDSTATUS):
   picked up by then ends DeliveryTimedOut, ResponseCode -1;
 - the execution timeout is the Command document's own timeoutSeconds;
 - the step's outputs are CommandId, Status, ResponseCode and Output (the
-  heads of stdout and stderr, 2,400 characters each, backend.CONSOLE_CUT);
-- a status other than Success fails the step;
+  heads of stdout and stderr, 2,400 characters each, backend.CONSOLE_CUT,
+  then cut to 512 characters, the most an Automation output value holds:
+  API_StepExecution Outputs, AutomationParameterValue; whether AWS cuts or
+  drops a longer Output is not documented, so nothing may rely on more);
+- a status other than Success fails the step, and then, like any step that
+  did not succeed, it has no outputs at all (engine.py, EXECSTATUS): what
+  the command did is read from the invocation (GetCommandInvocation);
+- STAND-IN: moto's GetCommandInvocation answers Success, exit 0, no output,
+  for every command; the invocation's status, response code and the heads
+  of stdout (24,000 characters) and stderr (8,000), as the API reference's
+  GetCommandInvocation documents them, are written into moto's record of
+  the command when it ends (InProgress until then);
 - when the step's timeoutSeconds runs out first, the step times out but the
   invocation goes on: it may still be delivered and run (recorded in
   Execution.pending_commands; the drills treat that as a defect, H1);
@@ -25,11 +35,13 @@ import os
 import sys
 
 from engine import EngineError, StepFailed
-from backend import CommandRequest, console_output
+from backend import CONSOLE_CUT, CommandRequest, console_output
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
 import ssm_script  # noqa: E402  (deploy/tools: parameters and script exactly as the agent gets them)
 
+OUTPUT_MAX = 512  # AutomationParameterValue (engine.VALUE_MAX)
+STDOUT_MAX, STDERR_MAX = 24000, 8000  # GetCommandInvocation StandardOutputContent / StandardErrorContent
 INPUTS = {"DocumentName", "InstanceIds", "Parameters", "TimeoutSeconds", "OutputS3BucketName",
           "OutputS3KeyPrefix", "Comment"}
 
@@ -61,8 +73,9 @@ def run(ex, step, inputs, record, deadline, cancel_now):
             request[key] = inputs[key]
     response = ex.client("ssm").send_command(**request)
     command_id = response["Command"]["CommandId"]
-    ex.values["%s.CommandId" % step["name"]] = command_id
+    ex.stage("%s.CommandId" % step["name"], command_id)
     record["command_id"] = command_id
+    _invocation(ex, command_id, instance_ids[0], document, None)
 
     start = ex.clock.now
     result = ex.backend.run_command(CommandRequest(
@@ -78,16 +91,41 @@ def run(ex, step, inputs, record, deadline, cancel_now):
         return
     ex.clock.now = end
     _upload(ex, inputs, command_id, instance_ids[0], document, result)
+    _invocation(ex, command_id, instance_ids[0], document, result)
     output = console_output(result)
-    ex.values["%s.Status" % step["name"]] = result.status
-    ex.values["%s.ResponseCode" % step["name"]] = result.response_code
-    ex.values["%s.Output" % step["name"]] = output
+    ex.stage("%s.Status" % step["name"], result.status)
+    ex.stage("%s.ResponseCode" % step["name"], result.response_code)
+    ex.stage("%s.Output" % step["name"], output[:OUTPUT_MAX])
     record["command_status"] = result.status
     record["response_code"] = result.response_code
     record["first_line"] = (result.stdout.split("\n", 1)[0])[:200]
     if result.status != "Success" and not cancel_now:
         raise StepFailed("command %s %s (exit %s): %s" % (name, result.status, result.response_code,
                                                           record["first_line"]))
+
+
+def _invocation(ex, command_id, instance_id, document, result):
+    """STAND-IN: the invocation as GetCommandInvocation reports it (module
+    docstring). RESULT None: delivered to the agent, still running."""
+    from moto.ssm.models import ssm_backends
+
+    command = ssm_backends[ex.account_id][ex.region].get_command_by_id(command_id)
+    plugin = document["mainSteps"][0]["name"]
+    for inv in command.invocations:
+        if inv["InstanceId"] != instance_id:
+            continue
+        if result is None:
+            inv.update(PluginName=plugin, Status="InProgress", StatusDetails="InProgress", ResponseCode=-1,
+                       StandardOutputContent="", StandardErrorContent="")
+            command.status = "InProgress"
+            continue
+        # The agent reports the heads it kept (backend.CONSOLE_CUT); the API
+        # shows at most 24,000/8,000 characters of them.
+        inv.update(PluginName=plugin, Status=result.status, StatusDetails=result.status,
+                   ResponseCode=result.response_code,
+                   StandardOutputContent=result.stdout[:CONSOLE_CUT][:STDOUT_MAX],
+                   StandardErrorContent=result.stderr[:CONSOLE_CUT][:STDERR_MAX])
+        command.status = result.status
 
 
 def _upload(ex, inputs, command_id, instance_id, document, result):

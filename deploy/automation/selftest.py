@@ -111,9 +111,10 @@ def t_wait_timeout_and_branch(w):
     ex = execute(w, doc, {"P": "n"})
     expect(ex.status == "Success" and [r["name"] for r in ex.steps] == ["B", "Y"] and 60 <= ex.clock.now < 120,
            "no Default: %s %s" % (ex.status, ex.steps))
-    last = dict(branch, inputs={"Choices": [{"NextStep": "Y", "Variable": "{{ P }}", "StringEquals": "y"}]})
-    ex = execute(w, runbook({"name": "Y", "action": "aws:sleep", "inputs": {"Duration": "PT1M"}}, last,
-                            params={"P": {"type": "String"}}), {"P": "n"})
+    last = dict(branch, inputs={"Choices": [{"NextStep": "E", "Variable": "{{ P }}", "StringEquals": "y"}]})
+    ex = execute(w, runbook({"name": "Y", "action": "aws:sleep", "nextStep": "B", "inputs": {"Duration": "PT1M"}},
+                            {"name": "E", "action": "aws:sleep", "isEnd": True, "inputs": {"Duration": "PT1M"}},
+                            last, params={"P": {"type": "String"}}), {"P": "n"})
     expect(ex.status == "Success" and [r["name"] for r in ex.steps] == ["Y", "B"], "last: %s" % ex.steps)
 
 
@@ -143,14 +144,117 @@ def t_console_cut(w):
                           {"Forensics-MountVolume": doc}, world_mod.ACCOUNT, w.region)
     ex.run()
     out = ex.outputs.get("M.Output", "")
-    expect(ex.status == "Success" and len(out) == backend_mod.CONSOLE_CUT
+    # The agent keeps 2,400 characters; an Automation output value holds 512.
+    expect(ex.status == "Success" and len(out) == 512
            and out.startswith("Forensics-MountVolume: OK"), "cut: %s %d" % (ex.status, len(out)))
+    inv = w.session.client("ssm").get_command_invocation(CommandId=ex.values["M.CommandId"], InstanceId=w.instance_id)
+    expect(inv["Status"] == "Success" and len(inv["StandardOutputContent"]) == backend_mod.CONSOLE_CUT,
+           "the invocation keeps the agent's 2,400 characters: %s %d" % (inv["Status"],
+                                                                        len(inv["StandardOutputContent"])))
+    scripted = backend_mod.ScriptedBackend({"Forensics-MountVolume": backend_mod.Outcome("failed", exit_code=3)})
+    ex = engine.Execution(runbook(dict(step, onFailure="Continue"), api("After", "DescribeVolumes",
+                                                                         {"VolumeIds": ["{{ M.CommandId }}"]}),
+                                  outputs=["M.Output", "M.Status"]), {}, w.session, scripted,
+                          {"Forensics-MountVolume": doc}, world_mod.ACCOUNT, w.region)
+    ex.run()
+    # EXECSTATUS: a failed step has no outputs; its command's end is read
+    # from GetCommandInvocation.
+    expect(ex.outputs == {} and "cannot be resolved" in ex.steps[1]["message"], "failed step's outputs: %s %s"
+           % (ex.outputs, ex.steps[1]))
+    inv = w.session.client("ssm").list_commands()["Commands"][-1]
+    inv = w.session.client("ssm").get_command_invocation(CommandId=inv["CommandId"], InstanceId=w.instance_id)
+    expect(inv["Status"] == "Failed" and inv["ResponseCode"] == 3, "invocation: %s" % inv)
     scripted = backend_mod.ScriptedBackend({"Forensics-MountVolume": backend_mod.Outcome("undelivered")})
     ex = engine.Execution(runbook(step), {}, w.session, scripted, {"Forensics-MountVolume": doc},
                           world_mod.ACCOUNT, w.region)
     ex.run()
     expect(ex.status == "Failed" and "DeliveryTimedOut" in ex.failure_message and not ex.pending_commands,
            "undelivered within the step: %s" % ex.failure_message)
+
+
+def t_cycles(w):
+    """BRANCHING: any step graph with a circle is refused before it runs."""
+    sleep = {"action": "aws:sleep", "inputs": {"Duration": "PT1S"}}
+    refused(w, runbook(dict(sleep, name="A", nextStep="B"), dict(sleep, name="B", nextStep="A")),
+            word="circle trace A -> B -> A")
+    refused(w, runbook(api("A"), api("B", onFailure="step:A")), word="circle trace A -> B -> A")
+    refused(w, runbook(api("A"), api("B", onCancel="step:A")), word="circle trace")
+    refused(w, runbook(api("A"), {"name": "B", "action": "aws:branch", "inputs": {
+        "Choices": [{"NextStep": "C", "Variable": "x", "StringEquals": "y"}], "Default": "A"}},
+        dict(sleep, name="C", isEnd=True)), word="circle trace A -> B -> A")
+    # The implicit next step counts: C falls through to D, D jumps back.
+    refused(w, runbook(dict(sleep, name="C"), dict(sleep, name="D", nextStep="C")), word="C -> D -> C")
+    # Validated at start: combinations and outputs AWS refuses.
+    refused(w, runbook(dict(sleep, name="A", isEnd=True, nextStep="A")), word="isEnd and nextStep")
+    refused(w, runbook(api("A", outputs=[{"Name": "X", "Selector": "$.A"}, {"Name": "X", "Selector": "$.B"}])),
+            word="output name")
+    refused(w, runbook(api("A", maxAttempts=0)), word="maxAttempts")
+    refused(w, runbook(api("A"), outputs=["Nope.X"]), word="runbook output")
+
+
+def t_step_outputs(w):
+    """EXECSTATUS and APIVALUE: outputs of a step that did not succeed, and
+    values over 512 characters."""
+    def script(name, body, **extra):
+        return dict({"name": name, "action": "aws:executeScript",
+                     "inputs": {"Runtime": "python3.11", "Handler": "h", "Script": "def h(e, c):\n" + body},
+                     "outputs": [{"Name": "V", "Selector": "$.Payload.v", "Type": "String"},
+                                 {"Name": "L", "Selector": "$.Payload.l", "Type": "StringList"}]}, **extra)
+    ok = script("A", "    return {'v': 'x' * 512, 'l': ['y'] * 50}\n")
+    ex = execute(w, runbook(ok, outputs=["A.V"]))
+    expect(ex.status == "Success" and len(ex.outputs["A.V"]) == 512, "512 characters: %s" % ex.failure_message)
+    long = script("A", "    return {'v': 'x' * 513, 'l': []}\n")
+    ex = execute(w, runbook(long, outputs=["A.V"]))
+    expect(ex.status == "Failed" and "512" in ex.failure_message and not ex.outputs, "513: %s" % ex.failure_message)
+    many = script("A", "    return {'v': 'x', 'l': ['y'] * 51}\n")
+    ex = execute(w, runbook(many))
+    expect(ex.status == "Failed" and "at most 50" in ex.failure_message, "51 values: %s" % ex.failure_message)
+    # A step whose outputs resolved but which then failed has none.
+    bad = script("A", "    return {'v': 'x', 'l': 'not a list'}\n", onFailure="step:B", isCritical=False)
+    reader = api("B", "DescribeVolumes", {"VolumeIds": ["{{ A.V }}"]})
+    ex = execute(w, runbook(bad, reader))
+    expect(not any(k.startswith("A.") for k in ex.values) and "cannot be resolved" in ex.steps[1]["message"],
+           "a failed step's outputs: %s %s" % (ex.values, ex.steps[1]))
+    # Cancelled after its call: the volume exists, its ID is no output.
+    create = api("A", "CreateVolume", {"AvailabilityZone": "eu-west-1a", "Size": 1},
+                 outputs=[{"Name": "Id", "Selector": "$.VolumeId", "Type": "String"}], onCancel="step:B")
+    clean = api("B", "DeleteVolume", {"VolumeId": "{{ A.Id }}"})
+    before = len(w.session.client("ec2").describe_volumes()["Volumes"])
+    ex = execute(w, runbook(create, clean), faults=CancelAt("A", "after"))
+    after = len(w.session.client("ec2").describe_volumes()["Volumes"])
+    expect(ex.status == "Cancelled" and after == before + 1 and "cannot be resolved" in ex.steps[1]["message"],
+           "cancel after the call: %s, %d -> %d volumes, %s" % (ex.status, before, after, ex.steps))
+    ex = execute(w, runbook(create, clean), faults=CancelAt("A", "before"))
+    expect(ex.status == "Cancelled" and len(w.session.client("ec2").describe_volumes()["Volumes"]) == after,
+           "cancel before the call made a volume: %s" % ex.steps)
+
+
+def t_loop(w):
+    """LOOP: do while, MaxIterations, what the loop refuses."""
+    count = {"name": "Count", "action": "aws:executeScript",
+             "inputs": {"Runtime": "python3.11", "Handler": "h", "InputPayload": {"i": "{{ L.CurrentIteration }}"},
+                        "Script": "def h(e, c):\n    return {'more': 'yes' if e['i'] < 3 else 'no'}\n"},
+             "outputs": [{"Name": "More", "Selector": "$.Payload.more", "Type": "String"}]}
+    loop = {"name": "L", "action": "aws:loop", "inputs": {
+        "Steps": [count], "MaxIterations": 10,
+        "LoopCondition": {"Variable": "{{ Count.More }}", "StringEquals": "yes"}}}
+    ex = execute(w, runbook(loop, api("After")))
+    expect(ex.status == "Success" and [r["name"] for r in ex.steps] == ["L", "Count", "Count", "Count", "After"],
+           "do while: %s" % [(r["name"], r["status"]) for r in ex.steps])
+    capped = dict(loop, inputs=dict(loop["inputs"], MaxIterations=2))
+    ex = execute(w, runbook(capped))
+    expect([r["name"] for r in ex.steps] == ["L", "Count", "Count"], "MaxIterations: %s" % ex.steps)
+    refused(w, runbook(dict(loop, inputs=dict(loop["inputs"], MaxIterations=101))), word="MaxIterations")
+    refused(w, runbook(dict(loop, onCancel="step:L")), word="onCancel")
+    refused(w, runbook(dict(loop, inputs=dict(loop["inputs"], Iterators=["a"]))), word="either")
+    nested = dict(count, onFailure="step:L")
+    refused(w, runbook(dict(loop, inputs=dict(loop["inputs"], Steps=[nested]))), word="inside a loop")
+    # A nested failure that aborts fails the loop, which then follows its own onFailure.
+    failing = dict(count, inputs=dict(count["inputs"], Script="def h(e, c):\n    raise ValueError('no')\n"))
+    ex = execute(w, runbook(dict(loop, onFailure="step:After", inputs=dict(loop["inputs"], Steps=[failing])),
+                            api("After")))
+    expect(ex.status == "Failed" and [r["name"] for r in ex.steps] == ["L", "Count", "After"],
+           "nested failure: %s %s" % (ex.status, ex.steps))
 
 
 class OneFailure:
@@ -170,13 +274,14 @@ class OneFailure:
 
 
 class CancelAt(OneFailure):
-    def __init__(self, step):
+    def __init__(self, step, when=True):
         super().__init__(None, step)
+        self.when = when
 
     def cancel_during(self, name):
         if name == self.step and not self.done:
             self.done = True
-            return True
+            return self.when
         return False
 
     def enter(self, name, ex):
@@ -187,7 +292,7 @@ class CancelAt(OneFailure):
 
 
 TESTS = [t_unimplemented, t_model_validation, t_typed_values_and_outputs, t_retries_and_criticality,
-         t_wait_timeout_and_branch, t_cancel, t_console_cut]
+         t_wait_timeout_and_branch, t_cancel, t_console_cut, t_cycles, t_step_outputs, t_loop]
 
 
 def run_all():

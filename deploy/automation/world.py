@@ -35,6 +35,13 @@ STAND-INS (each labelled where it is coded; docs/deploy.md lists them):
   reported as AWS managed, as KMS does for aws/ebs. (EBS's refusal to share
   a snapshot under an AWS managed key is not modelled: the runbook does not
   try; it reads KeyManager first.)
+- autoscaling EnterStandby: moto 5.2.5 lowers the desired capacity below
+  the group's minimum; EC2 Auto Scaling refuses that ("the instances can
+  enter standby as long as the desired capacity ... after the instances
+  are placed into standby is equal to or greater than the minimum capacity
+  of the group", API_EnterStandby). The stand-in refuses it with a
+  ValidationError (the code botocore's model gives for a request Auto
+  Scaling rejects; the message is the stand-in's).
 - SendCommand invocations: runcommand.py.
 
 IAM (iam.py) is evaluated on every call once the world is set up
@@ -112,16 +119,20 @@ class World:
     """moto with the member account's resources; use as a context manager."""
 
     def __init__(self, region="eu-west-1", instance_type="r6i.large", managed=True, auto_scaling=False,
-                 termination_protection=False, shutdown_behavior="terminate"):
+                 termination_protection=False, shutdown_behavior="terminate", min_size=1):
         self.region = region
         self.instance_type = instance_type
         self.managed = managed
         self.auto_scaling = auto_scaling
+        # The group's MinSize once the instance is in it (desired is 1):
+        # 1, minimum == desired, is the common setup (issue 20, F2).
+        self.min_size = min_size
         self.initial_protection = (termination_protection, shutdown_behavior)
         self.volume_overlay = {}  # volume_id -> {"State": s} and/or {"Attachment": s}
         self.snapshot_overlay = {}  # snapshot_id -> state
         self.stuck = None  # (operation, selector) while a wait step is held
         self.fail_calls = 0  # the next N API calls fail (transient API error)
+        self.fail_code = "ServiceUnavailable"  # the error code they fail with
         self.injected = []  # the calls that were failed on purpose
         self._devices = {}
         self._mock = None
@@ -176,6 +187,7 @@ class World:
             asg.create_auto_scaling_group(AutoScalingGroupName="web", LaunchConfigurationName="web",
                                           MinSize=0, MaxSize=3, DesiredCapacity=0, AvailabilityZones=[az])
             asg.attach_instances(InstanceIds=[self.instance_id], AutoScalingGroupName="web")
+            asg.update_auto_scaling_group(AutoScalingGroupName="web", MinSize=self.min_size)
         self.activate_iam()
         return self
 
@@ -239,7 +251,7 @@ class World:
         if self.fail_calls > 0:
             self.fail_calls -= 1
             self.injected.append(model.name)
-            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "injected by the drill"}},
+            raise ClientError({"Error": {"Code": self.fail_code, "Message": "injected by the drill"}},
                               model.name)
 
     def _describe_instance_information(self, params, **_kw):
@@ -339,8 +351,16 @@ class World:
         if self.auto_scaling:
             asg = self.session.client("autoscaling")
             inst = asg.describe_auto_scaling_instances(InstanceIds=[self.instance_id])["AutoScalingInstances"]
-            state = inst[0]["LifecycleState"] if inst else "none"
-        return (term["DisableApiTermination"]["Value"], stop["InstanceInitiatedShutdownBehavior"]["Value"], state)
+            group = asg.describe_auto_scaling_groups(AutoScalingGroupNames=["web"])["AutoScalingGroups"][0]
+            state = (inst[0]["LifecycleState"] if inst else "none",
+                     "scale-in protected" if inst and inst[0].get("ProtectedFromScaleIn") else "unprotected",
+                     "desired %d min %d" % (group["DesiredCapacity"], group["MinSize"]),
+                     "suspended " + ",".join(sorted(p["ProcessName"] for p in group.get("SuspendedProcesses", []))))
+        tags = self.session.client("ec2").describe_tags(Filters=[
+            {"Name": "resource-id", "Values": [self.instance_id]},
+            {"Name": "key", "Values": ["forensics-volume:protection"]}])["Tags"]
+        return (term["DisableApiTermination"]["Value"], stop["InstanceInitiatedShutdownBehavior"]["Value"], state,
+                "tagged" if tags else "untagged")
 
 
 # ---- STAND-IN: EBS Snapshot Lock ------------------------------------------------------
@@ -482,20 +502,40 @@ def _refusing_delete(original):
     return delete_snapshot
 
 
+def _refusing_standby(original):
+    # STAND-IN: EnterStandby below the minimum (module docstring).
+    def enter_standby_instances(self, group_name, instance_ids, should_decrement):
+        from moto.autoscaling.exceptions import ValidationError
+
+        group = self.autoscaling_groups[group_name]
+        if should_decrement and group.desired_capacity - len(instance_ids) < group.min_size:
+            raise ValidationError("AutoScalingGroup %s has min-size=%d, max-size=%d, and desired-size=%d. To place "
+                                  "into standby %d instances, please update the AutoScalingGroup sizes "
+                                  "appropriately." % (group_name, group.min_size, group.max_size,
+                                                      group.desired_capacity, len(instance_ids)))
+        return original(self, group_name, instance_ids, should_decrement)
+
+    return enter_standby_instances
+
+
 def lock_stand_in(world):
     """Install the Snapshot Lock and CreateSnapshots stand-ins for WORLD
     (None: remove them)."""
+    from moto.autoscaling.models import AutoScalingBackend
     from moto.ec2.models.elastic_block_store import EBSBackend
     from moto.ec2.responses import EC2Response
 
     if world is None:
         if _LOCK["saved"] is not None:
-            EBSBackend.delete_snapshot, EBSBackend.create_snapshots = _LOCK["saved"]
+            EBSBackend.delete_snapshot, EBSBackend.create_snapshots, AutoScalingBackend.enter_standby_instances = \
+                _LOCK["saved"]
             del EC2Response.lock_snapshot, EC2Response.describe_locked_snapshots
         _LOCK.update(world=None, saved=None)
         return
     if _LOCK["saved"] is None:
-        _LOCK["saved"] = (EBSBackend.delete_snapshot, EBSBackend.create_snapshots)
+        _LOCK["saved"] = (EBSBackend.delete_snapshot, EBSBackend.create_snapshots,
+                          AutoScalingBackend.enter_standby_instances)
+        AutoScalingBackend.enter_standby_instances = _refusing_standby(_LOCK["saved"][2])
         EBSBackend.delete_snapshot = _refusing_delete(_LOCK["saved"][0])
         EBSBackend.create_snapshots = _excluding_create_snapshots(_LOCK["saved"][1])
         EC2Response.lock_snapshot = _lock_snapshot

@@ -1,6 +1,6 @@
 """Custody step of Forensics-CaptureInstanceMemory (aws:executeScript,
 handler `custody`; docs/deploy.md "Custody" has the why). Every path of the
-runbook that took an evidence snapshot ends here, before RestoreInstance:
+runbook that took an evidence snapshot ends here, after RestoreInstance:
 the memory evidence of a clean run, the snapshot of a volume whose unmount
 failed, a failed or stopped capture's partial image, the instance's own
 disks (SnapshotAllVolumes). For each snapshot this execution tagged: share
@@ -10,15 +10,18 @@ tagged with the capture's digests and what the snapshot holds, and lock the
 copy (EBS Snapshot Lock, compliance mode) when EvidenceLockDays > 0. Check
 the Run Command output objects arrived; write the custody record with
 Object Lock in compliance mode (deploy review W2, H4; security review H3),
-saying for every snapshot what happened to it and why. The digests come from
-capture's final line, which Forensics-CaptureMemory prints second.
+saying for every snapshot what happened to it and why. The capture's status,
+exit code and digests (its final line, which Forensics-CaptureMemory prints
+second) come from its command invocation (GetCommandInvocation): a step that
+did not succeed has no outputs in Automation, and an output holds at most
+512 characters, so the Capture step's outputs cannot carry them.
 
 Disk snapshots (SnapshotAllVolumes) usually take far longer than the memory
 evidence, and this step may run 600 s at most, so it never waits for them:
 the first round hands over what is completed, marks each member snapshot
 with the tag forensics-volume:custody (copy ID, "pending", "waiting" on the
 one WaitDisks then waits for, or what became of it) and returns Pending=yes.
-After RestoreInstance, WaitDisks waits for the "waiting" snapshot and this
+In the aws:loop CustodyRounds, WaitDisks waits for the "waiting" snapshot and this
 step runs again: a later round handles only the snapshots marked pending or
 waiting, and writes a further record naming the first (never overwriting
 it). A "waiting" snapshot still pending in a later round means the wait
@@ -37,6 +40,9 @@ TAG_MAX = 256
 TAG = "forensics-volume:"
 MARK = TAG + "custody"
 WAIT_HOURS = 24  # WaitDisks' timeoutSeconds, 86400
+# A round's outputs when it hands nothing over.
+EMPTY = dict(dict.fromkeys(("SecuritySnapshotId", "Copies", "Locked", "CustodyRecord", "ManifestSha256",
+                            "ImageSha256", "LimeSha256", "OutputsArrived", "WaitFor"), ""), Pending="no")
 
 
 class CustodyError(Exception):
@@ -55,22 +61,23 @@ def digests(capture_output):
 
 def tags(events, manifest_sha, image_sha, lime_sha, source, holds):
     pairs = [
-        ("Name", "forensics-evidence %s %s" % (events["CaseId"], events["InstanceId"])),
-        ("forensics-volume:role", "evidence"),
-        ("forensics-volume:holds", holds),
-        ("forensics-volume:case-id", events["CaseId"]),
-        ("forensics-volume:instance-id", events["InstanceId"]),
-        ("forensics-volume:account", events["Account"]),
-        ("forensics-volume:region", events["Region"]),
-        ("forensics-volume:execution-id", events["ExecutionId"]),
-        ("forensics-volume:source-snapshot-id", source),
-        ("forensics-volume:manifest-sha256", manifest_sha or "not reported"),
-        ("forensics-volume:image-sha256", image_sha or "not reported"),
-        ("forensics-volume:lime-sha256", lime_sha or "not reported"),
+        ("role", "evidence"),
+        ("holds", holds),
+        ("case-id", events["CaseId"]),
+        ("instance-id", events["InstanceId"]),
+        ("account", events["Account"]),
+        ("region", events["Region"]),
+        ("execution-id", events["ExecutionId"]),
+        ("source-snapshot-id", source),
+        ("manifest-sha256", manifest_sha or "not reported"),
+        ("image-sha256", image_sha or "not reported"),
+        ("lime-sha256", lime_sha or "not reported"),
     ]
     # EC2 takes any character in a tag; other services (and Recycle Bin's
     # tag filters) only letters, digits, spaces and + - = . _ : / @.
-    return [{"Key": k, "Value": re.sub(r"[^\w +\-=.:/@]", "", v)[:TAG_MAX]} for k, v in pairs]
+    return [{"Key": k, "Value": re.sub(r"[^\w +\-=.:/@]", "", v)[:TAG_MAX]} for k, v in
+            [("Name", "forensics-evidence %s %s" % (events["CaseId"], events["InstanceId"]))]
+            + [(TAG + k, v) for k, v in pairs]]
 
 
 STEPS = {"Forensics-MountVolume": "Mount", "Forensics-CaptureMemory": "Capture",
@@ -92,6 +99,20 @@ def commands(ssm, instance_id, prefix):
         if not resp.get("NextToken"):
             return found
         pages["NextToken"] = resp["NextToken"]
+
+
+def capture_invocation(ssm, command_id, instance_id):
+    """CaptureStatus, CaptureResponseCode and CaptureOutput (the head of
+    stdout) of the Capture command, from GetCommandInvocation; empty when
+    it was never sent or cannot be read (the record then says so)."""
+    if not command_id:
+        return {"CaptureStatus": "", "CaptureResponseCode": "", "CaptureOutput": ""}
+    try:
+        inv = ssm.get_command_invocation(CommandId=command_id, InstanceId=instance_id)
+    except Exception as e:  # noqa: BLE001  (a finding, not a crash)
+        return {"CaptureStatus": "not readable (%s)" % e, "CaptureResponseCode": "", "CaptureOutput": ""}
+    return {"CaptureStatus": inv.get("Status", ""), "CaptureResponseCode": str(inv.get("ResponseCode", "")),
+            "CaptureOutput": inv.get("StandardOutputContent", "")}
 
 
 def output_objects(s3, bucket, prefix, command_ids, instance_id):
@@ -147,9 +168,8 @@ def lock(ec2, snapshot_id, days):
         r = ec2.lock_snapshot(SnapshotId=snapshot_id, LockMode="compliance", LockDuration=days)
         return "%s until %s" % (r["LockState"], r["LockExpiresOn"].strftime("%Y-%m-%dT%H:%M:%SZ")), None
     except Exception as e:  # noqa: BLE001  (the copy stays; the record says it is not locked)
-        return "not locked", ("LockSnapshot of %s failed (%s): the copy is NOT locked; lock it: aws ec2 "
-                              "lock-snapshot --snapshot-id %s --lock-mode compliance --lock-duration %d"
-                              % (snapshot_id, e, snapshot_id, days))
+        return "not locked", ("LockSnapshot failed (%s): the copy is NOT locked; lock it: aws ec2 lock-snapshot "
+                              "--snapshot-id %s --lock-mode compliance --lock-duration %d" % (e, snapshot_id, days))
 
 
 def mark_of(snapshot):
@@ -163,7 +183,13 @@ def first_copy(snapshot):
 
 
 def custody(events, context):
-    """aws:executeScript entry point."""
+    """aws:executeScript entry point: the round's outputs, each cut to the
+    512 characters an Automation output value holds (the record has all)."""
+    return {k: v[:512] if isinstance(v, str) else v for k, v in rounds(events, context).items()}
+
+
+def rounds(events, context):
+    """One custody round (see the module docstring)."""
     import boto3  # provided by the aws:executeScript runtime
 
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -174,20 +200,16 @@ def custody(events, context):
     found.sort(key=lambda x: (x.get("StartTime", now), x["SnapshotId"]))
     if not security:
         ids = " ".join(x["SnapshotId"] for x in found) or "none"
-        return {"SecuritySnapshotId": "", "Copies": "", "Locked": "", "CustodyRecord": "", "ManifestSha256": "",
-                "ImageSha256": "", "LimeSha256": "", "OutputsArrived": "", "Round": "first", "Pending": "no",
-                "WaitFor": "", "Summary": "no SecurityAccountId: the evidence snapshots (%s) stay in this account" % ids}
+        return dict(EMPTY, Round="first", Summary="no SecurityAccountId: the evidence snapshots (%s) stay in "
+                    "this account" % ids)
     if not any(mark_of(x) for x in found):
         return handover(events, boto3, member_ec2, found, now, False)
     try:
         return handover(events, boto3, member_ec2, found, now, True)
     except Exception as e:  # noqa: BLE001  (a later round never fails the run, nor loops: the memory evidence is done)
         mem = [first_copy(x) for x in found if holds(x, events).startswith("memory")]
-        return {"SecuritySnapshotId": mem[0] if mem else "", "Copies": "", "Locked": "", "CustodyRecord": "",
-                "ManifestSha256": "",
-                "ImageSha256": "", "LimeSha256": "", "OutputsArrived": "", "Round": "disks", "Pending": "no",
-                "WaitFor": "", "Summary": "the disks' custody round failed, disks still pending are NOT handed "
-                "over (%s); the memory evidence's custody is in the first record" % e}
+        return dict(EMPTY, SecuritySnapshotId=mem[0] if mem else "", Round="disks", Summary="the disks' custody "
+                    "round failed (%s): disks still pending are NOT handed over" % e)
 
 
 def handover(events, boto3, member_ec2, found, now, later):
@@ -204,9 +226,10 @@ def handover(events, boto3, member_ec2, found, now, later):
     if retention < 1:
         raise CustodyError("RetentionDays %d: custody records must be locked for at least a day" % retention)
 
+    command_ids = commands(boto3.client("ssm"), events["InstanceId"], events["OutputPrefix"])
+    events = dict(events, **capture_invocation(boto3.client("ssm"), command_ids["Capture"], events["InstanceId"]))
     manifest_sha, image_sha, lime_sha, final_line = digests(events.get("CaptureOutput", ""))
-    outputs = output_objects(boto3.client("s3"), events["OutputBucket"], events["OutputPrefix"],
-                             commands(boto3.client("ssm"), events["InstanceId"], events["OutputPrefix"]),
+    outputs = output_objects(boto3.client("s3"), events["OutputBucket"], events["OutputPrefix"], command_ids,
                              events["InstanceId"])
     missing = sorted(step for step, o in outputs.items() if not o["arrived"])
 
@@ -228,19 +251,18 @@ def handover(events, boto3, member_ec2, found, now, later):
         handed.append(entry)
         if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
             entry["why_not_copied"] = ("under the AWS managed key aws/ebs, which EBS does not share: it stays here; "
-                                       "copy it under a customer managed key shared with the security account "
-                                       "to hand it over")
+                                       "hand over a copy under a customer managed key")
             findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
             continue
         if what.startswith("disk") and snap["State"] == "pending":
             if timed_out:
                 entry["why_not_copied"] = entry["mark"] = (
-                    "still pending when WaitDisks ended (after %d hours at most): NOT handed over; once "
-                    "completed, share it and copy it into the security account" % WAIT_HOURS)
+                    "still pending when WaitDisks ended (after %d h at most): NOT handed over; hand it over "
+                    "once completed" % WAIT_HOURS)
                 findings.append("%s (%s) %s" % (sid, what, entry["why_not_copied"]))
             else:
-                entry["why_not_copied"] = ("pending when Custody ran: after RestoreInstance, WaitDisks waits "
-                                           "for it and a further custody record hands it over")
+                entry["why_not_copied"] = ("pending when Custody ran: WaitDisks waits for it, a further "
+                                           "custody record hands it over")
                 pending.append(entry)
             continue
         if snap["State"] != "completed":
@@ -338,8 +360,8 @@ def handover(events, boto3, member_ec2, found, now, later):
         record["first_record"] = first
         key = key[:-5] + ".disks-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
     elif not manifest_sha:
-        findings.append("the capture's final line with its digests is not in the Capture output: "
-                        "the analyst can check self-consistency only")
+        findings.append("the capture's final line (its digests) is not in the Capture output: only "
+                        "self-consistency can be checked")
     for step in [] if later else missing:
         findings.append("the Run Command output of %s did not arrive in s3://%s/%s (only the "
                         "2,400-character console copy is kept)"
@@ -361,22 +383,19 @@ def handover(events, boto3, member_ec2, found, now, later):
     try:
         written = put(key)
     except Exception as e:  # noqa: BLE001  (the message says what it means; the step fails)
-        code = getattr(e, "response", {}).get("Error", {}).get("Code", "")
-        if code == "PreconditionFailed":
-            # Someone holding this account's execution role wrote the key
-            # first: the run's own record goes next to it, so that the
-            # execution has two claims and capture verify trusts neither.
-            other = key[:-5] + ".contested-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
-            findings.append("s3://%s/%s was written before, not by this run" % (bucket, key))
-            try:
-                put(other)
-            except Exception as e2:  # noqa: BLE001
-                other = "not written (%s)" % e2
-            raise CustodyError("FORGED custody record? s3://%s/%s was written before this run's, by someone "
-                               "with this account's execution role; this run's record: %s; %s"
-                               % (bucket, key, other, copies))
-        raise CustodyError("writing s3://%s/%s failed (%s; CustodyRetentionDays %d over the security stack's "
-                           "CustodyMaxRetentionDays?); %s" % (bucket, key, e, retention, copies))
+        if "PreconditionFailed" not in str(e):
+            raise CustodyError("writing s3://%s/%s failed (%s; RetentionDays %d over the security stack's cap?); "
+                               "%s" % (bucket, key, e, retention, copies))
+        # Someone holding this account's execution role wrote the key
+        # first: the run's own record goes next to it, so that the
+        # execution has two claims and capture verify trusts neither.
+        findings.append("s3://%s/%s existed before this run wrote it" % (bucket, key))
+        other = key[:-5] + ".contested-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
+        try:
+            put(other)
+        except Exception as e2:  # noqa: BLE001
+            other = "not written (%s)" % e2
+        raise CustodyError("FORGED custody record? %s; this run's: %s; %s" % (findings[-1], other, copies))
     summary = "%s %s copied to account %s; custody record s3://%s/%s (version %s) locked until %s" % (
         "disks" if later else "evidence", copies or "(none)", security, bucket, key, written.get("VersionId", "?"),
         until.strftime("%Y-%m-%d"))
@@ -391,7 +410,8 @@ def handover(events, boto3, member_ec2, found, now, later):
         # The run must not report Success with memory evidence outside custody.
         raise CustodyError(summary)
     return {"SecuritySnapshotId": copy_id, "Copies": copies, "CustodyRecord": first,
-            "Round": "disks" if later else "first", "Pending": "yes" if wait_for else "no", "WaitFor": wait_for,
+            "Round": "disks" if later else "first", "Pending": "yes" if wait_for else "no",
+            "WaitFor": wait_for or (memory[0]["snapshot_id"] if memory else found[0]["SnapshotId"]),
             "Locked": " ".join(m.split(" ", 1)[1] for m in marks.values() if m.startswith("snap-"))
             if later else " ".join(h["lock"] for h in handed if h["copy_id"]),
             "ManifestSha256": manifest_sha or "", "ImageSha256": image_sha or "", "LimeSha256": lime_sha or "",

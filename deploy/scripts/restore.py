@@ -1,28 +1,39 @@
 """RestoreInstance steps of the Forensics-CaptureInstanceMemory runbook
 (aws:executeScript, handler `restore`): put back the termination
 protection, shutdown behaviour and Auto Scaling state that ProtectInstance
-(protect.py) found, unless KeepProtection is "yes". Kept apart from
-protect.py so the runbook embeds only what each step runs.
+(protect.py) found, as its instance tag forensics-volume:protection says,
+unless KeepProtection is "yes". Only what protect changed is undone, and
+only if it is still so (ExitStandby only from Standby), so a run cancelled
+at any point restores the same. No tag: protect changed nothing. Kept apart
+from protect.py so the runbook embeds only what each step runs.
 """
+
+TAG = "forensics-volume:protection"
 
 
 def restore(events, context):
     """aws:executeScript entry point of RestoreInstance."""
     iid = events["InstanceId"]
     if events.get("KeepProtection") == "yes":
-        return {"Summary": "protections kept on %s (KeepProtection=yes): restore them by hand" % iid}
+        return {"Summary": "kept (KeepProtection=yes); tag %s has the prior state" % TAG}
     import boto3  # provided by the aws:executeScript runtime
 
-    ec2 = boto3.client("ec2")
-    done = []
-    if events["PriorDisableApiTermination"] == "false":
+    ec2, asg = boto3.client("ec2"), boto3.client("autoscaling")
+    found = ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [iid]},
+                                       {"Name": "key", "Values": [TAG]}])["Tags"]
+    if not found:
+        return {"Summary": "nothing to restore"}
+    f = dict(x.split("=", 1) for x in found[0]["Value"].split(" "))
+    if f["t"] == "0":
         ec2.modify_instance_attribute(InstanceId=iid, DisableApiTermination={"Value": False})
-        done.append("termination protection off")
-    if events["PriorShutdownBehavior"] != "stop":
-        ec2.modify_instance_attribute(InstanceId=iid,
-                                      InstanceInitiatedShutdownBehavior={"Value": events["PriorShutdownBehavior"]})
-        done.append("shutdown behaviour %s" % events["PriorShutdownBehavior"])
-    if events["EnteredStandby"] == "yes":
-        boto3.client("autoscaling").exit_standby(InstanceIds=[iid], AutoScalingGroupName=events["AutoScalingGroup"])
-        done.append("back InService in %s" % events["AutoScalingGroup"])
-    return {"Summary": "%s restored: %s" % (iid, ", ".join(done) if done else "nothing had changed")}
+    if f["s"] != "stop":
+        ec2.modify_instance_attribute(InstanceId=iid, InstanceInitiatedShutdownBehavior={"Value": f["s"]})
+    now = asg.describe_auto_scaling_instances(InstanceIds=[iid])["AutoScalingInstances"]
+    if f["m"] == "standby" and now and now[0]["LifecycleState"] == "Standby":
+        asg.exit_standby(InstanceIds=[iid], AutoScalingGroupName=f["g"])
+    if f["m"] == "protect":
+        asg.set_instance_protection(InstanceIds=[iid], AutoScalingGroupName=f["g"], ProtectedFromScaleIn=False)
+    if f["p"]:
+        asg.resume_processes(AutoScalingGroupName=f["g"], ScalingProcesses=f["p"].split(","))
+    ec2.delete_tags(Resources=[iid], Tags=[{"Key": TAG}])
+    return {"Summary": "restored to %s" % found[0]["Value"]}

@@ -32,8 +32,17 @@ REQUIRED_INPUTS = {
     "aws:executeScript": ["Runtime", "Handler", "Script"],
     "aws:runCommand": ["DocumentName", "InstanceIds"],
     "aws:branch": ["Choices"],
+    "aws:loop": ["Steps", "LoopCondition", "MaxIterations"],
 }
 DELETE_APIS = {"DeleteVolume"}
+
+
+def all_steps(doc):
+    """Top-level steps and those nested in an aws:loop."""
+    for s in doc["mainSteps"]:
+        yield s
+        if s["action"] == "aws:loop":
+            yield from s["inputs"]["Steps"]
 
 
 def runbook_graph(doc):
@@ -63,11 +72,12 @@ def runbook_graph(doc):
 @check("runbook: steps have their inputs, referenced steps, outputs and documents exist")
 def check_runbook_references():
     doc = documents()["Forensics-CaptureInstanceMemory"]
-    steps = {s["name"]: s for s in doc["mainSteps"]}
-    expect(len(steps) == len(doc["mainSteps"]), "duplicate step names")
-    outputs = {(s["name"], o["Name"]) for s in doc["mainSteps"] for o in s.get("outputs", [])}
+    steps = {s["name"]: s for s in all_steps(doc)}
+    expect(len(steps) == len(list(all_steps(doc))), "duplicate step names")
+    outputs = {(s["name"], o["Name"]) for s in all_steps(doc) for o in s.get("outputs", [])}
+    outputs |= {(s["name"], "CurrentIteration") for s in all_steps(doc) if s["action"] == "aws:loop"}
     builtin = {"CommandId", "Status", "ResponseCode", "Output"}
-    for s in doc["mainSteps"]:
+    for s in all_steps(doc):
         for key in REQUIRED_INPUTS[s["action"]]:
             expect(key in s["inputs"], "%s (%s) lacks input %s" % (s["name"], s["action"], key))
         if s["action"] == "aws:runCommand":
@@ -80,7 +90,7 @@ def check_runbook_references():
             for p, spec in target["parameters"].items():
                 expect(p in given or "default" in spec, "%s does not pass required %s" % (s["name"], p))
     ok, fail = runbook_graph(doc)
-    for name in steps:
+    for name in ok:
         for t in ok[name] + fail[name]:
             expect(t is None or t in steps, "%s jumps to unknown step %s" % (name, t))
     text = json.dumps(doc)
@@ -103,7 +113,7 @@ def check_runbook_references():
             continue
         reachable.add(n)
         todo += ok[n] + fail[n]
-    expect(reachable == set(steps), "unreachable steps: %s" % sorted(set(steps) - reachable))
+    expect(reachable == set(ok), "unreachable steps: %s" % sorted(set(ok) - reachable))
 
 
 @check("runbook: every failure before the capture reaches volume clean-up; after it, nothing deletes evidence")
@@ -131,7 +141,8 @@ def check_runbook_failure_paths():
             # A non-critical clean-up step goes on when it fails; a critical
             # one that fails (a detach that never completes) stops, reported.
             nexts = list(ok[n])
-            if steps[n].get("isCritical") is False:
+            if steps[n].get("isCritical") is False and n != "CleanupFindVolume":
+                # (CleanupFindVolume fails only when there is no volume to delete.)
                 nexts = nexts + fail[n]
             memo[n] = all(walk(t) for t in nexts)
             return memo[n]
@@ -165,26 +176,30 @@ def check_runbook_failure_paths():
            "the snapshot must follow the unmount, before DetachVolume")
     delete_steps = [n for n in names if deletes(n)]
     for n in delete_steps:
-        expect(steps[n].get("isEnd") is True or ok[n] in (["RestoreInstance"], ["Custody"]),
-               "%s neither ends the execution nor goes to Custody or RestoreInstance" % n)
+        expect(steps[n].get("isEnd") is True or ok[n] == ["RestoreInstance"],
+               "%s neither ends the execution nor goes to RestoreInstance" % n)
     # Issue 13: every path that took an evidence snapshot ends in Custody
-    # (hand-over to the security account), which then restores the instance.
-    expect(steps["Custody"]["action"] == "aws:executeScript" and ok["Custody"] == ["AfterCustody"]
-           and fail["Custody"] == ["RestoreInstance"] and ok["AfterCustody"] == ["DisksPending", "RestoreInstance"]
-           and fail["AfterCustody"] == [None, "RestoreInstance"],
-           "Custody must go to RestoreInstance, whatever happens (a later round for the disks excepted)")
+    # (hand-over to the security account), after RestoreInstance: restore
+    # (success or failure), then the gate, then the custody loop (issue 20:
+    # no cycle in the step graph; Custody and WaitDisks repeat inside
+    # aws:loop while disks are pending).
     for n in ("AssertSnapshotCompleted", "AssertSnapshotInUse", "DeleteVolume", "DetachVolume", "WaitDetached"):
-        expect("Custody" in ok[n] + fail[n] or n == "AssertSnapshotCompleted",
-               "%s (evidence snapshot taken) does not lead to Custody" % n)
-    expect(ok["AssertSnapshotInUse"] == ["Custody"], "the snapshot of a volume whose unmount failed skips custody")
-    # Disks Custody left pending: only after RestoreInstance, DisksPending
-    # (the last step: without a match the run ends) waits for them in
-    # WaitDisks, whatever its end, and goes back to Custody for them.
-    expect(ok["RestoreInstance"] == ["DisksPending"] and fail["RestoreInstance"] == [None]
-           and ok["DisksPending"] == ["WaitDisks", None] and fail["DisksPending"] == [None]
-           and ok["WaitDisks"] == ["Custody"] and fail["WaitDisks"] == ["Custody", None]
-           and steps["WaitDisks"].get("isCritical") is False,
-           "RestoreInstance must end the execution, or wait for pending disks and hand them over")
+        expect("RestoreInstance" in ok[n] + fail[n] or n == "AssertSnapshotCompleted",
+               "%s (evidence snapshot taken) does not lead to RestoreInstance and Custody" % n)
+    expect(ok["AssertSnapshotInUse"] == ["RestoreInstance"], "the snapshot of a volume whose unmount failed skips custody")
+    expect(ok["RestoreInstance"] == ["EvidenceTaken"] and fail["RestoreInstance"] == ["EvidenceTaken", None]
+           and steps["EvidenceTaken"]["inputs"]["Choices"][0]["NextStep"] == "CustodyRounds"
+           and steps["EvidenceTaken"]["inputs"]["Choices"][0]["Variable"] == "{{ Mount.Status }}"
+           and ok["EvidenceTaken"] == ["CustodyRounds", "CustodyRounds"],
+           "RestoreInstance, whatever its end, must lead to the custody loop where Mount succeeded")
+    loop = steps["CustodyRounds"]
+    inner = [x["name"] for x in loop["inputs"]["Steps"]]
+    wait = loop["inputs"]["Steps"][-1]
+    expect(loop["action"] == "aws:loop" and inner == ["Custody", "WaitDisks"]
+           and loop["inputs"]["LoopCondition"] == {"Variable": "{{ Custody.Pending }}", "StringEquals": "yes"}
+           and wait.get("isCritical") is False and wait.get("onFailure") == "Continue"
+           and loop["inputs"]["Steps"][0].get("onFailure", "Abort") == "Abort" and ok["CustodyRounds"] == [None],
+           "CustodyRounds must run Custody, then WaitDisks (non-critical) while disks are pending, and end the run")
 
 
 @check("runbook: onCancel from CreateVolume on, delivery timeouts, forced clean-up detach, fail-fast waits")
@@ -196,9 +211,10 @@ def check_runbook_hardening():
     # W4: every step that can run while the volume exists has somewhere to go on cancel
     # (the cancellation workflow's own steps and the final restore excepted).
     for s in steps[names.index("CreateVolume"):]:
-        if s["name"].startswith("Cancel") or s["name"] in ("RestoreInstance", "WaitDisks", "DisksPending"):
-            # The disks' wait runs after the volume is gone and the instance
-            # restored: a cancel there ends the run, the memory evidence in custody.
+        if s["name"].startswith("Cancel") or s["name"] in ("RestoreInstance", "EvidenceTaken", "CustodyRounds"):
+            # After RestoreInstance every snapshot is taken and the instance
+            # restored: a cancel in custody ends the run (aws:loop takes no
+            # onCancel); the copies made so far and their record stay.
             continue
         expect(s.get("onCancel", "").startswith("step:"), "%s has no onCancel" % s["name"])
     # H1: delivery timeout set, and the step outlives delivery + execution.
