@@ -286,14 +286,17 @@ def drill_new_account():
                   ["CreateAccountStatus"]["AccountId"] for i in range(3)]
         ec2 = sec.client("ec2")
         vol = ec2.create_volume(AvailabilityZone=w.region + "a", Size=1)["VolumeId"]
-        snap = ec2.create_snapshot(VolumeId=vol)["SnapshotId"]
+        # Tagged as deploy/publish.sh tags it: the share role shares only such a snapshot.
+        snap = ec2.create_snapshot(VolumeId=vol, TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
+            {"Key": "Name", "Value": "forensics-volume"}]}])["SnapshotId"]
         sec.client("ssm").put_parameter(Name=world_mod.PARAMETER, Type="String", Value=snap)
         ec2.modify_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission", OperationType="add",
                                       UserIds=[joined[0]])
         docs = run_mod.rendered_documents()
         name = "Forensics-ShareForensicsSnapshot"
-        ex = engine.Execution(docs[name], {"AutomationAssumeRole": "arn:aws:iam::%s:role/Forensics-ShareSnapshot"
-                                           % accounts.SECURITY}, sec, backend_mod.InstanceBackend(), {},
+        # The document's default AutomationAssumeRole: security.json's ShareRole.
+        ex = engine.Execution(docs[name], {"AutomationAssumeRole": "arn:aws:iam::%s:role/Forensics-ShareSnapshot-%s"
+                                           % (accounts.SECURITY, w.region)}, sec, backend_mod.InstanceBackend(), {},
                               accounts.SECURITY, w.region).run()
         perms = ec2.describe_snapshot_attribute(SnapshotId=snap, Attribute="createVolumePermission")
         shared = sorted(p["UserId"] for p in perms["CreateVolumePermissions"])

@@ -936,9 +936,14 @@ class Facts:
     def key(self, key_id):
         from moto.kms.models import kms_backends
 
-        key_id = key_id.rsplit("/", 1)[-1]
+        ref = key_id
         for account in self.accounts:
+            if ref.startswith("arn:") and ref.split(":")[4] != account:
+                continue
             backend = kms_backends[account][self.region]
+            key_id = ref.rsplit("/", 1)[-1]
+            if "alias/" in ref:
+                key_id = backend.get_key_id_from_alias(ref[ref.index("alias/"):]) or ""
             if key_id in backend.keys:
                 return {"account": account, "id": key_id,
                         "arn": backend.keys[key_id].arn}
@@ -975,6 +980,8 @@ class Request:
         if rtype not in types:
             raise ValueError("iam: the Service Authorization Reference lists no %r resource for %s" % (rtype, action))
         ctx = {"aws:RequestedRegion": self.region}
+        if action.startswith("ec2:"):
+            ctx["ec2:Region"] = self.region
         for k, v in (tags or {}).items():
             ctx["aws:ResourceTag/%s" % k] = v
             ctx["%s:ResourceTag/%s" % (prefix or action.split(":")[0], k)] = v
@@ -1667,26 +1674,41 @@ def session_principal(session):
     p = getattr(session, "principal", None)
     if p is not None:
         return p
-    get = getattr(session, "get_credentials", None) or getattr(getattr(session, "session", None),
-                                                                "get_credentials", None)
+    inner = getattr(session, "session", None)  # a World's Clients wraps a boto3 Session
+    return _STATE["keys"].get(_access_key(inner if inner is not None and not hasattr(session, "get_credentials")
+                                          else session))
+
+
+def _access_key(session):
+    get = getattr(session, "get_credentials", None)
     creds = get() if get else None
-    return _STATE["keys"].get(creds.access_key) if creds is not None else None
+    return creds.access_key if creds is not None else None
 
 
 class acting_as:
-    """Context manager: SESSION's clients (a World's Clients) act as PRINCIPAL."""
+    """Context manager: SESSION's clients act as PRINCIPAL (a World's
+    Clients: its principal; a boto3 Session: its access key's)."""
 
     def __init__(self, session, principal):
         self.session, self.principal = session, principal
 
     def __enter__(self):
-        self.saved = getattr(self.session, "principal", None)
-        if self.principal is not None:
+        if self.principal is None:
+            self.restore = None
+        elif hasattr(self.session, "principal"):
+            saved = self.session.principal
             self.session.principal = self.principal
+            self.restore = lambda: setattr(self.session, "principal", saved)
+        else:
+            key = _access_key(self.session)
+            saved = _STATE["keys"].get(key)
+            _STATE["keys"][key] = self.principal
+            self.restore = lambda: _STATE["keys"].__setitem__(key, saved) if saved else _STATE["keys"].pop(key, None)
         return self.session
 
     def __exit__(self, *exc):
-        self.session.principal = self.saved
+        if self.restore:
+            self.restore()
 
 
 def instance_role(account):
@@ -1723,7 +1745,7 @@ class automation:
         ex = self.ex
         pol = _STATE["policies"]
         role = ex.params.get("AutomationAssumeRole") if isinstance(getattr(ex, "params", None), dict) else None
-        if pol is None or not role or not hasattr(ex.session, "principal"):
+        if pol is None or not role:
             return self
         region, account = ex.region, ex.account_id
         caller = session_principal(ex.session)
@@ -1744,15 +1766,15 @@ class automation:
             raise ClientError({"Error": {"Code": "AccessDenied", "Message": (
                 "The defined assume role is unable to be assumed. (%s: %s)" % (role, decision.reason))}},
                 "StartAutomationExecution")
-        self.saved = ex.session.principal
-        ex.session.principal = Principal(role, session_name=ex.execution_id,
-                                         org_id=caller.org_id if caller else ORG_ID)
+        self.acting = acting_as(ex.session, Principal(role, session_name=ex.execution_id,
+                                                      org_id=caller.org_id if caller else ORG_ID))
+        self.acting.__enter__()
         self.entered = True
         return self
 
     def __exit__(self, *exc):
         if self.entered:
-            self.ex.session.principal = self.saved
+            self.acting.__exit__(*exc)
 
 
 def _deny_or_pass(pol, principal, check, prefix, operation):

@@ -223,8 +223,79 @@ def t_hook_refuses_as_aws(pol):
         w.stop()
 
 
+def t_implicit_checks(pol):
+    w = world_mod.World().start()
+    try:
+        ex = iam.Principal(EXEC)
+        facts = w.iam_facts
+
+        def asked(service, op, params):
+            return [(c.action, c.rtype, c.context) for c in iam.checks(service, op, params, ex, facts)]
+
+        got = asked("ec2", "CopySnapshot", {"SourceSnapshotId": w.forensics_snapshot, "SourceRegion": REGION,
+                                            "Encrypted": True, "KmsKeyId": w.key_arn, "TagSpecifications": [{
+                                                "ResourceType": "snapshot", "Tags": [{"Key": "k", "Value": "v"}]}]})
+        expect(any(a == "ec2:CreateTags" and c.get("ec2:CreateAction") == "CopySnapshot" for a, _, c in got),
+               "CopySnapshot with TagSpecifications does not ask ec2:CreateTags: %s" % got)
+        expect(any(a == "kms:CreateGrant" and c.get("kms:ViaService") == "ec2.%s.amazonaws.com" % REGION and
+                   c.get("kms:GrantIsForAWSResource") == "true" for a, _, c in got), "no KMS grant via EC2: %s" % got)
+        got = asked("ec2", "CreateVolume", {"AvailabilityZone": REGION + "a", "SnapshotId": w.forensics_snapshot,
+                                            "Encrypted": True, "KmsKeyId": w.key_arn})
+        snap = [c for a, t, c in got if a == "ec2:CreateVolume" and t == "snapshot"]
+        # the world's forensics snapshot is the security account's, shared (STAND-IN in world.py)
+        expect(snap and snap[0].get("ec2:Owner") == SECURITY, got)
+        expect(any(a == "kms:Decrypt" for a, _, _ in got), "CreateVolume from an encrypted snapshot: %s" % got)
+        got = asked("ssm", "SendCommand", {"DocumentName": "Forensics-MountVolume", "InstanceIds": [w.instance_id]})
+        expect(sorted(t for _, t, _ in got) == ["document", "instance"], got)
+        got = asked("s3", "PutObject", {"Bucket": world_mod.BUCKET, "Key": "k", "ACL": "bucket-owner-full-control"})
+        expect([a for a, _, _ in got] == ["s3:PutObject", "s3:PutObjectAcl"], got)
+        got = asked("s3", "PutObject", {"Bucket": world_mod.BUCKET, "Key": "k", "ObjectLockMode": "COMPLIANCE"})
+        expect(got[0][2].get("s3:object-lock-mode") == "COMPLIANCE", got)
+        # a key the reference does not list for the action never reaches a condition
+        got = asked("ec2", "DescribeVolumes", {})
+        expect(got == [("ec2:DescribeVolumes", "", {"aws:RequestedRegion": REGION, "ec2:Region": REGION})], got)
+        got = asked("autoscaling", "DescribeAutoScalingInstances", {})
+        expect(got == [("autoscaling:DescribeAutoScalingInstances", "", {"aws:RequestedRegion": REGION})], got)
+        try:
+            iam.checks("ec2", "TerminateInstances", {"InstanceIds": [w.instance_id]}, ex, facts)
+        except ValueError:
+            pass
+        else:
+            raise Fail("an operation with resource types but no mapping was let through")
+    finally:
+        w.stop()
+
+
+def t_runbook_calls_are_evaluated(pol):
+    """End to end: the rendered runbook in a drill world, with one statement
+    of the execution role taken out, fails where AWS would refuse it."""
+    import accounts
+    import backend as backend_mod
+    import engine
+    import run as run_mod
+
+    w = accounts.SecurityWorld().start()
+    try:
+        role = w.iam.roles[EXEC]
+        for doc in role.policies:
+            doc["Statement"] = [st for st in doc["Statement"] if st.get("Sid") != "CreateTaggedForensicsVolume"]
+        docs = run_mod.rendered_documents()
+        w.create_documents(docs)
+        ex = engine.Execution(docs[run_mod.RUNBOOK], w.parameters(), w.session, backend_mod.ScriptedBackend(),
+                              {k: v for k, v in docs.items() if k != run_mod.RUNBOOK}, MEMBER, w.region)
+        ex.world = w
+        ex.run()
+        failed = [r for r in ex.steps if r["status"] == "Failed"]
+        expect(ex.status == "Failed" and failed and failed[0]["name"] == "CreateVolume" and
+               "UnauthorizedOperation" in failed[0]["message"], "%s %s" % (ex.status, failed[:1]))
+        expect(not w.volumes_of(ex.execution_id), "a volume was created despite the refusal")
+    finally:
+        w.stop()
+
+
 TESTS = [t_snapshot_arn_has_no_account_f1, t_explicit_deny_beats_allow, t_cross_account_needs_both_sides,
-         t_trust_refuses, t_condition_operators, t_reference_keys, t_key_policy_lockout_f4, t_hook_refuses_as_aws]
+         t_trust_refuses, t_condition_operators, t_reference_keys, t_key_policy_lockout_f4, t_hook_refuses_as_aws,
+         t_implicit_checks, t_runbook_calls_are_evaluated]
 
 
 def run_all():
