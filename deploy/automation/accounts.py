@@ -80,6 +80,33 @@ def _shared_copy_snapshot(original):
     return copy_snapshot
 
 
+# S3 takes at most 5 GB in one PUT ("Uploading and copying objects using
+# multipart upload", https://docs.aws.amazon.com/AmazonS3/latest/userguide/mpuoverview.html:
+# "With a single PUT operation, you can upload a single object up to 5 GB in
+# size"); a larger one is refused with EntityTooLarge (Error responses,
+# https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html).
+# moto does not check it; the drills declare a ContentLength instead of
+# sending the bytes.
+SINGLE_PUT_MAX = 5 * 1024 ** 3
+
+
+def _refuse_too_large(params, **_kw):
+    from botocore.exceptions import ClientError
+
+    if int(params.get("ContentLength") or 0) > SINGLE_PUT_MAX:
+        raise ClientError({"Error": {"Code": "EntityTooLarge", "Message": "Your proposed upload exceeds the "
+                                     "maximum allowed size"}}, "PutObject")
+
+
+def s3_limits(session):
+    """STAND-IN: S3's single-PUT size limit on SESSION's clients (a boto3
+    Session or a World's Clients)."""
+    inner = getattr(session, "session", session)
+    if not getattr(inner, "fv_s3_limits", False):
+        inner.events.register("before-parameter-build.s3.PutObject", _refuse_too_large)
+        inner.fv_s3_limits = True
+
+
 class SecurityWorld(world_mod.World):
     """The member World plus the security account: its forensics key, its
     custody bucket (Object Lock, compliance mode by default) and the
@@ -96,6 +123,7 @@ class SecurityWorld(world_mod.World):
 
         self._saved_copy = EBSBackend.copy_snapshot
         EBSBackend.copy_snapshot = _shared_copy_snapshot(self._saved_copy)
+        s3_limits(self.session)
         self.security = assume(self.session, "arn:aws:iam::%s:role/%s" % (SECURITY, RESPONDER_ROLE), "setup")
         kms = self.security.client("kms")
         self.security_key_arn = kms.create_key(Description="forensics (security account)")["KeyMetadata"]["Arn"]

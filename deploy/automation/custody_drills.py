@@ -401,7 +401,7 @@ def drill_lock():
               and ex.outputs.get("Custody.Locked") == "not locked"
               and "NOT locked" in ex.outputs.get("Custody.Summary", "")
               and rec.get("snapshots", [{}])[0].get("lock") == "not locked"
-              and any("LockSnapshot of %s failed" % copy_id in f for f in rec.get("findings", []))
+              and any("lock-snapshot --snapshot-id %s" % copy_id in f for f in rec.get("findings", []))
               and not w.security.client("ec2").describe_locked_snapshots()["Snapshots"],
               "%s %s" % (ex.outputs, rec.get("findings")))
     finally:

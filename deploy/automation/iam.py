@@ -1312,17 +1312,30 @@ def _bucket_arn(req, bucket, key=None):
     return "arn:%s:s3:::%s%s" % (req.partition, bucket, "" if key is None else "/" + key)
 
 
+# A multipart upload is authorized as s3:PutObject at each of its calls
+# (Service Authorization Reference, Amazon S3: CreateMultipartUpload,
+# UploadPart and CompleteMultipartUpload map to s3:PutObject). Only
+# PutObject and CompleteMultipartUpload accept If-None-Match ("Enforce
+# conditional writes on Amazon S3 buckets",
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes-enforce.html),
+# so the others carry no s3:if-none-match. (s3:ObjectCreationOperation,
+# which policies may use to exempt them, is not modelled: no template uses it.)
+MULTIPART = ("CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload")
+
+
 @maps("s3:PutObject", "s3:GetObject", "s3:HeadObject", "s3:DeleteObject", "s3:PutObjectRetention",
-      "s3:PutObjectAcl", "s3:PutObjectLegalHold")
+      "s3:PutObjectAcl", "s3:PutObjectLegalHold", *("s3:" + op for op in MULTIPART))
 def _s3_object(req):
     p = req.params
     action = {"HeadObject": "s3:GetObject"}.get(req.op, "s3:" + req.op)
+    if req.op in MULTIPART:
+        action = "s3:PutObject"
     if req.op == "DeleteObject" and p.get("VersionId"):
         action = "s3:DeleteObjectVersion"
     if req.op == "GetObject" and p.get("VersionId"):
         action = "s3:GetObjectVersion"
     ctx = {}
-    if req.op in ("PutObject", "PutObjectRetention"):
+    if req.op in ("PutObject", "PutObjectRetention") + MULTIPART:
         if p.get("ObjectLockMode"):
             ctx["s3:object-lock-mode"] = p["ObjectLockMode"]
         if p.get("ObjectLockRetainUntilDate"):

@@ -38,8 +38,7 @@ def t_snapshot_arn_has_no_account_f1(pol):
     # The reference's snapshot ARN: arn:${Partition}:ec2:${Region}::snapshot/${SnapshotId}.
     arn = iam.arn_of("ec2", "snapshot", "aws", REGION, SECURITY, "snap-0123456789abcdef0")
     expect(arn == "arn:aws:ec2:eu-west-1::snapshot/snap-0123456789abcdef0", arn)
-    # The copy is labelled with the caller's account, as custody.py does (the
-    # intake session carries it as its tag forensics-account, issue 21).
+    # An intake session is tagged with its caller's account, and labels its copy with it (issue 21).
     ctx = {"ec2:CreateAction": "CopySnapshot", "aws:RequestTag/forensics-volume:role": "evidence",
            "aws:RequestTag/forensics-volume:account": MEMBER}
     intake = iam.Principal(INTAKE, tags={"forensics-account": MEMBER})
@@ -91,20 +90,22 @@ def t_cross_account_needs_both_sides(pol):
 
 
 def t_trust_refuses(pol):
+    # The intake role is assumed only with the session tag forensics-account = the caller's account (issue 21).
+    def own(account):
+        return {"aws:RequestTag/forensics-account": account, "aws:TagKeys": ["forensics-account"]}
+
     ex = iam.Principal(EXEC)
-    # the session tag custody.py passes (the intake trust may require it)
-    own = {"aws:RequestTag/forensics-account": MEMBER, "aws:TagKeys": ["forensics-account"]}
-    expect(allowed(pol, ex, "sts:AssumeRole", INTAKE, own), "the execution role cannot assume the intake role")
+    expect(allowed(pol, ex, "sts:AssumeRole", INTAKE, own(MEMBER)), "the execution role cannot assume the intake role")
+    expect(not allowed(pol, ex, "sts:AssumeRole", INTAKE), "the execution role assumed the intake role untagged")
     outsider = iam.Principal(EXEC, org_id="o-otherorg001", policies=[iam.ADMINISTRATOR])
-    d = allowed(pol, outsider, "sts:AssumeRole", INTAKE, own)
+    d = allowed(pol, outsider, "sts:AssumeRole", INTAKE, own(MEMBER))
     expect(not d and "trust" in d.reason, "aws:PrincipalOrgID: %s" % d)
     # the trust allows it, but across accounts the caller's own policies must too
     bare = iam.Principal("arn:aws:iam::333333333333:role/Forensics-AutomationExecutionRole")
-    theirs = {"aws:RequestTag/forensics-account": "333333333333", "aws:TagKeys": ["forensics-account"]}
-    d = allowed(pol, bare, "sts:AssumeRole", INTAKE, theirs)
+    d = allowed(pol, bare, "sts:AssumeRole", INTAKE, own("333333333333"))
     expect(not d and "identity-based" in d.reason, "cross-account trust alone: %s" % d)
     other_role = iam.Principal("arn:aws:iam::%s:role/Admin" % MEMBER, policies=[iam.ADMINISTRATOR])
-    expect(not allowed(pol, other_role, "sts:AssumeRole", INTAKE, own),
+    expect(not allowed(pol, other_role, "sts:AssumeRole", INTAKE, own(MEMBER)),
            "ArnLike aws:PrincipalArn let another role in")
     # the execution role trusts ssm.amazonaws.com for this account's executions only
     ok = iam.Principal.aws_service("ssm.amazonaws.com", MEMBER, "arn:aws:ssm:%s:%s:automation-execution/e-1"

@@ -25,7 +25,9 @@ def role(account, name, **kw):
 
 EXEC = role(MEMBER, "Forensics-AutomationExecutionRole")
 STARTER = role(MEMBER, "Forensics-AutomationStarter")
-INTAKE = role(SECURITY, "Forensics-CustodyIntake")
+# An intake session as the trust policy lets one be made: tagged with the
+# caller's own account (issue 21).
+INTAKE = role(SECURITY, "Forensics-CustodyIntake", tags={"forensics-account": MEMBER})
 ADMIN = role(SECURITY, "SecurityAdmin", policies=[iam.ADMINISTRATOR])
 GLASS = role(SECURITY, "Forensics-KeyBreakGlass", policies=[iam.ADMINISTRATOR])
 DEPLOYER = role(SECURITY, iam.DEPLOYER_ROLE, policies=[iam.ADMINISTRATOR])
@@ -53,6 +55,11 @@ INST = arn("ec2", "instance", MEMBER, "i-0123456789abcdef0")
 KEY_ARN = "arn:aws:kms:%s:%s:key/%s" % (REGION, SECURITY, KEY)
 EVIDENCE = tag("forensics-volume:role", "evidence", "Resource")
 FVOL = tag("forensics-volume:role", "forensics-volume", "Resource")
+# The copy's tags at creation, and the evidence copy the caller may lock (issue 21).
+COPY_TAGS = {"aws:RequestTag/forensics-volume:role": "evidence", "aws:RequestTag/forensics-volume:account": MEMBER,
+             "aws:TagKeys": ["forensics-volume:role", "forensics-volume:account"]}
+OWN_EVIDENCE = dict(EVIDENCE, **{"aws:ResourceTag/forensics-volume:account": MEMBER,
+                                 "ec2:ResourceTag/forensics-volume:account": MEMBER})
 
 # A trust policy that allows anyone: the assertion is about the caller's own policies.
 ANY_TRUST = {"resource_policy": {"Statement": [{"Effect": "Allow", "Principal": "*", "Action": "*",
@@ -111,7 +118,8 @@ ASSERTIONS = [
      dict(VIA_EC2, **{"kms:GrantIsForAWSResource": "true"}), True),
     ("H3: execution role cannot decrypt with the key outside EC2", EXEC, "kms:Decrypt", KEY_ARN,
      {"kms:CallerAccount": MEMBER}, False),
-    ("execution role may assume the intake role", EXEC, "sts:AssumeRole", INTAKE.arn, {}, True),
+    ("execution role may assume the intake role (tagged with its own account)", EXEC, "sts:AssumeRole",
+     INTAKE.arn, tag("forensics-account", MEMBER), True),
     # the identity side of a tagged intake session (the intake trust decides the other side)
     ("execution role may tag the intake session with its own account", EXEC, "sts:TagSession", INTAKE.arn,
      tag("forensics-account", MEMBER), True, ANY_TRUST),
@@ -155,15 +163,26 @@ ASSERTIONS = [
     ("H3: an account outside the organization cannot use the key",
      role(OTHER, "Forensics-AutomationExecutionRole", org_id="o-otherorg001", policies=[iam.ADMINISTRATOR]),
      "kms:Decrypt", KEY_ARN, dict(VIA_EC2, **{"kms:CallerAccount": OTHER}), False),
-    # intake role (W2, F1)
-    ("F1: the intake role copies a shared snapshot", INTAKE, "ec2:CopySnapshot", SNAP, snapshot_ctx(MEMBER), True),
+    # intake role (W2, F1, issue 21): bound to the caller's account by its session tag
+    ("F1: the intake role copies a shared snapshot, labelled with the caller's account", INTAKE,
+     "ec2:CopySnapshot", SNAP, snapshot_ctx(MEMBER, **dict(COPY_TAGS, **{"ec2:VolumeSize": "64"})), True),
+    ("issue 21: ... never labelled with another account", INTAKE, "ec2:CopySnapshot", SNAP,
+     snapshot_ctx(MEMBER, **dict(COPY_TAGS, **{"aws:RequestTag/forensics-volume:account": OTHER})), False),
+    ("issue 21: ... nor a snapshot larger than EvidenceMaxVolumeGiB", INTAKE, "ec2:CopySnapshot", SNAP,
+     snapshot_ctx(MEMBER, **dict(COPY_TAGS, **{"ec2:VolumeSize": "65536"})), False),
     ("F1: the intake role tags its copy on creation (snapshot ARN without account)", INTAKE, "ec2:CreateTags",
-     arn("ec2", "snapshot", "", "*"), dict(tag("forensics-volume:role", "evidence"),
-                                           **{"ec2:CreateAction": "CopySnapshot"}), True),
+     arn("ec2", "snapshot", "", "*"), dict(COPY_TAGS, **{"ec2:CreateAction": "CopySnapshot"}), True),
     ("the intake role locks its own evidence copy", INTAKE, "ec2:LockSnapshot", SNAP,
-     snapshot_ctx(SECURITY, **EVIDENCE), True),
-    ("the intake role cannot lock an untagged snapshot", INTAKE, "ec2:LockSnapshot", SNAP, snapshot_ctx(SECURITY),
-     False),
+     snapshot_ctx(SECURITY, **dict(OWN_EVIDENCE, **{"ec2:SnapshotLockDuration": "7"})), True),
+    ("issue 21: ... not for 100 years", INTAKE, "ec2:LockSnapshot", SNAP,
+     snapshot_ctx(SECURITY, **dict(OWN_EVIDENCE, **{"ec2:SnapshotLockDuration": "36500"})), False),
+    ("issue 21: ... not by expiration date (no duration to cap)", INTAKE, "ec2:LockSnapshot", SNAP,
+     snapshot_ctx(SECURITY, **OWN_EVIDENCE), False),
+    ("issue 21: ... not another account's copy", INTAKE, "ec2:LockSnapshot", SNAP,
+     snapshot_ctx(SECURITY, **dict(EVIDENCE, **{"aws:ResourceTag/forensics-volume:account": OTHER,
+                                                 "ec2:SnapshotLockDuration": "7"})), False),
+    ("the intake role cannot lock an untagged snapshot", INTAKE, "ec2:LockSnapshot", SNAP,
+     snapshot_ctx(SECURITY, **{"ec2:SnapshotLockDuration": "7"}), False),
     ("W2: the intake role cannot delete a snapshot", INTAKE, "ec2:DeleteSnapshot", SNAP, snapshot_ctx(SECURITY),
      False),
     ("W2: ... unlock one", INTAKE, "ec2:UnlockSnapshot", SNAP, snapshot_ctx(SECURITY, **EVIDENCE), False),
@@ -171,7 +190,17 @@ ASSERTIONS = [
      snapshot_ctx(SECURITY, **dict(EVIDENCE, **{"ec2:Add/userId": [OTHER]})), False),
     ("W2: another role of a member account cannot assume the intake role", MEMBER_ADMIN, "sts:AssumeRole",
      INTAKE.arn, {}, False),
+    # the intake role's trust (issue 21): only with the caller's own account as the session tag
+    ("issue 21: the execution role assumes the intake role tagged with its own account", EXEC, "sts:TagSession",
+     INTAKE.arn, tag("forensics-account", MEMBER), True, {"kind": "trust"}),
+    ("issue 21: ... never tagged with another account", EXEC, "sts:TagSession", INTAKE.arn,
+     tag("forensics-account", OTHER), False, {"kind": "trust"}),
+    ("issue 21: ... never untagged", EXEC, "sts:AssumeRole", INTAKE.arn, {}, False, {"kind": "trust"}),
 ]
+
+
+WRITE_ONCE = {"s3:object-lock-mode": "COMPLIANCE", "s3:object-lock-remaining-retention-days": "3650",
+              "s3:if-none-match": "*"}
 
 
 def bucket_assertions(pol):
@@ -179,9 +208,21 @@ def bucket_assertions(pol):
     output = pol.stacks["security"].ref("OutputBucket")
     instance = iam.Principal(next(a for a in pol.roles if a.split(":")[4] == MEMBER and "InstanceRole" in a))
     return [
-        ("H4: the intake role writes a custody record locked in compliance mode", INTAKE, "s3:PutObject", custody,
-         {"s3:object-lock-mode": "COMPLIANCE"}, True),
-        ("H4: no custody record without the compliance lock", INTAKE, "s3:PutObject", custody, {}, False),
+        ("H4: the intake role writes a new custody record locked in compliance mode", INTAKE, "s3:PutObject",
+         custody, WRITE_ONCE, True),
+        ("H4: no custody record without the compliance lock", INTAKE, "s3:PutObject", custody,
+         {"s3:if-none-match": "*"}, False),
+        ("issue 21: no custody record without If-None-Match (a second version)", INTAKE, "s3:PutObject", custody,
+         {k: v for k, v in WRITE_ONCE.items() if k != "s3:if-none-match"}, False),
+        ("issue 21: no custody record under another account's prefix", INTAKE, "s3:PutObject",
+         custody.replace("/custody/%s/" % MEMBER, "/custody/%s/" % OTHER), WRITE_ONCE, False),
+        ("issue 21: no custody record retained 100 years", INTAKE, "s3:PutObject", custody,
+         dict(WRITE_ONCE, **{"s3:object-lock-remaining-retention-days": "36500"}), False),
+        ("issue 21: no multipart upload (CreateMultipartUpload and UploadPart carry no If-None-Match)", INTAKE,
+         "s3:PutObject", custody, {"s3:object-lock-mode": "COMPLIANCE",
+                                   "s3:object-lock-remaining-retention-days": "3650"}, False),
+        ("issue 21: not even the security account replaces a record", ADMIN, "s3:PutObject", custody,
+         {"s3:object-lock-mode": "COMPLIANCE"}, False),
         ("H4: the intake role cannot delete a custody record", INTAKE, "s3:DeleteObject", custody, {}, False),
         ("instances write Run Command output under their account's prefix", instance, "s3:PutObject",
          "arn:aws:s3:::%s/run-command/%s/eu-west-1/c/e/x/stdout" % (output, MEMBER), {}, True),

@@ -433,8 +433,12 @@ def _lock_snapshot(self):
     if cool and mode != "compliance":
         raise EC2ClientError("InvalidParameterCombination", "CoolOffPeriod is for compliance mode only")
     now = _now()
-    expires = now + datetime.timedelta(days=days) if days else \
-        datetime.datetime.fromisoformat(until.replace("Z", "+00:00"))
+    if days:
+        expires = now + datetime.timedelta(days=days)
+    else:  # moto's _get_param already parses an ISO 8601 value into a datetime
+        expires = until if isinstance(until, datetime.datetime) else \
+            datetime.datetime.fromisoformat(until.replace("Z", "+00:00"))
+        expires = expires if expires.tzinfo else expires.replace(tzinfo=datetime.timezone.utc)
     old = getattr(snapshot, "fv_lock", None)
     if old and lock_state(old, now) == "compliance" and (mode != "compliance" or expires < old["LockExpiresOn"]):
         raise EC2ClientError(LOCKED_CODE, "Snapshot %s is locked in compliance mode: the lock can only be "

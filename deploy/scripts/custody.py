@@ -34,11 +34,15 @@ import re
 
 DIGESTS = re.compile(r"sha256 manifest\.json=([0-9a-f]{64}) memory\.lime\.zst=([0-9a-f]{64}) lime=([0-9a-f]{64})")
 ROLE_SESSION = "forensics-custody"
+SESSION_TAG = "forensics-account"
 # Tag values EC2 takes: at most 256 characters.
 TAG_MAX = 256
 TAG = "forensics-volume:"
 MARK = TAG + "custody"
 WAIT_HOURS = 24  # WaitDisks' timeoutSeconds, 86400
+# A round's outputs when it hands nothing over.
+EMPTY = dict(dict.fromkeys(("SecuritySnapshotId", "Copies", "Locked", "CustodyRecord", "ManifestSha256",
+                            "ImageSha256", "LimeSha256", "OutputsArrived", "WaitFor"), ""), Pending="no")
 
 
 class CustodyError(Exception):
@@ -57,22 +61,23 @@ def digests(capture_output):
 
 def tags(events, manifest_sha, image_sha, lime_sha, source, holds):
     pairs = [
-        ("Name", "forensics-evidence %s %s" % (events["CaseId"], events["InstanceId"])),
-        ("forensics-volume:role", "evidence"),
-        ("forensics-volume:holds", holds),
-        ("forensics-volume:case-id", events["CaseId"]),
-        ("forensics-volume:instance-id", events["InstanceId"]),
-        ("forensics-volume:account", events["Account"]),
-        ("forensics-volume:region", events["Region"]),
-        ("forensics-volume:execution-id", events["ExecutionId"]),
-        ("forensics-volume:source-snapshot-id", source),
-        ("forensics-volume:manifest-sha256", manifest_sha or "not reported"),
-        ("forensics-volume:image-sha256", image_sha or "not reported"),
-        ("forensics-volume:lime-sha256", lime_sha or "not reported"),
+        ("role", "evidence"),
+        ("holds", holds),
+        ("case-id", events["CaseId"]),
+        ("instance-id", events["InstanceId"]),
+        ("account", events["Account"]),
+        ("region", events["Region"]),
+        ("execution-id", events["ExecutionId"]),
+        ("source-snapshot-id", source),
+        ("manifest-sha256", manifest_sha or "not reported"),
+        ("image-sha256", image_sha or "not reported"),
+        ("lime-sha256", lime_sha or "not reported"),
     ]
     # EC2 takes any character in a tag; other services (and Recycle Bin's
     # tag filters) only letters, digits, spaces and + - = . _ : / @.
-    return [{"Key": k, "Value": re.sub(r"[^\w +\-=.:/@]", "", v)[:TAG_MAX]} for k, v in pairs]
+    return [{"Key": k, "Value": re.sub(r"[^\w +\-=.:/@]", "", v)[:TAG_MAX]} for k, v in
+            [("Name", "forensics-evidence %s %s" % (events["CaseId"], events["InstanceId"]))]
+            + [(TAG + k, v) for k, v in pairs]]
 
 
 STEPS = {"Forensics-MountVolume": "Mount", "Forensics-CaptureMemory": "Capture",
@@ -163,9 +168,8 @@ def lock(ec2, snapshot_id, days):
         r = ec2.lock_snapshot(SnapshotId=snapshot_id, LockMode="compliance", LockDuration=days)
         return "%s until %s" % (r["LockState"], r["LockExpiresOn"].strftime("%Y-%m-%dT%H:%M:%SZ")), None
     except Exception as e:  # noqa: BLE001  (the copy stays; the record says it is not locked)
-        return "not locked", ("LockSnapshot of %s failed (%s): the copy is NOT locked; lock it: aws ec2 "
-                              "lock-snapshot --snapshot-id %s --lock-mode compliance --lock-duration %d"
-                              % (snapshot_id, e, snapshot_id, days))
+        return "not locked", ("LockSnapshot failed (%s): the copy is NOT locked; lock it: aws ec2 lock-snapshot "
+                              "--snapshot-id %s --lock-mode compliance --lock-duration %d" % (e, snapshot_id, days))
 
 
 def mark_of(snapshot):
@@ -196,20 +200,16 @@ def rounds(events, context):
     found.sort(key=lambda x: (x.get("StartTime", now), x["SnapshotId"]))
     if not security:
         ids = " ".join(x["SnapshotId"] for x in found) or "none"
-        return {"SecuritySnapshotId": "", "Copies": "", "Locked": "", "CustodyRecord": "", "ManifestSha256": "",
-                "ImageSha256": "", "LimeSha256": "", "OutputsArrived": "", "Round": "first", "Pending": "no",
-                "WaitFor": "", "Summary": "no SecurityAccountId: the evidence snapshots (%s) stay in this account" % ids}
+        return dict(EMPTY, Round="first", Summary="no SecurityAccountId: the evidence snapshots (%s) stay in "
+                    "this account" % ids)
     if not any(mark_of(x) for x in found):
         return handover(events, boto3, member_ec2, found, now, False)
     try:
         return handover(events, boto3, member_ec2, found, now, True)
     except Exception as e:  # noqa: BLE001  (a later round never fails the run, nor loops: the memory evidence is done)
         mem = [first_copy(x) for x in found if holds(x, events).startswith("memory")]
-        return {"SecuritySnapshotId": mem[0] if mem else "", "Copies": "", "Locked": "", "CustodyRecord": "",
-                "ManifestSha256": "",
-                "ImageSha256": "", "LimeSha256": "", "OutputsArrived": "", "Round": "disks", "Pending": "no",
-                "WaitFor": "", "Summary": "the disks' custody round failed, disks still pending are NOT handed "
-                "over (%s); the memory evidence's custody is in the first record" % e}
+        return dict(EMPTY, SecuritySnapshotId=mem[0] if mem else "", Round="disks", Summary="the disks' custody "
+                    "round failed (%s): disks still pending are NOT handed over" % e)
 
 
 def handover(events, boto3, member_ec2, found, now, later):
@@ -233,8 +233,11 @@ def handover(events, boto3, member_ec2, found, now, later):
                              events["InstanceId"])
     missing = sorted(step for step, o in outputs.items() if not o["arrived"])
 
-    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION,
-                                            DurationSeconds=900)["Credentials"]
+    # The intake role's trust policy requires this session tag to be the
+    # caller's own account (aws:PrincipalAccount); its permissions scope
+    # every copy's label and record key by it (docs/deploy.md "Custody").
+    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION, DurationSeconds=900,
+                                            Tags=[{"Key": SESSION_TAG, "Value": events["Account"]}])["Credentials"]
     session = boto3.session.Session(aws_access_key_id=creds["AccessKeyId"],
                                     aws_secret_access_key=creds["SecretAccessKey"],
                                     aws_session_token=creds["SessionToken"], region_name=events["Region"])
@@ -247,20 +250,19 @@ def handover(events, boto3, member_ec2, found, now, later):
         entry = {"snapshot_id": sid, "holds": what, "state": snap["State"], "copy_id": "", "lock": ""}
         handed.append(entry)
         if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
-            entry["why_not_copied"] = ("encrypted with the AWS managed key aws/ebs, which EBS does not let this "
-                                       "account share: the snapshot stays here; copy it under a customer managed "
-                                       "key shared with the security account to hand it over")
+            entry["why_not_copied"] = ("under the AWS managed key aws/ebs, which EBS does not share: it stays here; "
+                                       "hand over a copy under a customer managed key")
             findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
             continue
         if what.startswith("disk") and snap["State"] == "pending":
             if timed_out:
                 entry["why_not_copied"] = entry["mark"] = (
-                    "still pending when WaitDisks ended (it waits %d hours at most): NOT handed over; once "
-                    "completed, share it with the security account and copy it there under its key" % WAIT_HOURS)
+                    "still pending when WaitDisks ended (after %d h at most): NOT handed over; hand it over "
+                    "once completed" % WAIT_HOURS)
                 findings.append("%s (%s) %s" % (sid, what, entry["why_not_copied"]))
             else:
-                entry["why_not_copied"] = ("pending when Custody ran: after RestoreInstance, WaitDisks waits "
-                                           "for it and a further custody record hands it over")
+                entry["why_not_copied"] = ("pending when Custody ran: WaitDisks waits for it, a further "
+                                           "custody record hands it over")
                 pending.append(entry)
             continue
         if snap["State"] != "completed":
@@ -336,6 +338,7 @@ def handover(events, boto3, member_ec2, found, now, later):
         "security_snapshot_id": copy_id,
         "snapshots": handed,
         "security_account": security,
+        "custody_bucket": bucket,
         "kms_key_id": events["KmsKeyId"],
         "lock_days": lock_days,
         "plan": events.get("PlanSummary", ""),
@@ -357,20 +360,45 @@ def handover(events, boto3, member_ec2, found, now, later):
         record["first_record"] = first
         key = key[:-5] + ".disks-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
     elif not manifest_sha:
-        findings.append("the capture's final line with its digests is not in the Capture output: "
-                        "the analyst can check self-consistency only")
+        findings.append("the capture's final line (its digests) is not in the Capture output: only "
+                        "self-consistency can be checked")
     for step in [] if later else missing:
-        findings.append("the Run Command output of %s did not arrive in s3://%s/%s (the agent "
-                        "could not upload it; only the 2,400-character console copy is kept)"
+        findings.append("the Run Command output of %s did not arrive in s3://%s/%s (only the "
+                        "2,400-character console copy is kept)"
                         % (step, events["OutputBucket"], events["OutputPrefix"]))
-    body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     until = now + datetime.timedelta(days=retention)
-    session.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json",
-                                    ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
-                                    ChecksumAlgorithm="SHA256")
+    s3 = session.client("s3")
     copies = " ".join("%s=%s" % (h["snapshot_id"], h["copy_id"] or "not-copied") for h in handed)
-    summary = "%s %s copied to account %s; custody record s3://%s/%s locked until %s" % (
-        "disks" if later else "evidence", copies or "(none)", security, bucket, key, until.strftime("%Y-%m-%d"))
+
+    def put(where):
+        record["record_key"] = where
+        body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+        # If-None-Match: * (S3 conditional writes): a key is written once;
+        # the bucket policy refuses any PUT without it, so no record ever
+        # gets a second version.
+        return s3.put_object(Bucket=bucket, Key=where, Body=body, ContentType="application/json",
+                             ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
+                             ChecksumAlgorithm="SHA256", IfNoneMatch="*")
+
+    try:
+        written = put(key)
+    except Exception as e:  # noqa: BLE001  (the message says what it means; the step fails)
+        if "PreconditionFailed" not in str(e):
+            raise CustodyError("writing s3://%s/%s failed (%s; RetentionDays %d over the security stack's cap?); "
+                               "%s" % (bucket, key, e, retention, copies))
+        # Someone holding this account's execution role wrote the key
+        # first: the run's own record goes next to it, so that the
+        # execution has two claims and capture verify trusts neither.
+        findings.append("s3://%s/%s existed before this run wrote it" % (bucket, key))
+        other = key[:-5] + ".contested-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
+        try:
+            put(other)
+        except Exception as e2:  # noqa: BLE001
+            other = "not written (%s)" % e2
+        raise CustodyError("FORGED custody record? %s; this run's: %s; %s" % (findings[-1], other, copies))
+    summary = "%s %s copied to account %s; custody record s3://%s/%s (version %s) locked until %s" % (
+        "disks" if later else "evidence", copies or "(none)", security, bucket, key, written.get("VersionId", "?"),
+        until.strftime("%Y-%m-%d"))
     if findings:
         summary += "; " + "; ".join(findings)
     if later:

@@ -1,6 +1,7 @@
 //! Capture-time digests recorded outside the forensics volume, and the
 //! check of a capture against them (`verify --expect-manifest-sha256`,
-//! `--expect-sha256`, `--expect-lime-sha256`, `--custody-record`).
+//! `--expect-sha256`, `--expect-lime-sha256`, `--custody-record`,
+//! `--custody-versions`).
 //!
 //! Why: the image, its sidecar and `manifest.json` are all written on the
 //! volume that was mounted read-write on the suspect host, so anyone who can
@@ -74,43 +75,95 @@ pub struct AnchorCheck {
     pub matched: bool,
 }
 
-/// The expected digests of the command line and of a custody record file.
+/// Where a custody record lives and whether it is its key's first and only
+/// version (issue 21: a record replaced, or written again after a delete,
+/// by someone holding the member account's execution role).
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordCheck {
+    /// The record file given.
+    pub path: String,
+    /// Its execution, account, region and case, as it names them.
+    pub execution_id: String,
+    /// The member account that ran the execution.
+    pub account: String,
+    /// Its region.
+    pub region: String,
+    /// The case.
+    pub case_id: String,
+    /// The custody bucket.
+    pub bucket: String,
+    /// The key the runbook writes the execution's first record to.
+    pub key: String,
+    /// The listing command whose output `--custody-versions` takes.
+    pub command: String,
+    /// `--custody-versions` given: the listing's version of the key, when
+    /// it is the only one.
+    pub version_id: Option<String>,
+    /// Whether the listing was checked (false: not given).
+    pub versions_checked: bool,
+    /// What is wrong with the record or its versions (empty: nothing).
+    pub problems: Vec<String>,
+}
+
+/// Every anchor given: digests, and the custody record's own check.
+#[derive(Debug, Clone, Default)]
+pub struct Anchors {
+    /// The digests expected.
+    pub expected: Vec<Expected>,
+    /// The custody record, when given.
+    pub record: Option<RecordCheck>,
+}
+
+/// The expected digests of the command line and of a custody record file,
+/// and the record's check against its versions listing (`versions`).
 ///
 /// # Errors
-/// [`Error::Usage`] for a malformed digest or a custody record without
-/// digests; [`Error::Input`] when the record cannot be read.
+/// [`Error::Usage`] for a malformed digest, a custody record without
+/// digests or without its execution, account, region and case, a later
+/// (disks) record, or `versions` without a record; [`Error::Input`] when a
+/// file cannot be read.
 pub fn expected(
     manifest: Option<&str>,
     image: Option<&str>,
     lime: Option<&str>,
     record: Option<&Path>,
-) -> Result<Vec<Expected>, Error> {
-    let mut out = Vec::new();
+    versions: Option<&Path>,
+) -> Result<Anchors, Error> {
+    let mut out = Anchors::default();
     for (subject, given) in [
         (Subject::Manifest, manifest),
         (Subject::Image, image),
         (Subject::Lime, lime),
     ] {
         if let Some(hex) = given {
-            out.push(Expected {
+            out.expected.push(Expected {
                 subject,
                 sha256: normalise_digest(hex).map_err(Error::Usage)?,
                 from: "command line".into(),
             });
         }
     }
-    if let Some(path) = record {
-        out.extend(from_record(path)?);
+    match (record, versions) {
+        (Some(path), _) => {
+            let (digests, mut check, len) = from_record(path)?;
+            out.expected.extend(digests);
+            if let Some(v) = versions {
+                check_versions(&mut check, len, v)?;
+            }
+            out.record = Some(check);
+        }
+        (None, Some(_)) => {
+            return Err(Error::Usage(
+                "--custody-versions is the versions listing of a custody record: give the record with --custody-record".into(),
+            ));
+        }
+        (None, None) => {}
     }
     Ok(out)
 }
 
-/// The digests in a custody record: its `capture` object's
-/// `manifest_sha256`, `image_sha256` and `lime_sha256` (docs/deploy.md).
-///
-/// # Errors
-/// As [`expected`].
-pub fn from_record(path: &Path) -> Result<Vec<Expected>, Error> {
+/// Reads at most [`RECORD_MAX`] bytes of `path`.
+fn read_small(path: &Path, what: &str) -> Result<Vec<u8>, Error> {
     let input = |source| Error::Input {
         path: path.to_path_buf(),
         source,
@@ -120,26 +173,240 @@ pub fn from_record(path: &Path) -> Result<Vec<Expected>, Error> {
     f.take(RECORD_MAX + 1)
         .read_to_end(&mut bytes)
         .map_err(input)?;
+    if bytes.len() as u64 > RECORD_MAX {
+        return Err(Error::Usage(format!(
+            "{}: not {what}: larger than {RECORD_MAX} bytes",
+            path.display()
+        )));
+    }
+    Ok(bytes)
+}
+
+/// A field the record must name, in the shape the runbook writes it.
+fn named(
+    v: &serde_json::Value,
+    key: &str,
+    ok: fn(&str) -> bool,
+    bad: &dyn Fn(String) -> Error,
+) -> Result<String, Error> {
+    match v.get(key).and_then(serde_json::Value::as_str) {
+        Some(x) if ok(x) => Ok(x.to_string()),
+        Some(x) => Err(bad(format!(
+            "its {key} {:?} is not one the runbook writes",
+            crate::text::printable(x)
+        ))),
+        None => Err(bad(format!(
+            "it does not name its {key} (records name their execution, account, region and case)"
+        ))),
+    }
+}
+
+fn account_like(x: &str) -> bool {
+    x.len() == 12 && x.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn execution_like(x: &str) -> bool {
+    (1..=64).contains(&x.len()) && x.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-')
+}
+
+fn region_like(x: &str) -> bool {
+    (1..=32).contains(&x.len())
+        && x.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+fn case_like(x: &str) -> bool {
+    (1..=64).contains(&x.len())
+        && x.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+}
+
+fn bucket_like(x: &str) -> bool {
+    (3..=63).contains(&x.len())
+        && x.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b".-".contains(&b))
+}
+
+/// Checks `aws s3api list-object-versions` output (`path`) for the
+/// record's key: exactly one version, the latest, of the record file's
+/// size, and no delete marker.
+fn check_versions(check: &mut RecordCheck, len: u64, path: &Path) -> Result<(), Error> {
+    let bytes = read_small(path, "a versions listing")?;
+    let bad = |why: String| {
+        Error::Usage(format!(
+            "{}: not the output of `aws s3api list-object-versions --output json`: {why}",
+            path.display()
+        ))
+    };
+    let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if !v.is_object() {
+        return Err(bad("not a JSON object".into()));
+    }
+    let of_key = |field: &str| -> Result<Vec<serde_json::Value>, Error> {
+        match v.get(field) {
+            None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+            Some(serde_json::Value::Array(a)) => Ok(a
+                .iter()
+                .filter(|e| e.get("Key").and_then(serde_json::Value::as_str) == Some(&check.key))
+                .cloned()
+                .collect()),
+            Some(_) => Err(bad(format!("{field} is not a list"))),
+        }
+    };
+    let versions = of_key("Versions")?;
+    let markers = of_key("DeleteMarkers")?;
+    check.versions_checked = true;
+    let place = format!("s3://{}/{}", check.bucket, check.key);
+    // Other records claiming the execution: the runbook writes one first
+    // record (KEY) and, for the disks' round, KEY-without-.json.disks-*.json;
+    // when someone wrote KEY before the run could, custody.py writes the
+    // run's own under .contested-*.json and fails. Anything else under the
+    // execution's prefix is a second claim on it.
+    let stem = &check.key[..check.key.len() - "json".len()];
+    let mut claims: Vec<String> = Vec::new();
+    for field in ["Versions", "DeleteMarkers"] {
+        if let Some(serde_json::Value::Array(a)) = v.get(field) {
+            for e in a {
+                let Some(k) = e.get("Key").and_then(serde_json::Value::as_str) else {
+                    continue;
+                };
+                let disks = k
+                    .strip_prefix(stem)
+                    .is_some_and(|rest| rest.starts_with("disks-") && rest.ends_with(".json"));
+                if k.starts_with(stem) && k != check.key && !disks {
+                    let k = crate::text::printable(k).into_owned();
+                    if !claims.contains(&k) {
+                        claims.push(k);
+                    }
+                }
+            }
+        }
+    }
+    if !claims.is_empty() {
+        check.problems.push(format!(
+            "another record claims this execution: {} (the runbook writes one first record; when someone wrote {} before the run could, the run wrote its own under .contested- and failed): two claims, so neither anchors; treat the account as tampering with custody",
+            claims.join(", "),
+            check.key
+        ));
+    }
+    if versions.is_empty() {
+        check.problems.push(format!(
+            "the versions listing {} has no version of {place}: it is the listing of another key or bucket, or the record is not where its execution, account, region and case put it",
+            display(path)
+        ));
+    } else if versions.len() > 1 {
+        let mut when: Vec<String> = versions
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} written {}",
+                    crate::text::printable(
+                        e.get("VersionId")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or("?")
+                    ),
+                    crate::text::printable(
+                        e.get("LastModified")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or("?")
+                    )
+                )
+            })
+            .collect();
+        when.sort();
+        check.problems.push(format!(
+            "{place} has {} versions ({}): the runbook writes each record once (If-None-Match), so it was replaced or written again; only the first can be the run's, and it may be forged too: treat the account as tampering with custody",
+            versions.len(),
+            when.join(", ")
+        ));
+    } else {
+        let only = &versions[0];
+        let size = only.get("Size").and_then(serde_json::Value::as_u64);
+        if size != Some(len) {
+            check.problems.push(format!(
+                "the record file is {len} bytes, the only version of {place} is {}: this file is not that version",
+                size.map_or_else(|| "of unknown size".to_string(), |s| format!("{s} bytes"))
+            ));
+        }
+        if only.get("IsLatest").and_then(serde_json::Value::as_bool) != Some(true) {
+            check
+                .problems
+                .push(format!("the only version of {place} is not its latest"));
+        }
+        check.version_id = only
+            .get("VersionId")
+            .and_then(serde_json::Value::as_str)
+            .map(|x| crate::text::printable(x).into_owned());
+    }
+    if !markers.is_empty() {
+        check.problems.push(format!(
+            "{place} has {} delete marker(s): someone deleted it, and a record written after that would not be the first",
+            markers.len()
+        ));
+    }
+    Ok(())
+}
+
+/// The digests in a custody record: its `capture` object's
+/// `manifest_sha256`, `image_sha256` and `lime_sha256` (docs/deploy.md);
+/// the record's identity; its length.
+///
+/// # Errors
+/// As [`expected`].
+pub fn from_record(path: &Path) -> Result<(Vec<Expected>, RecordCheck, u64), Error> {
+    let bytes = read_small(path, "a custody record")?;
     let bad =
         |why: String| Error::Usage(format!("{}: not a custody record: {why}", path.display()));
-    if bytes.len() as u64 > RECORD_MAX {
-        return Err(bad(format!("larger than {RECORD_MAX} bytes")));
-    }
     let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
     let capture = v
         .get("capture")
         .ok_or_else(|| bad("no \"capture\" object".into()))?;
+    if let Some(first) = v.get("first_record").and_then(serde_json::Value::as_str) {
+        return Err(Error::Usage(format!(
+            "{}: a later custody record (the disks' round) of its execution: the capture's digests are those of its first record {}; verify against that one",
+            path.display(),
+            crate::text::printable(first)
+        )));
+    }
+    let execution_id = named(&v, "execution_id", execution_like, &bad)?;
+    let account = named(&v, "account", account_like, &bad)?;
+    let region = named(&v, "region", region_like, &bad)?;
+    let case_id = named(&v, "case_id", case_like, &bad)?;
+    let key = format!("custody/{account}/{region}/{case_id}/{execution_id}.json");
+    let bucket = match (
+        v.get("custody_bucket").and_then(serde_json::Value::as_str),
+        v.get("security_account")
+            .and_then(serde_json::Value::as_str),
+    ) {
+        (Some(b), _) if bucket_like(b) => b.to_string(),
+        (None, Some(a)) if account_like(a) => format!("forensics-custody-{a}"),
+        _ => return Err(bad("it names no custody bucket nor security account".into())),
+    };
+    let mut problems = Vec::new();
+    match v.get("record_key").and_then(serde_json::Value::as_str) {
+        Some(k) if k != key => problems.push(format!(
+            "it says it was written to {}, but its execution, account, region and case put the first record at {key}",
+            crate::text::printable(k)
+        )),
+        _ => {}
+    }
+    // Every key of the execution: its first record, its disks' records and
+    // any record someone else wrote for it.
+    let command = format!(
+        "aws s3api list-object-versions --bucket {bucket} --prefix {} --output json > custody-versions.json",
+        &key[..key.len() - "json".len()]
+    );
     let from = display(path);
     let mut out = Vec::new();
-    for (subject, key) in [
+    for (subject, field) in [
         (Subject::Manifest, "manifest_sha256"),
         (Subject::Image, "image_sha256"),
         (Subject::Lime, "lime_sha256"),
     ] {
-        match capture.get(key).and_then(serde_json::Value::as_str) {
+        match capture.get(field).and_then(serde_json::Value::as_str) {
             Some(hex) if !hex.is_empty() => out.push(Expected {
                 subject,
-                sha256: normalise_digest(hex).map_err(|e| bad(format!("capture.{key}: {e}")))?,
+                sha256: normalise_digest(hex).map_err(|e| bad(format!("capture.{field}: {e}")))?,
                 from: from.clone(),
             }),
             _ => {}
@@ -150,7 +417,20 @@ pub fn from_record(path: &Path) -> Result<Vec<Expected>, Error> {
             "its capture object has no digest (the capture's final line was not recorded)".into(),
         ));
     }
-    Ok(out)
+    let check = RecordCheck {
+        path: from,
+        execution_id,
+        account,
+        region,
+        case_id,
+        bucket,
+        key,
+        command,
+        version_id: None,
+        versions_checked: false,
+        problems,
+    };
+    Ok((out, check, bytes.len() as u64))
 }
 
 fn display(p: &Path) -> String {
@@ -162,11 +442,42 @@ fn display(p: &Path) -> String {
 /// rewrites the summary: `VERIFIED` stays only when every given digest
 /// matches; without any, the line says the check was of self-consistency
 /// only.
-pub fn apply(report: &mut Report, input: Option<&Input>, expected: &[Expected]) {
+pub fn apply(report: &mut Report, input: Option<&Input>, anchors: &Anchors) {
+    let expected = &anchors.expected[..];
     let manifest_sha = match input {
         Some(Input::Capture(c)) => Some(crate::hex(&Sha256::digest(&c.manifest_bytes))),
         _ => None,
     };
+    if let Some(rec) = &anchors.record {
+        let mut problems = rec.problems.clone();
+        if let Some(Input::Capture(c)) = input {
+            if let Some(case) = c.manifest.case.case_id.as_deref() {
+                if case != rec.case_id {
+                    problems.push(format!(
+                        "the record is of case {}, the capture's manifest of case {}: this record is not this capture's",
+                        rec.case_id,
+                        crate::text::printable(case)
+                    ));
+                }
+            }
+        }
+        for message in problems {
+            report.problems.push(Problem {
+                check: "custody-record",
+                file: rec.path.clone(),
+                frame: None,
+                affects: Vec::new(),
+                message,
+            });
+        }
+        if !rec.versions_checked {
+            report.notes.push(format!(
+                "the custody record is not yet checked as the first and only version of s3://{}/{} (a record replaced or written again by someone with the member account's execution role would look the same): in the security account run\n  {}\nand verify again with --custody-versions custody-versions.json",
+                rec.bucket, rec.key, rec.command
+            ));
+        }
+        report.custody_record = Some(rec.clone());
+    }
     for e in expected {
         let actual = match e.subject {
             Subject::Manifest => manifest_sha.clone(),
@@ -227,5 +538,19 @@ pub fn apply(report: &mut Report, input: Option<&Input>, expected: &[Expected]) 
             "; ANCHORED: {} match the capture-time digests given",
             what.join(", ")
         ));
+    }
+    if let Some(rec) = &anchors.record {
+        if rec.versions_checked {
+            report.summary.push_str(&format!(
+                "; the custody record is the first and only version ({}) of s3://{}/{}",
+                rec.version_id.as_deref().unwrap_or("?"),
+                rec.bucket,
+                rec.key
+            ));
+        } else {
+            report.summary.push_str(
+                "; CUSTODY RECORD NOT CHECKED as its key's only version (give --custody-versions: see the note)",
+            );
+        }
     }
 }

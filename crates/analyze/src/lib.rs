@@ -166,6 +166,12 @@ pub struct VerifyArgs {
     /// account's bucket): its capture digests are expected, as above.
     #[arg(long, value_name = "FILE")]
     pub custody_record: Option<PathBuf>,
+    /// The custody record's versions listing (`aws s3api
+    /// list-object-versions --bucket B --prefix KEY --output json`, the
+    /// command verify prints): the record must be its key's first and only
+    /// version, the file that version.
+    #[arg(long, value_name = "FILE", requires = "custody_record")]
+    pub custody_versions: Option<PathBuf>,
     /// Decompression threads (default: all CPUs).
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,

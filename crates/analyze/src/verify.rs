@@ -83,6 +83,8 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The capture-time digests compared (empty: self-consistency only).
     pub anchors: Vec<crate::anchor::AnchorCheck>,
+    /// The custody record given, and its versions check (issue 21).
+    pub custody_record: Option<crate::anchor::RecordCheck>,
 }
 
 /// A LiME record in the report.
@@ -146,6 +148,7 @@ impl Report {
             problems: Vec::new(),
             notes: Vec::new(),
             anchors: Vec::new(),
+            custody_record: None,
         }
     }
 }
@@ -168,6 +171,7 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         args.expect_sha256.as_deref(),
         args.expect_lime_sha256.as_deref(),
         args.custody_record.as_deref(),
+        args.custody_versions.as_deref(),
     )?;
     let threads = crate::threads(args.threads);
     let report = match Input::open(&args.path) {
@@ -414,6 +418,7 @@ pub fn verify(
         problems: f.problems,
         notes,
         anchors: Vec::new(),
+        custody_record: None,
     };
     report.summary = summary_line(&report, input);
     Ok(report)

@@ -82,6 +82,7 @@ fn verify_of_a_24_tib_seek_table_stays_within_the_documented_bound() {
         expect_sha256: None,
         expect_lime_sha256: None,
         custody_record: None,
+        custody_versions: None,
         threads: None,
     });
     let exit = fv_analyze::run_with(&verify, &mut out, &mut err).unwrap();

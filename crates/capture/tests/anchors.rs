@@ -117,6 +117,199 @@ fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
+const KEY: &str = "custody/123456789012/eu-west-1/IR-13/0a1b2c3d-0000-4000-8000-000000000021.json";
+
+/// A custody record as deploy/scripts/custody.py writes it (the fields
+/// verify reads).
+fn custody_record(m_sha: &str, z_sha: &str, l_sha: &str) -> serde_json::Value {
+    serde_json::json!({
+        "schema": "forensics-volume/custody-record",
+        "schema_version": 2,
+        "execution_id": "0a1b2c3d-0000-4000-8000-000000000021",
+        "account": "123456789012",
+        "region": "eu-west-1",
+        "case_id": "IR-13",
+        "security_account": "222222222222",
+        "custody_bucket": "forensics-custody-222222222222",
+        "record_key": KEY,
+        "capture": {"manifest_sha256": m_sha, "image_sha256": z_sha, "lime_sha256": l_sha},
+    })
+}
+
+/// `aws s3api list-object-versions --output json` for KEY: one version of
+/// each size given (first the oldest), and `markers` delete markers.
+fn versions(sizes: &[u64], markers: usize) -> serde_json::Value {
+    let n = sizes.len();
+    let v: Vec<serde_json::Value> = sizes
+        .iter()
+        .enumerate()
+        .map(|(i, size)| {
+            serde_json::json!({
+                "ETag": "\"0\"", "Size": size, "StorageClass": "STANDARD", "Key": KEY,
+                "VersionId": format!("v{i}"), "IsLatest": i + 1 == n && markers == 0,
+                "LastModified": format!("2026-12-07T08:0{i}:00+00:00"),
+            })
+        })
+        .collect();
+    let m: Vec<serde_json::Value> = (0..markers)
+        .map(|i| {
+            serde_json::json!({"Key": KEY, "VersionId": format!("d{i}"), "IsLatest": true,
+                                    "LastModified": "2026-12-07T09:00:00+00:00"})
+        })
+        .collect();
+    serde_json::json!({"Versions": v, "DeleteMarkers": m, "RequestCharged": null, "Prefix": KEY})
+}
+
+/// Issue 21: a member admin holds the execution role the runbook's
+/// Custody step uses; a record they replaced (a second version of the key),
+/// wrote again after a delete, or a later record of the execution, must
+/// not anchor the capture; the first and only version does.
+#[test]
+fn root_custody_record_must_be_the_first_and_only_version_of_its_key() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let ram = [(0x1000u64, 0x4_ffffu64)];
+    let (dir, out) = capture_into(&t.path().join("orig"), &lime(&ram, None));
+    let text = stdout(&out);
+    let line = text.lines().last().unwrap();
+    let (m_sha, z_sha, l_sha) = (
+        digest_of(line, "manifest.json"),
+        digest_of(line, "memory.lime.zst"),
+        digest_of(line, "lime"),
+    );
+    let record = t.path().join("custody.json");
+    let rec = custody_record(&m_sha, &z_sha, &l_sha);
+    std::fs::write(&record, rec.to_string()).unwrap();
+    let size = std::fs::metadata(&record).unwrap().len();
+    let listing = t.path().join("custody-versions.json");
+
+    // Without the listing: anchored, but it says plainly that the record's
+    // uniqueness is not checked, and prints the exact command.
+    let o = verify(&[p(&dir), "--custody-record", p(&record)]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let s = stdout(&o);
+    assert!(s.contains("ANCHORED"), "{s}");
+    assert!(s.contains("CUSTODY RECORD NOT CHECKED"), "{s}");
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(&format!(
+            "aws s3api list-object-versions --bucket forensics-custody-222222222222 --prefix {} --output json > custody-versions.json",
+            KEY.trim_end_matches("json")
+        )),
+        "{e}"
+    );
+
+    // The first and only version, of this file's size: checked (a later
+    // record of the disks' round next to it is the run's own).
+    let mut ok = versions(&[size], 0);
+    ok["Versions"].as_array_mut().unwrap().push(serde_json::json!({
+        "Key": KEY.replace(".json", ".disks-20261207T090000000000Z.json"), "Size": 10, "VersionId": "x",
+        "IsLatest": true, "LastModified": "2026-12-07T09:00:00+00:00"}));
+    std::fs::write(&listing, ok.to_string()).unwrap();
+    let o = verify(&[
+        p(&dir),
+        "--custody-record",
+        p(&record),
+        "--custody-versions",
+        p(&listing),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let s = stdout(&o);
+    assert!(s.starts_with("VERIFIED "), "{s}");
+    assert!(s.contains("ANCHORED"), "{s}");
+    assert!(
+        s.contains("the custody record is the first and only version (v0)"),
+        "{s}"
+    );
+
+    // The attack: a second, newer version of the key (the forged record
+    // with the fabricated capture's digests; here the run's own digests, so
+    // only the versions can tell).
+    // Or a record written before the run's own could be, which the run
+    // then wrote under .contested-.
+    let mut contested = versions(&[size], 0);
+    contested["Versions"].as_array_mut().unwrap().push(serde_json::json!({
+        "Key": KEY.replace(".json", ".contested-20261207T090000000000Z.json"), "Size": 10, "VersionId": "y",
+        "IsLatest": true, "LastModified": "2026-12-07T09:00:00+00:00"}));
+    for (listing_json, says) in [
+        (contested, "another record claims this execution"),
+        (versions(&[size, size], 0), "has 2 versions"),
+        (versions(&[size], 1), "delete marker"),
+        (versions(&[size + 1], 0), "this file is not that version"),
+        (versions(&[], 0), "has no version of"),
+    ] {
+        std::fs::write(&listing, listing_json.to_string()).unwrap();
+        let o = verify(&[
+            p(&dir),
+            "--custody-record",
+            p(&record),
+            "--custody-versions",
+            p(&listing),
+        ]);
+        assert_eq!(o.status.code(), Some(1), "{says}: {o:?}");
+        let s = stdout(&o);
+        assert!(
+            s.contains("FAILED custody-record:") && s.contains(says),
+            "{says}: {s}"
+        );
+        assert!(s.lines().last().unwrap().starts_with("NOT VERIFIED"), "{s}");
+    }
+
+    // A record of another case, or one whose key is not where its own
+    // execution, account, region and case put the first record.
+    let mut other = rec.clone();
+    other["case_id"] = "IR-99".into();
+    other["record_key"] = KEY.replace("IR-13", "IR-99").into();
+    std::fs::write(&record, other.to_string()).unwrap();
+    let o = verify(&[p(&dir), "--custody-record", p(&record)]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).contains("this record is not this capture's"),
+        "{}",
+        stdout(&o)
+    );
+    let mut moved = rec.clone();
+    moved["record_key"] = KEY.replace(".json", ".disks-20261207T090000Z.json").into();
+    std::fs::write(&record, moved.to_string()).unwrap();
+    let o = verify(&[p(&dir), "--custody-record", p(&record)]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).contains("but its execution, account, region and case put"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A later record of the execution (the disks' round) is not the anchor;
+    // nor is a record that does not name its execution, account or region.
+    let mut later = rec.clone();
+    later["first_record"] = format!("s3://forensics-custody-222222222222/{KEY}").into();
+    std::fs::write(&record, later.to_string()).unwrap();
+    let o = verify(&[p(&dir), "--custody-record", p(&record)]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("a later custody record"),
+        "{o:?}"
+    );
+    for field in ["execution_id", "account", "region"] {
+        let mut anon = rec.clone();
+        anon.as_object_mut().unwrap().remove(field);
+        std::fs::write(&record, anon.to_string()).unwrap();
+        let o = verify(&[p(&dir), "--custody-record", p(&record)]);
+        assert_eq!(o.status.code(), Some(2), "{field}: {o:?}");
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(field),
+            "{field}: {o:?}"
+        );
+    }
+    // The listing without a record is a usage error.
+    assert_eq!(
+        verify(&[p(&dir), "--custody-versions", p(&listing)])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
 #[test]
 fn root_capture_final_line_anchors_and_verify_rejects_a_rehashed_tampered_copy() {
     require_root();
@@ -183,16 +376,15 @@ fn root_capture_final_line_anchors_and_verify_rejects_a_rehashed_tampered_copy()
 
     // The same digests in a custody record (as the runbook writes it).
     let record = t.path().join("custody.json");
-    let rec = serde_json::json!({
-        "schema": "forensics-volume/custody-record",
-        "capture": {"manifest_sha256": m_sha, "image_sha256": z_sha, "lime_sha256": l_sha},
-    });
+    let rec = custody_record(&m_sha, &z_sha, &l_sha);
     std::fs::write(&record, rec.to_string()).unwrap();
     let o = verify(&[p(&dir), "--custody-record", p(&record), "--json"]);
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["verified"], true);
     assert_eq!(v["anchors"].as_array().unwrap().len(), 3);
+    assert_eq!(v["custody_record"]["key"], KEY);
+    assert_eq!(v["custody_record"]["versions_checked"], false);
 
     // The attack: one byte of memory changed, then the image, the sidecar,
     // every frame checksum and the manifest re-made so that the copy is
@@ -236,7 +428,9 @@ fn root_capture_final_line_anchors_and_verify_rejects_a_rehashed_tampered_copy()
     );
 
     // A record without digests, or a malformed digest, is a usage error.
-    std::fs::write(&record, r#"{"capture":{}}"#).unwrap();
+    let mut empty = custody_record(&m_sha, &z_sha, &l_sha);
+    empty["capture"] = serde_json::json!({});
+    std::fs::write(&record, empty.to_string()).unwrap();
     assert_eq!(
         verify(&[p(&dir), "--custody-record", p(&record)])
             .status

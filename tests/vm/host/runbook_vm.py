@@ -286,6 +286,14 @@ def custody(world, ex, work, report, check):
     path = os.path.join(work, "custody.json")
     with open(path, "wb") as f:
         f.write(body)
+    # What `aws s3api list-object-versions --prefix custody/.../EXECUTION.
+    # --output json` prints (issue 21): verify checks the record is its key's
+    # first and only version from it.
+    listing = world.security.client("s3").list_object_versions(Bucket=accounts.CUSTODY_BUCKET,
+                                                                Prefix=keys[0][:-len("json")])
+    listing.pop("ResponseMetadata", None)
+    with open(os.path.join(work, "custody-versions.json"), "w") as f:
+        json.dump(listing, f, default=lambda d: d.isoformat())
     record = json.loads(body)
     cap = record.get("capture") or {}
     digests = (cap.get("manifest_sha256"), cap.get("image_sha256"), cap.get("lime_sha256"))

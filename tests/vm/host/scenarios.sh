@@ -661,11 +661,26 @@ check_custody() {
 		check custody-record-anchors-the-image 1 "no custody record ($rec) or no capture read back"
 		return 0
 	fi
-	out=$("$cap" verify "$CAPDIR" --custody-record "$rec" 2>&1) || rc=$?
+	out=$("$cap" verify "$CAPDIR" --custody-record "$rec" --custody-versions "$WORK/custody-versions.json" 2>&1) ||
+		rc=$?
 	local anchored=1
-	[ "$rc" = 0 ] && grep -q 'ANCHORED' <<<"$out" && anchored=0
+	[ "$rc" = 0 ] && grep -q 'ANCHORED' <<<"$out" && grep -q 'the custody record is the first and only version' <<<"$out" &&
+		anchored=0
 	check custody-record-anchors-the-image "$anchored" \
 		"exit $rc: $(grep -o 'ANCHORED[^;]*' <<<"$out" | head -n1 | cut -c1-120)"
+	# issue 21: a second version of the record's key (replaced by someone
+	# holding the member's execution role) must make verify fail.
+	python3 -c 'import json,sys
+l=json.load(open(sys.argv[1])); v=[x for x in l["Versions"] if x["Key"].endswith(".json") and ".disks-" not in x["Key"]]
+l["Versions"].append(dict(v[0], VersionId="replaced", IsLatest=True))
+json.dump(l,open(sys.argv[2],"w"))' "$WORK/custody-versions.json" "$WORK/custody-versions-replaced.json"
+	rc=0
+	out=$("$cap" verify "$CAPDIR" --custody-record "$rec" --custody-versions "$WORK/custody-versions-replaced.json" 2>&1) ||
+		rc=$?
+	local replaced=1
+	[ "$rc" = 1 ] && grep -q 'has 2 versions' <<<"$out" && replaced=0
+	check custody-record-replaced-fails-verify "$replaced" \
+		"exit $rc: $(tail -n1 <<<"$out" | cut -c1-120)"
 	python3 -c 'import json,sys
 r=json.load(open(sys.argv[1])); d=r["capture"]["image_sha256"]
 r["capture"]["image_sha256"]=("0" if d[0]!="0" else "1")+d[1:]
