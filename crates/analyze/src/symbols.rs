@@ -532,10 +532,7 @@ fn fit_taint_flags(
     if size < 3 {
         return Ok(None);
     }
-    let len = size
-        .checked_mul(count)
-        .filter(|&n| n <= TAINT_FLAGS_MAX)
-        .ok_or_else(|| Error::NoSymbols {
+    let len = taint_flags_len(size, count).ok_or_else(|| Error::NoSymbols {
             path: c.dir.clone(),
             reason: format!(
                 "the BTF makes taint_flags {count} entries of {size} bytes, more than {TAINT_FLAGS_MAX} bytes: no kernel's is, so this BTF is not a kernel's"
@@ -561,6 +558,13 @@ fn fit_taint_flags(
         t.insert("count".into(), valid.into());
     }
     Ok(Some(valid))
+}
+
+/// The bytes `taint_flags` spans, `size` × `count` from the BTF, if no
+/// larger than [`TAINT_FLAGS_MAX`]: both come from the evidence, and their
+/// product sizes an allocation (security review S9: up to 2^48 bytes).
+fn taint_flags_len(size: u64, count: u64) -> Option<u64> {
+    size.checked_mul(count).filter(|&n| n <= TAINT_FLAGS_MAX)
 }
 
 /// Confirms the banner is in the image: first at `linux_banner`'s
@@ -632,7 +636,18 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use super::find;
+    use super::{TAINT_FLAGS_MAX, find, taint_flags_len};
+
+    /// S9: a BTF size and count from the evidence never size an allocation
+    /// past the cap, nor wrap.
+    #[test]
+    fn taint_flags_len_is_capped_and_never_wraps() {
+        assert_eq!(taint_flags_len(3, 20), Some(60));
+        assert_eq!(taint_flags_len(1 << 32, 1 << 16), None);
+        assert_eq!(taint_flags_len(u64::MAX, 2), None);
+        assert_eq!(taint_flags_len(TAINT_FLAGS_MAX, 1), Some(TAINT_FLAGS_MAX));
+        assert_eq!(taint_flags_len(TAINT_FLAGS_MAX + 1, 1), None);
+    }
 
     #[test]
     fn find_locates_needles_at_edges() {
