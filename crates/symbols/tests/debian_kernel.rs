@@ -87,6 +87,21 @@ fn two_boots_of_debian_6_1_give_one_table() {
                 report.untyped
             );
         }
+        // Issue 26: globals dwarf2json types and we left `void`.
+        let sct = &isf["symbols"]["sys_call_table"]["type"];
+        assert_eq!(sct["kind"], "array", "{sct}");
+        // 451 system calls, one slot of padding before vdso_mapping.
+        assert_eq!(sct["count"], 452, "{sct}");
+        assert_eq!(sct["subtype"]["kind"], "pointer", "{sct}");
+        assert_eq!(sct["subtype"]["subtype"]["kind"], "function", "{sct}");
+        assert_eq!(
+            isf["symbols"]["nr_cpu_ids"]["type"],
+            serde_json::json!({"kind": "base", "name": "unsigned int"})
+        );
+        assert_eq!(
+            isf["symbols"]["ftrace_ops_trampoline_list"]["type"]["name"],
+            "list_head"
+        );
         // 6.1: tk_core is the anonymous { seq, timekeeper } struct.
         let tk = &isf["symbols"]["tk_core"]["type"]["name"];
         assert!(tk.as_str().unwrap().starts_with("unnamed_struct_"), "{tk}");
