@@ -226,6 +226,10 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         vmlinux,
         modules: &ctx.modules,
         kallsyms: ks,
+        extra_symbols: ctx
+            .vmcoreinfo
+            .as_ref()
+            .map_or(&[][..], |v| v.symbols.as_slice()),
         banner,
         kernel_offset,
         arch,

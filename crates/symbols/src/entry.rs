@@ -132,6 +132,10 @@ pub const ENTRIES: &[Entry] = &[
     e("ftrace_ops_list", &[Ptr(&Struct("ftrace_ops"))]),
     e("ftrace_list_end", &[Struct("ftrace_ops")]),
     e("ftrace_mod_maps", LIST_HEAD),
+    // The kallsyms tables (from VMCOREINFO: kallsyms does not list them);
+    // linux.kallsyms sizes its reads by kallsyms_num_syms' type.
+    e("kallsyms_num_syms", &[Base("unsigned int")]),
+    e("kallsyms_relative_base", ULONG),
     // linux.kallsyms (2.2x) walks the ftrace trampolines from here.
     e("ftrace_ops_trampoline_list", LIST_HEAD),
     e("bpf_kallsyms", LIST_HEAD),

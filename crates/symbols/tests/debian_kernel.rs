@@ -50,6 +50,7 @@ fn two_boots_of_debian_6_1_give_one_table() {
             vmlinux: &btf,
             modules: &modules,
             kallsyms: &ks,
+            extra_symbols: &info.symbols,
             banner: &banner,
             kernel_offset: ko,
             arch: Arch::X86_64,
@@ -102,6 +103,29 @@ fn two_boots_of_debian_6_1_give_one_table() {
             isf["symbols"]["ftrace_ops_trampoline_list"]["type"]["name"],
             "list_head"
         );
+        // The kallsyms tables, which kallsyms leaves out and VMCOREINFO
+        // lists (linux.kallsyms and linux.pscallstack read them): at
+        // link-time addresses (boot-a's runtime 0xffffffffab5bdab8 minus
+        // its slide 0x29400000), kallsyms_num_syms typed (Volatility reads
+        // its size), a name kallsyms has is not taken from VMCOREINFO.
+        assert_eq!(
+            isf["symbols"]["kallsyms_num_syms"]["address"],
+            0xffff_ffff_821b_dab8u64
+        );
+        assert_eq!(
+            isf["symbols"]["kallsyms_num_syms"]["type"],
+            serde_json::json!({"kind": "base", "name": "unsigned int"})
+        );
+        for k in [
+            "kallsyms_names",
+            "kallsyms_offsets",
+            "kallsyms_relative_base",
+            "kallsyms_token_table",
+            "kallsyms_token_index",
+        ] {
+            assert!(report.extra_symbols.iter().any(|n| n == k), "{k}");
+        }
+        assert!(!report.extra_symbols.iter().any(|n| n == "init_top_pgt"));
         // 6.1: tk_core is the anonymous { seq, timekeeper } struct.
         let tk = &isf["symbols"]["tk_core"]["type"]["name"];
         assert!(tk.as_str().unwrap().starts_with("unnamed_struct_"), "{tk}");
