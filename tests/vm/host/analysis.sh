@@ -55,12 +55,13 @@ same_table_across_boots() {
 }
 
 # vol_plugin VERSION PLUGIN: run a plugin with only our table; output in
-# $WORK/vol-VERSION-PLUGIN.txt.
+# $WORK/vol-VERSION-PLUGIN.txt. More arguments are Volatility options
+# (e.g. -p DIR).
 vol_plugin() {
 	local v=$1 p=$2 t0
 	t0=$(date +%s)
 	mkdir -p "$WORK/vol-cache-$v"
-	timeout 900 "$VOL" -q --offline --cache-path "$WORK/vol-cache-$v" -s "$WORK/symbols" \
+	timeout 900 "$VOL" -q --offline --cache-path "$WORK/vol-cache-$v" "${@:3}" -s "$WORK/symbols" \
 		-f "$WORK/memory.lime" "$p" >"$WORK/vol-$v-$p.txt" 2>"$WORK/vol-$v-$p.err" || true
 	echo "vol $v $p $(($(date +%s) - t0)) s" >>"$WORK/summary"
 }
@@ -112,6 +113,51 @@ print("valid against volatility3 schema-6.2.0.json")' "$ISF"; fi
 		check "vol-$v-bash-command" "$(ok_if grep -q -F "$bcmd" "$WORK/vol-$v-linux.bash.txt")" \
 			"'$bcmd' (bash pid $bpid); $(tail -n1 "$WORK/vol-$v-linux.bash.err" | cut -c1-80)"
 	done
+	check_hidden_module
+}
+
+# hidden_line_has FILE MODULE PARAM...: a line names MODULE (a whole field)
+# and lists every load parameter PARAM ("PARAM=...", whatever the value).
+hidden_line_has() {
+	local f=$1 mod=$2 line a
+	shift 2
+	while IFS= read -r line; do
+		[[ " ${line//$'\t'/ } " == *" $mod "* ]] || continue
+		for a in "$@"; do [[ $line =~ (^|[^[:alnum:]_])$a= ]] || continue 2; done
+		return 0
+	done <"$f"
+	return 1
+}
+
+# check_hidden_module (issue 26): the guest loaded fvhide, which unlinked
+# itself from the module list. linux.lsmod must not list it (the hiding
+# worked), and linux.malware.hidden_modules (2.25 and later), with only our
+# table, must carve it and list its two load parameters (their names read
+# through struct module's kp array and struct kernel_param: the table's
+# types). Their values it was given (a token, a number) are in the detail
+# only: 2.28.2 prints none right, with any table (docs/analyst.md: an int
+# is read at its address plus the KASLR slide, a charp one pointer level
+# short). Stock 2.28.2
+# refuses every table dwarf2json did not make (an inverted check, see
+# volatility-plugins/fv/hidden_modules.py), so the plugin runs as
+# fv.hidden_modules: upstream's class with that check put right (the stock
+# plugin's refusal is in bench/symbols-parity.sh's table, not re-run here).
+check_hidden_module() {
+	local mod token number v=$VOLATILITY_VERSION
+	read -r mod token number <<<"$(res analysis-hidden-module || echo)"
+	if [ -z "${token:-}" ]; then
+		check hidden-module-loaded 1 "the guest reported no hidden module"
+		return 0
+	fi
+	check hidden-module-not-in-proc-modules "$(ok_if [ "$(res analysis-hidden-in-proc-modules)" = 0 ])" \
+		"/proc/modules lines for $mod: $(res analysis-hidden-in-proc-modules)"
+	check "vol-$v-lsmod-not-listing-$mod" "$(ok_if not line_has "$WORK/vol-$v-linux.lsmod.txt" "$mod")" \
+		"$(grep -c . "$WORK/vol-$v-linux.lsmod.txt") lines"
+	ensure_volatility "$v"
+	vol_plugin "$v" fv.hidden_modules -p "$FV_ROOT/volatility-plugins"
+	check "vol-$v-hidden-modules-finds-$mod" \
+		"$(ok_if hidden_line_has "$WORK/vol-$v-fv.hidden_modules.txt" "$mod" token number)" \
+		"token=$token number=$number; $(grep -m1 -F "$mod" "$WORK/vol-$v-fv.hidden_modules.txt" | tr -s ' \t' ' ' | cut -c1-100)$(tail -n1 "$WORK/vol-$v-fv.hidden_modules.err" | cut -c1-80)"
 }
 
 # check_symbols_aarch64: the aarch64 capture gets a table too (upstream
