@@ -1,8 +1,9 @@
 # The forensics volume (issue 26): Volatility 3's linux.malware.hidden_modules
 # with its symbol-table check as the plugin means it.
 #
-# Why this file exists. Volatility 3 (2.25 to 2.28.2, the newest release)
-# starts linux.malware.hidden_modules with
+# Why this file exists. Volatility 3 (2.11.0, in linux.hidden_modules' run(),
+# to 2.28.2, the newest release, in linux.malware.hidden_modules) starts the
+# plugin with
 #
 #     if context.symbol_space.verify_table_versions(
 #         "dwarf2json", lambda version, _: (not version) or version < (0, 8, 0)
@@ -21,24 +22,30 @@
 # `capture symbols` does not claim to be dwarf2json to get past the check:
 # the producer names the program that made the table.
 #
-# This plugin is the upstream class, unchanged but for the check: it refuses
-# a table made by dwarf2json older than 0.8.0 (or without a version), as
-# upstream means to, and accepts the others. The carving, the output and the
-# --dump option are upstream's own code.
+# This plugin is the upstream class (2.25 and later: linux.malware.
+# hidden_modules; before: linux.hidden_modules), unchanged but for the
+# check: it refuses a table made by dwarf2json older than 0.8.0 (or without
+# a version), as upstream means to, and accepts the others. The carving,
+# the output (and 2.2x's --dump) are upstream's own code.
 #
 # Use: vol -p <this repository>/volatility-plugins -s SYMBOLS -f IMAGE fv.hidden_modules
-import logging
-from typing import Generator, List
+# (Volatility 2.11.0 to 2.28.2)
+from typing import List
 
-from volatility3.framework import exceptions, interfaces
+from volatility3.framework import exceptions, interfaces, renderers
 from volatility3.framework.configuration import requirements
-from volatility3.framework.symbols.linux import extensions
-from volatility3.framework.symbols.linux.utilities import (
-    modules as linux_utilities_modules,
-)
-from volatility3.plugins.linux.malware import hidden_modules as upstream
+from volatility3.framework.renderers import format_hints
 
-vollog = logging.getLogger(__name__)
+try:
+    # 2.25 and later.
+    from volatility3.framework.symbols.linux.utilities import (
+        modules as linux_utilities_modules,
+    )
+    from volatility3.plugins.linux.malware import hidden_modules as upstream
+except ImportError:
+    # 2.11: the plugin is linux.hidden_modules and checks in run().
+    linux_utilities_modules = None
+    from volatility3.plugins.linux import hidden_modules as upstream
 
 
 def _old_dwarf2json_tables(context) -> List[str]:
@@ -59,10 +66,18 @@ def _old_dwarf2json_tables(context) -> List[str]:
     return old
 
 
-class Hidden_modules(upstream.Hidden_modules):
-    """Carves memory to find hidden kernel modules (linux.malware.hidden_modules, accepting tables not made by dwarf2json)"""
+def _refuse_old_dwarf2json_tables(context) -> None:
+    old = _old_dwarf2json_tables(context)
+    if old:
+        raise exceptions.SymbolSpaceError(
+            f"Invalid symbol table {', '.join(old)}, please ensure the ISF table produced by dwarf2json was created with version 0.8.0 or later"
+        )
 
-    _required_framework_version = (2, 25, 0)
+
+class Hidden_modules(upstream.Hidden_modules):
+    """Carves memory to find hidden kernel modules (upstream's hidden_modules, accepting tables not made by dwarf2json)"""
+
+    _required_framework_version = upstream.Hidden_modules._required_framework_version
     _version = (1, 0, 0)
 
     @classmethod
@@ -71,27 +86,33 @@ class Hidden_modules(upstream.Hidden_modules):
             requirements.VersionRequirement(
                 name="upstream_hidden_modules",
                 component=upstream.Hidden_modules,
-                version=(3, 0, 0),
+                version=(upstream.Hidden_modules._version[0], 0, 0),
             )
         ]
 
-    @classmethod
-    def find_hidden_modules(
-        cls, context, vmlinux_module_name: str
-    ) -> Generator[extensions.module, None, None]:
-        old = _old_dwarf2json_tables(context)
-        if old:
-            raise exceptions.SymbolSpaceError(
-                f"Invalid symbol table {', '.join(old)}, please ensure the ISF table produced by dwarf2json was created with version 0.8.0 or later"
-            )
-        known_module_addresses = cls.get_lsmod_module_addresses(
-            context, vmlinux_module_name
-        )
-        boundaries = linux_utilities_modules.Modules.get_modules_memory_boundaries(
-            context, vmlinux_module_name
-        )
-        yield from linux_utilities_modules.Modules.get_hidden_modules(
-            context, vmlinux_module_name, known_module_addresses, boundaries
-        )
+    if linux_utilities_modules is not None:
 
-    implementation = find_hidden_modules
+        @classmethod
+        def find_hidden_modules(cls, context, vmlinux_module_name: str):
+            _refuse_old_dwarf2json_tables(context)
+            known_module_addresses = cls.get_lsmod_module_addresses(
+                context, vmlinux_module_name
+            )
+            boundaries = (
+                linux_utilities_modules.Modules.get_modules_memory_boundaries(
+                    context, vmlinux_module_name
+                )
+            )
+            yield from linux_utilities_modules.Modules.get_hidden_modules(
+                context, vmlinux_module_name, known_module_addresses, boundaries
+            )
+
+        implementation = find_hidden_modules
+
+    else:
+
+        def run(self):
+            _refuse_old_dwarf2json_tables(self.context)
+            return renderers.TreeGrid(
+                [("Address", format_hints.Hex), ("Name", str)], self._generator()
+            )
