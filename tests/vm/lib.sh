@@ -378,12 +378,14 @@ kernel_headers() {
 	da=$(deb_arch "$arch")
 	root=$VMCACHE/$arch/headers-$KVER
 	KHDR=$root/usr/src/linux-headers-$KVER
-	[ -e "$root/.done" ] && return 0
 	# The headers' own .kernelvariables pick the gcc Debian built the kernel
 	# with (gcc-12 for bookworm's kernels); the extracted kbuild tools need
-	# libelf1 and libssl3.
+	# libelf1 and libssl3; from 6.12 (CONFIG_DEBUG_INFO_BTF_MODULES with the
+	# headers' vmlinux) kbuild runs pahole on every module it links.
 	ensure_packages gcc-12:gcc-12 make:make /usr/include/stdio.h:libc6-dev \
-		/usr/lib/x86_64-linux-gnu/libelf.so.1:libelf1 /usr/lib/x86_64-linux-gnu/libssl.so.3:libssl3
+		/usr/lib/x86_64-linux-gnu/libelf.so.1:libelf1 /usr/lib/x86_64-linux-gnu/libssl.so.3:libssl3 \
+		pahole:dwarves
+	[ -e "$root/.done" ] && return 0
 	# linux-kbuild-6.1 for 6.1.0-N, linux-kbuild-6.12.95+deb12 for 6.12: as
 	# the headers package says.
 	kbuild_pkg=$(apt-cache depends "linux-headers-$KVER:$da" 2>/dev/null | awk '/Depends: linux-kbuild-/ {print $2; exit}')
