@@ -63,9 +63,10 @@ pub struct Inputs<'a> {
     pub modules: &'a [(String, Vec<u8>)],
     /// `context/kallsyms`.
     pub kallsyms: &'a [u8],
-    /// Symbols kallsyms does not list, at runtime addresses: VMCOREINFO's
-    /// `SYMBOL(...)` lines (the kallsyms tables themselves). A name
-    /// kallsyms has is taken from kallsyms.
+    /// Symbols kallsyms may not list, at runtime addresses: VMCOREINFO's
+    /// `SYMBOL(...)` lines. Only the kallsyms tables (`kallsyms_*`, which
+    /// `scripts/kallsyms.c` leaves out before 6.x) are taken, and only when
+    /// kallsyms does not have them.
     pub extra_symbols: &'a [(String, u64)],
     /// `context/version` (`/proc/version`: the `linux_banner` text).
     pub banner: &'a [u8],
@@ -321,7 +322,11 @@ fn place_symbols(inp: &Inputs<'_>, report: &mut Report) -> Result<BTreeMap<Strin
         }
     }
     for (name, runtime) in inp.extra_symbols {
-        if out.contains_key(name) {
+        // Only the kallsyms tables: VMCOREINFO's other SYMBOL()s include
+        // macros that are no symbol (x86_64's `swapper_pg_dir` is
+        // `init_top_pgt`, `node_online_map` a member of `node_states`,
+        // `vmemmap` a constant), which kallsyms rightly does not list.
+        if !name.starts_with("kallsyms_") || out.contains_key(name) {
             continue;
         }
         let address = if *runtime >= text {
