@@ -241,6 +241,7 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     })?;
     let mut isf = isf;
     let taint_flags = fit_taint_flags(&c, &mut isf, arch, ctx.vmcoreinfo.as_ref(), kernel_offset)?;
+    let markers = add_kallsyms_markers(&c, &mut isf, arch, ctx.vmcoreinfo.as_ref(), kernel_offset)?;
     let banner_at = find_banner(
         &c,
         arch,
@@ -319,6 +320,18 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     if let Some(n) = taint_flags {
         line("taint_flags", format!("{n} entries read from the image"));
     }
+    if !report.extra_symbols.is_empty() {
+        line(
+            "from vmcoreinfo",
+            format!(
+                "{} (not in kallsyms: the kallsyms tables)",
+                report.extra_symbols.join(", ")
+            ),
+        );
+    }
+    if let Some(m) = markers {
+        line("kallsyms_markers", m);
+    }
     if report.percpu_typed > 0 {
         line(
             "per-cpu typed",
@@ -329,6 +342,12 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         line(
             "note",
             "the kernel ran with 5-level page tables (LA57): Volatility 3 through 2.28 translates only 4 levels".into(),
+        );
+    }
+    if arch == Arch::X86_64 {
+        line(
+            "note",
+            "Volatility's hidden-module carving (2.11.0-2.28.2: linux.hidden_modules, linux.malware.hidden_modules) refuses every table dwarf2json did not make (an inverted check); fv.hidden_modules (volatility-plugins/ in the source) is it with the check put right".into(),
         );
     }
     if arch == Arch::Aarch64 {
@@ -476,6 +495,100 @@ fn fit_taint_flags(
         t.insert("count".into(), valid.into());
     }
     Ok(Some(valid))
+}
+
+/// `kallsyms_markers`, the one table of the kernel's own symbol table that
+/// neither kallsyms nor VMCOREINFO lists (linux.kallsyms and
+/// linux.pscallstack read it): `scripts/kallsyms.c` writes it right after
+/// `kallsyms_names`, aligned to 8, so walking the names in the image
+/// (`kallsyms_num_syms` of them) gives its address and its content. It is
+/// added only when the image's table there equals the walk's, entry for
+/// entry. Returns what happened, for the report.
+fn add_kallsyms_markers(
+    c: &Capture,
+    isf: &mut serde_json::Value,
+    arch: Arch,
+    info: Option<&vmcoreinfo::VmcoreInfo>,
+    kernel_offset: u64,
+) -> Result<Option<String>, Error> {
+    let syms = &isf["symbols"];
+    if syms.get("kallsyms_markers").is_some() {
+        return Ok(None);
+    }
+    let (Some(names), Some(num_at)) = (
+        syms["kallsyms_names"]["address"].as_u64(),
+        syms["kallsyms_num_syms"]["address"].as_u64(),
+    ) else {
+        return Ok(None);
+    };
+    let at = |link: u64| phys_of(arch, info, link.wrapping_add(kernel_offset));
+    let mut reader = open_image(c)?;
+    let Some(n) = read_kernel(c, &mut reader, at(num_at), 4)? else {
+        return Ok(Some(
+            "left out: kallsyms_num_syms is not in the image".into(),
+        ));
+    };
+    let num = u32::from_le_bytes([n[0], n[1], n[2], n[3]]);
+    if num == 0 || num > 4_000_000 {
+        return Ok(Some(format!(
+            "left out: kallsyms_num_syms reads {num} in the image"
+        )));
+    }
+    // The names take ~13 bytes a symbol: read 1 MiB, then more, up to 64 MiB
+    // or the end of the captured range.
+    let mut len: u64 = 1 << 20;
+    let walked = loop {
+        let room = at(names).and_then(|p| {
+            c.manifest
+                .ranges
+                .iter()
+                .find(|r| p >= r.start && p <= r.end)
+                .map(|r| r.end - p + 1)
+        });
+        let Some(room) = room else {
+            return Ok(Some("left out: kallsyms_names is not in the image".into()));
+        };
+        let want = len.min(room);
+        let Some(buf) = read_kernel(c, &mut reader, at(names), want as usize)? else {
+            return Ok(Some("left out: kallsyms_names is not in the image".into()));
+        };
+        if let Some(w) = fv_symbols::kallsyms::walk_names(&buf, num) {
+            break w;
+        }
+        if want < len || len >= 64 << 20 {
+            return Ok(Some(format!(
+                "left out: the {num} names of kallsyms_names do not end within {want} bytes of the image"
+            )));
+        }
+        len *= 2;
+    };
+    let (end, want) = walked;
+    let markers = (names + end as u64).next_multiple_of(8);
+    let got = read_kernel(c, &mut reader, at(markers), want.len() * 4)?.map(|b| {
+        b.chunks_exact(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect::<Vec<u32>>()
+    });
+    if got.as_ref() != Some(&want) {
+        return Ok(Some(format!(
+            "left out: the image's table after kallsyms_names ({markers:#x}) is not the {} markers of its {num} names",
+            want.len()
+        )));
+    }
+    if let Some(o) = isf["symbols"].as_object_mut() {
+        o.insert(
+            "kallsyms_markers".into(),
+            serde_json::json!({
+                "address": markers,
+                "type": {"kind": "array", "count": want.len(),
+                         "subtype": {"kind": "base", "name": "unsigned int"}}
+            }),
+        );
+    }
+    Ok(Some(format!(
+        "{markers:#x}, after kallsyms_names: {} entries for {num} symbols, each equal to the image's",
+        want.len()
+    )))
 }
 
 /// Confirms the banner is in the image: first at `linux_banner`'s
