@@ -80,6 +80,7 @@ use Spec::{Array, Base, Ptr, Shape, Struct, Typedef};
 
 const LIST_HEAD: &[Spec] = &[Struct("list_head")];
 const SCHED_CLASS: &[Spec] = &[Struct("sched_class")];
+const SEQ_OPS: &[Spec] = &[Struct("seq_operations")];
 const ULONG: &[Spec] = &[Base("long unsigned int")];
 const VOID: &[Spec] = &[Base("void")];
 const SYSCALLS: &[Spec] = &[Array(Count::FromGap, &Typedef("sys_call_ptr_t"))];
@@ -112,6 +113,19 @@ pub const ENTRIES: &[Entry] = &[
     e("udp6_seq_afinfo", &[Struct("udp_seq_afinfo")]),
     e("udplite4_seq_afinfo", &[Struct("udp_seq_afinfo")]),
     e("udplite6_seq_afinfo", &[Struct("udp_seq_afinfo")]),
+    // check_afinfo (2.2x, kernels >= 4.18) reads each protocol's /proc
+    // seq_operations through its symbol; absent ones (IPv6 built as a
+    // module) are skipped by the plugin, void ones crashed it.
+    e("raw_seq_ops", SEQ_OPS),
+    e("udp_seq_ops", SEQ_OPS),
+    e("arp_seq_ops", SEQ_OPS),
+    e("unix_seq_ops", SEQ_OPS),
+    e("udp6_seq_ops", SEQ_OPS),
+    e("raw6_seq_ops", SEQ_OPS),
+    e("tcp_seq_ops", SEQ_OPS),
+    e("tcp4_seq_ops", SEQ_OPS),
+    e("tcp6_seq_ops", SEQ_OPS),
+    e("packet_seq_ops", SEQ_OPS),
     e(
         "net_families",
         &[Array(Count::FromGap, &Ptr(&Struct("net_proto_family")))],

@@ -126,6 +126,21 @@ fn two_boots_of_debian_6_1_give_one_table() {
             assert!(report.extra_symbols.iter().any(|n| n == k), "{k}");
         }
         assert!(!report.extra_symbols.iter().any(|n| n == "init_top_pgt"));
+        // check_afinfo's seq_operations (2.28.2 crashed on them untyped).
+        for ops in [
+            "tcp4_seq_ops",
+            "raw_seq_ops",
+            "udp_seq_ops",
+            "arp_seq_ops",
+            "unix_seq_ops",
+            "tcp6_seq_ops",
+            "packet_seq_ops",
+        ] {
+            assert_eq!(
+                isf["symbols"][ops]["type"]["name"], "seq_operations",
+                "{ops}"
+            );
+        }
         // 6.1: tk_core is the anonymous { seq, timekeeper } struct.
         let tk = &isf["symbols"]["tk_core"]["type"]["name"];
         assert!(tk.as_str().unwrap().starts_with("unnamed_struct_"), "{tk}");
