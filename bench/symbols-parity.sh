@@ -53,6 +53,8 @@
 #   REFRESH     1: make dwarf2json's table again too (default: reuse it)
 #   OURS_TABLE  use this table as ours instead of running `capture symbols`
 #               (e.g. one made by another build)
+#   REPORT_ONLY 1: only write the report from the runs already there (of a
+#               run still going, or stopped: plugins not run yet are left out)
 #
 # Exit codes: 0 done (whatever the verdicts), 2 usage or a missing
 # prerequisite, 1 a step failed.
@@ -83,7 +85,9 @@ for v in $VERSIONS; do
 done
 
 # dwarf2json: a given binary, or built offline from a given source tree.
-if [ -z "${DWARF2JSON:-}" ]; then
+if [ "${REPORT_ONLY:-0}" = 1 ]; then
+    DWARF2JSON=${DWARF2JSON:-none}
+elif [ -z "${DWARF2JSON:-}" ]; then
     { [ -n "${DWARF2JSON_SRC:-}" ] && [ -f "$DWARF2JSON_SRC/main.go" ]; } ||
         die 2 "set DWARF2JSON (a binary) or DWARF2JSON_SRC (its source tree, with main.go)"
     { command -v go >/dev/null && [ -d /usr/share/gocode/src/github.com/spf13/pflag ]; } ||
@@ -111,6 +115,7 @@ mkdir -p "$WORKDIR"
 # The two tables (and the size/time comparison) from bench/symbols.sh; once
 # dwarf2json's table is there (it depends on the kernel only), a re-run
 # makes only ours again (REFRESH=1: both).
+if [ "${REPORT_ONLY:-0}" != 1 ]; then
 if [ -n "${OURS_TABLE:-}" ]; then
     [ -s "$OURS_TABLE" ] || die 2 "OURS_TABLE=$OURS_TABLE: no such table"
     [ -s "$WORKDIR/dwarf2json.json.xz" ] || die 2 "OURS_TABLE needs dwarf2json's table made first (a run without it)"
@@ -131,6 +136,8 @@ IMAGE=$WORKDIR/memory.lime
 if [ ! -s "$IMAGE" ] || [ "$IMAGE" -ot "$CAPDIR/manifest.json" ]; then
     say "extracting the capture's memory to $IMAGE"
     "$CAPTURE" extract "$CAPDIR/memory.lime.zst" -o "$IMAGE" --force >/dev/null || die 1 "capture extract failed"
+fi
+
 fi
 
 # list_plugins VERSION: "name deprecated(yes|no) required-arguments(-|a,b)" per
@@ -177,6 +184,7 @@ run_one() {
     echo $(($(date +%s) - t0)) >"$dir/$p.sec"
 }
 
+if [ "${REPORT_ONLY:-0}" != 1 ]; then
 : >"$WORKDIR/plugins.txt"
 for v in $VERSIONS; do
     list_plugins "$v" | sed "s/^/$v /" >>"$WORKDIR/plugins.txt" || die 1 "listing Volatility $v's plugins failed"
@@ -191,6 +199,8 @@ while read -r v p dep needs; do
         run_one "$v" "$table" "$p"
     done
 done <"$WORKDIR/plugins.txt"
+
+fi
 
 python3 - "$WORKDIR" "$RELEASE" "$VERSIONS" "$PLUGIN_TIMEOUT" "$(nproc)" <<'EOF' | tee "$RESULTS"
 import os, sys
