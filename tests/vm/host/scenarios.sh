@@ -645,6 +645,11 @@ hotplug_flow() {
 	check_hotplug
 	check_guest_flow
 	check_footprint
+	# The volume is the one the driver created (moto's ID), not the bench's
+	# fixed one: capture must have been tied to it (S12).
+	local vid
+	vid=$(driver_field 'r.get("volume_id") or ""')
+	[ -z "$vid" ] || FV_VOLUME_ID=$vid
 	check_evidence x86_64 kcore
 	[ "$mode" = runbook ] && check_custody && check_cancel_drill
 	return 0
