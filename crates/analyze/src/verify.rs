@@ -6,7 +6,6 @@ use std::path::Path;
 
 use fv_evidence::manifest::{IMAGE_FILE, MANIFEST_FILE, Manifest, Status};
 use fv_formats::lime::{HEADER_LEN, Record};
-use serde::Serialize;
 
 use crate::error::Error;
 use crate::input::Input;
@@ -17,141 +16,17 @@ use crate::text::write_line;
 /// What begins verify's progress lines on stderr.
 const LABEL: &str = "capture verify";
 
+mod anchored;
 mod checks;
 mod omitted;
+mod report;
 use crate::{Exit, VerifyArgs, sidecar};
 use checks::{
     against_manifest, file_findings, manifest_findings, sidecar_findings, sidecar_path,
     standalone_sidecar,
 };
-
-/// Findings of one kind listed before the rest are summarised.
-const LIST_MAX: usize = 20;
-
-/// One finding.
-#[derive(Debug, Clone, Serialize)]
-pub struct Problem {
-    /// Which check: `manifest`, `omitted`, `seek-table`, `frame`,
-    /// `file-sha256`, `lime-sha256`, `lime-structure`, `ranges`, `sidecar`, `file`,
-    /// `digest`, `read`, `aborted` (a capture stopped before its manifest).
-    pub check: &'static str,
-    /// The file concerned, relative to the capture directory when there is
-    /// one.
-    pub file: String,
-    /// The frame, for frame problems.
-    pub frame: Option<u32>,
-    /// Physical address ranges (and LiME headers) affected, when known.
-    pub affects: Vec<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// The whole result, as `--json` prints it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Report {
-    /// The path given.
-    pub path: String,
-    /// `capture`, `seekable-zstd`, `zstd` or `lime`.
-    pub kind: &'static str,
-    /// No problem found.
-    pub verified: bool,
-    /// The one-line result.
-    pub summary: String,
-    /// The image or file checked.
-    pub image: String,
-    /// Its length.
-    pub file_length: u64,
-    /// SHA-256 of the file as stored.
-    pub file_sha256: Option<String>,
-    /// Length of the (decompressed) LiME stream.
-    pub lime_length: u64,
-    /// SHA-256 of the LiME stream.
-    pub lime_sha256: Option<String>,
-    /// Data frames (seekable images).
-    pub frames: Option<u64>,
-    /// The LiME records found.
-    pub ranges: Vec<RangeOut>,
-    /// Files listed in the manifest that were checked (the image included).
-    pub files_checked: u64,
-    /// Capture status from the manifest.
-    pub status: Option<Status>,
-    /// Which digest `--sha256` matched (`file` or `lime`).
-    pub digest_matched: Option<&'static str>,
-    /// Every finding.
-    pub problems: Vec<Problem>,
-    /// Things worth knowing that are not failures.
-    pub notes: Vec<String>,
-    /// The capture-time digests compared (empty: self-consistency only).
-    pub anchors: Vec<crate::anchor::AnchorCheck>,
-    /// The custody record given, and its versions check (issue 21).
-    pub custody_record: Option<crate::anchor::RecordCheck>,
-}
-
-/// A LiME record in the report.
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct RangeOut {
-    /// First physical address.
-    pub start: u64,
-    /// Last physical address (inclusive).
-    pub end: u64,
-    /// Bytes.
-    pub length: u64,
-    /// Offset of its header in the LiME stream.
-    pub lime_offset: u64,
-}
-
-impl From<&Record> for RangeOut {
-    fn from(r: &Record) -> Self {
-        Self {
-            start: r.header.start,
-            end: r.header.end,
-            length: r.len,
-            lime_offset: r.header_offset,
-        }
-    }
-}
-
-struct Findings {
-    file: String,
-    problems: Vec<Problem>,
-}
-
-impl Findings {
-    fn add(&mut self, check: &'static str, message: impl Into<String>) {
-        self.problems.push(Problem {
-            check,
-            file: self.file.clone(),
-            frame: None,
-            affects: Vec::new(),
-            message: message.into(),
-        });
-    }
-}
-
-impl Report {
-    fn empty(path: &Path) -> Self {
-        Self {
-            path: path.display().to_string(),
-            kind: "capture",
-            verified: false,
-            summary: String::new(),
-            image: String::new(),
-            file_length: 0,
-            file_sha256: None,
-            lime_length: 0,
-            lime_sha256: None,
-            frames: None,
-            ranges: Vec::new(),
-            files_checked: 0,
-            status: None,
-            digest_matched: None,
-            problems: Vec::new(),
-            notes: Vec::new(),
-            anchors: Vec::new(),
-            custody_record: None,
-        }
-    }
-}
+use report::{Findings, LIST_MAX};
+pub use report::{Problem, RangeOut, Report};
 
 /// Runs `verify`.
 ///
@@ -177,7 +52,7 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
     let report = match Input::open(&args.path) {
         Ok(input) => {
             let mut r = verify(&input, &args.path, expected.as_deref(), threads)?;
-            crate::anchor::apply(&mut r, Some(&input), &anchors);
+            anchored::apply(&mut r, Some(&input), &anchors);
             r
         }
         // A damaged manifest is a finding, not the end: the image next to
@@ -238,7 +113,7 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
                 args.path.display(),
                 report.problems.len()
             );
-            crate::anchor::apply(&mut report, None, &anchors);
+            anchored::apply(&mut report, None, &anchors);
             report
         }
         Err(e) => return Err(e),
@@ -282,18 +157,63 @@ pub fn verify(
     expected_digest: Option<&str>,
     threads: usize,
 ) -> Result<Report, Error> {
-    let data_path = input.data_path();
     let image_name = match input {
         Input::Capture(c) => c.manifest.image.file.clone(),
-        _ => data_path.display().to_string(),
+        _ => input.data_path().display().to_string(),
     };
     let mut f = Findings {
-        file: image_name.clone(),
+        file: image_name,
         problems: Vec::new(),
     };
     let mut notes = Vec::new();
+    let scan = scan_input(input, threads, &mut f)?;
+    marker_findings(input, &mut f, &mut notes);
+    // Where damage in the stream lies physically: from the manifest when
+    // there is one, else from the image's own headers.
+    let map = stream_map(input, scan.as_ref());
+    if let Some(scan) = &scan {
+        image_findings(scan, &map, &mut f, input);
+    }
+    let files_checked = record_findings(input, scan.as_ref(), &mut f, &mut notes);
+    let digest_matched = digest_findings(expected_digest, scan.as_ref(), &mut f);
+    let mut report = Report {
+        path: given.display().to_string(),
+        kind: input.kind(),
+        verified: f.problems.is_empty(),
+        summary: String::new(),
+        image: input.data_path().display().to_string(),
+        file_length: scan.as_ref().map_or(0, |s| s.file_len),
+        file_sha256: scan.as_ref().and_then(|s| s.file_sha256.clone()),
+        lime_length: scan.as_ref().map_or(0, |s| s.lime_len),
+        lime_sha256: scan.as_ref().and_then(|s| s.lime_sha256.clone()),
+        frames: scan
+            .as_ref()
+            .and_then(|s| s.table.as_ref())
+            .map(|t| u64::from(t.frame_count())),
+        ranges: scan
+            .as_ref()
+            .map(|s| s.records.iter().map(RangeOut::from).collect())
+            .unwrap_or_default(),
+        files_checked,
+        status: match input {
+            Input::Capture(c) => Some(c.manifest.status),
+            _ => None,
+        },
+        digest_matched,
+        problems: f.problems,
+        notes,
+        anchors: Vec::new(),
+        custody_record: None,
+    };
+    report.summary = summary_line(&report, input);
+    Ok(report)
+}
 
-    let scan = match input {
+/// Reads the image once: every byte hashed, every frame decompressed and
+/// checked, the LiME stream walked. `None` when a capture's image cannot be
+/// opened (a finding).
+fn scan_input(input: &Input, threads: usize, f: &mut Findings) -> Result<Option<Scan>, Error> {
+    Ok(match input {
         Input::Capture(c) => match input.open_data() {
             Ok(file) => Some(scan::seekable(file, &c.image_path, threads, LABEL)?),
             Err(Error::Input { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -308,9 +228,14 @@ pub fn verify(
         Input::Seekable(p) => Some(scan::seekable(input.open_data()?, p, threads, LABEL)?),
         Input::PlainZstd(_) => Some(scan::plain_zstd(input.open_data()?, LABEL)?),
         Input::PlainLime(_) => Some(scan::plain_lime(input.open_data()?, LABEL)?),
-    };
+    })
+}
+
+/// The aborted-capture marker: next to a bare image it makes the image an
+/// unfinished prefix; next to a manifest it only says where the run stopped.
+fn marker_findings(input: &Input, f: &mut Findings, notes: &mut Vec<String>) {
     if !matches!(input, Input::Capture(_))
-        && let Some(marker) = crate::input::aborted_marker_near(data_path)
+        && let Some(marker) = crate::input::aborted_marker_near(input.data_path())
     {
         f.add(
             "aborted",
@@ -328,10 +253,12 @@ pub fn verify(
             fv_evidence::inprogress::INCOMPLETE_FILE
         ));
     }
+}
 
-    // Where damage in the stream lies physically: from the manifest when
-    // there is one, else from the image's own headers.
-    let map: Vec<Located> = match input {
+/// Where each record of the stream lies physically: from the manifest,
+/// else from the image's own headers, else from what the scan walked.
+fn stream_map(input: &Input, scan: Option<&Scan>) -> Vec<Located> {
+    match input {
         Input::Capture(c) => manifest_map(&c.manifest),
         Input::Seekable(p) => {
             let from_headers = input
@@ -339,89 +266,69 @@ pub fn verify(
                 .and_then(|file| ImageAt::new(file, p))
                 .and_then(|mut img| crate::lime_map::walk(&mut img));
             from_headers.unwrap_or_else(|_| {
-                scan.as_ref()
-                    .map(|s| s.records.iter().map(located).collect())
+                scan.map(|s| s.records.iter().map(located).collect())
                     .unwrap_or_default()
             })
         }
         _ => Vec::new(),
-    };
-
-    if let Some(scan) = &scan {
-        image_findings(scan, &map, &mut f, input);
     }
+}
 
-    let mut files_checked = 0;
+/// A capture against its manifest, sidecar and listed files; a bare image
+/// against a sidecar next to it. Returns how many listed files were checked.
+fn record_findings(
+    input: &Input,
+    scan: Option<&Scan>,
+    f: &mut Findings,
+    notes: &mut Vec<String>,
+) -> u64 {
     if let Input::Capture(c) = input {
-        manifest_findings(&c.manifest, &mut f);
-        omitted::manifest_findings(&c.manifest, &mut f);
-        if let Some(scan) = &scan {
-            against_manifest(c, scan, &mut f);
-            omitted::against_image(&c.manifest, scan, &mut f);
+        manifest_findings(&c.manifest, f);
+        omitted::manifest_findings(&c.manifest, f);
+        if let Some(scan) = scan {
+            against_manifest(c, scan, f);
+            omitted::against_image(&c.manifest, scan, f);
         }
         notes.extend(omitted::coverage_note(&c.manifest));
-        sidecar_findings(c, scan.as_ref(), &mut f);
-        files_checked = file_findings(c, scan.as_ref(), &mut f, &mut notes);
-    } else if let Some(scan) = &scan {
+        sidecar_findings(c, scan, f);
+        return file_findings(c, scan, f, notes);
+    }
+    if let Some(scan) = scan {
         // A sidecar next to a bare image is checked too.
+        let data_path = input.data_path();
         let side = sidecar_path(data_path);
         if std::fs::symlink_metadata(&side).is_ok() {
-            standalone_sidecar(&side, data_path, scan, &mut f);
+            standalone_sidecar(&side, data_path, scan, f);
             notes.push(format!("checked {}", side.display()));
         }
     }
+    0
+}
 
-    let mut digest_matched = None;
-    if let (Some(want), Some(scan)) = (expected_digest, &scan) {
-        if scan.file_sha256.as_deref() == Some(want) {
-            digest_matched = Some("file");
-        } else if scan.lime_sha256.as_deref() == Some(want) {
-            digest_matched = Some("lime");
-        } else {
-            f.add(
-                "digest",
-                format!(
-                    "--sha256 {want} matches neither the file ({}) nor its LiME stream ({})",
-                    scan.file_sha256.as_deref().unwrap_or("not computed"),
-                    scan.lime_sha256.as_deref().unwrap_or("not computed"),
-                ),
-            );
-        }
-    }
-
-    let verified = f.problems.is_empty();
-    let scan_ref = scan.as_ref();
-    let ranges: Vec<RangeOut> = scan_ref
-        .map(|s| s.records.iter().map(RangeOut::from).collect())
-        .unwrap_or_default();
-    let frames = scan_ref
-        .and_then(|s| s.table.as_ref())
-        .map(|t| u64::from(t.frame_count()));
-    let mut report = Report {
-        path: given.display().to_string(),
-        kind: input.kind(),
-        verified,
-        summary: String::new(),
-        image: data_path.display().to_string(),
-        file_length: scan_ref.map_or(0, |s| s.file_len),
-        file_sha256: scan_ref.and_then(|s| s.file_sha256.clone()),
-        lime_length: scan_ref.map_or(0, |s| s.lime_len),
-        lime_sha256: scan_ref.and_then(|s| s.lime_sha256.clone()),
-        frames,
-        ranges,
-        files_checked,
-        status: match input {
-            Input::Capture(c) => Some(c.manifest.status),
-            _ => None,
-        },
-        digest_matched,
-        problems: f.problems,
-        notes,
-        anchors: Vec::new(),
-        custody_record: None,
+/// `--sha256`: which digest it matched (`file` or `lime`), or a finding.
+fn digest_findings(
+    want: Option<&str>,
+    scan: Option<&Scan>,
+    f: &mut Findings,
+) -> Option<&'static str> {
+    let (Some(want), Some(scan)) = (want, scan) else {
+        return None;
     };
-    report.summary = summary_line(&report, input);
-    Ok(report)
+    if scan.file_sha256.as_deref() == Some(want) {
+        return Some("file");
+    }
+    if scan.lime_sha256.as_deref() == Some(want) {
+        return Some("lime");
+    }
+    f.add(
+        "digest",
+        format!(
+            "--sha256 {want} matches neither the file ({}) nor its LiME stream ({})",
+            scan.file_sha256.as_deref().unwrap_or("not computed"),
+            scan.lime_sha256.as_deref().unwrap_or("not computed"),
+        ),
+    );
+    None
 }
 
 fn located(r: &Record) -> Located {

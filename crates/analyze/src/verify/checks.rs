@@ -4,11 +4,12 @@
 use std::io::Read;
 use std::path::Path;
 
-use fv_evidence::manifest::{Manifest, Status};
+use fv_evidence::manifest::{Image, Manifest, Status};
+use fv_evidence::reader::SeekTable;
 use fv_formats::lime::HEADER_LEN;
 use sha2::{Digest, Sha256};
 
-use super::{Findings, LIST_MAX, Problem};
+use super::report::{Findings, LIST_MAX, Problem};
 use crate::input::{Capture, is_safe_relative};
 use crate::scan::Scan;
 use crate::sidecar;
@@ -128,8 +129,17 @@ pub(super) fn manifest_findings(m: &Manifest, f: &mut Findings) {
 
 /// The image against what the manifest says about it.
 pub(super) fn against_manifest(cap: &Capture, scan: &Scan, f: &mut Findings) {
-    let m = &cap.manifest;
-    let img = &m.image;
+    let stream_complete =
+        scan.bad_frame_count == 0 && scan.zstd_error.is_none() && scan.io_error.is_none();
+    digests_against(&cap.manifest.image, scan, stream_complete, f);
+    if let Some(t) = &scan.table {
+        seek_table_against(cap, t, f);
+    }
+    records_against(&cap.manifest, scan, stream_complete, f);
+}
+
+/// The image's length and both digests against the manifest's.
+fn digests_against(img: &Image, scan: &Scan, stream_complete: bool, f: &mut Findings) {
     if scan.file_len != img.compressed_length {
         f.add(
             "file",
@@ -149,8 +159,6 @@ pub(super) fn against_manifest(cap: &Capture, scan: &Scan, f: &mut Findings) {
         ),
         _ => {}
     }
-    let stream_complete =
-        scan.bad_frame_count == 0 && scan.zstd_error.is_none() && scan.io_error.is_none();
     if stream_complete && scan.lime_len != img.lime_length {
         f.add(
             "lime-sha256",
@@ -174,74 +182,91 @@ pub(super) fn against_manifest(cap: &Capture, scan: &Scan, f: &mut Findings) {
         ),
         _ => {}
     }
-    if let Some(t) = &scan.table {
-        let c = &img.compression;
-        let n = u64::from(t.frame_count());
-        if n != c.frames {
-            f.add(
-                "seek-table",
-                format!("{n} frames, the manifest says {}", c.frames),
-            );
+}
+
+/// The seek table against the manifest's compression settings: frame
+/// count, checksum flag, frame sizes.
+fn seek_table_against(cap: &Capture, t: &SeekTable, f: &mut Findings) {
+    let c = &cap.manifest.image.compression;
+    let n = u64::from(t.frame_count());
+    if n != c.frames {
+        f.add(
+            "seek-table",
+            format!("{n} frames, the manifest says {}", c.frames),
+        );
+    }
+    if t.checksums() != c.checksums {
+        f.add(
+            "seek-table",
+            format!(
+                "per-frame checksums {}, the manifest says {}",
+                present(t.checksums()),
+                present(c.checksums)
+            ),
+        );
+    }
+    // Frame sizes: from the table's summary when they are as capture
+    // writes them; the entries are read back only to name odd ones.
+    let fits = |size: u32, last: bool| {
+        let size = u64::from(size);
+        if last {
+            size != 0 && size <= c.frame_size
+        } else {
+            size == c.frame_size
         }
-        if t.checksums() != c.checksums {
-            f.add(
-                "seek-table",
-                format!(
-                    "per-frame checksums {}, the manifest says {}",
-                    present(t.checksums()),
-                    present(c.checksums)
-                ),
-            );
+    };
+    let regular = match t.frame_sizes() {
+        None => true,
+        Some((lo, hi, last)) => {
+            (t.frame_count() == 1 || (fits(lo, false) && fits(hi, false))) && fits(last, true)
         }
-        // Frame sizes: from the table's summary when they are as capture
-        // writes them; the entries are read back only to name odd ones.
-        let fits = |size: u32, last: bool| {
-            let size = u64::from(size);
-            if last {
-                size != 0 && size <= c.frame_size
-            } else {
-                size == c.frame_size
+    };
+    if !regular {
+        odd_frames(cap, t, &fits, f);
+    }
+}
+
+/// Names the first [`LIST_MAX`] frames whose size is not the manifest's
+/// frame size, reading the table's entries back from the image.
+fn odd_frames(cap: &Capture, t: &SeekTable, fits: &dyn Fn(u32, bool) -> bool, f: &mut Findings) {
+    let frame_size = cap.manifest.image.compression.frame_size;
+    let count = t.frame_count();
+    let mut cursor = t.cursor(0..count);
+    let mut listed = 0;
+    let mut file = match cap.open_file(&cap.manifest.image.file) {
+        Ok(file) => file,
+        Err(e) => {
+            f.add("seek-table", format!("cannot be read again: {e}"));
+            return;
+        }
+    };
+    loop {
+        match cursor.next_frame(t, &mut file) {
+            Ok(Some(fr)) if !fits(fr.decompressed_len, fr.index + 1 == count) => {
+                f.add(
+                    "seek-table",
+                    format!(
+                        "frame {} holds {} decompressed bytes; the manifest's frame size is {frame_size}",
+                        fr.index, fr.decompressed_len
+                    ),
+                );
+                listed += 1;
+                if listed == LIST_MAX {
+                    break;
+                }
             }
-        };
-        let regular = match t.frame_sizes() {
-            None => true,
-            Some((lo, hi, last)) => {
-                (t.frame_count() == 1 || (fits(lo, false) && fits(hi, false))) && fits(last, true)
-            }
-        };
-        if !regular {
-            let count = t.frame_count();
-            let mut cursor = t.cursor(0..count);
-            let mut listed = 0;
-            match cap.open_file(&img.file) {
-                Ok(mut file) => loop {
-                    match cursor.next_frame(t, &mut file) {
-                        Ok(Some(fr)) if !fits(fr.decompressed_len, fr.index + 1 == count) => {
-                            f.add(
-                                "seek-table",
-                                format!(
-                                    "frame {} holds {} decompressed bytes; the manifest's frame size is {}",
-                                    fr.index, fr.decompressed_len, c.frame_size
-                                ),
-                            );
-                            listed += 1;
-                            if listed == LIST_MAX {
-                                break;
-                            }
-                        }
-                        Ok(Some(_)) => {}
-                        Ok(None) => break,
-                        Err(e) => {
-                            f.add("seek-table", e.to_string());
-                            break;
-                        }
-                    }
-                },
-                Err(e) => f.add("seek-table", format!("cannot be read again: {e}")),
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                f.add("seek-table", e.to_string());
+                break;
             }
         }
     }
-    // Records against the manifest's ranges, exactly.
+}
+
+/// The LiME records found against the manifest's ranges, exactly.
+fn records_against(m: &Manifest, scan: &Scan, stream_complete: bool, f: &mut Findings) {
     let walked_all = scan.lime_error.is_none() && stream_complete;
     let found = &scan.records;
     for (i, r) in m.ranges.iter().enumerate() {
@@ -251,20 +276,18 @@ pub(super) fn against_manifest(cap: &Capture, scan: &Scan, f: &mut Findings) {
                     || rec.header.end != r.end
                     || rec.header_offset != r.lime_offset =>
             {
-                {
-                    f.add(
-                        "ranges",
-                        format!(
-                            "LiME record {i} is {:#x}-{:#x} at stream offset {}, the manifest says {:#x}-{:#x} at {}",
-                            rec.header.start,
-                            rec.header.end,
-                            rec.header_offset,
-                            r.start,
-                            r.end,
-                            r.lime_offset
-                        ),
-                    );
-                }
+                f.add(
+                    "ranges",
+                    format!(
+                        "LiME record {i} is {:#x}-{:#x} at stream offset {}, the manifest says {:#x}-{:#x} at {}",
+                        rec.header.start,
+                        rec.header.end,
+                        rec.header_offset,
+                        r.start,
+                        r.end,
+                        r.lime_offset
+                    ),
+                );
             }
             Some(_) => {}
             None if walked_all => f.add(

@@ -15,7 +15,7 @@
 
 use fv_evidence::manifest::{Manifest, Span, Status};
 
-use super::{Findings, LIST_MAX};
+use super::report::{Findings, LIST_MAX};
 use crate::scan::Scan;
 
 /// Adds findings of one check, the first [`LIST_MAX`] in full and the rest
