@@ -163,7 +163,9 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "HEX")]
     pub expect_lime_sha256: Option<String>,
     /// A custody record (JSON written by the runbook into the security
-    /// account's bucket): its capture digests are expected, as above.
+    /// account's bucket): its capture digests are expected, as above. Or a
+    /// fleet record (fleet start's record of many instances): the custody
+    /// record of this capture's entry in it.
     #[arg(long, value_name = "FILE")]
     pub custody_record: Option<PathBuf>,
     /// The custody record's versions listing (`aws s3api
@@ -172,6 +174,15 @@ pub struct VerifyArgs {
     /// version, the file that version.
     #[arg(long, value_name = "FILE", requires = "custody_record")]
     pub custody_versions: Option<PathBuf>,
+    /// With a fleet record: the entry to use, by instance or execution ID
+    /// (default: the entry whose record holds this capture's manifest.json
+    /// SHA-256).
+    #[arg(long, value_name = "ID", requires = "custody_record")]
+    pub fleet_entry: Option<String>,
+    /// With a fleet record: its own versions listing (the command verify
+    /// prints): the fleet record must be its key's first and only version.
+    #[arg(long, value_name = "FILE", requires = "custody_record")]
+    pub fleet_versions: Option<PathBuf>,
     /// Decompression threads (default: all CPUs).
     #[arg(long, value_name = "N")]
     pub threads: Option<NonZeroUsize>,

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use fv_evidence::manifest::{IMAGE_FILE, MANIFEST_FILE, Manifest, Status};
 use fv_formats::lime::{HEADER_LEN, Record};
+use sha2::{Digest, Sha256};
 
 use crate::error::Error;
 use crate::input::Input;
@@ -32,8 +33,9 @@ pub use report::{Problem, RangeOut, Report};
 ///
 /// # Errors
 /// [`Error`] when verification cannot start (unreadable or unrecognised
-/// input, unusable manifest, bad `--sha256`); findings about the evidence
-/// are reported and give [`Exit::EvidenceBad`].
+/// input, unusable manifest, bad `--sha256`, a custody or fleet record that
+/// is not one, no fleet entry for the capture); findings about the
+/// evidence are reported and give [`Exit::EvidenceBad`].
 pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Result<Exit, Error> {
     let expected = args
         .sha256
@@ -41,16 +43,25 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         .map(sidecar::normalise_digest)
         .transpose()
         .map_err(Error::Usage)?;
-    let anchors = crate::anchor::expected(
-        args.expect_manifest_sha256.as_deref(),
-        args.expect_sha256.as_deref(),
-        args.expect_lime_sha256.as_deref(),
-        args.custody_record.as_deref(),
-        args.custody_versions.as_deref(),
-    )?;
+    let anchors = crate::anchor::expected(&crate::anchor::Given {
+        manifest: args.expect_manifest_sha256.as_deref(),
+        image: args.expect_sha256.as_deref(),
+        lime: args.expect_lime_sha256.as_deref(),
+        record: args.custody_record.as_deref(),
+        versions: args.custody_versions.as_deref(),
+        fleet_versions: args.fleet_versions.as_deref(),
+        fleet_entry: args.fleet_entry.as_deref(),
+    })?;
     let threads = crate::threads(args.threads);
     let report = match Input::open(&args.path) {
         Ok(input) => {
+            // A fleet record's entry is the capture's own: chosen before
+            // the image is read.
+            let manifest_sha = match &input {
+                Input::Capture(c) => Some(crate::hex(&Sha256::digest(&c.manifest_bytes))),
+                _ => None,
+            };
+            let anchors = anchors.resolve(manifest_sha.as_deref())?;
             let mut r = verify(&input, &args.path, expected.as_deref(), threads)?;
             anchored::apply(&mut r, Some(&input), &anchors);
             r
@@ -62,89 +73,112 @@ pub fn run(args: &VerifyArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resul
         Err(
             e @ (Error::Manifest { .. } | Error::ManifestInvalid { .. } | Error::Aborted { .. }),
         ) => {
-            let dir = if args.path.is_dir() {
-                args.path.clone()
-            } else {
-                match args.path.parent() {
-                    Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-                    _ => std::path::PathBuf::from("."),
-                }
-            };
-            let image = dir.join(IMAGE_FILE);
-            // Only a regular file, never a symlink, is checked.
-            let regular = fv_core::fs::Dir::open_following(&dir)
-                .and_then(|d| d.stat_child(std::ffi::OsStr::new(IMAGE_FILE)))
-                .is_ok_and(|st| st.st_mode & 0o170_000 == 0o100_000);
-            let mut report = if regular {
-                let input = Input::open(&image)?;
-                verify(&input, &args.path, expected.as_deref(), threads)?
-            } else {
-                Report::empty(&args.path)
-            };
-            let (check, checked) = if matches!(e, Error::Aborted { .. }) {
-                (
-                    "aborted",
-                    if regular {
-                        "; the image left behind was checked on its own"
-                    } else {
-                        ""
-                    },
-                )
-            } else {
-                ("manifest", "; the image was checked on its own")
-            };
-            // The aborted-capture marker next to the image says the same
-            // thing again: one finding is enough.
-            report.problems.retain(|p| p.check != "aborted");
-            report.problems.insert(
-                0,
-                Problem {
-                    check,
-                    file: MANIFEST_FILE.into(),
-                    frame: None,
-                    affects: Vec::new(),
-                    message: format!("{e}{checked}"),
-                },
-            );
-            report.verified = false;
-            report.kind = "capture";
-            report.summary = format!(
-                "NOT VERIFIED {}: {} problem(s) found (listed above; exit code 1)",
-                args.path.display(),
-                report.problems.len()
-            );
+            let anchors = anchors.resolve(None)?;
+            let mut report = without_manifest(&args.path, &e, expected.as_deref(), threads)?;
             anchored::apply(&mut report, None, &anchors);
             report
         }
         Err(e) => return Err(e),
     };
-    if args.json {
-        let mut text = serde_json::to_vec_pretty(&report)
-            .map_err(|e| Error::Report(std::io::Error::other(e)))?;
-        text.push(b'\n');
-        out.write_all(&text).map_err(Error::Report)?;
-    } else {
-        // Every line is made printable: file names, hostnames and messages
-        // quoting the manifest are the attacker's text (M1).
-        for p in &report.problems {
-            let mut line = format!("FAILED {}: {}: {}", p.check, p.file, p.message);
-            if !p.affects.is_empty() {
-                line.push_str(&format!(" [affects physical {}]", p.affects.join(", ")));
-            }
-            write_line(out, &line).map_err(Error::Report)?;
-        }
-        // Notes go to stderr so that stdout of a good run is the one line
-        // for the case log.
-        for n in &report.notes {
-            write_line(err, &format!("note: {n}")).map_err(Error::Report)?;
-        }
-        write_line(out, &report.summary).map_err(Error::Report)?;
-    }
+    print(&report, args.json, out, err)?;
     Ok(if report.verified {
         Exit::Ok
     } else {
         Exit::EvidenceBad
     })
+}
+
+/// The report on a capture whose manifest is damaged or missing (`e`): the
+/// image next to it, if any, checked on its own, and NOT VERIFIED.
+fn without_manifest(
+    path: &Path,
+    e: &Error,
+    expected: Option<&str>,
+    threads: usize,
+) -> Result<Report, Error> {
+    let dir = if path.is_dir() {
+        path.to_path_buf()
+    } else {
+        match path.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        }
+    };
+    let image = dir.join(IMAGE_FILE);
+    // Only a regular file, never a symlink, is checked.
+    let regular = fv_core::fs::Dir::open_following(&dir)
+        .and_then(|d| d.stat_child(std::ffi::OsStr::new(IMAGE_FILE)))
+        .is_ok_and(|st| st.st_mode & 0o170_000 == 0o100_000);
+    let mut report = if regular {
+        let input = Input::open(&image)?;
+        verify(&input, path, expected, threads)?
+    } else {
+        Report::empty(path)
+    };
+    let (check, checked) = if matches!(e, Error::Aborted { .. }) {
+        (
+            "aborted",
+            if regular {
+                "; the image left behind was checked on its own"
+            } else {
+                ""
+            },
+        )
+    } else {
+        ("manifest", "; the image was checked on its own")
+    };
+    // The aborted-capture marker next to the image says the same
+    // thing again: one finding is enough.
+    report.problems.retain(|p| p.check != "aborted");
+    report.problems.insert(
+        0,
+        Problem {
+            check,
+            file: MANIFEST_FILE.into(),
+            frame: None,
+            affects: Vec::new(),
+            message: format!("{e}{checked}"),
+        },
+    );
+    report.verified = false;
+    report.kind = "capture";
+    report.summary = format!(
+        "NOT VERIFIED {}: {} problem(s) found (listed above; exit code 1)",
+        path.display(),
+        report.problems.len()
+    );
+    Ok(report)
+}
+
+/// The report on stdout: JSON, or one `FAILED` line per finding and the
+/// summary line (notes on stderr).
+fn print(
+    report: &Report,
+    json: bool,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), Error> {
+    if json {
+        let mut text = serde_json::to_vec_pretty(report)
+            .map_err(|e| Error::Report(std::io::Error::other(e)))?;
+        text.push(b'\n');
+        return out.write_all(&text).map_err(Error::Report);
+    }
+    // Every line is made printable: file names, hostnames and messages
+    // quoting the manifest are the attacker's text (M1).
+    for p in &report.problems {
+        let mut line = format!("FAILED {}: {}: {}", p.check, p.file, p.message);
+        if !p.affects.is_empty() {
+            line.push_str(&format!(" [affects physical {}]", p.affects.join(", ")));
+        }
+        write_line(out, &line).map_err(Error::Report)?;
+    }
+    // Notes go to stderr so that stdout of a good run is the one line
+    // for the case log.
+    for n in &report.notes {
+        write_line(err, &format!("note: {n}")).map_err(Error::Report)?;
+    }
+    write_line(out, &report.summary).map_err(Error::Report)
 }
 
 /// Verifies `input` and builds the report.

@@ -83,6 +83,8 @@ fn verify_of_a_24_tib_seek_table_stays_within_the_documented_bound() {
         expect_lime_sha256: None,
         custody_record: None,
         custody_versions: None,
+        fleet_entry: None,
+        fleet_versions: None,
         threads: None,
     });
     let exit = fv_analyze::run_with(&verify, &mut out, &mut err).unwrap();

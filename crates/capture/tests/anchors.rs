@@ -442,3 +442,359 @@ fn root_capture_final_line_anchors_and_verify_rejects_a_rehashed_tampered_copy()
         Some(2)
     );
 }
+
+const FLEET_KEY: &str = "fleet/IR-13/fleet-IR-13-20261207T100000Z.json";
+
+/// A custody record's exact bytes, as custody.py writes them (indented,
+/// keys sorted, a final newline), for `instance` and its `execution`.
+fn record_bytes(digests: &[String; 3], execution: &str, instance: &str) -> String {
+    let mut rec = custody_record(&digests[0], &digests[1], &digests[2]);
+    rec["execution_id"] = execution.into();
+    rec["instance_id"] = instance.into();
+    let key = format!("custody/123456789012/eu-west-1/IR-13/{execution}.json");
+    rec["record_key"] = key.into();
+    serde_json::to_string_pretty(&rec).unwrap() + "\n"
+}
+
+/// A fleet record entry holding `record` (its exact bytes and parsed).
+fn fleet_entry(instance: &str, execution: &str, record: &str) -> serde_json::Value {
+    serde_json::json!({
+        "account": "123456789012", "region": "eu-west-1", "instance_id": instance,
+        "execution_id": execution, "status": "Success", "capture_status": "complete",
+        "bytes": 12345, "custody_copy": "snap-0123456789abcdef0", "failure": null,
+        "custody_record": {
+            "bucket": "forensics-custody-222222222222",
+            "key": format!("custody/123456789012/eu-west-1/IR-13/{execution}.json"),
+            "version_id": "v0",
+            "sha256": sha(record.as_bytes()),
+            "record_json": record,
+            "record": serde_json::from_str::<serde_json::Value>(record).unwrap(),
+        }
+    })
+}
+
+/// A fleet record (the format of /work FLEET-FORMAT.md, docs/deploy.md).
+fn fleet_record(entries: Vec<serde_json::Value>) -> serde_json::Value {
+    serde_json::json!({
+        "schema": "forensics-volume/fleet-record", "schema_version": 1,
+        "fleet_id": "fleet-IR-13-20261207T100000Z", "case_id": "IR-13",
+        "examiner": "a.b@example", "security_account": "222222222222",
+        "custody_bucket": "forensics-custody-222222222222", "record_key": FLEET_KEY,
+        "started": "2026-12-07T10:00:00Z", "finished": "2026-12-07T10:20:00Z",
+        "request": {"targets": [{"Key": "tag:Incident", "Values": ["IR-13"]}],
+                    "locations": [{"account": "123456789012", "region": "eu-west-1"}],
+                    "max_concurrency": "10", "max_errors": "3"},
+        "totals": {"instances": entries.len()},
+        "entries": entries,
+    })
+}
+
+/// A versions listing of `key` with one version `id` of `size` bytes.
+fn one_version(key: &str, id: &str, size: u64) -> serde_json::Value {
+    serde_json::json!({"Versions": [{"Key": key, "VersionId": id, "Size": size, "IsLatest": true,
+                                     "LastModified": "2026-12-07T10:20:00+00:00"}]})
+}
+
+/// Issue 24: `--custody-record` takes a fleet record; the capture's entry
+/// is found by its manifest digest (or `--fleet-entry`), its embedded
+/// record must be the bytes the entry's sha256 names and is checked as a
+/// per-instance record is; a tampered, failed, ambiguous, missing, foreign
+/// or oversize fleet record, or one with hostile strings, is refused with a
+/// clear message.
+#[test]
+fn root_fleet_record_entry_anchors_its_capture() {
+    require_root();
+    let t = tempfile::tempdir().unwrap();
+    let mut dirs = Vec::new();
+    let mut digests = Vec::new();
+    for (name, ram) in [("a", (0x1000u64, 0x4_ffffu64)), ("b", (0x2000, 0x3_ffff))] {
+        let (dir, out) = capture_into(&t.path().join(name), &lime(&[ram], None));
+        let text = stdout(&out);
+        let line = text.lines().last().unwrap().to_string();
+        digests.push([
+            digest_of(&line, "manifest.json"),
+            digest_of(&line, "memory.lime.zst"),
+            digest_of(&line, "lime"),
+        ]);
+        dirs.push(dir);
+    }
+    let (ex_a, ex_b) = (
+        "0a1b2c3d-0000-4000-8000-00000000000a",
+        "0a1b2c3d-0000-4000-8000-00000000000b",
+    );
+    let rec_a = record_bytes(&digests[0], ex_a, "i-0aaaaaaaaaaaaaaaa");
+    let rec_b = record_bytes(&digests[1], ex_b, "i-0bbbbbbbbbbbbbbbb");
+    let failed = serde_json::json!({
+        "account": "123456789012", "region": "eu-west-1", "instance_id": "i-0cccccccccccccccc",
+        "execution_id": null, "status": "Failed", "capture_status": "none", "bytes": null,
+        "custody_copy": null, "failure": "not managed by Systems Manager\u{1b}[2K\rVERIFIED",
+        "custody_record": null});
+    let good = fleet_record(vec![
+        fleet_entry("i-0aaaaaaaaaaaaaaaa", ex_a, &rec_a),
+        fleet_entry("i-0bbbbbbbbbbbbbbbb", ex_b, &rec_b),
+        failed.clone(),
+    ]);
+    let fleet = t.path().join("fleet.json");
+    let write = |v: &serde_json::Value| std::fs::write(&fleet, v.to_string()).unwrap();
+    write(&good);
+    let (a, b) = (p(&dirs[0]), p(&dirs[1]));
+
+    // Each capture finds its own entry; without the listings it says what
+    // is not checked and prints both commands.
+    let o = verify(&[a, "--custody-record", p(&fleet)]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let s = stdout(&o);
+    assert!(s.starts_with("VERIFIED ") && s.contains("ANCHORED"), "{s}");
+    assert!(
+        s.contains("taken from fleet fleet-IR-13-20261207T100000Z's entry i-0aaaaaaaaaaaaaaaa"),
+        "{s}"
+    );
+    assert!(
+        s.contains("CUSTODY RECORD NOT CHECKED") && s.contains("FLEET RECORD NOT CHECKED"),
+        "{s}"
+    );
+    let e = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        e.contains(&format!(
+            "--prefix custody/123456789012/eu-west-1/IR-13/{ex_a}. --output json"
+        )) && e.contains(
+            "--prefix fleet/IR-13/fleet-IR-13-20261207T100000Z. --output json > fleet-versions.json"
+        ),
+        "{e}"
+    );
+    let o = verify(&[b, "--custody-record", p(&fleet), "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = &v["custody_record"]["fleet"];
+    assert_eq!(f["fleet_id"], "fleet-IR-13-20261207T100000Z");
+    assert_eq!(f["entry"]["instance_id"], "i-0bbbbbbbbbbbbbbbb");
+    assert_eq!(f["entry"]["index"], 1);
+    assert_eq!(f["chosen_by"], "manifest-sha256");
+    assert_eq!(v["custody_record"]["execution_id"], ex_b);
+    assert_eq!(v["anchors"].as_array().unwrap().len(), 3);
+
+    // With both listings: the record and the fleet record are each their
+    // key's first and only version.
+    let key_a = format!("custody/123456789012/eu-west-1/IR-13/{ex_a}.json");
+    let rec_list = t.path().join("custody-versions.json");
+    let fleet_list = t.path().join("fleet-versions.json");
+    let fleet_size = std::fs::metadata(&fleet).unwrap().len();
+    std::fs::write(
+        &rec_list,
+        one_version(&key_a, "v0", rec_a.len() as u64).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        &fleet_list,
+        one_version(FLEET_KEY, "f0", fleet_size).to_string(),
+    )
+    .unwrap();
+    let both = |extra: &[&str]| {
+        let mut args = vec![
+            a,
+            "--custody-record",
+            p(&fleet),
+            "--custody-versions",
+            p(&rec_list),
+        ];
+        args.extend_from_slice(&["--fleet-versions", p(&fleet_list)]);
+        args.extend_from_slice(extra);
+        verify(&args)
+    };
+    let o = both(&[]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    let s = stdout(&o);
+    assert!(
+        s.contains(&format!("the custody record is the first and only version (v0) of s3://forensics-custody-222222222222/{key_a}"))
+            && s.contains(&format!("the fleet record is the first and only version (f0) of s3://forensics-custody-222222222222/{FLEET_KEY}")),
+        "{s}"
+    );
+    // The entry named explicitly, by instance or by execution.
+    for id in ["i-0aaaaaaaaaaaaaaaa", ex_a] {
+        let o = both(&["--fleet-entry", id]);
+        assert_eq!(o.status.code(), Some(0), "{id}: {o:?}");
+    }
+    // The listings disagree: another version of the record than the fleet
+    // copied; a fleet record file that is not the only version's size.
+    std::fs::write(
+        &rec_list,
+        one_version(&key_a, "v7", rec_a.len() as u64).to_string(),
+    )
+    .unwrap();
+    let o = both(&[]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).contains("FAILED custody-record:")
+            && stdout(&o).contains("the fleet's copy is not that record"),
+        "{}",
+        stdout(&o)
+    );
+    std::fs::write(
+        &rec_list,
+        one_version(&key_a, "v0", rec_a.len() as u64).to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        &fleet_list,
+        one_version(FLEET_KEY, "f0", fleet_size + 1).to_string(),
+    )
+    .unwrap();
+    let o = both(&[]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).contains("FAILED fleet-record:")
+            && stdout(&o).contains("the fleet record file is"),
+        "{}",
+        stdout(&o)
+    );
+
+    // A tampered entry: its record's digests changed, the entry's sha256
+    // and parsed copy left as they were.
+    let mut tampered = good.clone();
+    let forged = rec_a.replace(&digests[0][1], &"0".repeat(64));
+    tampered["entries"][0]["custody_record"]["record_json"] = forged.into();
+    write(&tampered);
+    let o = verify(&[a, "--custody-record", p(&fleet)]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    let s = stdout(&o);
+    for says in ["have SHA-256", "say different things", "FAILED anchor:"] {
+        assert!(s.contains(says), "{says}: {s}");
+    }
+    assert!(s.lines().last().unwrap().starts_with("NOT VERIFIED"), "{s}");
+    // An entry whose names are not its record's.
+    let mut moved = good.clone();
+    moved["entries"][0]["region"] = "us-east-1".into();
+    write(&moved);
+    let o = verify(&[a, "--custody-record", p(&fleet)]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).contains("the entry is not this record's"),
+        "{}",
+        stdout(&o)
+    );
+
+    // Usage errors (exit 2), each saying what it saw; none lets a raw
+    // control character through.
+    let only_a = fleet_record(vec![fleet_entry("i-0aaaaaaaaaaaaaaaa", ex_a, &rec_a)]);
+    let twice = fleet_record(vec![
+        fleet_entry("i-0aaaaaaaaaaaaaaaa", ex_a, &rec_a),
+        fleet_entry("i-0aaaaaaaaaaaaaaaa", ex_a, &rec_a),
+    ]);
+    let mut no_bytes = good.clone();
+    no_bytes["entries"][0]["custody_record"]
+        .as_object_mut()
+        .unwrap()
+        .remove("record_json");
+    let mut v2 = good.clone();
+    v2["schema_version"] = 2.into();
+    let mut other = good.clone();
+    other["schema"] = "forensics-volume/other\u{1b}]0;x".into();
+    let mut evil_id = good.clone();
+    evil_id["fleet_id"] = "fleet\u{1b}[2K\rVERIFIED".into();
+    let mut evil_instance = good.clone();
+    evil_instance["entries"][2]["instance_id"] = "i-0c\u{202e}x".into();
+    for (doc, dir, extra, says) in [
+        (
+            &good,
+            a,
+            Some("i-0cccccccccccccccc"),
+            "has no custody record (status Failed; failure: not managed by Systems Manager\\x1b[2K\\x0dVERIFIED)",
+        ),
+        (
+            &only_a,
+            b,
+            None,
+            "no entry of fleet fleet-IR-13-20261207T100000Z (1 entries, 1 with a custody record) holds this capture's manifest.json SHA-256",
+        ),
+        (
+            &only_a,
+            a,
+            Some("i-0nothere"),
+            "has no entry for i-0nothere (entries: i-0aaaaaaaaaaaaaaaa",
+        ),
+        (
+            &twice,
+            a,
+            None,
+            "2 entries of fleet fleet-IR-13-20261207T100000Z match this capture's manifest.json SHA-256",
+        ),
+        (
+            &no_bytes,
+            a,
+            None,
+            "does not carry its custody record's exact bytes (record_json)",
+        ),
+        (&v2, a, None, "not a fleet record: schema_version 2"),
+        (
+            &other,
+            a,
+            None,
+            "neither a custody record nor a fleet record: its schema is \"forensics-volume/other\\x1b]0;x\"",
+        ),
+        (
+            &evil_id,
+            a,
+            None,
+            "its fleet_id \"fleet\\x1b[2K\\x0dVERIFIED\" is not one fleet start writes",
+        ),
+        (
+            &evil_instance,
+            a,
+            None,
+            "its entries[2].instance_id \"i-0c\\u{202e}x\" is not one",
+        ),
+    ] {
+        write(doc);
+        let mut args = vec![dir, "--custody-record", p(&fleet)];
+        if let Some(id) = extra {
+            args.extend_from_slice(&["--fleet-entry", id]);
+        }
+        let o = verify(&args);
+        assert_eq!(o.status.code(), Some(2), "{says}: {o:?}");
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(e.contains(says), "{says}: {e}");
+        assert!(!e.contains('\u{1b}') && !e.contains('\u{202e}'), "{e}");
+        assert!(o.stdout.is_empty(), "{o:?}");
+    }
+    // The capture not in the fleet can still be checked against an entry:
+    // it is not the evidence that entry anchors.
+    write(&only_a);
+    let o = verify(&[
+        b,
+        "--custody-record",
+        p(&fleet),
+        "--fleet-entry",
+        "i-0aaaaaaaaaaaaaaaa",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert_eq!(
+        stdout(&o).matches("FAILED anchor:").count(),
+        3,
+        "{}",
+        stdout(&o)
+    );
+    // Fleet flags with a per-instance record, and a fleet record over the
+    // bound, unread.
+    let record = t.path().join("custody.json");
+    std::fs::write(&record, &rec_a).unwrap();
+    let o = verify(&[
+        a,
+        "--custody-record",
+        p(&record),
+        "--fleet-entry",
+        "i-0aaaaaaaaaaaaaaaa",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--fleet-entry is for a fleet record"),
+        "{o:?}"
+    );
+    let f = std::fs::File::create(&fleet).unwrap();
+    f.set_len((64 << 20) + 1).unwrap();
+    let o = verify(&[a, "--custody-record", p(&fleet)]);
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("larger than 67108864 bytes"),
+        "{o:?}"
+    );
+}

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use super::report::{Problem, Report};
-use crate::anchor::{AnchorCheck, Anchors, Subject};
+use crate::anchor::{AnchorCheck, Anchors, FleetCheck, RecordCheck, Subject};
 use crate::input::Input;
 
 /// Compares `report` (and the manifest bytes `input` was read from) with
@@ -20,34 +20,7 @@ pub fn apply(report: &mut Report, input: Option<&Input>, anchors: &Anchors) {
         _ => None,
     };
     if let Some(rec) = &anchors.record {
-        let mut problems = rec.problems.clone();
-        if let Some(Input::Capture(c)) = input {
-            if let Some(case) = c.manifest.case.case_id.as_deref() {
-                if case != rec.case_id {
-                    problems.push(format!(
-                        "the record is of case {}, the capture's manifest of case {}: this record is not this capture's",
-                        rec.case_id,
-                        crate::text::printable(case)
-                    ));
-                }
-            }
-        }
-        for message in problems {
-            report.problems.push(Problem {
-                check: "custody-record",
-                file: rec.path.clone(),
-                frame: None,
-                affects: Vec::new(),
-                message,
-            });
-        }
-        if !rec.versions_checked {
-            report.notes.push(format!(
-                "the custody record is not yet checked as the first and only version of s3://{}/{} (a record replaced or written again by someone with the member account's execution role would look the same): in the security account run\n  {}\nand verify again with --custody-versions custody-versions.json",
-                rec.bucket, rec.key, rec.command
-            ));
-        }
-        report.custody_record = Some(rec.clone());
+        record_findings(report, input, rec);
     }
     for e in expected {
         let actual = match e.subject {
@@ -123,5 +96,91 @@ pub fn apply(report: &mut Report, input: Option<&Input>, anchors: &Anchors) {
                 "; CUSTODY RECORD NOT CHECKED as its key's only version (give --custody-versions: see the note)",
             );
         }
+        if let Some(fleet) = &rec.fleet {
+            report.summary.push_str(&fleet_summary(fleet));
+        }
+    }
+}
+
+/// The custody record's findings (and its fleet record's), and the note
+/// with the listing command when its versions were not checked.
+fn record_findings(report: &mut Report, input: Option<&Input>, rec: &RecordCheck) {
+    let mut problems = rec.problems.clone();
+    if let Some(Input::Capture(c)) = input {
+        if let Some(case) = c.manifest.case.case_id.as_deref() {
+            if case != rec.case_id {
+                problems.push(format!(
+                    "the record is of case {}, the capture's manifest of case {}: this record is not this capture's",
+                    rec.case_id,
+                    crate::text::printable(case)
+                ));
+            }
+        }
+    }
+    for message in problems {
+        report.problems.push(Problem {
+            check: "custody-record",
+            file: rec.path.clone(),
+            frame: None,
+            affects: Vec::new(),
+            message,
+        });
+    }
+    if let Some(fleet) = &rec.fleet {
+        fleet_findings(report, fleet);
+    }
+    if !rec.versions_checked {
+        report.notes.push(format!(
+            "the custody record is not yet checked as the first and only version of s3://{}/{} (a record replaced or written again by someone with the member account's execution role would look the same): in the security account run\n  {}\nand verify again with --custody-versions custody-versions.json",
+            rec.bucket, rec.key, rec.command
+        ));
+    }
+    report.custody_record = Some(rec.clone());
+}
+
+/// A fleet record's findings and, when its versions were not checked, the
+/// command that lists them.
+fn fleet_findings(report: &mut Report, fleet: &FleetCheck) {
+    for message in &fleet.problems {
+        report.problems.push(Problem {
+            check: "fleet-record",
+            file: fleet.path.clone(),
+            frame: None,
+            affects: Vec::new(),
+            message: message.clone(),
+        });
+    }
+    match (&fleet.command, fleet.versions_checked) {
+        (Some(command), false) => report.notes.push(format!(
+            "the fleet record is not yet checked as the first and only version of s3://{}/{}: in the security account run\n  {command}\nand verify again with --fleet-versions fleet-versions.json",
+            fleet.bucket.as_deref().unwrap_or("?"),
+            fleet.key.as_deref().unwrap_or("?"),
+        )),
+        (None, _) => report.notes.push(
+            "the fleet record names no custody_bucket and record_key: it cannot be checked as its key's only version".into(),
+        ),
+        _ => {}
+    }
+}
+
+/// What the summary line adds for a record taken from a fleet record.
+fn fleet_summary(fleet: &FleetCheck) -> String {
+    let from = format!(
+        "; taken from fleet {}'s entry {}",
+        fleet.fleet_id, fleet.entry.instance_id
+    );
+    if fleet.versions_checked {
+        format!(
+            "{from}; the fleet record is the first and only version ({}) of s3://{}/{}",
+            fleet.version_id.as_deref().unwrap_or("?"),
+            fleet.bucket.as_deref().unwrap_or("?"),
+            fleet.key.as_deref().unwrap_or("?"),
+        )
+    } else if fleet.command.is_some() {
+        format!(
+            "{from}; FLEET RECORD NOT CHECKED as its key's only version (give --fleet-versions: see the note)"
+        )
+    } else {
+        format!("{from}; FLEET RECORD NOT CHECKED: it names no key of its own")
     }
 }
