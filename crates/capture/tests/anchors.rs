@@ -443,7 +443,9 @@ fn root_capture_final_line_anchors_and_verify_rejects_a_rehashed_tampered_copy()
     );
 }
 
-const FLEET_KEY: &str = "fleet/IR-13/fleet-IR-13-20261207T100000Z.json";
+/// As fleet.py names a fleet, and where it writes its record.
+const FLEET_ID: &str = "20261207T100000Z-0a1b2c3d";
+const FLEET_KEY: &str = "fleet/IR-13/20261207T100000Z-0a1b2c3d.json";
 
 /// A custody record's exact bytes, as custody.py writes them (indented,
 /// keys sorted, a final newline), for `instance` and its `execution`.
@@ -477,7 +479,7 @@ fn fleet_entry(instance: &str, execution: &str, record: &str) -> serde_json::Val
 fn fleet_record(entries: Vec<serde_json::Value>) -> serde_json::Value {
     serde_json::json!({
         "schema": "forensics-volume/fleet-record", "schema_version": 1,
-        "fleet_id": "fleet-IR-13-20261207T100000Z", "case_id": "IR-13",
+        "fleet_id": FLEET_ID, "case_id": "IR-13",
         "examiner": "a.b@example", "security_account": "222222222222",
         "custody_bucket": "forensics-custody-222222222222", "record_key": FLEET_KEY,
         "started": "2026-12-07T10:00:00Z", "finished": "2026-12-07T10:20:00Z",
@@ -529,10 +531,17 @@ fn root_fleet_record_entry_anchors_its_capture() {
         "execution_id": null, "status": "Failed", "capture_status": "none", "bytes": null,
         "custody_copy": null, "failure": "not managed by Systems Manager\u{1b}[2K\rVERIFIED",
         "custody_record": null});
+    // A location whose parent could not be read names no instance.
+    let unknown = serde_json::json!({
+        "account": "123456789012", "region": "eu-west-2", "instance_id": null,
+        "execution_id": "0a1b2c3d-0000-4000-8000-0000000000ff", "status": "Unknown",
+        "capture_status": "none", "bytes": null, "custody_copy": null,
+        "failure": "the parent could not be read", "custody_record": null});
     let good = fleet_record(vec![
         fleet_entry("i-0aaaaaaaaaaaaaaaa", ex_a, &rec_a),
         fleet_entry("i-0bbbbbbbbbbbbbbbb", ex_b, &rec_b),
         failed.clone(),
+        unknown,
     ]);
     let fleet = t.path().join("fleet.json");
     let write = |v: &serde_json::Value| std::fs::write(&fleet, v.to_string()).unwrap();
@@ -546,7 +555,7 @@ fn root_fleet_record_entry_anchors_its_capture() {
     let s = stdout(&o);
     assert!(s.starts_with("VERIFIED ") && s.contains("ANCHORED"), "{s}");
     assert!(
-        s.contains("taken from fleet fleet-IR-13-20261207T100000Z's entry i-0aaaaaaaaaaaaaaaa"),
+        s.contains("taken from fleet 20261207T100000Z-0a1b2c3d's entry i-0aaaaaaaaaaaaaaaa"),
         "{s}"
     );
     assert!(
@@ -558,7 +567,7 @@ fn root_fleet_record_entry_anchors_its_capture() {
         e.contains(&format!(
             "--prefix custody/123456789012/eu-west-1/IR-13/{ex_a}. --output json"
         )) && e.contains(
-            "--prefix fleet/IR-13/fleet-IR-13-20261207T100000Z. --output json > fleet-versions.json"
+            "--prefix fleet/IR-13/20261207T100000Z-0a1b2c3d. --output json > fleet-versions.json"
         ),
         "{e}"
     );
@@ -566,7 +575,7 @@ fn root_fleet_record_entry_anchors_its_capture() {
     assert_eq!(o.status.code(), Some(0), "{o:?}");
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let f = &v["custody_record"]["fleet"];
-    assert_eq!(f["fleet_id"], "fleet-IR-13-20261207T100000Z");
+    assert_eq!(f["fleet_id"], "20261207T100000Z-0a1b2c3d");
     assert_eq!(f["entry"]["instance_id"], "i-0bbbbbbbbbbbbbbbb");
     assert_eq!(f["entry"]["index"], 1);
     assert_eq!(f["chosen_by"], "manifest-sha256");
@@ -673,6 +682,19 @@ fn root_fleet_record_entry_anchors_its_capture() {
         stdout(&o)
     );
 
+    // A fleet record that says it was written elsewhere than fleet start
+    // writes it.
+    let mut elsewhere = good.clone();
+    elsewhere["record_key"] = "fleet/IR-13/other.json".into();
+    write(&elsewhere);
+    let o = verify(&[a, "--custody-record", p(&fleet)]);
+    assert_eq!(o.status.code(), Some(1), "{o:?}");
+    assert!(
+        stdout(&o).contains(&format!("FAILED fleet-record: {}: it says it was written to fleet/IR-13/other.json, but fleet start writes fleet {FLEET_ID} of case IR-13 to {FLEET_KEY}", p(&fleet))),
+        "{}",
+        stdout(&o)
+    );
+
     // Usage errors (exit 2), each saying what it saw; none lets a raw
     // control character through.
     let only_a = fleet_record(vec![fleet_entry("i-0aaaaaaaaaaaaaaaa", ex_a, &rec_a)]);
@@ -697,6 +719,12 @@ fn root_fleet_record_entry_anchors_its_capture() {
         (
             &good,
             a,
+            Some("0a1b2c3d-0000-4000-8000-0000000000ff"),
+            "entry entries[3] (no instance) of fleet 20261207T100000Z-0a1b2c3d has no custody record (status Unknown; failure: the parent could not be read)",
+        ),
+        (
+            &good,
+            a,
             Some("i-0cccccccccccccccc"),
             "has no custody record (status Failed; failure: not managed by Systems Manager\\x1b[2K\\x0dVERIFIED)",
         ),
@@ -704,7 +732,7 @@ fn root_fleet_record_entry_anchors_its_capture() {
             &only_a,
             b,
             None,
-            "no entry of fleet fleet-IR-13-20261207T100000Z (1 entries, 1 with a custody record) holds this capture's manifest.json SHA-256",
+            "no entry of fleet 20261207T100000Z-0a1b2c3d (1 entries, 1 with a custody record) holds this capture's manifest.json SHA-256",
         ),
         (
             &only_a,
@@ -716,7 +744,7 @@ fn root_fleet_record_entry_anchors_its_capture() {
             &twice,
             a,
             None,
-            "2 entries of fleet fleet-IR-13-20261207T100000Z match this capture's manifest.json SHA-256",
+            "2 entries of fleet 20261207T100000Z-0a1b2c3d match this capture's manifest.json SHA-256",
         ),
         (
             &no_bytes,

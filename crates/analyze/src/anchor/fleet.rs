@@ -54,13 +54,17 @@ pub(super) struct Fleet {
     case_id: String,
     security_account: Option<String>,
     place: Option<(String, String)>,
+    /// What is wrong with the fleet record as a whole.
+    problems: Vec<String>,
     entries: Vec<Entry>,
 }
 
 #[derive(Debug)]
 struct Entry {
     index: usize,
-    instance_id: String,
+    /// None: a location or parent that started no instance it could name
+    /// (such an entry has no custody record).
+    instance_id: Option<String>,
     execution_id: Option<String>,
     account: String,
     region: String,
@@ -183,13 +187,24 @@ pub(super) fn parse(bytes: &[u8], path: &Path) -> Result<Fleet, Error> {
         .as_deref()
         .map(|a| valid(Some(a), "security_account", account_like, &bad))
         .transpose()?;
-    let place = match (doc.custody_bucket.as_deref(), doc.record_key.as_deref()) {
-        (Some(b), Some(k)) => Some((
-            valid(Some(b), "custody_bucket", bucket_like, &bad)?,
-            valid(Some(k), "record_key", key_like, &bad)?,
-        )),
-        _ => None,
+    // Where fleet start writes it: fleet/CASE/FLEET_ID.json in the custody
+    // bucket (named, or the security account's), as a custody record's key
+    // follows from its execution, account, region and case.
+    let bucket = match (doc.custody_bucket.as_deref(), &security_account) {
+        (Some(b), _) => Some(valid(Some(b), "custody_bucket", bucket_like, &bad)?),
+        (None, Some(a)) => Some(format!("forensics-custody-{a}")),
+        (None, None) => None,
     };
+    let key = format!("fleet/{case_id}/{fleet_id}.json");
+    let mut problems = Vec::new();
+    if let Some(k) = doc.record_key.as_deref()
+        && k != key
+    {
+        problems.push(format!(
+            "it says it was written to {k}, but fleet start writes fleet {fleet_id} of case {case_id} to {key}"
+        ));
+    }
+    let place = bucket.map(|b| (b, key));
     let mut entries = Vec::with_capacity(doc.entries.len());
     for (index, e) in doc.entries.into_iter().enumerate() {
         entries.push(entry(index, e, &bad)?);
@@ -201,6 +216,7 @@ pub(super) fn parse(bytes: &[u8], path: &Path) -> Result<Fleet, Error> {
         case_id,
         security_account,
         place,
+        problems,
         entries,
     })
 }
@@ -208,12 +224,11 @@ pub(super) fn parse(bytes: &[u8], path: &Path) -> Result<Fleet, Error> {
 /// One entry, its names checked and its record's copy compared with itself.
 fn entry(index: usize, e: EntryDoc<'_>, bad: &dyn Fn(String) -> Error) -> Result<Entry, Error> {
     let field = |name: &str| format!("entries[{index}].{name}");
-    let instance_id = valid(
-        e.instance_id.as_deref(),
-        &field("instance_id"),
-        instance_like,
-        bad,
-    )?;
+    let instance_id = e
+        .instance_id
+        .as_deref()
+        .map(|x| valid(Some(x), &field("instance_id"), instance_like, bad))
+        .transpose()?;
     let account = valid(e.account.as_deref(), &field("account"), account_like, bad)?;
     let region = valid(e.region.as_deref(), &field("region"), region_like, bad)?;
     let execution_id = e
@@ -226,7 +241,16 @@ fn entry(index: usize, e: EntryDoc<'_>, bad: &dyn Fn(String) -> Error) -> Result
         Some(serde_json::Value::String(s)) => Some(s),
         Some(other) => Some(other.to_string()),
     };
-    let record = e.custody_record.map(|c| copied(c, &instance_id));
+    let record = match (e.custody_record, &instance_id) {
+        (None, _) => None,
+        (Some(c), Some(id)) => Some(copied(c, id)),
+        (Some(_), None) => {
+            return Err(bad(format!(
+                "{} has a custody record but no instance_id",
+                field("custody_record")
+            )));
+        }
+    };
     Ok(Entry {
         index,
         instance_id,
@@ -327,13 +351,6 @@ fn instance_like(x: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
 }
 
-fn key_like(x: &str) -> bool {
-    (6..=1024).contains(&x.len())
-        && x.ends_with(".json")
-        && x.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._=-".contains(&b))
-}
-
 impl Fleet {
     /// The entry of the capture whose `manifest.json` has SHA-256
     /// `manifest` (`None`: no readable manifest), or the one `named` (an
@@ -346,7 +363,9 @@ impl Fleet {
             (Some(n), _) => self
                 .entries
                 .iter()
-                .filter(|e| e.instance_id == n || e.execution_id.as_deref() == Some(n))
+                .filter(|e| {
+                    e.instance_id.as_deref() == Some(n) || e.execution_id.as_deref() == Some(n)
+                })
                 .collect(),
             (None, Some(m)) => self
                 .entries
@@ -438,7 +457,7 @@ impl Fleet {
         let e = self.choose(named, manifest)?;
         let copy = self.copy_of(e)?;
         let json = copy.json.as_deref().unwrap_or_default();
-        let label = format!("{} entry {}", self.path, e.instance_id);
+        let label = format!("{} entry {}", self.path, e.name());
         let (expected, mut check) = record::parse(json.as_bytes(), &label)?;
         let mut fleet = FleetCheck {
             path: self.path.clone(),
@@ -447,7 +466,7 @@ impl Fleet {
             entries: self.entries.len(),
             entry: FleetEntry {
                 index: e.index,
-                instance_id: e.instance_id.clone(),
+                instance_id: e.name(),
                 execution_id: e.execution_id.clone(),
                 account: e.account.clone(),
                 region: e.region.clone(),
@@ -471,7 +490,7 @@ impl Fleet {
             }),
             version_id: None,
             versions_checked: false,
-            problems: copy.problems.clone(),
+            problems: self.problems.iter().chain(&copy.problems).cloned().collect(),
         };
         self.agree(e, copy, json, &check, &mut fleet.problems);
         if let Some(v) = versions {
@@ -501,7 +520,7 @@ impl Fleet {
         if let Some(v) = fleet_versions {
             let Some((bucket, key)) = &self.place else {
                 return Err(Error::Usage(format!(
-                    "{}: --fleet-versions: the fleet record names no custody_bucket and record_key, so there is no key to check its versions listing against",
+                    "{}: --fleet-versions: the fleet record names neither its custody_bucket nor its security_account, so there is no bucket to check its versions listing against",
                     self.path
                 )));
             };
@@ -528,7 +547,7 @@ impl Fleet {
             return Err(Error::Usage(format!(
                 "{}: entry {} of fleet {} has no custody record (status {}{}): nothing in the fleet record anchors this capture",
                 self.path,
-                e.instance_id,
+                e.name(),
                 self.fleet_id,
                 e.status.as_deref().unwrap_or("not given"),
                 e.failure
@@ -541,7 +560,7 @@ impl Fleet {
             return Err(Error::Usage(format!(
                 "{}: entry {} of fleet {} does not carry its custody record's exact bytes (record_json), so their SHA-256 and size cannot be checked: download the record (aws s3api get-object --bucket {} --key {} --version-id {} custody.json) and verify with --custody-record custody.json",
                 self.path,
-                e.instance_id,
+                e.name(),
                 self.fleet_id,
                 copy.bucket.as_deref().unwrap_or("BUCKET"),
                 copy.key.as_deref().unwrap_or("KEY"),
@@ -573,13 +592,13 @@ impl Fleet {
             {
                 problems.push(format!(
                     "entry {}: the entry says {what} {}, its record {}: the entry is not this record's",
-                    e.instance_id,
+                    e.name(),
                     entry,
                     record.as_deref().unwrap_or("names none")
                 ));
             }
         };
-        differ("instance", Some(&e.instance_id), says("instance_id"));
+        differ("instance", e.instance_id.as_deref(), says("instance_id"));
         differ("account", Some(&e.account), Some(check.account.clone()));
         differ("region", Some(&e.region), Some(check.region.clone()));
         differ(
@@ -598,11 +617,20 @@ impl Fleet {
     }
 }
 
+impl Entry {
+    /// The instance, or which entry it is when it names none.
+    fn name(&self) -> String {
+        self.instance_id
+            .clone()
+            .unwrap_or_else(|| format!("entries[{}] (no instance)", self.index))
+    }
+}
+
 /// `INSTANCE (EXECUTION, STATUS)` for a usage message.
 fn describe(e: &Entry) -> String {
     format!(
         "{} ({}, {})",
-        e.instance_id,
+        e.name(),
         e.execution_id.as_deref().unwrap_or("no execution"),
         e.status.as_deref().unwrap_or("status not given")
     )

@@ -157,7 +157,7 @@ fn fleet_findings(report: &mut Report, fleet: &FleetCheck) {
             fleet.key.as_deref().unwrap_or("?"),
         )),
         (None, _) => report.notes.push(
-            "the fleet record names no custody_bucket and record_key: it cannot be checked as its key's only version".into(),
+            "the fleet record names neither its custody_bucket nor its security_account: it cannot be checked as its key's only version".into(),
         ),
         _ => {}
     }
@@ -181,6 +181,6 @@ fn fleet_summary(fleet: &FleetCheck) -> String {
             "{from}; FLEET RECORD NOT CHECKED as its key's only version (give --fleet-versions: see the note)"
         )
     } else {
-        format!("{from}; FLEET RECORD NOT CHECKED: it names no key of its own")
+        format!("{from}; FLEET RECORD NOT CHECKED: it names no bucket of its own")
     }
 }
