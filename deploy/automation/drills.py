@@ -374,6 +374,9 @@ def main(argv):
     import iam_selftest  # the IAM evaluator every drill's calls go through
     iam_passed, iam_failed = iam_selftest.run_all()
     self_passed, self_failed = self_passed + iam_passed, self_failed + iam_failed
+    import fleet_selftest  # issue 24: scheduler, rate control, quotas (service.py, world.py)
+    fleet_passed, fleet_failed = fleet_selftest.run_all()
+    self_passed, self_failed = self_passed + fleet_passed, self_failed + fleet_failed
     docs = run_mod.rendered_documents()
     steps = {s["name"]: s for s in all_steps(docs[run_mod.RUNBOOK])}
     results = {}  # (step, fault) -> (outcome, violations, primary)

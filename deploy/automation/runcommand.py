@@ -34,7 +34,7 @@ and monitor-commands.html (CMDSTATUS):
 import os
 import sys
 
-from engine import EngineError, StepFailed
+from errors import EngineError, StepFailed
 from backend import CONSOLE_CUT, CommandRequest, console_output
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
