@@ -702,11 +702,29 @@ fn root_fleet_record_entry_anchors_its_capture() {
         fleet_entry("i-0aaaaaaaaaaaaaaaa", ex_a, &rec_a),
         fleet_entry("i-0aaaaaaaaaaaaaaaa", ex_a, &rec_a),
     ]);
-    let mut no_bytes = good.clone();
-    no_bytes["entries"][0]["custody_record"]
+    // Without record_json (fleet.py's first format): the parsed record
+    // written again as custody.py writes it is the record's bytes when it
+    // hashes to the entry's sha256; otherwise the bytes are not there.
+    let mut no_json = good.clone();
+    no_json["entries"][0]["custody_record"]
         .as_object_mut()
         .unwrap()
         .remove("record_json");
+    write(&no_json);
+    std::fs::write(
+        &fleet_list,
+        one_version(FLEET_KEY, "f0", std::fs::metadata(&fleet).unwrap().len()).to_string(),
+    )
+    .unwrap();
+    let o = both(&[]);
+    assert_eq!(o.status.code(), Some(0), "{o:?}");
+    assert!(
+        stdout(&o).contains("the custody record is the first and only version (v0)"),
+        "{}",
+        stdout(&o)
+    );
+    let mut no_bytes = no_json.clone();
+    no_bytes["entries"][0]["custody_record"]["sha256"] = sha(b"another record").into();
     let mut v2 = good.clone();
     v2["schema_version"] = 2.into();
     let mut other = good.clone();
@@ -750,7 +768,7 @@ fn root_fleet_record_entry_anchors_its_capture() {
             &no_bytes,
             a,
             None,
-            "does not carry its custody record's exact bytes (record_json)",
+            "does not carry its custody record's exact bytes (record_json), and its parsed record written again as custody.py writes one does not hash to the entry's sha256",
         ),
         (&v2, a, None, "not a fleet record: schema_version 2"),
         (

@@ -296,6 +296,16 @@ fn copied(c: CopyDoc<'_>, instance: &str) -> Copied {
             ));
         }
     }
+    // Without the exact bytes: the parsed copy written again as custody.py
+    // writes a record is those bytes when, and only when, it hashes to the
+    // entry's sha256.
+    let mut json = c.record_json;
+    if let (None, Some(raw), Some(want)) = (&json, c.record, &sha256) {
+        json = serde_json::from_str::<serde_json::Value>(raw.get())
+            .ok()
+            .and_then(|v| as_custody_py_writes(&v))
+            .filter(|again| &crate::hex(&Sha256::digest(again.as_bytes())) == want);
+    }
     // The entry is found by the digest its exact bytes hold; without them,
     // by the parsed copy (and then refused for want of the bytes).
     let manifest_sha256 = match (&parsed, c.record) {
@@ -310,10 +320,35 @@ fn copied(c: CopyDoc<'_>, instance: &str) -> Copied {
         key: c.key,
         version_id: c.version_id,
         sha256,
-        json: c.record_json,
+        json,
         manifest_sha256,
         problems,
     }
+}
+
+/// `record` as deploy/scripts/custody.py writes a custody record:
+/// `json.dumps(record, indent=2, sort_keys=True) + "\n"`, which escapes
+/// every character outside printable ASCII as `\uXXXX` (UTF-16 units,
+/// lowercase hex). Only ever trusted when it hashes to the digest of the
+/// bytes written, so a difference (a float printed otherwise) costs a
+/// refusal, never a wrong answer.
+fn as_custody_py_writes(record: &serde_json::Value) -> Option<String> {
+    // serde_json's objects keep their keys sorted, and its pretty printer
+    // indents by two with ": " and "," as Python's does.
+    let pretty = serde_json::to_string_pretty(record).ok()?;
+    let mut out = String::with_capacity(pretty.len() + 1);
+    for c in pretty.chars() {
+        if c.is_ascii() && c != '\u{7f}' {
+            out.push(c);
+        } else {
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        }
+    }
+    out.push('\n');
+    Some(out)
 }
 
 fn manifest_digest(record: &serde_json::Value) -> Option<String> {
@@ -558,7 +593,7 @@ impl Fleet {
         };
         if copy.json.is_none() {
             return Err(Error::Usage(format!(
-                "{}: entry {} of fleet {} does not carry its custody record's exact bytes (record_json), so their SHA-256 and size cannot be checked: download the record (aws s3api get-object --bucket {} --key {} --version-id {} custody.json) and verify with --custody-record custody.json",
+                "{}: entry {} of fleet {} does not carry its custody record's exact bytes (record_json), and its parsed record written again as custody.py writes one does not hash to the entry's sha256, so the record's SHA-256 and size cannot be checked: download the record (aws s3api get-object --bucket {} --key {} --version-id {} custody.json) and verify with --custody-record custody.json",
                 self.path,
                 e.name(),
                 self.fleet_id,
@@ -634,4 +669,22 @@ fn describe(e: &Entry) -> String {
         e.execution_id.as_deref().unwrap_or("no execution"),
         e.status.as_deref().unwrap_or("status not given")
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What Python 3 prints for json.dumps(v, indent=2, sort_keys=True) +
+    /// "\n" of this value (ASCII escapes, a surrogate pair, DEL, empty
+    /// containers, nesting).
+    #[test]
+    fn a_record_is_written_again_as_custody_py_writes_it() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"b":[],"a":{},"c":"x\u00e9\ud83d\ude00\u001b\u007f\n\"\\/","d":[1,{"z":null,"y":true}],"e":-5}"#,
+        )
+        .unwrap_or_default();
+        let python = "{\n  \"a\": {},\n  \"b\": [],\n  \"c\": \"x\\u00e9\\ud83d\\ude00\\u001b\\u007f\\n\\\"\\\\/\",\n  \"d\": [\n    1,\n    {\n      \"y\": true,\n      \"z\": null\n    }\n  ],\n  \"e\": -5\n}\n";
+        assert_eq!(as_custody_py_writes(&v).as_deref(), Some(python));
+    }
 }
