@@ -141,7 +141,10 @@ def runbook(args):
               "execution_id": execution_id, "checks": []}
     vm = None
     try:
-        world.create_documents(docs)
+        # The runbook as the member stack deploys it: its account's defaults
+        # rendered in (fleet.py, like a central start, passes only CaseId
+        # and Examiner).
+        world.create_documents(member_documents(docs, world))
         ec2 = world.session.client("ec2")
 
         def volume_source(volume_id):
@@ -240,6 +243,8 @@ def runbook(args):
         custody(world, ex, args.work, report, check)
         if args.cancel_drill:
             cancel_drill(world, vm, docs, params, before, report, check)
+        if args.fleet_drill:
+            fleet_drill(world, vm, args, report, check)
     finally:
         if vm is not None:
             report["qemu_exit"] = vm.close()
@@ -248,6 +253,133 @@ def runbook(args):
         with open(os.path.join(args.work, "driver.json"), "w") as f:
             json.dump(report, f, indent=1, default=str)
     return 0
+
+
+def member_documents(docs, world):
+    """DOCS with the runbook's parameter defaults the member stack renders
+    in (deploy/cloudformation/member.json "fv:defaults"), for this world."""
+    runbook = json.loads(json.dumps(docs[RUNBOOK]))
+    given = world.parameters()
+    for name in ("KmsKeyId", "SecurityAccountId", "OutputS3BucketName", "AutomationAssumeRole"):
+        runbook["parameters"][name]["default"] = given[name]
+    return dict(docs, **{RUNBOOK: runbook})
+
+
+class GuestAs:
+    """The guest standing in for another instance of the fleet (issue 24:
+    one guest captured as separate instances): the engine's calls for
+    INSTANCE_ID go to the guest as its own, its console blocks labelled
+    PREFIX. The fleet runs one instance at a time (MaxConcurrency 1), so
+    the guest holds one forensics volume at a time, as in the single run."""
+
+    def __init__(self, vm, instance_id, prefix):
+        self.vm, self.instance_id, self.prefix = vm, instance_id, prefix
+
+    def _as_guest(self, instance_id):
+        if instance_id != self.instance_id:
+            raise vm_instance.VmError(f"instance {instance_id} is not {self.instance_id}")
+        self.vm.label_prefix = self.prefix
+        return self.vm.instance_id
+
+    def on_attach(self, volume_id, instance_id, device):
+        return self.vm.on_attach(volume_id, self._as_guest(instance_id), device)
+
+    def on_detach(self, volume_id, instance_id, force):
+        return self.vm.on_detach(volume_id, self._as_guest(instance_id), force)
+
+    def run_command(self, request):
+        import dataclasses  # noqa: PLC0415
+
+        return self.vm.run_command(dataclasses.replace(request, instance_id=self._as_guest(request.instance_id)))
+
+
+FLEET_CASE = "VM-BENCH-FLEET"
+
+
+def fleet_drill(world, vm, args, report, check):
+    """Issue 24's VM proof: two more instances of the member account, both
+    the guest, captured through the fleet path on the same boot: fleet.py
+    (deploy/scripts) in the security account starts ONE rate-controlled
+    execution (service.py) through the member's starter role, each child is
+    the whole runbook with the guest as its instance, and fleet.py writes
+    the fleet record. Saved for the host (scenarios.sh check_fleet): the
+    fleet record (WORK/fleet.json), its versions listing, each entry's
+    custody record listing and volume image; the host then runs
+    `capture verify --custody-record fleet.json` on each image."""
+    import io  # noqa: PLC0415
+
+    import accounts  # noqa: PLC0415
+    import service as service_mod  # noqa: PLC0415
+    import world as world_mod  # noqa: PLC0415
+
+    sys.path.insert(0, os.path.join(HERE, "..", "..", "..", "deploy", "scripts"))
+    import fleet as fleet_mod  # noqa: PLC0415
+
+    ec2 = world.session.client("ec2")
+    ids = [ec2.run_instances(ImageId="ami-0123456789abcdef0", InstanceType=args.instance_type, MinCount=1,
+                             MaxCount=1, Placement={"AvailabilityZone": world.region + "a"},
+                             TagSpecifications=[{"ResourceType": "instance",
+                                                 "Tags": [{"Key": "Incident", "Value": FLEET_CASE}]}]
+                             )["Instances"][0]["InstanceId"] for _ in range(2)]
+    prefixes = {iid: f"fleet{n}-" for n, iid in enumerate(ids, 1)}
+    svc = service_mod.AutomationService(
+        world, backend=lambda iid: GuestAs(vm, iid, prefixes.get(iid, "fleet-"))).start()
+    out = io.StringIO()
+    t0 = time.monotonic()
+    rc = fleet_mod.main(["--case", FLEET_CASE, "--examiner", "fv-vm-bench", "--security-account", accounts.SECURITY,
+                         "--accounts", world_mod.ACCOUNT, "--regions", world.region, "--instances", ",".join(ids),
+                         "--max-concurrency", "1", "--max-errors", "0", "--state-dir", args.work],
+                        session=world.security, sleep=svc.sleep, out=out)
+    print(out.getvalue(), file=sys.stderr)
+    fleet = {"instances": ids, "exit": rc, "seconds": round(time.monotonic() - t0, 1), "entries": []}
+    report["fleet"] = fleet
+    check("fleet-start-exit-0", rc == 0, f"fleet.py exit {rc}: {out.getvalue().strip().splitlines()[-1:]}")
+    s3 = world.security.client("s3")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=accounts.CUSTODY_BUCKET, Prefix="fleet/").get("Contents", [])]
+    check("fleet-one-record", len(keys) == 1, f"{keys}")
+    if len(keys) != 1:
+        return
+    mode, until = world.retain_until(keys[0])
+    check("fleet-record-locked-in-compliance-mode", mode == "COMPLIANCE" and until is not None,
+          f"{keys[0]}: {mode} until {until}")
+    body = s3.get_object(Bucket=accounts.CUSTODY_BUCKET, Key=keys[0])["Body"].read()
+    fleet["record"] = os.path.join(args.work, "fleet.json")
+    with open(fleet["record"], "wb") as f:
+        f.write(body)
+
+    def listing(key, path):
+        got = s3.list_object_versions(Bucket=accounts.CUSTODY_BUCKET, Prefix=key[:-len("json")])
+        got.pop("ResponseMetadata", None)
+        with open(path, "w") as f:
+            json.dump(got, f, default=lambda d: d.isoformat())
+        return path
+
+    fleet["versions"] = listing(keys[0], os.path.join(args.work, "fleet-versions.json"))
+    record = json.loads(body)
+    copies = {x["SnapshotId"] for x in world.security_snapshots()}
+    for n, e in enumerate(record.get("entries", []), 1):
+        ex = svc.executions.get(e.get("execution_id") or "")
+        vol = ex.ex.outputs.get("CreateVolume.VolumeId", "") if ex is not None else ""
+        custody = e.get("custody_record") or {}
+        fleet["entries"].append({
+            "instance_id": e.get("instance_id"), "execution_id": e.get("execution_id"), "status": e.get("status"),
+            "capture_status": e.get("capture_status"), "volume_id": vol,
+            "volume_image": vm.image_of(vol) if vol else None,
+            "custody_versions": listing(custody["key"], os.path.join(args.work, f"fleet-custody-versions-{n}.json"))
+            if custody.get("key") else None})
+    entries = record.get("entries", [])
+    check("fleet-record-every-instance-success-complete-in-custody",
+          sorted(e.get("instance_id") or "" for e in entries) == sorted(ids)
+          and all(e.get("status") == "Success" and e.get("capture_status") == "complete"
+                  and e.get("custody_copy") in copies and e.get("custody_record") for e in entries),
+          "; ".join(f"{e.get('instance_id')} {e.get('status')} {e.get('capture_status')} {e.get('custody_copy')} "
+                    f"{(e.get('failure') or '')[:60]}" for e in entries))
+    hot = [h for h in vm.history if h["what"] == "attach"]
+    check("fleet-each-instance-a-volume-of-its-own-hotplugged",
+          len({x["volume_id"] for x in fleet["entries"]}) == 2
+          and all(x["volume_id"] and any(x["volume_id"].replace("-", "") in h["detail"] for h in hot)
+                  and x["volume_image"] for x in fleet["entries"]),
+          "; ".join(f"{x['instance_id']}: {x['volume_id']}" for x in fleet["entries"]))
 
 
 def custody(world, ex, work, report, check):
@@ -357,6 +489,8 @@ def main():
     p.add_argument("--instance-type", default="t3.nano", help="moto's instance (its RAM should be the guest's)")
     p.add_argument("--cancel-drill", action="store_true",
                    help="runbook: then a second execution on the same boot, cancelled during Capture")
+    p.add_argument("--fleet-drill", action="store_true",
+                   help="runbook: then two more instances, both the guest, through fleet.py (issue 24)")
     p.add_argument("--timeout", type=int, default=1200, help="qemu's whole life, seconds")
     args = p.parse_args()
     t0 = time.monotonic()

@@ -621,7 +621,7 @@ hotplug_flow() {
 	local extra=()
 	if [ "$mode" = runbook ]; then
 		py=("$FV_ROOT/deploy/automation.sh" python)
-		extra=(--cancel-drill)
+		extra=(--cancel-drill --fleet-drill)
 	fi
 	t0=$(date +%s)
 	timeout --kill-after=10 1500 "${py[@]}" "$FV_VM_DIR/host/runbook_vm.py" "$mode" --work "$WORK" \
@@ -651,7 +651,7 @@ hotplug_flow() {
 	vid=$(driver_field 'r.get("volume_id") or ""')
 	[ -z "$vid" ] || FV_VOLUME_ID=$vid
 	check_evidence x86_64 kcore
-	[ "$mode" = runbook ] && check_custody && check_cancel_drill
+	[ "$mode" = runbook ] && check_custody && check_cancel_drill && check_fleet
 	return 0
 }
 
@@ -714,6 +714,49 @@ check_cancel_drill() {
 	else
 		check cancel-volume-e2fsck-clean 1 "the driver reports no volume image for the cancelled execution"
 	fi
+}
+
+# check_fleet: issue 24's VM proof, the host's side (runbook_vm.py
+# fleet_drill ran two more instances, both the guest, through fleet.py on
+# the same boot). Each instance's capture, read back from its own volume
+# image, must verify against the fleet record alone, found by its
+# manifest's digest, both keys their only versions: VERIFIED and ANCHORED.
+# And the first capture checked against the second's entry must fail.
+check_fleet() {
+	local cap rec n img dir out rc firstdir="" secondid=""
+	cap=$(host_capture_bin)
+	rec=$(driver_field '(r.get("fleet") or {}).get("record") or ""')
+	n=$(driver_field 'len((r.get("fleet") or {}).get("entries") or [])')
+	if [ -z "$rec" ] || [ ! -f "$rec" ] || [ "$n" != 2 ]; then
+		check fleet-captures-verify-against-the-fleet-record 1 "no fleet record ($rec) or not 2 entries ($n)"
+		return 0
+	fi
+	for i in 0 1; do
+		img=$(driver_field "r['fleet']['entries'][$i].get('volume_image') or ''")
+		rm -rf "$WORK/fleet-evidence-$i"
+		mkdir -p "$WORK/fleet-evidence-$i"
+		dir=""
+		if [ -f "$img" ] && debugfs -R "rdump /captures $WORK/fleet-evidence-$i" "$img" >"$WORK/fleet-debugfs-$i.log" 2>&1; then
+			dir=$(find "$WORK/fleet-evidence-$i/captures" -mindepth 1 -maxdepth 1 -type d | LC_ALL=C sort | head -n1)
+		fi
+		rc=0
+		out=$("$cap" verify "${dir:-$WORK/fleet-evidence-$i/none}" --custody-record "$rec" \
+			--custody-versions "$(driver_field "r['fleet']['entries'][$i].get('custody_versions') or ''")" \
+			--fleet-versions "$(driver_field 'r["fleet"]["versions"]')" 2>&1) || rc=$?
+		local ok=1
+		[ "$rc" = 0 ] && grep -q '^VERIFIED .*ANCHORED.*the custody record is the first and only version.*taken from fleet .*the fleet record is the first and only version' <<<"$out" &&
+			ok=0
+		check "fleet-instance-$((i + 1))-verifies-against-the-fleet-record" "$ok" \
+			"$(driver_field "r['fleet']['entries'][$i]['instance_id']"), exit $rc: $(grep -o 'taken from fleet [^;]*' <<<"$out" | head -n1)$(grep -m1 -v '^VERIFIED' <<<"$out" | cut -c1-100)"
+		[ "$i" = 0 ] && firstdir=$dir
+		[ "$i" = 1 ] && secondid=$(driver_field "r['fleet']['entries'][$i]['instance_id']")
+	done
+	rc=0
+	out=$("$cap" verify "${firstdir:-$WORK/none}" --custody-record "$rec" --fleet-entry "$secondid" 2>&1) || rc=$?
+	local other=1
+	[ "$rc" = 1 ] && grep -q 'FAILED anchor:' <<<"$out" && other=0
+	check fleet-capture-against-another-entry-fails "$other" \
+		"exit $rc: $(tail -n1 <<<"$out" | cut -c1-120)"
 }
 
 scenario_hotplug() { hotplug_flow documents; }
