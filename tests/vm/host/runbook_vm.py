@@ -205,41 +205,7 @@ def runbook(args):
         def check(name, ok, detail):
             checks.append([name, bool(ok), str(detail)[:200]])
 
-        check("runbook-execution-success", ex.status == "Success",
-              f"{ex.status} {ex.failure_message}".strip())
-        ran = [r["name"] for r in ex.steps]
-        flow = ["Plan", "CreateVolume", "AttachVolume", "Mount", "Capture", "Unmount", "DetachVolume"]
-        ok_steps = [r["name"] for r in ex.steps if r["status"] == "Success" and r["name"] in flow]
-        check("runbook-flow-steps-succeeded-in-order", ok_steps == flow, " -> ".join(ran))
-        cleanup = [n for n in ran if n.startswith(("Cleanup", "Cancel", "SnapshotInUse"))]
-        check("runbook-no-failure-or-cancel-path", not cleanup, f"clean-up steps run: {cleanup or 'none'}")
-        protection = world.protection()
-        check("instance-protection-restored", protection == before, f"before {before}, after {protection}")
-        cmd = {r["name"]: r for r in ex.steps if r.get("command_status")}
-        for step in ("Mount", "Capture", "Unmount"):
-            r = cmd.get(step, {})
-            check(f"runbook-{step.lower()}-command-success", r.get("command_status") == "Success",
-                  f"{r.get('command_status')} exit {r.get('response_code')}: {r.get('first_line')}")
-        check("runbook-capture-outputs", ex.outputs.get("Capture.Status") == "Success"
-              and ex.outputs.get("Capture.ResponseCode") == 0,
-              f"Capture.Status {ex.outputs.get('Capture.Status')}, ResponseCode {ex.outputs.get('Capture.ResponseCode')}")
-        hotplugged = [h for h in vm.history if h["what"] == "attach"]
-        check("moto-volume-is-the-hotplugged-disk",
-              bool(volume_id) and len(hotplugged) == 1 and volume_id.replace("-", "") in hotplugged[0]["detail"],
-              f"CreateVolume {volume_id}; {hotplugged[0]['detail'] if hotplugged else 'never hot-plugged'}")
-        unplugged = [h for h in vm.history if h["what"] == "detach" and "unplugged" in h["detail"]]
-        check("volume-unplugged-on-detach", len(unplugged) == 1,
-              unplugged[0]["detail"] if unplugged else "never unplugged")
-        snaps = world.snapshots_of(volume_id) if volume_id else []
-        snap = next((s for s in snaps if s["SnapshotId"] == snapshot_id), None)
-        check("evidence-snapshot-completed", snap is not None and snap["State"] == "completed",
-              f"{snapshot_id}: {snap['State'] if snap else 'missing'} of {volume_id}")
-        if snap is not None:
-            perms = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
-            users = [p.get("UserId") for p in perms.get("CreateVolumePermissions", [])]
-            check("evidence-snapshot-shared", world_mod.SECURITY_ACCOUNT in users, f"createVolumePermission {users}")
-        left = [v["VolumeId"] + ":" + v["State"] for v in world.volumes_of(execution_id)]
-        check("no-volume-left-behind", not left, f"volumes of the execution left: {left or 'none'}")
+        run_checks(world, vm, ex, before, check)
         custody(world, ex, args.work, report, check)
         if args.cancel_drill:
             cancel_drill(world, vm, docs, params, before, report, check)
@@ -253,6 +219,54 @@ def runbook(args):
         with open(os.path.join(args.work, "driver.json"), "w") as f:
             json.dump(report, f, indent=1, default=str)
     return 0
+
+
+def run_checks(world, vm, ex, before, check):
+    """What moto's final state and the guest's history say about the single
+    run EX: the flow, the instance's protections, the commands, the volume
+    hot-plugged and unplugged, the evidence snapshot completed and shared,
+    no volume left."""
+    import world as world_mod  # noqa: PLC0415
+
+    ec2 = world.session.client("ec2")
+    volume_id = ex.outputs.get("CreateVolume.VolumeId", "")
+    snapshot_id = ex.outputs.get("SnapshotEvidence.EvidenceSnapshotId", "")
+    execution_id = ex.execution_id
+    check("runbook-execution-success", ex.status == "Success",
+          f"{ex.status} {ex.failure_message}".strip())
+    ran = [r["name"] for r in ex.steps]
+    flow = ["Plan", "CreateVolume", "AttachVolume", "Mount", "Capture", "Unmount", "DetachVolume"]
+    ok_steps = [r["name"] for r in ex.steps if r["status"] == "Success" and r["name"] in flow]
+    check("runbook-flow-steps-succeeded-in-order", ok_steps == flow, " -> ".join(ran))
+    cleanup = [n for n in ran if n.startswith(("Cleanup", "Cancel", "SnapshotInUse"))]
+    check("runbook-no-failure-or-cancel-path", not cleanup, f"clean-up steps run: {cleanup or 'none'}")
+    protection = world.protection()
+    check("instance-protection-restored", protection == before, f"before {before}, after {protection}")
+    cmd = {r["name"]: r for r in ex.steps if r.get("command_status")}
+    for step in ("Mount", "Capture", "Unmount"):
+        r = cmd.get(step, {})
+        check(f"runbook-{step.lower()}-command-success", r.get("command_status") == "Success",
+              f"{r.get('command_status')} exit {r.get('response_code')}: {r.get('first_line')}")
+    check("runbook-capture-outputs", ex.outputs.get("Capture.Status") == "Success"
+          and ex.outputs.get("Capture.ResponseCode") == 0,
+          f"Capture.Status {ex.outputs.get('Capture.Status')}, ResponseCode {ex.outputs.get('Capture.ResponseCode')}")
+    hotplugged = [h for h in vm.history if h["what"] == "attach"]
+    check("moto-volume-is-the-hotplugged-disk",
+          bool(volume_id) and len(hotplugged) == 1 and volume_id.replace("-", "") in hotplugged[0]["detail"],
+          f"CreateVolume {volume_id}; {hotplugged[0]['detail'] if hotplugged else 'never hot-plugged'}")
+    unplugged = [h for h in vm.history if h["what"] == "detach" and "unplugged" in h["detail"]]
+    check("volume-unplugged-on-detach", len(unplugged) == 1,
+          unplugged[0]["detail"] if unplugged else "never unplugged")
+    snaps = world.snapshots_of(volume_id) if volume_id else []
+    snap = next((s for s in snaps if s["SnapshotId"] == snapshot_id), None)
+    check("evidence-snapshot-completed", snap is not None and snap["State"] == "completed",
+          f"{snapshot_id}: {snap['State'] if snap else 'missing'} of {volume_id}")
+    if snap is not None:
+        perms = ec2.describe_snapshot_attribute(SnapshotId=snapshot_id, Attribute="createVolumePermission")
+        users = [p.get("UserId") for p in perms.get("CreateVolumePermissions", [])]
+        check("evidence-snapshot-shared", world_mod.SECURITY_ACCOUNT in users, f"createVolumePermission {users}")
+    left = [v["VolumeId"] + ":" + v["State"] for v in world.volumes_of(execution_id)]
+    check("no-volume-left-behind", not left, f"volumes of the execution left: {left or 'none'}")
 
 
 def member_documents(docs, world):
