@@ -1,10 +1,16 @@
-//! The acquisition's command line (the default action of `capture`).
+//! The acquisition's command line (the default action of `capture`), and
+//! the one place it is read: [`CaptureArgs::plan`] turns it into a typed
+//! [`Plan`], which is all the phases see.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::physical::Roots;
-use crate::spec::SourceSpec;
+use fv_evidence::manifest::Case;
+
+use crate::plan::{HostPlan, OutputPlan, Plan, SourcePlan, WriterPlan};
+use crate::roots::Roots;
+use crate::source::spec::SourceSpec;
 
 /// Acquire physical memory into a hashed, seekable-zstd LiME image with a
 /// manifest, on the forensics volume.
@@ -123,7 +129,7 @@ pub struct CaptureArgs {
     /// Testing: IMDS address (IP:PORT): IMDS's own link-local address or a
     /// loopback test peer, nothing else (capture's only network use must
     /// stay on the host).
-    #[arg(long, hide = true, default_value = crate::imds::ENDPOINT, value_parser = parse_imds_endpoint)]
+    #[arg(long, hide = true, default_value = crate::host::imds::ENDPOINT, value_parser = parse_imds_endpoint)]
     pub imds_endpoint: String,
 
     /// Testing (feature `test-hooks` only): uncompressed bytes per zstd
@@ -139,8 +145,43 @@ pub struct CaptureArgs {
 /// never does). The shipped binary has no such option on its command line
 /// and always reads the host's own `/proc`, `/sys` and `/dev`.
 impl CaptureArgs {
+    /// The typed plan of this command line: the only reading of its flags.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            source: SourcePlan {
+                spec: self.source.clone(),
+                foreign_lime: self.foreign_lime,
+                trust_lime_peer: self.trust_lime_peer,
+                connect_timeout: Duration::from_secs(self.connect_timeout),
+                stall_timeout: Duration::from_secs(self.stall_timeout.max(1)),
+                page_offset: self.page_offset,
+            },
+            output: OutputPlan {
+                root: self.output.clone(),
+                allow_any: self.allow_any_output,
+                volume_id: self.volume_id.clone(),
+                allow_partial: self.allow_partial,
+            },
+            writer: WriterPlan {
+                level: self.level,
+                threads: self.threads,
+                frame_size: self.frame_size(),
+            },
+            host: HostPlan {
+                roots: self.roots(),
+                imds: (!self.no_imds).then(|| self.imds_endpoint.clone()),
+            },
+            case: Case {
+                case_id: self.case_id.clone(),
+                examiner: self.examiner.clone(),
+                note: self.note.clone(),
+            },
+            quiet: self.quiet,
+        }
+    }
+
     /// Where `/proc`, `/sys` and `/dev` are.
-    pub fn roots(&self) -> Roots {
+    fn roots(&self) -> Roots {
         #[cfg(feature = "test-hooks")]
         {
             Roots {
@@ -160,7 +201,7 @@ impl CaptureArgs {
     }
 
     /// Uncompressed bytes per zstd frame, when a test chose them.
-    pub fn frame_size(&self) -> Option<u32> {
+    fn frame_size(&self) -> Option<u32> {
         #[cfg(feature = "test-hooks")]
         {
             self.frame_size
@@ -206,7 +247,7 @@ mod tests {
     /// anywhere but IMDS or loopback.
     #[test]
     fn imds_endpoint_stays_on_the_host() {
-        assert!(super::parse_imds_endpoint(crate::imds::ENDPOINT).is_ok());
+        assert!(super::parse_imds_endpoint(crate::host::imds::ENDPOINT).is_ok());
         assert!(super::parse_imds_endpoint("127.0.0.1:8080").is_ok());
         assert!(super::parse_imds_endpoint("[fd00:ec2::254]:80").is_ok());
         assert!(super::parse_imds_endpoint("203.0.113.7:80").is_err());
