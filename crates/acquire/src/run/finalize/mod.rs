@@ -11,12 +11,13 @@ mod remainder;
 
 use std::time::Duration;
 
-use fv_evidence::manifest::{Case, Manifest, Source, Status};
+use fv_core::fs::Dir;
+use fv_evidence::manifest::{Case, FileEntry, Imds, Manifest, Source, Status};
 
 use super::cleanup::cleanup;
 use super::state::{Acquired, Outcome, OutputState, Preflight, SourceState};
 use crate::error::Error;
-use crate::host::{self, imds};
+use crate::host::{self, ContextJob, imds};
 use crate::output;
 use crate::roots::Roots;
 use crate::source::{Opened, SourceSpec};
@@ -60,14 +61,7 @@ pub(super) fn finalize(
     let mut warnings = pre.warnings;
     warnings.extend(source.warnings);
     warnings.extend(space_warnings);
-    let (mut files, ctx_warnings) = context.wait();
-    warnings.extend(ctx_warnings);
-    let imds = source.imds.map(|id| {
-        let (entries, w) = imds::keep_identity(&cdir, &id);
-        files.extend(entries);
-        warnings.extend(w);
-        id.imds
-    });
+    let (mut files, imds) = context_and_identity(&mut context, source.imds, &cdir, &mut warnings);
 
     // A stream that never produced a record is no image at all.
     if layout.is_empty()
@@ -146,6 +140,26 @@ pub(super) fn finalize(
         dir: cdir.path().to_path_buf(),
         manifest_sha256,
     })
+}
+
+/// The files the context job wrote (waited for) and the IMDS identity's
+/// document and signature, kept in the capture directory; their warnings
+/// join `warnings`.
+fn context_and_identity(
+    context: &mut ContextJob,
+    identity: Option<imds::Identity>,
+    cdir: &Dir,
+    warnings: &mut Vec<String>,
+) -> (Vec<FileEntry>, Option<Imds>) {
+    let (mut files, ctx_warnings) = context.wait();
+    warnings.extend(ctx_warnings);
+    let imds = identity.map(|id| {
+        let (entries, w) = imds::keep_identity(cdir, &id);
+        files.extend(entries);
+        warnings.extend(w);
+        id.imds
+    });
+    (files, imds)
 }
 
 /// The source's detail, with the line a module we loaded ends with (its
