@@ -243,6 +243,85 @@ fn parse_hex(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
+    use super::CaptureArgs;
+    use crate::source::SourceSpec;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        capture: CaptureArgs,
+    }
+
+    fn plan(args: &[&str]) -> crate::plan::Plan {
+        let mut argv = vec!["capture"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().capture.plan()
+    }
+
+    /// Issue 25: the plan is the command line, typed, and nothing else: each
+    /// flag lands in the part of the plan its phase takes.
+    #[test]
+    fn the_plan_holds_every_flag_in_its_part() {
+        let p = plan(&[]);
+        assert_eq!(p.source.spec, SourceSpec::Auto);
+        assert_eq!(p.source.connect_timeout.as_secs(), 60);
+        assert_eq!(p.host.imds.as_deref(), Some(crate::host::imds::ENDPOINT));
+        assert!(p.output.root.is_none() && !p.output.allow_any && !p.quiet);
+        let p = plan(&[
+            "--source",
+            "lime:-",
+            "-o",
+            "/v/captures",
+            "--allow-any-output",
+            "--allow-partial",
+            "--level",
+            "3",
+            "--threads",
+            "2",
+            "--case-id",
+            "C-1",
+            "--examiner",
+            "E",
+            "--note",
+            "N",
+            "--foreign-lime",
+            "--trust-lime-peer",
+            "--no-imds",
+            "--quiet",
+            "--connect-timeout",
+            "5",
+            "--stall-timeout",
+            "0",
+            "--page-offset",
+            "0xffff888000000000",
+        ]);
+        assert_eq!(p.source.spec, SourceSpec::LimeStdin);
+        assert!(p.source.foreign_lime && p.source.trust_lime_peer);
+        assert_eq!(p.source.connect_timeout.as_secs(), 5);
+        // A stall limit of 0 would declare every stream stalled at once.
+        assert_eq!(p.source.stall_timeout.as_secs(), 1);
+        assert_eq!(p.source.page_offset, Some(0xffff_8880_0000_0000));
+        assert_eq!(
+            p.output.root.as_deref(),
+            Some(std::path::Path::new("/v/captures"))
+        );
+        assert!(p.output.allow_any && p.output.allow_partial);
+        assert_eq!(p.writer.level, Some(3));
+        assert_eq!(p.writer.threads.map(|t| t.get()), Some(2));
+        assert_eq!(p.host.imds, None);
+        assert_eq!(p.case.case_id.as_deref(), Some("C-1"));
+        assert_eq!(p.case.examiner.as_deref(), Some("E"));
+        assert_eq!(p.case.note.as_deref(), Some("N"));
+        assert!(p.quiet);
+        let p = plan(&["--volume-id", "vol-0123456789abcdef0"]);
+        assert_eq!(
+            p.output.volume_id.map(|v| v.to_string()).as_deref(),
+            Some("vol-0123456789abcdef0")
+        );
+    }
+
     /// L10: the test option cannot point capture's only network use
     /// anywhere but IMDS or loopback.
     #[test]
