@@ -126,6 +126,7 @@ def sound_entry(w, e):
     body = obj["Body"].read()
     copies = {s["SnapshotId"] for s in w.security_snapshots()}
     return (hashlib.sha256(body).hexdigest() == got["sha256"] and json.loads(body) == got["record"]
+            and got["record_json"].encode() == body
             and got["record"]["instance_id"] == e["instance_id"] and e["custody_copy"] in copies
             and got["record"]["security_snapshot_id"] == e["custody_copy"])
 

@@ -56,6 +56,9 @@ TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "CompletedWithSuccess"
 # The starter role's sessions last an hour at most (member.json MaxSessionDuration):
 # renewed before that while a fleet is followed.
 SESSION_RENEW = 2700
+# A custody record is 5 to 20 KiB; capture verify reads an entry's copy of
+# at most 4 MiB (FLEET-FORMAT).
+RECORD_MAX = 4 << 20
 SIZES = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 ** 4}
 
 
@@ -361,8 +364,12 @@ def custody_record(s3, bucket, account, region, case_id, execution_id):
         obj = s3.get_object(Bucket=bucket, Key=key)
         body = obj["Body"].read()
         record = json.loads(body)
+        text = body.decode("utf-8")
     except Exception as e:  # noqa: BLE001
-        return None, "no custody record s3://%s/%s (%s)" % (bucket, key, str(e)[:200])
+        return None, "no custody record s3://%s/%s, or not JSON in UTF-8 (%s)" % (bucket, key, str(e)[:200])
+    if len(body) > RECORD_MAX:
+        return None, "the custody record s3://%s/%s is %d bytes, over %d: not copied" % (bucket, key, len(body),
+                                                                                          RECORD_MAX)
     note = None
     try:
         listing = s3.list_object_versions(Bucket=bucket, Prefix=key[:-5] + ".")
@@ -373,8 +380,10 @@ def custody_record(s3, bucket, account, region, case_id, execution_id):
                     "refuses it" % (len(versions), ", " + " ".join(others) if others else ""))
     except Exception as e:  # noqa: BLE001
         note = "custody record versions not listed (%s)" % str(e)[:200]
+    # record_json: the object's exact bytes (custody.py writes ASCII JSON),
+    # which sha256 is of; record: the same parsed, for reading.
     return {"bucket": bucket, "key": key, "version_id": obj.get("VersionId"),
-            "sha256": hashlib.sha256(body).hexdigest(), "record": record}, note
+            "sha256": hashlib.sha256(body).hexdigest(), "record_json": text, "record": record}, note
 
 
 def entries_of(state, starters, s3):
