@@ -33,6 +33,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -110,6 +111,7 @@ class FleetWorld:
 
     def stop(self):
         time.sleep = self._sleep
+        shutil.rmtree(self.state, ignore_errors=True)
         self.w.stop()
 
 
