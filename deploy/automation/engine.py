@@ -70,6 +70,9 @@ import types
 
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
+import runcommand  # the SendCommand stand-in, kept apart for size
+from errors import EngineError, StepFailed  # noqa: F401  (engine.EngineError, engine.StepFailed: the API)
+
 ACTIONS = ("aws:executeAwsApi", "aws:waitForAwsResourceProperty", "aws:assertAwsResourceProperty",
            "aws:branch", "aws:executeScript", "aws:runCommand", "aws:sleep", "aws:loop")
 STEP_KEYS = {"name", "action", "inputs", "outputs", "onFailure", "onCancel", "isCritical", "isEnd",
@@ -118,19 +121,6 @@ WAIT_DEFAULT_TIMEOUT = 3600
 SCRIPT_MAX_TIMEOUT = 600
 
 
-class EngineError(Exception):
-    """The runbook uses something this engine does not implement, or is
-    malformed: the run is refused, never approximated."""
-
-
-class StepFailed(Exception):
-    """A step ended unsuccessfully. status: Failed, TimedOut or Cancelled."""
-
-    def __init__(self, message, status="Failed"):
-        super().__init__(message)
-        self.status = status
-
-
 def check_value(what, value):
     """APIVALUE: an output value is at most 512 characters, and an output
     at most 50 values. A value over that is refused: the step fails (what
@@ -148,13 +138,35 @@ def check_value(what, value):
 
 
 class Clock:
-    """Virtual seconds since the execution started."""
+    """Virtual seconds since the execution started. Alone, an execution's
+    clock just adds; under a scheduler (scheduler.py: many executions
+    interleaved in one virtual time) every advance gives the turn to the
+    others until the shared time has caught up. Setting `now` advances to
+    that time (never back)."""
 
-    def __init__(self):
-        self.now = 0.0
+    def __init__(self, scheduler=None, on_advance=None):
+        self.scheduler = scheduler
+        self._now = 0.0
+        self.origin = scheduler.time if scheduler is not None else 0.0
+        self.on_advance = on_advance  # called after each advance (a stop request lands there)
+
+    @property
+    def now(self):
+        return self._now
+
+    @now.setter
+    def now(self, value):
+        self.advance(float(value) - self._now)
 
     def advance(self, seconds):
-        self.now += max(0.0, float(seconds))
+        seconds = max(0.0, float(seconds))
+        if self.scheduler is not None and self.scheduler.current is not None:
+            self.scheduler.sleep(seconds)
+            self._now = max(self._now + seconds, self.scheduler.time - self.origin)
+        else:
+            self._now += seconds
+        if self.on_advance is not None:
+            self.on_advance()
 
 
 def select(document, selector):
@@ -197,7 +209,7 @@ class Execution:
     steps (a record per step run), failure_message."""
 
     def __init__(self, runbook, parameters, session, backend, documents, account_id, region,
-                 execution_id="00000000-0000-4000-8000-000000000001", faults=None):
+                 execution_id="00000000-0000-4000-8000-000000000001", faults=None, scheduler=None):
         if runbook.get("schemaVersion") != "0.3":
             raise EngineError("not an Automation runbook (schemaVersion %r)" % runbook.get("schemaVersion"))
         self.runbook = runbook
@@ -208,7 +220,11 @@ class Execution:
         self.region = region
         self.execution_id = execution_id
         self.faults = faults
-        self.clock = Clock()
+        # SCHEDULER: many executions in one virtual time (scheduler.py);
+        # None: this execution alone.
+        self.clock = Clock(scheduler, on_advance=self._stop_lands)
+        self.stop_requested = False  # StopAutomationExecution (service.py)
+        self._interruptible = False  # the running step is a wait or a sleep
         self.started = datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)
         self.values = {}  # "Step.Output" -> value
         self.steps = []
@@ -315,7 +331,6 @@ class Execution:
         if action == "aws:branch" and any("NextStep" not in c for c in inputs["Choices"]):
             raise EngineError("step %s: every branch choice names its NextStep" % name)
         if action == "aws:runCommand":
-            import runcommand  # kept apart for size; imported late (it imports this module)
             if set(inputs) - runcommand.INPUTS:
                 raise EngineError("step %s: runCommand inputs %s are not implemented"
                                   % (name, sorted(set(inputs) - runcommand.INPUTS)))
@@ -485,6 +500,21 @@ class Execution:
 
     # ---- the run ----------------------------------------------------------------
 
+    def request_stop(self):
+        """StopAutomationExecution (type Cancel) from outside the execution
+        (service.py: the caller, or a cancelled parent). It lands as the
+        drills' cancel does: a wait or a sleep in progress is cancelled at
+        once; any other running step (an API call, a command) ends first and
+        the next step is cancelled "before" its call; then onCancel and the
+        two-minute cancellation workflow (EXECSTATUS, ACTIONS)."""
+        self.stop_requested = True
+
+    def _stop_lands(self):
+        if self.stop_requested and self._interruptible and self._cancel_deadline is None:
+            self._interruptible = False
+            raise StepFailed("the execution was stopped (StopAutomationExecution) while the step waited",
+                             "Cancelled")
+
     def run(self):
         # IAM (iam.py): the start is the caller's (StartAutomationExecution,
         # iam:PassRole), the steps run as AutomationAssumeRole, assumed by
@@ -596,6 +626,8 @@ class Execution:
 
     def _attempt(self, step, record, timeout):
         cancel = self.faults.cancel_during(step["name"]) if self.faults is not None else False
+        if self.stop_requested and not cancel and self._cancel_deadline is None:
+            cancel = "before"  # request_stop: the step had not made its call yet
         if self._cancel_deadline is not None or step["action"] == "aws:loop":
             # Already cancelling: a second StopAutomationExecution changes
             # nothing (the execution is no longer InProgress). A loop is
@@ -712,6 +744,13 @@ class Execution:
                                                          inputs["DesiredValues"]))
 
     def _waitForAwsResourceProperty(self, step, inputs, record, deadline, cancel_now):
+        self._interruptible = True  # a stop lands in the wait (request_stop)
+        try:
+            self._wait(inputs, deadline, cancel_now)
+        finally:
+            self._interruptible = False
+
+    def _wait(self, inputs, deadline, cancel_now):
         # WAIT: poll until the property is one of DesiredValues or the step
         # times out (then onFailure applies, TIMEOUTS).
         if deadline is None:
@@ -810,7 +849,11 @@ class Execution:
         if not m:
             raise EngineError("aws:sleep Duration %r" % inputs["Duration"])
         h, mi, s = (int(x or 0) for x in m.groups())
-        self.clock.advance(h * 3600 + mi * 60 + s)
+        self._interruptible = True  # a stop lands in the sleep (request_stop)
+        try:
+            self.clock.advance(h * 3600 + mi * 60 + s)
+        finally:
+            self._interruptible = False
 
     def _executeScript(self, step, inputs, record, deadline, cancel_now):
         # SCRIPT: Runtime python3.x, Handler, Script; InputPayload is the
@@ -842,7 +885,6 @@ class Execution:
         self._outputs(step, {"Payload": plain(payload)})
 
     def _runCommand(self, step, inputs, record, deadline, cancel_now):
-        import runcommand  # the SendCommand stand-in, kept apart for size
         runcommand.run(self, step, inputs, record, deadline, cancel_now)
 
 

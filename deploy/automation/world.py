@@ -54,6 +54,7 @@ as moto holds them (STAND-IN, see activate_iam).
 import datetime
 import json
 import os
+import weakref
 
 # moto loads thousands of public AMIs per region by default, which makes
 # every world start take seconds; the runbook needs one Linux image.
@@ -78,6 +79,166 @@ TRANSITIONAL = {
 }
 
 
+_ALL_CLIENTS = weakref.WeakSet()
+# Virtual time for the stand-ins whose state changes with time (CopySnapshot
+# pending, request-rate buckets): set by service.AutomationService (its
+# scheduler's time); None: no clock (a lone execution: copies complete at
+# once, as before).
+_CLOCK = {"now": None}
+
+
+def all_clients():
+    """Every Clients of the process (the scheduler carries their principal
+    across switches)."""
+    return list(_ALL_CLIENTS)
+
+
+def set_clock(clock):
+    """CLOCK: a callable giving virtual seconds (service.py), or None. A new
+    clock starts the quotas afresh."""
+    _CLOCK["now"] = clock
+    QUOTAS.reset()
+
+
+def now():
+    """The shared virtual time in seconds, or None."""
+    return _CLOCK["now"]() if _CLOCK["now"] is not None else None
+
+
+# ---- Quotas that bite at fleet size (while a clock runs: service.py) -------------------
+#
+# Each holds while its cause does (not a one-shot fault); each is checked in
+# a botocore hook on every client of the process (the engine's, custody.py's
+# assumed-role sessions, the fleet tool's), before the call reaches moto, so
+# botocore's own retries do not hide it (the stricter reading: Automation
+# retries a throttled step only when its throttling-retry setting is on,
+# UG automation-throttling-retry.html, and never an aws:executeScript).
+#
+# - COPY: "Concurrent snapshot copies per destination Region: 20", not
+#   adjustable (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-resource-quotas.html).
+#   A copy counts while it is pending in the destination account and
+#   Region; the 21st CopySnapshot fails with ResourceLimitExceeded (the EC2
+#   error code for an exceeded resource limit, API reference
+#   errors-overview.html). STAND-IN (EBS timing): moto completes a copy at
+#   once; here a copy stays "pending" (DescribeSnapshots, State and
+#   Progress) for Quotas.copy_seconds of virtual time. How long a copy
+#   takes is not documented (size, changed blocks, distance): 900 s is an
+#   assumption; drills set it.
+# - RATE: EC2 throttles each API per account and Region with a token bucket
+#   and answers RequestLimitExceeded
+#   (https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-throttling.html:
+#   "Each request that you make removes one token from the API's bucket",
+#   refilled every second up to the bucket's size). The per-API sizes for
+#   CreateVolume, CreateSnapshot, CreateSnapshots and CopySnapshot were not
+#   retrieved (design/FACTS.md): UNVERIFIED assumption, Quotas.buckets,
+#   20 tokens refilled at 2 per second, smaller than the page's example
+#   bucket for a non-mutating API (100, refilling 20/s).
+COPY_QUOTA = 20
+THROTTLED = ("CreateVolume", "CreateSnapshot", "CreateSnapshots", "CopySnapshot")
+
+
+class Quotas:
+    def __init__(self):
+        self.copy_seconds = 900.0
+        self.copy_quota = COPY_QUOTA
+        self.buckets = {api: (20.0, 2.0) for api in THROTTLED}  # api -> (size, refill per second)
+        self.reset()
+
+    def reset(self):
+        self.copies = {}  # snapshot_id -> (account, region, done_at)
+        self.tokens = {}  # (account, region, api) -> (tokens, at)
+        self.refused = []  # (api, account, region, code) of every call a quota refused
+
+    def pending_copies(self, account, region, t):
+        return [sid for sid, (a, r, done) in self.copies.items() if (a, r) == (account, region) and t < done]
+
+    def before(self, client, model):
+        t = now()
+        if t is None or model.service_model.service_name != "ec2" or model.name not in THROTTLED:
+            return
+        account = _caller_account(client)
+        region = client.meta.region_name
+        size, refill = self.buckets[model.name]
+        key = (account, region, model.name)
+        tokens, at = self.tokens.get(key, (size, t))
+        tokens = min(size, tokens + (t - at) * refill)
+        if tokens < 1:
+            self.tokens[key] = (tokens, t)
+            self._refuse(model.name, account, region, "RequestLimitExceeded", "Request limit exceeded.")
+        self.tokens[key] = (tokens - 1, t)
+        if model.name == "CopySnapshot":
+            pending = self.pending_copies(account, region, t)
+            if len(pending) >= self.copy_quota:
+                self._refuse(model.name, account, region, "ResourceLimitExceeded",
+                             "You have reached the limit of %d concurrent snapshot copies in %s (%d pending)"
+                             % (self.copy_quota, region, len(pending)))
+
+    def _refuse(self, api, account, region, code, message):
+        self.refused.append((api, account, region, code))
+        raise ClientError({"Error": {"Code": code, "Message": message},
+                           "ResponseMetadata": {"HTTPStatusCode": 400 if code != "RequestLimitExceeded" else 503}},
+                          api)
+
+    def after_copy(self, client, parsed):
+        t = now()
+        if t is None or "SnapshotId" not in parsed:
+            return
+        self.copies[parsed["SnapshotId"]] = (_caller_account(client), client.meta.region_name,
+                                             t + self.copy_seconds)
+
+    def overlay(self, parsed):
+        t = now()
+        if t is None:
+            return
+        for snap in parsed.get("Snapshots", []):
+            copy = self.copies.get(snap["SnapshotId"])
+            if copy and t < copy[2]:
+                snap["State"] = "pending"
+                done = 1 - (copy[2] - t) / self.copy_seconds if self.copy_seconds else 1
+                snap["Progress"] = "%d%%" % max(0, min(99, int(done * 100)))
+
+
+QUOTAS = Quotas()
+
+
+def _caller_account(client):
+    try:
+        p = iam._client_principal(client)
+    except ClientError:
+        return ACCOUNT
+    return p.account if p is not None and p.account else ACCOUNT
+
+
+def _quota_hooks(client):
+    events = client.meta.events
+    events.register("before-call.ec2.*", lambda model, **kw: QUOTAS.before(client, model),
+                    unique_id="fv-quota-before-%d" % id(client))
+    events.register("after-call.ec2.CopySnapshot", lambda parsed, **kw: QUOTAS.after_copy(client, parsed),
+                    unique_id="fv-quota-copy-%d" % id(client))
+    events.register("after-call.ec2.DescribeSnapshots", lambda parsed, **kw: QUOTAS.overlay(parsed),
+                    unique_id="fv-quota-overlay-%d" % id(client))
+
+
+def _wrap_create_client():
+    import botocore.session
+
+    original = botocore.session.Session.create_client
+    if getattr(original, "_fv_quota", False):
+        return
+
+    def create_client(self, service_name, *args, **kwargs):
+        client = original(self, service_name, *args, **kwargs)
+        if service_name == "ec2":
+            _quota_hooks(client)
+        return client
+
+    create_client._fv_quota = True
+    botocore.session.Session.create_client = create_client
+
+
+_wrap_create_client()
+
+
 class Clients:
     """boto3 clients shared by every world of a process: loading botocore's
     service models is what costs (a quarter second per client), so each
@@ -93,6 +254,7 @@ class Clients:
         # IAM (iam.py): whose calls these clients make. None: the one the
         # credentials belong to (the world's administrator for World's own).
         self.principal = None
+        _ALL_CLIENTS.add(self)
         events = self.session.events
         events.register_first("before-call.*.*", lambda **kw: self.world._inject(**kw))
         events.register("before-call.ssm.DescribeInstanceInformation",
@@ -138,6 +300,8 @@ class World:
         self._mock = None
         self.fail_lock = None  # an error code: the next LockSnapshot fails with it
         self.aws_managed_keys = set()  # key IDs KMS reports as AWS managed (aws/ebs)
+        self.unmanaged = set()  # further instances whose agent is not connected (ConnectionLost)
+        self.service = None  # service.AutomationService while one runs
 
     def __enter__(self):
         self.start()
@@ -230,6 +394,9 @@ class World:
             ssm.create_document(Name=name, Content=json.dumps(doc), DocumentType=kind, DocumentFormat="JSON")
 
     def stop(self):
+        if self.service is not None:
+            self.service.stop()
+            self.service = None
         if self._mock is not None:
             iam.deactivate()
             lock_stand_in(None)
@@ -258,13 +425,24 @@ class World:
         # STAND-IN: moto lacks ssm:DescribeInstanceInformation. Request
         # validated by botocore before this hook; answer shaped as the API
         # reference documents InstanceInformation.
+        # before-call hands the serialized request: its JSON body carries
+        # the filter.
+        body = params.get("body") or b"{}"
+        request = json.loads(body.decode() if isinstance(body, bytes) else body) if isinstance(body, (bytes, str)) \
+            else params
         ids = []
-        for f in params.get("InstanceInformationFilterList", []):
+        for f in request.get("InstanceInformationFilterList", []):
             if f["key"] == "InstanceIds":
                 ids += f["valueSet"]
         items = []
-        if self.instance_id in ids or not ids:
-            items.append({"InstanceId": self.instance_id, "PingStatus": "Online" if self.managed else "ConnectionLost",
+        from moto.ec2.models import ec2_backends
+        known = [i.id for r in ec2_backends[ACCOUNT][self.region].reservations.values() for i in r.instances
+                 if i.state != "terminated"]
+        for iid in sorted(known):
+            if ids and iid not in ids:
+                continue
+            online = self.managed if iid == self.instance_id else iid not in self.unmanaged
+            items.append({"InstanceId": iid, "PingStatus": "Online" if online else "ConnectionLost",
                           "PlatformType": "Linux", "PlatformName": "Amazon Linux", "AgentVersion": "3.3.1142.0",
                           "ResourceType": "EC2Instance"})
         return AWSResponse("https://ssm.%s.amazonaws.com/" % self.region, 200, {}, None), \
@@ -502,6 +680,29 @@ def _refusing_delete(original):
     return delete_snapshot
 
 
+def _refusing_attach(original):
+    """STAND-IN: moto 5.2.5's AttachVolume overwrites an instance's device
+    mapping and re-attaches an attached volume. EC2 refuses both (API
+    reference, errors-overview.html: "VolumeInUse: The specified EBS volume
+    is attached to an instance", and InvalidParameterValue for a device
+    name in use, "Attachment point ... is already in use"): two executions
+    planning the same free device on one instance collide, as on AWS."""
+
+    def attach_volume(self, volume_id, instance_id, device_path, delete_on_termination=False):
+        from moto.ec2.exceptions import EC2ClientError
+
+        volume = self.get_volume(volume_id)
+        if volume is not None and volume.attachment is not None:
+            raise EC2ClientError("VolumeInUse", "%s is already attached to an instance" % volume_id)
+        instance = self.get_instance(instance_id)
+        if instance is not None and device_path in instance.block_device_mapping:
+            raise EC2ClientError("InvalidParameterValue", "Invalid value '%s' for unixDevice. Attachment point %s "
+                                 "is already in use" % (device_path, device_path))
+        return original(self, volume_id, instance_id, device_path, delete_on_termination)
+
+    return attach_volume
+
+
 def _refusing_standby(original):
     # STAND-IN: EnterStandby below the minimum (module docstring).
     def enter_standby_instances(self, group_name, instance_ids, should_decrement):
@@ -527,14 +728,15 @@ def lock_stand_in(world):
 
     if world is None:
         if _LOCK["saved"] is not None:
-            EBSBackend.delete_snapshot, EBSBackend.create_snapshots, AutoScalingBackend.enter_standby_instances = \
-                _LOCK["saved"]
+            EBSBackend.delete_snapshot, EBSBackend.create_snapshots, AutoScalingBackend.enter_standby_instances, \
+                EBSBackend.attach_volume = _LOCK["saved"]
             del EC2Response.lock_snapshot, EC2Response.describe_locked_snapshots
         _LOCK.update(world=None, saved=None)
         return
     if _LOCK["saved"] is None:
         _LOCK["saved"] = (EBSBackend.delete_snapshot, EBSBackend.create_snapshots,
-                          AutoScalingBackend.enter_standby_instances)
+                          AutoScalingBackend.enter_standby_instances, EBSBackend.attach_volume)
+        EBSBackend.attach_volume = _refusing_attach(_LOCK["saved"][3])
         AutoScalingBackend.enter_standby_instances = _refusing_standby(_LOCK["saved"][2])
         EBSBackend.delete_snapshot = _refusing_delete(_LOCK["saved"][0])
         EBSBackend.create_snapshots = _excluding_create_snapshots(_LOCK["saved"][1])
