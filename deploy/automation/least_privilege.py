@@ -1,5 +1,5 @@
 """Least privilege of the rendered templates, proven by the IAM evaluator
-(iam.py) instead of by the statements' spelling: for each role and resource
+(deploy/automation/iam/) instead of by the statements' spelling: for each role and resource
 policy, what the runbook needs is allowed and the broader call next to it
 is denied (deploy review H2, H3, W2, B1; issue 13; issue 20 F1, F4, S13).
 
