@@ -6,9 +6,8 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{
-    Frame, FrameCursor, FrameError, ReadError, SeekTable, TABLE_CHUNK, decode_frame, new_dctx,
-};
+use super::frame::{Frame, FrameError, ReadError, TABLE_CHUNK, decode_frame, new_dctx};
+use super::table::{FrameCursor, SeekTable};
 
 /// Frames queued per decoding thread: enough to keep every core busy while
 /// the caller consumes frames in order.
