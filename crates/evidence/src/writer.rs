@@ -35,6 +35,11 @@
 //! asks the writer to raise it while it mostly waits for the disk and lower
 //! it when the CPUs are the bound. Measurements and reasons:
 //! `docs/performance.md`.
+//!
+//! Files: this one holds [`ImageWriter`] (start, write, recover, finish);
+//! `options.rs` the options, their limits and what they cost in memory and
+//! disk; `error.rs` [`WriterError`]; `pipeline.rs` the threads; `entries.rs`
+//! the seek-table entries; `sys.rs` the calls below the standard library.
 
 mod entries;
 mod error;
