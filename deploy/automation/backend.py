@@ -59,6 +59,14 @@ class CommandRequest:
     execution_timeout: int  # seconds: the document's timeoutSeconds after substitution
     delivery_timeout: int  # seconds: the step's TimeoutSeconds input (SendCommand default 3600)
     cancel_after: float = None  # seconds into the invocation when SSM cancels it, or None
+    # Under a scheduler (many executions in one virtual time), the engine
+    # lets the backend spend the invocation's virtual time itself:
+    # wait(seconds) advances it (others run meanwhile) and returns how many
+    # seconds in the execution was stopped (StopAutomationExecution: the
+    # backend then ends the invocation as cancelled then, as cancel_after
+    # does), or None. A backend that ignores it is told of a stop only
+    # after the invocation ended (the VM backend: real time).
+    wait: object = None
 
 
 @dataclasses.dataclass
@@ -160,6 +168,18 @@ class ScriptedBackend(InstanceBackend):
 
     def run_command(self, request):
         o = self._next(request.document_name)
+        if request.wait is not None and request.cancel_after is None:
+            natural = float(request.delivery_timeout) if o.kind == "undelivered" else \
+                float(request.execution_timeout) if o.kind == "timeout" else min(o.duration, request.execution_timeout)
+            stopped = request.wait(natural)
+            if stopped is not None:
+                # Stopped mid-invocation: SSM cancels the command, the agent
+                # SIGKILLs it (a command never picked up did nothing).
+                if o.kind != "undelivered":
+                    self._effect(request.document_name, request.parameters.get("VolumeId", ""), "killed")
+                result = CommandResult("Cancelled", -1, "", "", float(stopped))
+                self.calls.append((request.document_name, dict(request.parameters), result.status))
+                return result
         vol = request.parameters.get("VolumeId", "")
         verdict = VERDICT.get(request.document_name, request.document_name + ": OK").format(vol=vol)
         if o.kind == "undelivered":

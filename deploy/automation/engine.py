@@ -626,7 +626,7 @@ class Execution:
 
     def _attempt(self, step, record, timeout):
         cancel = self.faults.cancel_during(step["name"]) if self.faults is not None else False
-        if self.stop_requested and not cancel:
+        if self.stop_requested and not cancel and self._cancel_deadline is None:
             cancel = "before"  # request_stop: the step had not made its call yet
         if self._cancel_deadline is not None or step["action"] == "aws:loop":
             # Already cancelling: a second StopAutomationExecution changes

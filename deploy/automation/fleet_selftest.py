@@ -282,6 +282,14 @@ def test_copy_quota_and_rates():
         check("copy: once the copies complete, a copy is accepted again", again is None and states == {"completed"},
               (again, states))
         ec2 = f.w.session.client("ec2")
+        az = f.w.region + "a"
+        v1, v2 = (ec2.create_volume(AvailabilityZone=az, Size=1)["VolumeId"] for _ in range(2))
+        ec2.attach_volume(VolumeId=v1, InstanceId=f.w.instance_id, Device="/dev/sdf")
+        same_device = refused(lambda: ec2.attach_volume(VolumeId=v2, InstanceId=f.w.instance_id, Device="/dev/sdf"))
+        again = refused(lambda: ec2.attach_volume(VolumeId=v1, InstanceId=f.w.instance_id, Device="/dev/sdg"))
+        check("devices: a device name in use is refused (InvalidParameterValue), an attached volume too "
+              "(VolumeInUse)", (same_device, again) == ("InvalidParameterValue", "VolumeInUse"), (same_device, again))
+        f.svc.sleep(60)  # the CreateVolume bucket full again
         codes = [refused(lambda: ec2.create_volume(AvailabilityZone=f.w.region + "a", Size=1)) for _ in range(22)]
         check("rate: CreateVolume beyond its bucket fails with RequestLimitExceeded (20 at once, then refused)",
               codes[:20] == [None] * 20 and codes[20:] == ["RequestLimitExceeded"] * 2, codes)
@@ -330,9 +338,42 @@ def test_real_runbook_central():
         f.stop()
 
 
+def test_stop_mid_command():
+    """StopAutomationExecution while the capture command runs: SSM cancels
+    the command (the scripted instance is SIGKILLed mid-capture), the step
+    ends Cancelled and the runbook's onCancel path hands the partial image
+    over; a stop during a wait lands in the wait (test_cancel)."""
+    import backend as backend_mod
+    f = Fleet(security=True)
+    try:
+        docs = run_mod.rendered_documents()
+        f.w.create_documents(docs)
+        instance = backend_mod.ScriptedBackend({"Forensics-CaptureMemory": backend_mod.Outcome(duration=3600)})
+        f.svc.backend = instance
+        params = {k: [v] for k, v in f.w.parameters(SecurityAccountId=accounts.SECURITY).items()}
+        eid = f.ssm.start_automation_execution(DocumentName=run_mod.RUNBOOK, Parameters=params)[
+            "AutomationExecutionId"]
+        ex = f.svc.executions[eid].ex
+        while not any(r["name"] == "Capture" for r in ex.steps) and f.svc.scheduler.time < 7200:
+            f.svc.sleep(10)
+        f.svc.sleep(100)
+        at = f.svc.scheduler.time
+        f.ssm.stop_automation_execution(AutomationExecutionId=eid)
+        f.svc.run()
+        capture = next((r for r in ex.steps if r["name"] == "Capture"), {})
+        landed = capture.get("end", 1e9) - (at - ex.clock.origin)
+        check("stop: a stop during the capture command cancels it when it lands (not after its hour); the "
+              "killed capture's partial image is what the onCancel path handles",
+              ex.status == "Cancelled" and capture.get("status") == "Cancelled" and landed < 10
+              and set(instance.evidence.values()) & {"killed", "partial"},
+              (ex.status, capture.get("status"), landed, instance.evidence))
+    finally:
+        f.stop()
+
+
 def run_all():
     for t in (test_scheduler, test_rate_control, test_error_budget, test_cancel, test_validation,
-              test_automation_quota, test_copy_quota_and_rates, test_real_runbook_central):
+              test_automation_quota, test_copy_quota_and_rates, test_real_runbook_central, test_stop_mid_command):
         try:
             t()
         except Exception as e:  # noqa: BLE001  (a crash is a failure, reported)

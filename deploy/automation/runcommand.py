@@ -81,7 +81,8 @@ def run(ex, step, inputs, record, deadline, cancel_now):
     result = ex.backend.run_command(CommandRequest(
         document_name=name, document=document, parameters=params, instance_id=instance_ids[0],
         execution_timeout=int(execution_timeout), delivery_timeout=delivery,
-        cancel_after=1.0 if cancel_now else None))
+        cancel_after=1.0 if cancel_now else None,
+        wait=_waiter(ex, deadline) if ex.clock.scheduler is not None and not cancel_now else None))
     end = start + result.duration
     if deadline is not None and end > deadline:
         # RUNCMD/TIMEOUTS: the step times out; nothing cancels the invocation.
@@ -99,9 +100,33 @@ def run(ex, step, inputs, record, deadline, cancel_now):
     record["command_status"] = result.status
     record["response_code"] = result.response_code
     record["first_line"] = (result.stdout.split("\n", 1)[0])[:200]
+    if result.status == "Cancelled" and ex.stop_requested and not cancel_now:
+        # StopAutomationExecution cancelled the command (engine.request_stop).
+        raise StepFailed("the execution was stopped while %s ran: command %s Cancelled" % (step["name"], name),
+                         "Cancelled")
     if result.status != "Success" and not cancel_now:
         raise StepFailed("command %s %s (exit %s): %s" % (name, result.status, result.response_code,
                                                           record["first_line"]))
+
+
+def _waiter(ex, deadline):
+    """CommandRequest.wait under a scheduler: the invocation's virtual time
+    passes in slices, so a StopAutomationExecution landing meanwhile is seen
+    when it lands (then: seconds into the invocation); never past the
+    step's deadline (what is left then is the pending command's)."""
+
+    def wait(seconds):
+        t0 = ex.clock.now
+        limit = seconds if deadline is None else min(seconds, max(0.0, deadline - t0))
+        while limit - (ex.clock.now - t0) > 1e-6:
+            if ex.stop_requested and ex._cancel_deadline is None:
+                return ex.clock.now - t0
+            ex.clock.advance(min(5.0, limit - (ex.clock.now - t0)))
+        if ex.stop_requested and ex._cancel_deadline is None and ex.clock.now - t0 < seconds:
+            return ex.clock.now - t0
+        return None
+
+    return wait
 
 
 def _invocation(ex, command_id, instance_id, document, result):

@@ -680,6 +680,29 @@ def _refusing_delete(original):
     return delete_snapshot
 
 
+def _refusing_attach(original):
+    """STAND-IN: moto 5.2.5's AttachVolume overwrites an instance's device
+    mapping and re-attaches an attached volume. EC2 refuses both (API
+    reference, errors-overview.html: "VolumeInUse: The specified EBS volume
+    is attached to an instance", and InvalidParameterValue for a device
+    name in use, "Attachment point ... is already in use"): two executions
+    planning the same free device on one instance collide, as on AWS."""
+
+    def attach_volume(self, volume_id, instance_id, device_path, delete_on_termination=False):
+        from moto.ec2.exceptions import EC2ClientError
+
+        volume = self.get_volume(volume_id)
+        if volume is not None and volume.attachment is not None:
+            raise EC2ClientError("VolumeInUse", "%s is already attached to an instance" % volume_id)
+        instance = self.get_instance(instance_id)
+        if instance is not None and device_path in instance.block_device_mapping:
+            raise EC2ClientError("InvalidParameterValue", "Invalid value '%s' for unixDevice. Attachment point %s "
+                                 "is already in use" % (device_path, device_path))
+        return original(self, volume_id, instance_id, device_path, delete_on_termination)
+
+    return attach_volume
+
+
 def _refusing_standby(original):
     # STAND-IN: EnterStandby below the minimum (module docstring).
     def enter_standby_instances(self, group_name, instance_ids, should_decrement):
@@ -705,14 +728,15 @@ def lock_stand_in(world):
 
     if world is None:
         if _LOCK["saved"] is not None:
-            EBSBackend.delete_snapshot, EBSBackend.create_snapshots, AutoScalingBackend.enter_standby_instances = \
-                _LOCK["saved"]
+            EBSBackend.delete_snapshot, EBSBackend.create_snapshots, AutoScalingBackend.enter_standby_instances, \
+                EBSBackend.attach_volume = _LOCK["saved"]
             del EC2Response.lock_snapshot, EC2Response.describe_locked_snapshots
         _LOCK.update(world=None, saved=None)
         return
     if _LOCK["saved"] is None:
         _LOCK["saved"] = (EBSBackend.delete_snapshot, EBSBackend.create_snapshots,
-                          AutoScalingBackend.enter_standby_instances)
+                          AutoScalingBackend.enter_standby_instances, EBSBackend.attach_volume)
+        EBSBackend.attach_volume = _refusing_attach(_LOCK["saved"][3])
         AutoScalingBackend.enter_standby_instances = _refusing_standby(_LOCK["saved"][2])
         EBSBackend.delete_snapshot = _refusing_delete(_LOCK["saved"][0])
         EBSBackend.create_snapshots = _excluding_create_snapshots(_LOCK["saved"][1])

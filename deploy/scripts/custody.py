@@ -26,6 +26,15 @@ step runs again: a later round handles only the snapshots marked pending or
 waiting, and writes a further record naming the first (never overwriting
 it). A "waiting" snapshot still pending in a later round means the wait
 timed out: every still pending disk is then given up, and the record says so.
+
+EBS copies at most 20 snapshots at once into a Region (ResourceLimitExceeded
+beyond that), and every member account and region of a fleet copies into the
+security account's: copy_snapshot waits and retries within the round
+(QUOTA_WAITS, at most QUOTA_BUDGET of the step's 600 s). A memory snapshot
+still refused ends the round with nothing written (Round "queued",
+Pending=yes), so CustodyRounds runs it again; a disk still refused waits for
+the next round like a pending one. Round LAST_ROUND (the loop's
+MaxIterations) gives up whatever is still refused or pending, and says so.
 """
 
 import datetime

@@ -56,6 +56,10 @@ TERMINAL = {"Success", "Failed", "Cancelled", "TimedOut", "CompletedWithSuccess"
 # The starter role's sessions last an hour at most (member.json MaxSessionDuration):
 # renewed before that while a fleet is followed.
 SESSION_RENEW = 2700
+UNREADABLE_LOOKS = 20
+# A custody record is 5 to 20 KiB; capture verify reads an entry's copy of
+# at most 4 MiB (FLEET-FORMAT).
+RECORD_MAX = 4 << 20
 SIZES = {"B": 1, "KiB": 1024, "MiB": 1024 ** 2, "GiB": 1024 ** 3, "TiB": 1024 ** 4}
 
 
@@ -303,7 +307,7 @@ def start_all(state, starters, out):
 
 def follow(state, starters, out, sleep, poll):
     """Until every parent is in a final state; a line per change."""
-    last = None
+    last, unreadable = None, {}
     while True:
         line, running = [], 0
         for s in state["starts"]:
@@ -313,9 +317,19 @@ def follow(state, starters, out, sleep, poll):
                 ex = starters.get(s["account"], s["region"]).client("ssm").get_automation_execution(
                     AutomationExecutionId=s["parent"])["AutomationExecution"]
                 status = ex["AutomationExecutionStatus"]
+                # ProgressCounters: a rate-controlled parent's children so far
+                # (API_AutomationExecution).
+                p = ex.get("ProgressCounters") or {}
+                done = sum(p.get(k, 0) for k in ("SuccessSteps", "FailedSteps", "CancelledSteps", "TimedOutSteps"))
+                if p.get("TotalSteps"):
+                    status += " %d/%d done, %d failed" % (done, p["TotalSteps"], done - p.get("SuccessSteps", 0))
+                unreadable[s["parent"]] = 0
             except Exception as e:  # noqa: BLE001  (said, and tried again at the next look)
                 status = "unreadable (%s)" % str(e)[:80]
-            if status not in TERMINAL:
+                unreadable[s["parent"]] = unreadable.get(s["parent"], 0) + 1
+            # A parent unreadable UNREADABLE_LOOKS times in a row is given up
+            # here (the report says it could not be read; --resume tries again).
+            if status.split(" ")[0] not in TERMINAL and unreadable.get(s["parent"], 0) < UNREADABLE_LOOKS:
                 running += 1
             line.append("%s/%s %s" % (s["account"], s["region"], status))
         if line != last:
@@ -361,8 +375,12 @@ def custody_record(s3, bucket, account, region, case_id, execution_id):
         obj = s3.get_object(Bucket=bucket, Key=key)
         body = obj["Body"].read()
         record = json.loads(body)
+        text = body.decode("utf-8")
     except Exception as e:  # noqa: BLE001
-        return None, "no custody record s3://%s/%s (%s)" % (bucket, key, str(e)[:200])
+        return None, "no custody record s3://%s/%s, or not JSON in UTF-8 (%s)" % (bucket, key, str(e)[:200])
+    if len(body) > RECORD_MAX:
+        return None, "the custody record s3://%s/%s is %d bytes, over %d: not copied" % (bucket, key, len(body),
+                                                                                          RECORD_MAX)
     note = None
     try:
         listing = s3.list_object_versions(Bucket=bucket, Prefix=key[:-5] + ".")
@@ -373,8 +391,10 @@ def custody_record(s3, bucket, account, region, case_id, execution_id):
                     "refuses it" % (len(versions), ", " + " ".join(others) if others else ""))
     except Exception as e:  # noqa: BLE001
         note = "custody record versions not listed (%s)" % str(e)[:200]
+    # record_json: the object's exact bytes (custody.py writes ASCII JSON),
+    # which sha256 is of; record: the same parsed, for reading.
     return {"bucket": bucket, "key": key, "version_id": obj.get("VersionId"),
-            "sha256": hashlib.sha256(body).hexdigest(), "record": record}, note
+            "sha256": hashlib.sha256(body).hexdigest(), "record_json": text, "record": record}, note
 
 
 def entries_of(state, starters, s3):
