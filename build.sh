@@ -409,6 +409,10 @@ run_tests() {
 	# issue 21: the member account's admin attacks custody, every call evaluated by deploy/automation/iam/.
 	say "custody attacked: deploy/automation/attacker_drills.py"
 	"$TOP/deploy/automation.sh" python "$TOP/deploy/automation/attacker_drills.py"
+	# issue 24: fleets: 30 instances at concurrency 10 through fleet.py, the error
+	# budget, the copy quota, a failing account or region, a cancelled parent.
+	say "fleets, executed: deploy/automation/fleet_drills.py"
+	"$TOP/deploy/automation.sh" python "$TOP/deploy/automation/fleet_drills.py"
 	check_reproducible
 	say "all checks passed"
 }
