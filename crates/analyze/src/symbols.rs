@@ -48,6 +48,9 @@ const KALLSYMS_MAX: u64 = 32 << 20;
 const VERSION_MAX: u64 = 64 << 10;
 /// Most bytes of `context/vmcoreinfo-kcore` (the kernel keeps one page).
 const VMCOREINFO_MAX: u64 = 1 << 20;
+/// Volatility 3's stock hidden-module carving and the upstream defect that
+/// makes it refuse this table (docs/analyst.md, "linux.hidden_modules").
+const HIDDEN_MODULES_NOTE: &str = "Volatility's stock hidden-module carving (2.11.0 linux.hidden_modules, 2.28.2 linux.malware.hidden_modules) refuses every table dwarf2json did not make, this one included: its check is inverted twice (volatility3/framework/plugins/linux/malware/hidden_modules.py lines 34-36 in 2.28.2, linux/hidden_modules.py 235-237 in 2.11.0: the validator returns True for the tables it means to refuse, and the plugin raises when verify_table_versions reports no invalid table, which it reports for every table of another producer)";
 /// Most bytes of `taint_flags` read to fit its count (20 entries of 3
 /// bytes in every kernel).
 const TAINT_FLAGS_MAX: u64 = 64 << 10;
@@ -283,6 +286,10 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         vmlinux,
         modules: &ctx.modules,
         kallsyms: ks,
+        extra_symbols: ctx
+            .vmcoreinfo
+            .as_ref()
+            .map_or(&[][..], |v| v.symbols.as_slice()),
         banner,
         kernel_offset,
         arch,
@@ -294,6 +301,7 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     })?;
     let mut isf = isf;
     let taint_flags = fit_taint_flags(&c, &mut isf, arch, ctx.vmcoreinfo.as_ref(), kernel_offset)?;
+    let markers = add_kallsyms_markers(&c, &mut isf, arch, ctx.vmcoreinfo.as_ref(), kernel_offset)?;
     progress.stage("finding the banner in the image");
     let banner_at = find_banner(
         &c,
@@ -380,16 +388,41 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     if let Some(n) = taint_flags {
         line("taint_flags", format!("{n} entries read from the image"));
     }
+    if !report.extra_symbols.is_empty() {
+        line(
+            "from vmcoreinfo",
+            format!(
+                "{} (not in kallsyms: the kallsyms tables)",
+                report.extra_symbols.join(", ")
+            ),
+        );
+    }
+    if let Some(m) = markers {
+        line("kallsyms_markers", m);
+    }
     if report.percpu_typed > 0 {
         line(
             "per-cpu typed",
             format!("{} (from BTF)", report.percpu_typed),
         );
     }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if ctx.vmcoreinfo.as_ref().is_some_and(|v| v.pgtable_l5) {
         line(
             "note",
             "the kernel ran with 5-level page tables (LA57): Volatility 3 through 2.28 translates only 4 levels".into(),
+        );
+    }
+    if arch == Arch::X86_64 {
+        line(
+            "note",
+            format!(
+                "{HIDDEN_MODULES_NOTE}: run `vol -p <volume>/volatility -s {} -f memory.lime fv.hidden_modules`, the same carving with the check put right",
+                dir.display()
+            ),
         );
     }
     if arch == Arch::Aarch64 {
@@ -398,10 +431,6 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             "upstream Volatility 3 has no Linux arm64 support yet (draft PR #1088); the table is for forks that do".into(),
         );
     }
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
     line(
         "next",
         format!(
@@ -565,6 +594,99 @@ fn fit_taint_flags(
 /// product sizes an allocation (security review S9: up to 2^48 bytes).
 fn taint_flags_len(size: u64, count: u64) -> Option<u64> {
     size.checked_mul(count).filter(|&n| n <= TAINT_FLAGS_MAX)
+}
+
+/// `kallsyms_markers`, the one table of the kernel's own symbol table that
+/// neither kallsyms nor VMCOREINFO lists (linux.kallsyms and
+/// linux.pscallstack read it): `scripts/kallsyms.c` writes it right after
+/// `kallsyms_names`, aligned to 8, so walking the names in the image
+/// (`kallsyms_num_syms` of them) gives its address and its content. It is
+/// added only when the image's table there equals the walk's, entry for
+/// entry. Returns what happened, for the report.
+fn add_kallsyms_markers(
+    c: &Capture,
+    isf: &mut fv_symbols::Table,
+    arch: Arch,
+    info: Option<&vmcoreinfo::VmcoreInfo>,
+    kernel_offset: u64,
+) -> Result<Option<String>, Error> {
+    let syms = &isf.symbols;
+    if syms.contains_key("kallsyms_markers") {
+        return Ok(None);
+    }
+    let (Some(names), Some(num_at)) = (
+        syms.get("kallsyms_names").map(|s| s.address),
+        syms.get("kallsyms_num_syms").map(|s| s.address),
+    ) else {
+        return Ok(None);
+    };
+    let at = |link: u64| phys_of(arch, info, link.wrapping_add(kernel_offset));
+    let mut reader = open_image(c)?;
+    let Some(n) = read_kernel(c, &mut reader, at(num_at), 4)? else {
+        return Ok(Some(
+            "left out: kallsyms_num_syms is not in the image".into(),
+        ));
+    };
+    let num = u32::from_le_bytes([n[0], n[1], n[2], n[3]]);
+    if num == 0 || num > 4_000_000 {
+        return Ok(Some(format!(
+            "left out: kallsyms_num_syms reads {num} in the image"
+        )));
+    }
+    // The names take ~13 bytes a symbol: read 1 MiB, then more, up to 64 MiB
+    // or the end of the captured range.
+    let mut len: u64 = 1 << 20;
+    let walked = loop {
+        let room = at(names).and_then(|p| {
+            c.manifest
+                .ranges
+                .iter()
+                .find(|r| p >= r.start && p <= r.end)
+                .map(|r| r.end - p + 1)
+        });
+        let Some(room) = room else {
+            return Ok(Some("left out: kallsyms_names is not in the image".into()));
+        };
+        let want = len.min(room);
+        let Some(buf) = read_kernel(c, &mut reader, at(names), want as usize)? else {
+            return Ok(Some("left out: kallsyms_names is not in the image".into()));
+        };
+        if let Some(w) = fv_symbols::kallsyms::walk_names(&buf, num) {
+            break w;
+        }
+        if want < len || len >= 64 << 20 {
+            return Ok(Some(format!(
+                "left out: the {num} names of kallsyms_names do not end within {want} bytes of the image"
+            )));
+        }
+        len *= 2;
+    };
+    let (end, want) = walked;
+    let markers = (names + end as u64).next_multiple_of(8);
+    let got = read_kernel(c, &mut reader, at(markers), want.len() * 4)?.map(|b| {
+        b.chunks_exact(4)
+            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+            .collect::<Vec<u32>>()
+    });
+    if got.as_ref() != Some(&want) {
+        return Ok(Some(format!(
+            "left out: the image's table after kallsyms_names ({markers:#x}) is not the {} markers of its {num} names",
+            want.len()
+        )));
+    }
+    isf.symbols.insert(
+        "kallsyms_markers".into(),
+        fv_symbols::Symbol {
+            address: markers,
+            ty: Some(serde_json::json!({"kind": "array", "count": want.len(),
+                     "subtype": {"kind": "base", "name": "unsigned int"}})),
+            constant_data: None,
+        },
+    );
+    Ok(Some(format!(
+        "{markers:#x}, after kallsyms_names: {} entries for {num} symbols, each equal to the image's",
+        want.len()
+    )))
 }
 
 /// Confirms the banner is in the image: first at `linux_banner`'s

@@ -63,6 +63,11 @@ pub struct Inputs<'a> {
     pub modules: &'a [(String, Vec<u8>)],
     /// `context/kallsyms`.
     pub kallsyms: &'a [u8],
+    /// Symbols kallsyms may not list, at runtime addresses: VMCOREINFO's
+    /// `SYMBOL(...)` lines. Only the kallsyms tables (`kallsyms_*`, which
+    /// `scripts/kallsyms.c` leaves out before 6.x) are taken, and only when
+    /// kallsyms does not have them.
+    pub extra_symbols: &'a [(String, u64)],
     /// `context/version` (`/proc/version`: the `linux_banner` text).
     pub banner: &'a [u8],
     /// The KASLR slide (`KERNELOFFSET`).
@@ -96,6 +101,8 @@ pub struct Report {
     pub modules_skipped: Vec<(String, String)>,
     /// Per-CPU variables typed from BTF's DATASEC.
     pub percpu_typed: usize,
+    /// Symbols added from [`Inputs::extra_symbols`] (not in kallsyms).
+    pub extra_symbols: Vec<String>,
     /// `linux_banner`'s runtime address (for checking the banner in the image).
     pub linux_banner_runtime: u64,
 }
@@ -420,6 +427,28 @@ fn place_symbols(inp: &Inputs<'_>, report: &mut Report) -> Result<BTreeMap<Strin
                 }
             }
         }
+    }
+    for (name, runtime) in inp.extra_symbols {
+        // Only the kallsyms tables: VMCOREINFO's other SYMBOL()s include
+        // macros that are no symbol (x86_64's `swapper_pg_dir` is
+        // `init_top_pgt`, `node_online_map` a member of `node_states`,
+        // `vmemmap` a constant), which kallsyms rightly does not list.
+        if !name.starts_with("kallsyms_") || out.contains_key(name) {
+            continue;
+        }
+        let address = if *runtime >= text {
+            runtime.wrapping_sub(inp.kernel_offset)
+        } else {
+            *runtime
+        };
+        out.insert(
+            name.clone(),
+            Placed {
+                address,
+                global: true,
+            },
+        );
+        report.extra_symbols.push(name.clone());
     }
     if let Some(b) = find("linux_banner") {
         report.linux_banner_runtime = b;
