@@ -68,6 +68,8 @@
 #   REFRESH     1: make dwarf2json's table again too (default: reuse it)
 #   OURS_TABLE  use this table as ours instead of running `capture symbols`
 #               (e.g. one made by another build)
+#   RESUME      1: skip the plugins that already ran with both tables (a run
+#               stopped, or one whose tables have not changed since)
 #   REPORT_ONLY 1: only write the report from the runs already there (of a
 #               run still going, or stopped: plugins not run yet are left out)
 #
@@ -225,6 +227,9 @@ for v in $VERSIONS; do
     while read -r v p dep needs; do
         { [ "$dep" = no ] && [ "$needs" = - ]; } || continue
         if [ -n "${PLUGINS:-}" ] && [[ " $PLUGINS " != *" $p "* ]]; then continue; fi
+        if [ "${RESUME:-0}" = 1 ] && [ -f "$WORKDIR/runs/$v/ours/$p.rc" ] && [ -f "$WORKDIR/runs/$v/theirs/$p.rc" ]; then
+            continue
+        fi
         rm -f "$WORKDIR/runs/$v/relabelled/$p".*
         for table in ours theirs; do
             say "$v $p with $table table"
