@@ -258,9 +258,11 @@ assemble_volume() {
 	# SSM documents and their scripts, rendered from deploy/ (one source of truth).
 	"$TOP/deploy/render.sh" "$DIST/deploy" >&2
 	cp -R "$DIST/deploy/ssm/." "$vol/ssm/"
-	# The analyst's Volatility 3 layer (vol -p volatility -f memory.lime.zst).
-	mkdir -p "$vol/volatility"
+	# The analyst's Volatility 3 plugin directory (vol -p volatility): the
+	# layer for memory.lime.zst and fv.hidden_modules (issue 26).
+	mkdir -p "$vol/volatility/fv"
 	install -m 0644 "$TOP/volatility/fv_zstd_seekable.py" "$vol/volatility/"
+	install -m 0644 "$TOP/volatility/fv/hidden_modules.py" "$vol/volatility/fv/"
 
 	cat >"$vol/forensics-volume.json" <<EOF
 {

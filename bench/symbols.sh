@@ -64,7 +64,7 @@ for t in apt-get dpkg-deb xz python3; do
     command -v "$t" >/dev/null || die 2 "$t is missing"
 done
 
-RELEASE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["kernel"]["kernel_release"])' \
+RELEASE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["host"]["kernel_release"])' \
     "$CAPDIR/manifest.json" 2>/dev/null) || RELEASE=$(awk '{print $3}' "$CAPDIR/context/uname")
 [ -n "$RELEASE" ] || die 1 "cannot read the kernel release from $CAPDIR"
 FV_CACHE=${FV_CACHE:-/var/cache/forensics-volume}

@@ -10,7 +10,8 @@ frame boundary) is captured by the real `capture` binary (FV_CAPTURE) into a
 - damage is an error naming the frame (a flipped byte), or the file is not
   taken (cut, appended to, a lying seek table), never wrong data;
 - `vol -p volatility -f memory.lime.zst banners.Banners` finds the planted
-  banner, and without `-p` it does not (so the layer is what reads it).
+  banner, and without `-p` it does not (so the layer is what reads it);
+- the same directory offers `fv.hidden_modules` (volatility/fv/).
 
 Run by tests/volatility/run.sh in the venv of tests/volatility/venv.sh.
 """
@@ -202,6 +203,15 @@ class LayerTest(unittest.TestCase):
         self.assertEqual(outs[True].returncode, 0, outs[True].stderr)
         self.assertIn(want, outs[True].stdout, outs[True])
         self.assertNotIn(want, outs[False].stdout, outs[False])
+
+    def test_the_plugin_dir_offers_fv_hidden_modules(self):
+        # volatility/ also holds fv/hidden_modules.py (issue 26): it must
+        # import on every pinned release, or `vol -p` would drop it silently.
+        vol = os.path.join(os.path.dirname(sys.executable), "vol")
+        r = subprocess.run([vol, "-p", str(PLUGIN_DIR), "-h"], capture_output=True, text=True, timeout=300)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("fv.hidden_modules", r.stdout, r.stderr)
+        self.assertNotIn("fv.hidden_modules", subprocess.run([vol, "-h"], capture_output=True, text=True, timeout=300).stdout)
 
 
 if __name__ == "__main__":

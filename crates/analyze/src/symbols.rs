@@ -22,7 +22,6 @@ use std::path::{Path, PathBuf};
 
 use fv_core::progress::Progress;
 use fv_evidence::manifest::{CONTEXT_DIR, Manifest};
-use fv_evidence::reader::SeekableReader;
 use fv_symbols::{Arch, kallsyms, vmcoreinfo};
 use sha2::{Digest, Sha256};
 
@@ -32,8 +31,10 @@ use crate::output::{OutFile, identity};
 use crate::text::printable;
 use crate::{Exit, SymbolsArgs, hex};
 
-/// x86_64 `__START_KERNEL_map`: kernel-image VA − this + `phys_base` = physical.
-const START_KERNEL_MAP: u64 = 0xffff_ffff_8000_0000;
+mod image;
+
+use image::{add_kallsyms_markers, find_banner, fit_taint_flags};
+
 /// x86_64 link address of `_text` on every distro config checked
 /// (`__START_KERNEL_map` + `CONFIG_PHYSICAL_START` 0x1000000): the fallback
 /// slide is runtime `_text` minus this, used only without VMCOREINFO.
@@ -48,9 +49,9 @@ const KALLSYMS_MAX: u64 = 32 << 20;
 const VERSION_MAX: u64 = 64 << 10;
 /// Most bytes of `context/vmcoreinfo-kcore` (the kernel keeps one page).
 const VMCOREINFO_MAX: u64 = 1 << 20;
-/// Most bytes of `taint_flags` read to fit its count (20 entries of 3
-/// bytes in every kernel).
-const TAINT_FLAGS_MAX: u64 = 64 << 10;
+/// Volatility 3's stock hidden-module carving and the upstream defect that
+/// makes it refuse this table (docs/analyst.md, "linux.hidden_modules").
+const HIDDEN_MODULES_NOTE: &str = "Volatility's stock hidden-module carving (2.11.0 linux.hidden_modules, 2.28.2 linux.malware.hidden_modules) refuses every table dwarf2json did not make, this one included: its check is inverted twice (volatility3/framework/plugins/linux/malware/hidden_modules.py lines 34-36 in 2.28.2, linux/hidden_modules.py 235-237 in 2.11.0: the validator returns True for the tables it means to refuse, and the plugin raises when verify_table_versions reports no invalid table, which it reports for every table of another producer)";
 
 /// The context a table is made from, checked against the manifest.
 #[derive(Debug)]
@@ -257,43 +258,27 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     else {
         return Err(why(ctx.availability(&c.manifest).err().unwrap_or_default()));
     };
-    let (kernel_offset, slide_source) = match (
-        args.kernel_offset,
-        ctx.vmcoreinfo.as_ref().and_then(|v| v.kernel_offset),
-    ) {
-        (Some(ko), _) => (ko, "--kernel-offset"),
-        (None, Some(ko)) => (ko, "VMCOREINFO KERNELOFFSET"),
-        (None, None) => {
-            let text = kallsyms::parse(ks)
-                .symbols
-                .iter()
-                .find(|s| s.name == "_text")
-                .map(|s| s.address)
-                .ok_or_else(|| why("no _text in context/kallsyms".into()))?;
-            let _ = writeln!(
-                err,
-                "capture symbols: warning: no VMCOREINFO note in this capture; KASLR slide guessed as _text - {X86_64_TEXT_LINK:#x} (CONFIG_PHYSICAL_START 0x1000000); give --kernel-offset if that is wrong"
-            );
-            (text.wrapping_sub(X86_64_TEXT_LINK), "guessed from _text")
-        }
-    };
-    let version = fv_core::build::VERSION;
+    let (kernel_offset, slide_source) = kernel_offset(args, &ctx, ks, err).map_err(why)?;
     progress.stage("building the table: types from BTF, symbols from kallsyms");
-    let (isf, report) = fv_symbols::generate_table(&fv_symbols::Inputs {
+    let (mut isf, report) = fv_symbols::generate_table(&fv_symbols::Inputs {
         vmlinux,
         modules: &ctx.modules,
         kallsyms: ks,
+        extra_symbols: ctx
+            .vmcoreinfo
+            .as_ref()
+            .map_or(&[][..], |v| v.symbols.as_slice()),
         banner,
         kernel_offset,
         arch,
-        producer_version: version,
+        producer_version: fv_core::build::VERSION,
     })
     .map_err(|source| Error::Symbols {
         path: c.dir.clone(),
         source,
     })?;
-    let mut isf = isf;
     let taint_flags = fit_taint_flags(&c, &mut isf, arch, ctx.vmcoreinfo.as_ref(), kernel_offset)?;
+    let markers = add_kallsyms_markers(&c, &mut isf, arch, ctx.vmcoreinfo.as_ref(), kernel_offset)?;
     progress.stage("finding the banner in the image");
     let banner_at = find_banner(
         &c,
@@ -302,12 +287,69 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         report.linux_banner_runtime,
         banner,
     )?;
+    let (path, size) = write_table(&c, args, &output, &isf, &mut progress)?;
+    let text = report_text(&Made {
+        c: &c,
+        ctx: &ctx,
+        report: &report,
+        arch,
+        path: &path,
+        size,
+        kernel_offset,
+        slide_source,
+        banner_at,
+        taint_flags,
+        markers,
+    });
+    out.write_all(text.as_bytes()).map_err(Error::Report)?;
+    Ok(Exit::Ok)
+}
 
+/// The KASLR slide and where it came from: `--kernel-offset`, else
+/// VMCOREINFO's `KERNELOFFSET`, else (x86_64, said on `err`) guessed from
+/// `_text`. `Err` is the reason no slide can be had.
+fn kernel_offset(
+    args: &SymbolsArgs,
+    ctx: &Context,
+    ks: &[u8],
+    err: &mut dyn Write,
+) -> Result<(u64, &'static str), String> {
+    match (
+        args.kernel_offset,
+        ctx.vmcoreinfo.as_ref().and_then(|v| v.kernel_offset),
+    ) {
+        (Some(ko), _) => Ok((ko, "--kernel-offset")),
+        (None, Some(ko)) => Ok((ko, "VMCOREINFO KERNELOFFSET")),
+        (None, None) => {
+            let text = kallsyms::parse(ks)
+                .symbols
+                .iter()
+                .find(|s| s.name == "_text")
+                .map(|s| s.address)
+                .ok_or_else(|| "no _text in context/kallsyms".to_owned())?;
+            let _ = writeln!(
+                err,
+                "capture symbols: warning: no VMCOREINFO note in this capture; KASLR slide guessed as _text - {X86_64_TEXT_LINK:#x} (CONFIG_PHYSICAL_START 0x1000000); give --kernel-offset if that is wrong"
+            );
+            Ok((text.wrapping_sub(X86_64_TEXT_LINK), "guessed from _text"))
+        }
+    }
+}
+
+/// Writes the table to `output` (xz unless it ends in `.json`), never over
+/// the capture's own files; returns the path committed and its size.
+fn write_table(
+    c: &Capture,
+    args: &SymbolsArgs,
+    output: &Path,
+    isf: &fv_symbols::Table,
+    progress: &mut Progress,
+) -> Result<(PathBuf, u64), Error> {
     let inputs: Vec<(u64, u64)> = [identity(&c.image_path), identity(&c.manifest_path)]
         .into_iter()
         .flatten()
         .collect();
-    let file = OutFile::create(&output, args.force, &inputs, std::slice::from_ref(&c.dir))?;
+    let file = OutFile::create(output, args.force, &inputs, std::slice::from_ref(&c.dir))?;
     let compressed = !output.to_string_lossy().ends_with(".json");
     progress.stage(&format!(
         "writing {}{}",
@@ -315,17 +357,36 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         if compressed { " (xz)" } else { "" }
     ));
     let written = if compressed {
-        fv_symbols::write_xz(&isf, file.file())
+        fv_symbols::write_xz(isf, file.file())
     } else {
-        fv_symbols::write_json(&isf, file.file())
+        fv_symbols::write_json(isf, file.file())
     };
     written.map_err(|e| Error::Output {
-        path: output.clone(),
+        path: output.to_path_buf(),
         source: std::io::Error::other(e),
     })?;
     let size = file.file().metadata().map(|m| m.len()).unwrap_or(0);
-    let path = file.commit()?;
+    Ok((file.commit()?, size))
+}
 
+/// What a run made, for its report.
+struct Made<'a> {
+    c: &'a Capture,
+    ctx: &'a Context,
+    report: &'a fv_symbols::Report,
+    arch: Arch,
+    path: &'a Path,
+    size: u64,
+    kernel_offset: u64,
+    slide_source: &'static str,
+    banner_at: u64,
+    taint_flags: Option<u64>,
+    markers: Option<String>,
+}
+
+/// The report `capture symbols` prints: one `key value` line each.
+fn report_text(m: &Made<'_>) -> String {
+    let (report, ctx) = (m.report, m.ctx);
     let mut s = String::new();
     // The kernel release, module file names and type names are the
     // suspect's: made printable, as info and verify do (M1, S7).
@@ -333,8 +394,9 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     line(
         "symbols",
         format!(
-            "{} ({size} bytes): {} structs/unions, {} enums, {} base types, {} symbols",
-            path.display(),
+            "{} ({} bytes): {} structs/unions, {} enums, {} base types, {} symbols",
+            m.path.display(),
+            m.size,
             report.user_types,
             report.enums,
             report.base_types,
@@ -344,13 +406,16 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     line(
         "kernel",
         format!(
-            "{} ({}), KASLR slide {kernel_offset:#x} ({slide_source}); symbols at link-time addresses",
-            c.manifest.host.kernel_release, c.manifest.host.machine
+            "{} ({}), KASLR slide {:#x} ({}); symbols at link-time addresses",
+            m.c.manifest.host.kernel_release,
+            m.c.manifest.host.machine,
+            m.kernel_offset,
+            m.slide_source
         ),
     );
     line(
         "banner",
-        format!("found in the image at physical {banner_at:#x}"),
+        format!("found in the image at physical {:#x}", m.banner_at),
     );
     line(
         "btf",
@@ -377,8 +442,20 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
     for (n, why) in &report.untyped {
         line("untyped", format!("{n}: {why}"));
     }
-    if let Some(n) = taint_flags {
+    if let Some(n) = m.taint_flags {
         line("taint_flags", format!("{n} entries read from the image"));
+    }
+    if !report.extra_symbols.is_empty() {
+        line(
+            "from vmcoreinfo",
+            format!(
+                "{} (not in kallsyms: the kallsyms tables)",
+                report.extra_symbols.join(", ")
+            ),
+        );
+    }
+    if let Some(k) = &m.markers {
+        line("kallsyms_markers", k.clone());
     }
     if report.percpu_typed > 0 {
         line(
@@ -386,32 +463,42 @@ pub fn run(args: &SymbolsArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             format!("{} (from BTF)", report.percpu_typed),
         );
     }
-    if ctx.vmcoreinfo.as_ref().is_some_and(|v| v.pgtable_l5) {
-        line(
-            "note",
-            "the kernel ran with 5-level page tables (LA57): Volatility 3 through 2.28 translates only 4 levels".into(),
-        );
-    }
-    if arch == Arch::Aarch64 {
-        line(
-            "note",
-            "upstream Volatility 3 has no Linux arm64 support yet (draft PR #1088); the table is for forks that do".into(),
-        );
-    }
-    let dir = path
+    let dir = m
+        .path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    for note in notes(m.arch, ctx, dir) {
+        line("note", note);
+    }
     line(
         "next",
         format!(
             "capture extract {} -o memory.lime && vol -s {} -f memory.lime linux.pslist",
-            c.dir.display(),
+            m.c.dir.display(),
             dir.display()
         ),
     );
-    out.write_all(s.as_bytes()).map_err(Error::Report)?;
-    Ok(Exit::Ok)
+    s
+}
+
+/// The report's notes: what stock Volatility cannot do with this table,
+/// and what to run instead. `dir` is the table's directory (`vol -s`).
+fn notes(arch: Arch, ctx: &Context, dir: &Path) -> Vec<String> {
+    let mut n = Vec::new();
+    if ctx.vmcoreinfo.as_ref().is_some_and(|v| v.pgtable_l5) {
+        n.push("the kernel ran with 5-level page tables (LA57): Volatility 3 through 2.28 translates only 4 levels".into());
+    }
+    if arch == Arch::X86_64 {
+        n.push(format!(
+            "{HIDDEN_MODULES_NOTE}: run `vol -p <volume>/volatility -s {} -f memory.lime fv.hidden_modules`, the same carving with the check put right",
+            dir.display()
+        ));
+    }
+    if arch == Arch::Aarch64 {
+        n.push("upstream Volatility 3 has no Linux arm64 support yet (draft PR #1088); the table is for forks that do".into());
+    }
+    n
 }
 
 /// `-o`, or `linux-<release>-<arch>.json.xz` in the current directory.
@@ -442,219 +529,4 @@ fn output_path(args: &SymbolsArgs, m: &Manifest) -> Result<PathBuf, Error> {
         "linux-{release}-{}.json.xz",
         m.host.machine
     )))
-}
-
-/// Physical address of a kernel-image runtime VA (x86_64: VA −
-/// `__START_KERNEL_map` + `phys_base`; arm64: VA − `kimage_voffset`), where
-/// the VMCOREINFO note gives what it takes.
-fn phys_of(arch: Arch, info: Option<&vmcoreinfo::VmcoreInfo>, va: u64) -> Option<u64> {
-    match (arch, info) {
-        (Arch::X86_64, Some(i)) => i
-            .phys_base
-            .map(|pb| va.wrapping_sub(START_KERNEL_MAP).wrapping_add(pb)),
-        (Arch::Aarch64, Some(i)) => i.kimage_voffset.map(|v| va.wrapping_sub(v)),
-        _ => None,
-    }
-}
-
-/// Reads `len` bytes of kernel-image memory at runtime VA `va` from the
-/// image; `None` when the address cannot be placed or was not captured.
-fn read_kernel(
-    c: &Capture,
-    reader: &mut SeekableReader<std::fs::File>,
-    phys: Option<u64>,
-    len: usize,
-) -> Result<Option<Vec<u8>>, Error> {
-    let Some(p) = phys else { return Ok(None) };
-    let Some(at) = c
-        .manifest
-        .ranges
-        .iter()
-        .find(|r| p >= r.start && p.saturating_add(len as u64) <= r.end.saturating_add(1))
-        .map(|r| r.lime_offset + 32 + (p - r.start))
-    else {
-        return Ok(None);
-    };
-    let mut buf = vec![0u8; len];
-    reader
-        .read_exact_at(at, &mut buf)
-        .map_err(|source| Error::Image {
-            path: c.image_path.clone(),
-            source,
-        })?;
-    Ok(Some(buf))
-}
-
-fn open_image(c: &Capture) -> Result<SeekableReader<std::fs::File>, Error> {
-    // Relative to the capture directory, never through a symlink (as
-    // verify opens it).
-    let image = c
-        .open_file(&c.manifest.image.file)
-        .map_err(|e| Error::input_fs(&c.image_path, e))?;
-    SeekableReader::open(image).map_err(|source| Error::Image {
-        path: c.image_path.clone(),
-        source,
-    })
-}
-
-/// `taint_flags` (lsmod's taint letters) is an array whose length is a
-/// `#define` (`TAINT_FLAGS_COUNT`, 18 to 20 by version), so the table first
-/// sizes it by the gap to the next symbol; entries past the real ones would
-/// print garbage letters. Cut the count to the entries the image holds:
-/// `{c_true: 'A'-'Z', c_false: 'A'-'Z' or ' ', module: 0|1}`. Returns the
-/// count kept, if the array was there to fit.
-///
-/// # Errors
-/// [`Error::NoSymbols`] when the BTF makes the array larger than any
-/// kernel's (its size times its count is checked, and capped at
-/// [`TAINT_FLAGS_MAX`] bytes, before anything is allocated); image errors.
-fn fit_taint_flags(
-    c: &Capture,
-    isf: &mut fv_symbols::Table,
-    arch: Arch,
-    info: Option<&vmcoreinfo::VmcoreInfo>,
-    kernel_offset: u64,
-) -> Result<Option<u64>, Error> {
-    let size = isf
-        .user_types
-        .get("taint_flag")
-        .and_then(|t| t["size"].as_u64())
-        .unwrap_or(0);
-    let Some(sym) = isf.symbols.get("taint_flags") else {
-        return Ok(None);
-    };
-    let (link, Some(count)) = (
-        sym.address,
-        sym.ty.as_ref().and_then(|t| t["count"].as_u64()),
-    ) else {
-        return Ok(None);
-    };
-    if size < 3 {
-        return Ok(None);
-    }
-    let len = taint_flags_len(size, count).ok_or_else(|| Error::NoSymbols {
-            path: c.dir.clone(),
-            reason: format!(
-                "the BTF makes taint_flags {count} entries of {size} bytes, more than {TAINT_FLAGS_MAX} bytes: no kernel's is, so this BTF is not a kernel's"
-            ),
-        })?;
-    let va = link.wrapping_add(kernel_offset);
-    let mut reader = open_image(c)?;
-    let Some(bytes) = read_kernel(c, &mut reader, phys_of(arch, info, va), len as usize)? else {
-        return Ok(None);
-    };
-    let valid = bytes
-        .chunks_exact(size as usize)
-        .take_while(|e| {
-            e[0].is_ascii_uppercase() && (e[1].is_ascii_uppercase() || e[1] == b' ') && e[2] <= 1
-        })
-        .count() as u64;
-    if let Some(t) = isf
-        .symbols
-        .get_mut("taint_flags")
-        .and_then(|s| s.ty.as_mut())
-        .and_then(serde_json::Value::as_object_mut)
-    {
-        t.insert("count".into(), valid.into());
-    }
-    Ok(Some(valid))
-}
-
-/// The bytes `taint_flags` spans, `size` × `count` from the BTF, if no
-/// larger than [`TAINT_FLAGS_MAX`]: both come from the evidence, and their
-/// product sizes an allocation (security review S9: up to 2^48 bytes).
-fn taint_flags_len(size: u64, count: u64) -> Option<u64> {
-    size.checked_mul(count).filter(|&n| n <= TAINT_FLAGS_MAX)
-}
-
-/// Confirms the banner is in the image: first at `linux_banner`'s
-/// physical address, else anywhere in captured memory. Returns the
-/// physical address found.
-fn find_banner(
-    c: &Capture,
-    arch: Arch,
-    info: Option<&vmcoreinfo::VmcoreInfo>,
-    banner_va: u64,
-    banner: &[u8],
-) -> Result<u64, Error> {
-    let mut reader = open_image(c)?;
-    let phys = phys_of(arch, info, banner_va);
-    if let Some(got) = read_kernel(c, &mut reader, phys, banner.len())?
-        && got == banner
-        && let Some(p) = phys
-    {
-        return Ok(p);
-    }
-    let ranges = &c.manifest.ranges;
-    let img_err = |source| Error::Image {
-        path: c.image_path.clone(),
-        source,
-    };
-    // Anywhere: range by range, in chunks overlapping by the banner's length.
-    const CHUNK: usize = 8 << 20;
-    let mut buf = vec![0u8; CHUNK + banner.len()];
-    for r in ranges {
-        let mut off = 0u64;
-        while off < r.length {
-            let n = (r.length - off).min(buf.len() as u64) as usize;
-            reader
-                .read_exact_at(r.lime_offset + 32 + off, &mut buf[..n])
-                .map_err(img_err)?;
-            if let Some(i) = find(&buf[..n], banner) {
-                return Ok(r.start + off + i as u64);
-            }
-            if n < buf.len() {
-                break;
-            }
-            off += CHUNK as u64;
-        }
-    }
-    Err(Error::Mismatch {
-        path: c.image_path.clone(),
-        what: format!(
-            "the banner of context/version ({:?}) does not occur in the captured memory: a symbol table identified by it would not match this image",
-            String::from_utf8_lossy(&banner[..banner.len().min(80)])
-        ),
-    })
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut at = 0;
-    while at + needle.len() <= hay.len() {
-        let i = hay[at..=hay.len() - needle.len()]
-            .iter()
-            .position(|&b| b == first)?;
-        let p = at + i;
-        if &hay[p + 1..p + needle.len()] == rest {
-            return Some(p);
-        }
-        at = p + 1;
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{TAINT_FLAGS_MAX, find, taint_flags_len};
-
-    /// S9: a BTF size and count from the evidence never size an allocation
-    /// past the cap, nor wrap.
-    #[test]
-    fn taint_flags_len_is_capped_and_never_wraps() {
-        assert_eq!(taint_flags_len(3, 20), Some(60));
-        assert_eq!(taint_flags_len(1 << 32, 1 << 16), None);
-        assert_eq!(taint_flags_len(u64::MAX, 2), None);
-        assert_eq!(taint_flags_len(TAINT_FLAGS_MAX, 1), Some(TAINT_FLAGS_MAX));
-        assert_eq!(taint_flags_len(TAINT_FLAGS_MAX + 1, 1), None);
-    }
-
-    #[test]
-    fn find_locates_needles_at_edges() {
-        assert_eq!(find(b"abcLinux", b"Linux"), Some(3));
-        assert_eq!(find(b"Linuxabc", b"Linux"), Some(0));
-        assert_eq!(find(b"LinuLinux", b"Linux"), Some(4));
-        assert_eq!(find(b"Linu", b"Linux"), None);
-        assert_eq!(find(b"", b"L"), None);
-    }
 }

@@ -23,12 +23,25 @@ const BANNER: &[u8] = b"Linux version 6.1.0-test\n";
 const BANNER_PHYS: u64 = 0x20_0300;
 /// Offset of `linux_banner` from `_text` in the fixture kallsyms.
 const BANNER_FROM_TEXT: u64 = 0x10_0300;
+/// Offsets from `_text` of the kernel's own symbol tables in the fixture
+/// (VMCOREINFO lists them, kallsyms does not): `kallsyms_num_syms`, then
+/// `kallsyms_names` (300 names of 4 bytes), then `kallsyms_markers`, aligned
+/// to 8 (issue 26).
+const NUM_SYMS_FROM_TEXT: u64 = 0x30_0000;
+const NAMES_FROM_TEXT: u64 = 0x30_0008;
+const MARKERS_FROM_TEXT: u64 = 0x30_04b8;
 const NOTE_AT: u64 = 0x800;
 const RAM_AT: u64 = 0x1_0000;
 
 /// A fixture host whose kernel runs at slide `ko`, its banner at
 /// [`BANNER_PHYS`] (`phys_base` chosen to put it there) when `banner`.
 fn host(ko: u64, banner: bool, btf: bool) -> Fixture {
+    host_with(ko, banner, btf, &[0, 1024])
+}
+
+/// [`host`], with `markers` written after the fixture's `kallsyms_names`
+/// (`[0, 1024]`: the real ones for its 300 names).
+fn host_with(ko: u64, banner: bool, btf: bool, markers: &[u32]) -> Fixture {
     let f = Fixture::new();
     f.iomem("00100000-004fffff : System RAM\n");
     std::fs::write(f.proc().join("kallsyms"), fv_symbols::fixture::kallsyms(ko)).unwrap();
@@ -42,8 +55,12 @@ fn host(ko: u64, banner: bool, btf: bool) -> Fixture {
     }
     let va = fv_symbols::fixture::TEXT + ko + BANNER_FROM_TEXT;
     let phys_base = BANNER_PHYS.wrapping_sub(va.wrapping_sub(0xffff_ffff_8000_0000)) as i64;
-    let text =
-        format!("OSRELEASE=6.1.0-test\nNUMBER(phys_base)={phys_base}\nKERNELOFFSET={ko:x}\n");
+    let text0 = fv_symbols::fixture::TEXT + ko;
+    let text = format!(
+        "OSRELEASE=6.1.0-test\nSYMBOL(kallsyms_num_syms)={:x}\nSYMBOL(kallsyms_names)={:x}\nNUMBER(phys_base)={phys_base}\nKERNELOFFSET={ko:x}\n",
+        text0 + NUM_SYMS_FROM_TEXT,
+        text0 + NAMES_FROM_TEXT
+    );
     let notes = fv_symbols::vmcoreinfo::encode_note(b"VMCOREINFO\0", 0, text.as_bytes());
     let len = RAM.1 - RAM.0 + 1;
     let segs = [
@@ -67,6 +84,15 @@ fn host(ko: u64, banner: bool, btf: bool) -> Fixture {
         let at = (BANNER_PHYS - RAM.0) as usize;
         mem[at..at + BANNER.len()].copy_from_slice(BANNER);
     }
+    // Kernel image offset X from _text is physical BANNER_PHYS - BANNER_FROM_TEXT + X.
+    let put = |mem: &mut Vec<u8>, from_text: u64, bytes: &[u8]| {
+        let at = (BANNER_PHYS - BANNER_FROM_TEXT + from_text - RAM.0) as usize;
+        mem[at..at + bytes.len()].copy_from_slice(bytes);
+    };
+    put(&mut mem, NUM_SYMS_FROM_TEXT, &300u32.to_le_bytes());
+    put(&mut mem, NAMES_FROM_TEXT, &b"\x03abc".repeat(300));
+    let m: Vec<u8> = markers.iter().flat_map(|m| m.to_le_bytes()).collect();
+    put(&mut mem, MARKERS_FROM_TEXT, &m);
     file.write_all_at(&mem, RAM_AT).unwrap();
     f
 }
@@ -167,11 +193,63 @@ fn root_symbols_from_two_slides_are_identical_and_match_the_image() {
             isf["symbols"]["init_task"]["address"],
             fv_symbols::fixture::TEXT + 0x10_0000
         );
+        // The kernel's symbol tables: from VMCOREINFO at link-time
+        // addresses, and kallsyms_markers found after the names (issue 26).
+        let text0 = fv_symbols::fixture::TEXT;
+        assert_eq!(
+            isf["symbols"]["kallsyms_names"]["address"],
+            text0 + NAMES_FROM_TEXT
+        );
+        assert_eq!(
+            isf["symbols"]["kallsyms_num_syms"]["type"]["name"],
+            "unsigned int"
+        );
+        assert_eq!(
+            isf["symbols"]["kallsyms_markers"],
+            serde_json::json!({"address": text0 + MARKERS_FROM_TEXT,
+                "type": {"kind": "array", "count": 2,
+                         "subtype": {"kind": "base", "name": "unsigned int"}}})
+        );
+        assert!(
+            text.contains(&format!(
+                "kallsyms_markers {:#x}, after kallsyms_names: 2 entries for 300 symbols",
+                text0 + MARKERS_FROM_TEXT
+            )),
+            "{text}"
+        );
+        // The stock hidden-module carving refuses this table: the report
+        // names the upstream defect and the volume's plugin that works.
+        assert!(
+            text.contains("malware/hidden_modules.py lines 34-36 in 2.28.2")
+                && text.contains("vol -p <volume>/volatility -s ")
+                && text.contains(" fv.hidden_modules`"),
+            "{text}"
+        );
         // No overwrite without --force.
         let again = symbols(&dir, &table);
         assert_eq!(again.status.code(), Some(3), "{}", stderr(&again));
     }
     assert_eq!(tables[0], tables[1], "two slides, one kernel: one table");
+}
+
+#[test]
+fn root_symbols_leaves_out_kallsyms_markers_the_image_contradicts() {
+    require_root();
+    let out_dir = tempfile::tempdir().unwrap();
+    // The second marker should be 1024 (256 names of 4 bytes).
+    let f = host_with(0x200_0000, true, true, &[0, 1028]);
+    assert_eq!(run(&mut f.cmd("kcore")).status.code(), Some(0));
+    let table = out_dir.path().join("t.json.xz");
+    let o = symbols(&f.capture_dir(), &table);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("kallsyms_markers left out: the image's table after kallsyms_names"),
+        "{}",
+        stdout(&o)
+    );
+    let isf = unxz(&table);
+    assert!(isf["symbols"].get("kallsyms_markers").is_none());
+    assert!(isf["symbols"].get("kallsyms_names").is_some());
 }
 
 #[test]

@@ -451,6 +451,41 @@ impl Btf {
     }
 }
 
+/// A position in the type section, in the record of type `id`.
+struct Cursor<'a> {
+    sec: &'a [u8],
+    at: usize,
+    id: u32,
+}
+
+impl Cursor<'_> {
+    fn trunc(&self) -> BtfError {
+        BtfError::Truncated {
+            what: format!("type {}", self.id),
+        }
+    }
+
+    /// The 32-bit word `i` bytes past the cursor.
+    fn word(&self, i: usize) -> Result<u32, BtfError> {
+        u32_at(self.sec, self.at + i).ok_or_else(|| self.trunc())
+    }
+
+    fn bad(&self, reason: String) -> BtfError {
+        BtfError::Type {
+            id: self.id,
+            reason,
+        }
+    }
+}
+
+/// A type record's header (`struct btf_type`) past its name.
+struct Header {
+    kind_no: u32,
+    kind_flag: bool,
+    vlen: usize,
+    size_or_type: u32,
+}
+
 fn parse_types(
     sec: &[u8],
     first_id: u32,
@@ -458,146 +493,28 @@ fn parse_types(
 ) -> Result<(Vec<Type>, Budget), BtfError> {
     let mut types = Vec::new();
     let mut budget = Budget::default();
-    let mut at = 0usize;
-    while at < sec.len() {
-        let id = first_id.saturating_add(types.len() as u32);
-        let trunc = || BtfError::Truncated {
-            what: format!("type {id}"),
+    let mut c = Cursor {
+        sec,
+        at: 0,
+        id: first_id,
+    };
+    while c.at < sec.len() {
+        c.id = first_id.saturating_add(types.len() as u32);
+        let name_off = c.word(0)?;
+        let info = c.word(4)?;
+        let size_or_type = c.word(8)?;
+        c.at += 12;
+        let h = Header {
+            vlen: (info & 0xffff) as usize,
+            kind_flag: info >> 31 == 1,
+            kind_no: (info >> 24) & 0x1f,
+            size_or_type,
         };
-        let word = |i: usize| u32_at(sec, i).ok_or_else(trunc);
-        let name_off = word(at)?;
-        let info = word(at + 4)?;
-        let size_or_type = word(at + 8)?;
-        at += 12;
-        let vlen = (info & 0xffff) as usize;
-        let kind_flag = info >> 31 == 1;
-        let kind_no = (info >> 24) & 0x1f;
         let name = strings.get(name_off)?;
         budget.add(&name)?;
-        let bad = |reason: String| BtfError::Type { id, reason };
-        let kind = match kind_no {
-            1 => {
-                let enc = word(at)?;
-                at += 4;
-                let bits = enc & 0xff;
-                if bits > 128 || size_or_type > 16 || size_or_type == 0 {
-                    return Err(bad(format!("INT of {size_or_type} bytes, {bits} bits")));
-                }
-                Kind::Int {
-                    size: size_or_type,
-                    encoding: ((enc >> 24) & 0x0f) as u8,
-                    bits: bits as u8,
-                    offset: ((enc >> 16) & 0xff) as u8,
-                }
-            }
-            2 => Kind::Ptr(size_or_type),
-            3 => {
-                let elem = word(at)?;
-                let count = word(at + 8)?;
-                at += 12;
-                Kind::Array { elem, count }
-            }
-            4 | 5 => {
-                let mut members = Vec::with_capacity(vlen.min(sec.len() / 12));
-                for _ in 0..vlen {
-                    let m_name = strings.get(word(at)?)?;
-                    budget.add(&m_name)?;
-                    let ty = word(at + 4)?;
-                    let off = word(at + 8)?;
-                    at += 12;
-                    let (bit_offset, bitfield) = if kind_flag {
-                        (off & 0x00ff_ffff, (off >> 24) as u8)
-                    } else {
-                        (off, 0)
-                    };
-                    members.push(Member {
-                        name: m_name,
-                        ty,
-                        bit_offset,
-                        bitfield,
-                    });
-                }
-                Kind::Composite {
-                    union: kind_no == 5,
-                    size: size_or_type,
-                    members,
-                }
-            }
-            6 | 19 => {
-                let wide = kind_no == 19;
-                let mut values = Vec::with_capacity(vlen.min(sec.len() / 8));
-                for _ in 0..vlen {
-                    let v_name = strings.get(word(at)?)?;
-                    budget.add(&v_name)?;
-                    let lo = word(at + 4)?;
-                    let value = if wide {
-                        let hi = word(at + 8)?;
-                        at += 12;
-                        let v = u64::from(hi) << 32 | u64::from(lo);
-                        if kind_flag {
-                            EnumValue::Signed(v as i64)
-                        } else {
-                            EnumValue::Unsigned(v)
-                        }
-                    } else {
-                        at += 8;
-                        if kind_flag {
-                            EnumValue::Signed(i64::from(lo as i32))
-                        } else {
-                            EnumValue::Unsigned(u64::from(lo))
-                        }
-                    };
-                    values.push((v_name, value));
-                }
-                if !matches!(size_or_type, 1 | 2 | 4 | 8) {
-                    return Err(bad(format!("enum of {size_or_type} bytes")));
-                }
-                Kind::Enum {
-                    size: size_or_type,
-                    signed: kind_flag,
-                    values,
-                }
-            }
-            7 => Kind::Fwd { union: kind_flag },
-            8 => Kind::Typedef(size_or_type),
-            9..=11 | 18 => Kind::Qualifier(size_or_type),
-            12 => Kind::Func,
-            13 => {
-                at = at
-                    .checked_add(vlen * 8)
-                    .filter(|&e| e <= sec.len())
-                    .ok_or_else(trunc)?;
-                Kind::FuncProto
-            }
-            14 => {
-                word(at)?;
-                at += 4;
-                Kind::Var(size_or_type)
-            }
-            15 => {
-                let mut vars = Vec::with_capacity(vlen.min(sec.len() / 12));
-                for _ in 0..vlen {
-                    budget.add("")?;
-                    vars.push((word(at)?, word(at + 4)?, word(at + 8)?));
-                    at += 12;
-                }
-                Kind::Datasec(vars)
-            }
-            16 => {
-                if !matches!(size_or_type, 2 | 4 | 8 | 12 | 16) {
-                    return Err(bad(format!("FLOAT of {size_or_type} bytes")));
-                }
-                Kind::Float(size_or_type)
-            }
-            17 => {
-                word(at)?;
-                at += 4;
-                Kind::DeclTag
-            }
-            other => return Err(bad(format!("unknown kind {other}"))),
-        };
-        if at > sec.len() {
-            return Err(trunc());
+        let kind = parse_kind(&mut c, &h, strings, &mut budget)?;
+        if c.at > sec.len() {
+            return Err(c.trunc());
         }
         types.push(Type { name, kind });
         if types.len() >= (u32::MAX - first_id) as usize {
@@ -605,6 +522,153 @@ fn parse_types(
         }
     }
     Ok((types, budget))
+}
+
+/// The kind-specific part of a record, from the cursor on (left past it).
+fn parse_kind(
+    c: &mut Cursor<'_>,
+    h: &Header,
+    strings: &Strings<'_>,
+    budget: &mut Budget,
+) -> Result<Kind, BtfError> {
+    let size_or_type = h.size_or_type;
+    Ok(match h.kind_no {
+        1 => {
+            let enc = c.word(0)?;
+            c.at += 4;
+            let bits = enc & 0xff;
+            if bits > 128 || size_or_type > 16 || size_or_type == 0 {
+                return Err(c.bad(format!("INT of {size_or_type} bytes, {bits} bits")));
+            }
+            Kind::Int {
+                size: size_or_type,
+                encoding: ((enc >> 24) & 0x0f) as u8,
+                bits: bits as u8,
+                offset: ((enc >> 16) & 0xff) as u8,
+            }
+        }
+        2 => Kind::Ptr(size_or_type),
+        3 => {
+            let elem = c.word(0)?;
+            let count = c.word(8)?;
+            c.at += 12;
+            Kind::Array { elem, count }
+        }
+        4 | 5 => parse_composite(c, h, strings, budget)?,
+        6 | 19 => parse_enum(c, h, strings, budget)?,
+        7 => Kind::Fwd { union: h.kind_flag },
+        8 => Kind::Typedef(size_or_type),
+        9..=11 | 18 => Kind::Qualifier(size_or_type),
+        12 => Kind::Func,
+        13 => {
+            c.at =
+                c.at.checked_add(h.vlen * 8)
+                    .filter(|&e| e <= c.sec.len())
+                    .ok_or_else(|| c.trunc())?;
+            Kind::FuncProto
+        }
+        14 => {
+            c.word(0)?;
+            c.at += 4;
+            Kind::Var(size_or_type)
+        }
+        15 => {
+            let mut vars = Vec::with_capacity(h.vlen.min(c.sec.len() / 12));
+            for _ in 0..h.vlen {
+                budget.add("")?;
+                vars.push((c.word(0)?, c.word(4)?, c.word(8)?));
+                c.at += 12;
+            }
+            Kind::Datasec(vars)
+        }
+        16 => {
+            if !matches!(size_or_type, 2 | 4 | 8 | 12 | 16) {
+                return Err(c.bad(format!("FLOAT of {size_or_type} bytes")));
+            }
+            Kind::Float(size_or_type)
+        }
+        17 => {
+            c.word(0)?;
+            c.at += 4;
+            Kind::DeclTag
+        }
+        other => return Err(c.bad(format!("unknown kind {other}"))),
+    })
+}
+
+/// A struct's or union's members (`struct btf_member`, `vlen` of them).
+fn parse_composite(
+    c: &mut Cursor<'_>,
+    h: &Header,
+    strings: &Strings<'_>,
+    budget: &mut Budget,
+) -> Result<Kind, BtfError> {
+    let mut members = Vec::with_capacity(h.vlen.min(c.sec.len() / 12));
+    for _ in 0..h.vlen {
+        let m_name = strings.get(c.word(0)?)?;
+        budget.add(&m_name)?;
+        let ty = c.word(4)?;
+        let off = c.word(8)?;
+        c.at += 12;
+        let (bit_offset, bitfield) = if h.kind_flag {
+            (off & 0x00ff_ffff, (off >> 24) as u8)
+        } else {
+            (off, 0)
+        };
+        members.push(Member {
+            name: m_name,
+            ty,
+            bit_offset,
+            bitfield,
+        });
+    }
+    Ok(Kind::Composite {
+        union: h.kind_no == 5,
+        size: h.size_or_type,
+        members,
+    })
+}
+
+/// An enum's values: `struct btf_enum` (kind 6) or `btf_enum64` (kind 19).
+fn parse_enum(
+    c: &mut Cursor<'_>,
+    h: &Header,
+    strings: &Strings<'_>,
+    budget: &mut Budget,
+) -> Result<Kind, BtfError> {
+    let wide = h.kind_no == 19;
+    let mut values = Vec::with_capacity(h.vlen.min(c.sec.len() / 8));
+    for _ in 0..h.vlen {
+        let v_name = strings.get(c.word(0)?)?;
+        budget.add(&v_name)?;
+        let lo = c.word(4)?;
+        let value = if wide {
+            let hi = c.word(8)?;
+            c.at += 12;
+            let v = u64::from(hi) << 32 | u64::from(lo);
+            if h.kind_flag {
+                EnumValue::Signed(v as i64)
+            } else {
+                EnumValue::Unsigned(v)
+            }
+        } else {
+            c.at += 8;
+            if h.kind_flag {
+                EnumValue::Signed(i64::from(lo as i32))
+            } else {
+                EnumValue::Unsigned(u64::from(lo))
+            }
+        };
+        values.push((v_name, value));
+    }
+    if !matches!(h.size_or_type, 1 | 2 | 4 | 8) {
+        return Err(c.bad(format!("enum of {} bytes", h.size_or_type)));
+    }
+    Ok(Kind::Enum {
+        size: h.size_or_type,
+        signed: h.kind_flag,
+        values,
+    })
 }
 
 /// Encoders for BTF fixtures (tests and fuzz seeds).

@@ -80,8 +80,10 @@ use Spec::{Array, Base, Ptr, Shape, Struct, Typedef};
 
 const LIST_HEAD: &[Spec] = &[Struct("list_head")];
 const SCHED_CLASS: &[Spec] = &[Struct("sched_class")];
+const SEQ_OPS: &[Spec] = &[Struct("seq_operations")];
 const ULONG: &[Spec] = &[Base("long unsigned int")];
 const VOID: &[Spec] = &[Base("void")];
+const SYSCALLS: &[Spec] = &[Array(Count::FromGap, &Typedef("sys_call_ptr_t"))];
 
 /// The table.
 pub const ENTRIES: &[Entry] = &[
@@ -111,6 +113,19 @@ pub const ENTRIES: &[Entry] = &[
     e("udp6_seq_afinfo", &[Struct("udp_seq_afinfo")]),
     e("udplite4_seq_afinfo", &[Struct("udp_seq_afinfo")]),
     e("udplite6_seq_afinfo", &[Struct("udp_seq_afinfo")]),
+    // check_afinfo (2.2x, kernels >= 4.18) reads each protocol's /proc
+    // seq_operations through its symbol; absent ones (IPv6 built as a
+    // module) are skipped by the plugin, void ones crashed it.
+    e("raw_seq_ops", SEQ_OPS),
+    e("udp_seq_ops", SEQ_OPS),
+    e("arp_seq_ops", SEQ_OPS),
+    e("unix_seq_ops", SEQ_OPS),
+    e("udp6_seq_ops", SEQ_OPS),
+    e("raw6_seq_ops", SEQ_OPS),
+    e("tcp_seq_ops", SEQ_OPS),
+    e("tcp4_seq_ops", SEQ_OPS),
+    e("tcp6_seq_ops", SEQ_OPS),
+    e("packet_seq_ops", SEQ_OPS),
     e(
         "net_families",
         &[Array(Count::FromGap, &Ptr(&Struct("net_proto_family")))],
@@ -131,6 +146,12 @@ pub const ENTRIES: &[Entry] = &[
     e("ftrace_ops_list", &[Ptr(&Struct("ftrace_ops"))]),
     e("ftrace_list_end", &[Struct("ftrace_ops")]),
     e("ftrace_mod_maps", LIST_HEAD),
+    // The kallsyms tables (from VMCOREINFO: kallsyms does not list them);
+    // linux.kallsyms sizes its reads by kallsyms_num_syms' type.
+    e("kallsyms_num_syms", &[Base("unsigned int")]),
+    e("kallsyms_relative_base", ULONG),
+    // linux.kallsyms (2.2x) walks the ftrace trampolines from here.
+    e("ftrace_ops_trampoline_list", LIST_HEAD),
     e("bpf_kallsyms", LIST_HEAD),
     // lsmod's taint letters (2.2x): TAINT_FLAGS_COUNT is a #define, so the
     // count is what fits before the next symbol.
@@ -190,10 +211,21 @@ pub const ENTRIES: &[Entry] = &[
     e("jiffies", ULONG),
     e("jiffies_64", &[Base("long long unsigned int")]),
     e("nr_threads", &[Base("int")]),
+    // `unsigned int` since 6.1 (an `int` before): what the plugins and an
+    // analyst's volshell read as the number of possible CPUs.
+    e("nr_cpu_ids", &[Base("unsigned int")]),
     x86("vmemmap_base", ULONG),
     x86("page_offset_base", ULONG),
     x86("vmalloc_base", ULONG),
     x86("phys_base", ULONG),
+    // The system call tables: check_syscall reads them as pointers by its
+    // own count, an analyst through this type. NR_syscalls is a #define
+    // (not in BTF): the count is what fits before the next symbol, which
+    // can include the alignment padding after the table (6.1: 452 slots for
+    // 451 system calls).
+    x86("sys_call_table", SYSCALLS),
+    x86("ia32_sys_call_table", SYSCALLS),
+    x86("x32_sys_call_table", SYSCALLS),
     x86(
         "idt_table",
         &[

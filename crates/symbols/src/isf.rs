@@ -22,9 +22,9 @@ use serde_json::{Value, json};
 
 use crate::btf::{self, Btf, Kind};
 use crate::entry::{Arch, Count, ENTRIES, Spec};
+use crate::error::Error;
 use crate::kallsyms;
 use crate::types::{Types, View};
-use crate::{Error, base64};
 
 /// User types Volatility's Linux symbol class needs at load time
 /// (`LinuxKernelIntermedSymbols.__init__`, `set_type_class`).
@@ -63,6 +63,11 @@ pub struct Inputs<'a> {
     pub modules: &'a [(String, Vec<u8>)],
     /// `context/kallsyms`.
     pub kallsyms: &'a [u8],
+    /// Symbols kallsyms may not list, at runtime addresses: VMCOREINFO's
+    /// `SYMBOL(...)` lines. Only the kallsyms tables (`kallsyms_*`, which
+    /// `scripts/kallsyms.c` leaves out before 6.x) are taken, and only when
+    /// kallsyms does not have them.
+    pub extra_symbols: &'a [(String, u64)],
     /// `context/version` (`/proc/version`: the `linux_banner` text).
     pub banner: &'a [u8],
     /// The KASLR slide (`KERNELOFFSET`).
@@ -96,6 +101,8 @@ pub struct Report {
     pub modules_skipped: Vec<(String, String)>,
     /// Per-CPU variables typed from BTF's DATASEC.
     pub percpu_typed: usize,
+    /// Symbols added from [`Inputs::extra_symbols`] (not in kallsyms).
+    pub extra_symbols: Vec<String>,
     /// `linux_banner`'s runtime address (for checking the banner in the image).
     pub linux_banner_runtime: u64,
 }
@@ -203,35 +210,7 @@ pub fn generate_table(inp: &Inputs<'_>) -> Result<(Table, Report), Error> {
         source,
     })?;
     let mut report = Report::default();
-    let mut splits = Vec::new();
-    if !inp.modules.is_empty() {
-        // Every blob within the parser's limits, and all of them together:
-        // a module that would take the total past them is skipped.
-        let (mut items, mut name_bytes) = (base.items(), base.name_bytes());
-        for (name, bytes) in inp.modules {
-            match Btf::parse_split(bytes, &base, inp.vmlinux) {
-                Ok(b)
-                    if items + b.items() > btf::MAX_ITEMS
-                        || name_bytes + b.name_bytes() > btf::MAX_NAME_BYTES =>
-                {
-                    report.modules_skipped.push((
-                        name.clone(),
-                        format!(
-                            "with it, the BTF would hold more than {} items or {} name bytes in all (the parser's limits)",
-                            btf::MAX_ITEMS,
-                            btf::MAX_NAME_BYTES
-                        ),
-                    ));
-                }
-                Ok(b) => {
-                    items += b.items();
-                    name_bytes += b.name_bytes();
-                    splits.push((name.as_str(), b));
-                }
-                Err(e) => report.modules_skipped.push((name.clone(), e.to_string())),
-            }
-        }
-    }
+    let splits = parse_modules(inp, &base, &mut report);
     let mut views = vec![View {
         base: &base,
         split: None,
@@ -265,67 +244,9 @@ pub fn generate_table(inp: &Inputs<'_>) -> Result<(Table, Report), Error> {
             )
         })
         .collect();
-    let mut addrs: Vec<u64> = syms.values().map(|p| p.address).collect();
-    addrs.sort_unstable();
-    addrs.dedup();
-    let gap = |a: u64| -> Option<u64> {
-        let i = addrs.partition_point(|&x| x <= a);
-        addrs.get(i).map(|n| n - a)
-    };
     let view = views[0];
-    for entry in ENTRIES {
-        if entry.arch.is_some_and(|a| a != inp.arch) {
-            continue;
-        }
-        let Some(p) = syms.get(entry.symbol) else {
-            report
-                .untyped
-                .push((entry.symbol.into(), "not in kallsyms".into()));
-            continue;
-        };
-        let g = gap(p.address);
-        let found = entry
-            .types
-            .iter()
-            .find_map(|s| resolve(&types, &view, s, g).transpose())
-            .transpose()?;
-        match found {
-            None => report.untyped.push((
-                entry.symbol.into(),
-                format!("none of {:?} in this kernel's BTF", entry.types),
-            )),
-            Some((desc, size)) => match (size, g) {
-                (Some(s), Some(g)) if g < s => report.untyped.push((
-                    entry.symbol.into(),
-                    format!(
-                        "its type needs {s} bytes but the next symbol is {g} bytes on: implausible, left untyped"
-                    ),
-                )),
-                _ => {
-                    report.typed.push((entry.symbol.into(), describe(&desc)));
-                    if let Some(o) = out.get_mut(entry.symbol) {
-                        o.ty = Some(desc);
-                    }
-                }
-            },
-        }
-    }
-    // Per-CPU variables: the only globals BTF types itself.
-    for (_, t) in base.iter() {
-        let Kind::Datasec(vars) = &t.kind else {
-            continue;
-        };
-        for (var, _, _) in vars {
-            let Some(vt) = base.own(*var) else { continue };
-            let Kind::Var(ty) = vt.kind else { continue };
-            if let Some(o) = out.get_mut(&vt.name)
-                && o.ty.is_none()
-            {
-                o.ty = Some(types.descriptor(&view, ty)?);
-                report.percpu_typed += 1;
-            }
-        }
-    }
+    type_entry_points(inp, &types, &view, &syms, &mut out, &mut report)?;
+    type_percpu(&base, &types, &view, &mut out, &mut report)?;
     // Every other symbol is `void` (`Symbol::ty` `None` is written so):
     // plugins that take an address through `object_from_symbol` work, where
     // no type at all raises TypeError.
@@ -362,6 +283,122 @@ pub fn generate_table(inp: &Inputs<'_>) -> Result<(Table, Report), Error> {
         symbols: out,
     };
     Ok((isf, report))
+}
+
+/// The modules' split BTF over `base`: every blob within the parser's
+/// limits, and all of them together; a module that would take the total
+/// past them, or whose BTF is malformed, is skipped (in the report).
+fn parse_modules<'a>(inp: &'a Inputs<'_>, base: &Btf, report: &mut Report) -> Vec<(&'a str, Btf)> {
+    let mut splits = Vec::new();
+    let (mut items, mut name_bytes) = (base.items(), base.name_bytes());
+    for (name, bytes) in inp.modules {
+        match Btf::parse_split(bytes, base, inp.vmlinux) {
+            Ok(b)
+                if items + b.items() > btf::MAX_ITEMS
+                    || name_bytes + b.name_bytes() > btf::MAX_NAME_BYTES =>
+            {
+                report.modules_skipped.push((
+                    name.clone(),
+                    format!(
+                        "with it, the BTF would hold more than {} items or {} name bytes in all (the parser's limits)",
+                        btf::MAX_ITEMS,
+                        btf::MAX_NAME_BYTES
+                    ),
+                ));
+            }
+            Ok(b) => {
+                items += b.items();
+                name_bytes += b.name_bytes();
+                splits.push((name.as_str(), b));
+            }
+            Err(e) => report.modules_skipped.push((name.clone(), e.to_string())),
+        }
+    }
+    splits
+}
+
+/// Types the curated entry points ([`ENTRIES`]) this kernel's BTF can
+/// type, refusing a type larger than the gap to the next symbol; the
+/// others are listed in the report as untyped, with the reason.
+fn type_entry_points(
+    inp: &Inputs<'_>,
+    types: &Types,
+    view: &View<'_>,
+    syms: &BTreeMap<String, Placed>,
+    out: &mut BTreeMap<String, Symbol>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    let mut addrs: Vec<u64> = syms.values().map(|p| p.address).collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    let gap = |a: u64| -> Option<u64> {
+        let i = addrs.partition_point(|&x| x <= a);
+        addrs.get(i).map(|n| n - a)
+    };
+    for entry in ENTRIES {
+        if entry.arch.is_some_and(|a| a != inp.arch) {
+            continue;
+        }
+        let Some(p) = syms.get(entry.symbol) else {
+            report
+                .untyped
+                .push((entry.symbol.into(), "not in kallsyms".into()));
+            continue;
+        };
+        let g = gap(p.address);
+        let found = entry
+            .types
+            .iter()
+            .find_map(|s| resolve(types, view, s, g).transpose())
+            .transpose()?;
+        match found {
+            None => report.untyped.push((
+                entry.symbol.into(),
+                format!("none of {:?} in this kernel's BTF", entry.types),
+            )),
+            Some((desc, size)) => match (size, g) {
+                (Some(s), Some(g)) if g < s => report.untyped.push((
+                    entry.symbol.into(),
+                    format!(
+                        "its type needs {s} bytes but the next symbol is {g} bytes on: implausible, left untyped"
+                    ),
+                )),
+                _ => {
+                    report.typed.push((entry.symbol.into(), describe(&desc)));
+                    if let Some(o) = out.get_mut(entry.symbol) {
+                        o.ty = Some(desc);
+                    }
+                }
+            },
+        }
+    }
+    Ok(())
+}
+
+/// Per-CPU variables: the only globals BTF types itself (its DATASECs).
+fn type_percpu(
+    base: &Btf,
+    types: &Types,
+    view: &View<'_>,
+    out: &mut BTreeMap<String, Symbol>,
+    report: &mut Report,
+) -> Result<(), Error> {
+    for (_, t) in base.iter() {
+        let Kind::Datasec(vars) = &t.kind else {
+            continue;
+        };
+        for (var, _, _) in vars {
+            let Some(vt) = base.own(*var) else { continue };
+            let Kind::Var(ty) = vt.kind else { continue };
+            if let Some(o) = out.get_mut(&vt.name)
+                && o.ty.is_none()
+            {
+                o.ty = Some(types.descriptor(view, ty)?);
+                report.percpu_typed += 1;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// kallsyms to link-time addresses, one per name.
@@ -420,6 +457,28 @@ fn place_symbols(inp: &Inputs<'_>, report: &mut Report) -> Result<BTreeMap<Strin
                 }
             }
         }
+    }
+    for (name, runtime) in inp.extra_symbols {
+        // Only the kallsyms tables: VMCOREINFO's other SYMBOL()s include
+        // macros that are no symbol (x86_64's `swapper_pg_dir` is
+        // `init_top_pgt`, `node_online_map` a member of `node_states`,
+        // `vmemmap` a constant), which kallsyms rightly does not list.
+        if !name.starts_with("kallsyms_") || out.contains_key(name) {
+            continue;
+        }
+        let address = if *runtime >= text {
+            runtime.wrapping_sub(inp.kernel_offset)
+        } else {
+            *runtime
+        };
+        out.insert(
+            name.clone(),
+            Placed {
+                address,
+                global: true,
+            },
+        );
+        report.extra_symbols.push(name.clone());
     }
     if let Some(b) = find("linux_banner") {
         report.linux_banner_runtime = b;
@@ -515,4 +574,26 @@ pub fn describe(d: &Value) -> String {
         "base" => name.to_owned(),
         other => format!("{other} {name}"),
     }
+}
+
+/// Standard base64 with padding (the ISF's `constant_data`).
+pub fn base64(data: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
+    for chunk in data.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                s.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                s.push('=');
+            }
+        }
+    }
+    s
 }

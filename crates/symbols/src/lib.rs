@@ -26,6 +26,7 @@
 pub mod btf;
 pub mod elfnote;
 pub mod entry;
+mod error;
 #[doc(hidden)]
 pub mod fixture;
 pub mod isf;
@@ -36,69 +37,8 @@ pub mod vmcoreinfo;
 use std::io::Write;
 
 pub use entry::Arch;
-pub use isf::{Inputs, Report, Symbol, Table, generate, generate_table};
-
-/// Why no symbol table can be made.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// The BTF is malformed.
-    #[error("context/btf/{file}: {source}")]
-    Btf {
-        /// The file under `context/btf/`.
-        file: String,
-        /// What is wrong.
-        #[source]
-        source: btf::BtfError,
-    },
-    /// A type chain is cyclic.
-    #[error("context/btf: {0}")]
-    Type(#[from] types::TypeError),
-    /// Types Volatility needs at load time are not in the BTF.
-    #[error(
-        "the kernel's BTF lacks types Volatility 3 needs to load any Linux symbol table: {}",
-        .0.join(", ")
-    )]
-    MissingTypes(Vec<String>),
-    /// kallsyms lists nothing.
-    #[error("context/kallsyms lists no symbol")]
-    NoSymbols,
-    /// kallsyms addresses are all zero.
-    #[error(
-        "context/kallsyms: every address is zero (kernel.kptr_restrict or no CAP_SYSLOG when captured): symbols cannot be placed"
-    )]
-    ZeroedKallsyms,
-    /// Symbols Volatility starts from are absent.
-    #[error(
-        "context/kallsyms lacks {} (a kernel without CONFIG_KALLSYMS_ALL lists no data symbols): Volatility cannot find the kernel without them",
-        .0.join(", ")
-    )]
-    MissingSymbols(Vec<String>),
-    /// Serialising or compressing failed.
-    #[error("writing the symbol table: {0}")]
-    Write(#[source] std::io::Error),
-}
-
-/// Standard base64 with padding (the ISF's `constant_data`).
-pub fn base64(data: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut s = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                s.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
-            } else {
-                s.push('=');
-            }
-        }
-    }
-    s
-}
+pub use error::Error;
+pub use isf::{Inputs, Report, Symbol, Table, base64, generate, generate_table};
 
 /// xz preset used. Measured on a 14 MB kernel table (6.18): preset 6 (xz's
 /// default) 1.37 MB in 8 s of CPU, preset 3 1.69 MB in about 1.7 s, preset

@@ -15,6 +15,7 @@ fn make(ko: u64, btf: &[u8], ksyms: &[u8]) -> Result<(Value, crate::Report), Err
         vmlinux: btf,
         modules: &[],
         kallsyms: ksyms,
+        extra_symbols: &[],
         banner: BANNER,
         kernel_offset: ko,
         arch: Arch::X86_64,
@@ -184,6 +185,7 @@ fn aarch64_needs_swapper_pg_dir_and_skips_x86_entries() {
             vmlinux: &btf,
             modules: &[],
             kallsyms: ks,
+            extra_symbols: &[],
             banner: BANNER,
             kernel_offset: 0x80_0000,
             arch: Arch::Aarch64,
@@ -207,4 +209,44 @@ fn aarch64_needs_swapper_pg_dir_and_skips_x86_entries() {
             .iter()
             .any(|(n, _)| n == "idt_table" || n == "vmemmap_base")
     );
+}
+
+#[test]
+fn vmcoreinfo_adds_only_the_kallsyms_tables_kallsyms_lacks() {
+    let ko = 0x200_0000;
+    let extra = vec![
+        ("kallsyms_names".to_owned(), TEXT + ko + 0x30_0008),
+        // A macro, not a symbol (x86_64: the vmemmap base), and an alias.
+        ("vmemmap".to_owned(), 0xffff_ea00_0000_0000),
+        ("swapper_pg_dir".to_owned(), TEXT + ko + 0x10_0400),
+        // kallsyms has it: kallsyms wins.
+        ("kallsyms_num_syms".to_owned(), TEXT + ko + 0x30_0000),
+    ];
+    let ks = [
+        kallsyms(ko),
+        format!("{:016x} D kallsyms_num_syms\n", TEXT + ko + 0x30_0010).into_bytes(),
+    ]
+    .concat();
+    let (isf, report) = generate(&Inputs {
+        vmlinux: &kernel_btf(),
+        modules: &[],
+        kallsyms: &ks,
+        extra_symbols: &extra,
+        banner: BANNER,
+        kernel_offset: ko,
+        arch: Arch::X86_64,
+        producer_version: "0.1.0",
+    })
+    .unwrap();
+    assert_eq!(report.extra_symbols, vec!["kallsyms_names".to_owned()]);
+    assert_eq!(
+        isf["symbols"]["kallsyms_names"]["address"],
+        TEXT + 0x30_0008
+    );
+    assert_eq!(
+        isf["symbols"]["kallsyms_num_syms"]["address"],
+        TEXT + 0x30_0010
+    );
+    assert!(isf["symbols"].get("vmemmap").is_none());
+    assert!(isf["symbols"].get("swapper_pg_dir").is_none());
 }

@@ -7,7 +7,10 @@
 //! `arch/x86/kernel/crash_core_64.c`, `arch/arm64/kernel/crash_core.c`):
 //! `OSRELEASE=%s`; `KERNELOFFSET=%lx` (hex, no `0x`: runtime minus link
 //! address of the kernel image, i.e. the KASLR slide); on x86_64
-//! `NUMBER(phys_base)=%ld`; on arm64 `NUMBER(kimage_voffset)=0x%llx`.
+//! `NUMBER(phys_base)=%ld`; on arm64 `NUMBER(kimage_voffset)=0x%llx`;
+//! `SYMBOL(name)=%lx` (hex, no `0x`: the runtime address), which includes
+//! the kallsyms tables themselves (`kallsyms_names`, `kallsyms_num_syms`,
+//! `kallsyms_offsets`, ...: left out of kallsyms by `scripts/kallsyms.c`).
 
 /// The values used from VMCOREINFO.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -22,6 +25,8 @@ pub struct VmcoreInfo {
     pub kimage_voffset: Option<u64>,
     /// `NUMBER(pgtable_l5_enabled)` (x86_64): 5-level page tables in use.
     pub pgtable_l5: bool,
+    /// `SYMBOL(name)`: runtime addresses, in the note's order.
+    pub symbols: Vec<(String, u64)>,
 }
 
 /// Finds the VMCOREINFO note's text among ELF notes (a PT_NOTE segment's
@@ -59,7 +64,14 @@ pub fn parse(text: &[u8]) -> VmcoreInfo {
             "NUMBER(phys_base)" => info.phys_base = number(v),
             "NUMBER(kimage_voffset)" => info.kimage_voffset = number(v),
             "NUMBER(pgtable_l5_enabled)" => info.pgtable_l5 = number(v).is_some_and(|n| n != 0),
-            _ => {}
+            _ => {
+                if let Some(name) = k.strip_prefix("SYMBOL(").and_then(|r| r.strip_suffix(')'))
+                    && let Ok(addr) = u64::from_str_radix(v.trim(), 16)
+                    && !name.is_empty()
+                {
+                    info.symbols.push((name.to_owned(), addr));
+                }
+            }
         }
     }
     info
@@ -84,6 +96,15 @@ mod tests {
         assert_eq!(info.kernel_offset, Some(0x1a00_0000));
         assert_eq!(info.phys_base, Some((-1_015_021_568i64) as u64));
         assert_eq!(find_note(&notes[..40]), None);
+        assert_eq!(
+            info.symbols,
+            vec![("init_top_pgt".to_owned(), 0xffff_ffff_9c80_a000)]
+        );
+        assert!(
+            parse(b"SYMBOL()=1\nSYMBOL(x)=zz\nSYMBOL(y=1\n")
+                .symbols
+                .is_empty()
+        );
         assert!(!info.pgtable_l5);
         assert!(parse(b"NUMBER(pgtable_l5_enabled)=1\n").pgtable_l5);
         let arm = parse(b"NUMBER(kimage_voffset)=0xffff7fff3f600000\nKERNELOFFSET=0\n");

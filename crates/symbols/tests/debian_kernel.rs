@@ -50,6 +50,7 @@ fn two_boots_of_debian_6_1_give_one_table() {
             vmlinux: &btf,
             modules: &modules,
             kallsyms: &ks,
+            extra_symbols: &info.symbols,
             banner: &banner,
             kernel_offset: ko,
             arch: Arch::X86_64,
@@ -85,6 +86,59 @@ fn two_boots_of_debian_6_1_give_one_table() {
                 report.typed.iter().any(|(n, _)| n == must),
                 "{must} untyped: {:?}",
                 report.untyped
+            );
+        }
+        // Issue 26: globals dwarf2json types and we left `void`.
+        let sct = &isf["symbols"]["sys_call_table"]["type"];
+        assert_eq!(sct["kind"], "array", "{sct}");
+        // 451 system calls, one slot of padding before vdso_mapping.
+        assert_eq!(sct["count"], 452, "{sct}");
+        assert_eq!(sct["subtype"]["kind"], "pointer", "{sct}");
+        assert_eq!(sct["subtype"]["subtype"]["kind"], "function", "{sct}");
+        assert_eq!(
+            isf["symbols"]["nr_cpu_ids"]["type"],
+            serde_json::json!({"kind": "base", "name": "unsigned int"})
+        );
+        assert_eq!(
+            isf["symbols"]["ftrace_ops_trampoline_list"]["type"]["name"],
+            "list_head"
+        );
+        // The kallsyms tables, which kallsyms leaves out and VMCOREINFO
+        // lists (linux.kallsyms and linux.pscallstack read them): at
+        // link-time addresses (boot-a's runtime 0xffffffffab5bdab8 minus
+        // its slide 0x29400000), kallsyms_num_syms typed (Volatility reads
+        // its size), a name kallsyms has is not taken from VMCOREINFO.
+        assert_eq!(
+            isf["symbols"]["kallsyms_num_syms"]["address"],
+            0xffff_ffff_821b_dab8u64
+        );
+        assert_eq!(
+            isf["symbols"]["kallsyms_num_syms"]["type"],
+            serde_json::json!({"kind": "base", "name": "unsigned int"})
+        );
+        for k in [
+            "kallsyms_names",
+            "kallsyms_offsets",
+            "kallsyms_relative_base",
+            "kallsyms_token_table",
+            "kallsyms_token_index",
+        ] {
+            assert!(report.extra_symbols.iter().any(|n| n == k), "{k}");
+        }
+        assert!(!report.extra_symbols.iter().any(|n| n == "init_top_pgt"));
+        // check_afinfo's seq_operations (2.28.2 crashed on them untyped).
+        for ops in [
+            "tcp4_seq_ops",
+            "raw_seq_ops",
+            "udp_seq_ops",
+            "arp_seq_ops",
+            "unix_seq_ops",
+            "tcp6_seq_ops",
+            "packet_seq_ops",
+        ] {
+            assert_eq!(
+                isf["symbols"][ops]["type"]["name"], "seq_operations",
+                "{ops}"
             );
         }
         // 6.1: tk_core is the anonymous { seq, timekeeper } struct.

@@ -67,6 +67,7 @@ fn table(vmlinux: &[u8]) -> Result<(serde_json::Value, fv_symbols::Report), Erro
         vmlinux,
         modules: &[],
         kallsyms: &ks,
+        extra_symbols: &[],
         banner: b"Linux version 6.1.0-test\n",
         kernel_offset: 0x1000_0000,
         arch: Arch::X86_64,
