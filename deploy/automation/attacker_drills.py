@@ -2,7 +2,7 @@
 principal with AdministratorAccess in the breached account, exactly whom
 custody guards against -- tries every step of the attack of security
 review 2 (S2, S3) on a finished run, and once during a run. Every call is
-evaluated by iam.py against the rendered templates (identity, trust,
+evaluated by iam/ against the rendered templates (identity, trust,
 resource policies, cross-account, condition keys); S3's conditional writes
 (If-None-Match) are moto's own. Each step must be denied by the evaluated
 policies, or refused by S3, or leave what `capture verify --custody-record

