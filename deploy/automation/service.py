@@ -160,7 +160,8 @@ class Record:
         self.rate = None  # a parent's: dict(TargetParameterName, Targets, MaxConcurrency, MaxErrors, values)
         self.steps = []  # a parent's: one per target
         self.stop = False
-        self.queued_at = service.scheduler.time
+        service.queued += 1
+        self.queued_at = (service.scheduler.time, service.queued)  # the queue's order
 
     def time(self, t):
         return None if t is None else EPOCH + datetime.timedelta(seconds=t)
@@ -242,6 +243,7 @@ class AutomationService:
         self.rng = self.scheduler.rng
         self.quota = {"concurrent": concurrent, "queue": queue, "rate_control": rate_control}
         self.executions = {}
+        self.queued = 0
         self._sessions = {}
         self._tokens = set()
 
@@ -484,13 +486,13 @@ class AutomationService:
         while True:
             if record.stop:
                 return False
-            mine = [r for r in self.executions.values() if (r.account, r.region) == (record.account, record.region)
-                    and r.status == "Pending" and bool(r.rate) == bool(record.rate)]
-            first = min(mine, key=lambda r: r.queued_at) is record if mine else True
+            ahead = [r for r in self.executions.values() if (r.account, r.region) == (record.account, record.region)
+                     and r.status == "Pending" and bool(r.rate) == bool(record.rate) and r.queued_at < record.queued_at]
             running = len(self._running(record.account, record.region))
             parents = len(self._running(record.account, record.region, parents=True))
-            room = running < self.quota["concurrent"] and (not record.rate or parents < self.quota["rate_control"])
-            if first and room:
+            room = running + len(ahead) < self.quota["concurrent"] and \
+                (not record.rate or parents + len(ahead) < self.quota["rate_control"])
+            if room:
                 record.status, record.start = "InProgress", self.scheduler.time
                 return True
             self.scheduler.sleep(1)
