@@ -79,6 +79,7 @@ import types
 from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 import runcommand  # the SendCommand stand-in, kept apart for size
+import scheduler
 from errors import EngineError, StepFailed  # noqa: F401  (engine.EngineError, engine.StepFailed: the API)
 from runbook_checks import (  # noqa: F401  (engine.X as before)
     ACTIONS, INPUTS, LOOP_MAX, NAME, OUTPUT_TYPES, REQUIRED, STEP_KEYS, VALUE_MAX, VALUES_MAX, RunbookChecks, select)
@@ -133,6 +134,11 @@ class Clock:
     @now.setter
     def now(self, value):
         self.advance(float(value) - self._now)
+
+    def sync(self):
+        """Catch up with the shared time (a script slept in it directly)."""
+        if self.scheduler is not None:
+            self._now = max(self._now, self.scheduler.time - self.origin)
 
     def advance(self, seconds):
         seconds = max(0.0, float(seconds))
@@ -370,6 +376,8 @@ class Execution(RunbookChecks):
         # many tries in all (default 1).
         attempts = int(step.get("maxAttempts", 1))
         timeout = step.get("timeoutSeconds")
+        if timeout is None and step["action"] == "aws:executeScript":
+            timeout = SCRIPT_MAX_TIMEOUT  # SCRIPT: a script step runs at most 600 s
         for attempt in range(attempts):
             record["attempts"] = attempt + 1
             try:
@@ -639,14 +647,26 @@ class Execution(RunbookChecks):
         import boto3  # the script's boto3 is the session's (moto in the drills)
         saved = boto3.DEFAULT_SESSION
         boto3.DEFAULT_SESSION = self.session
+        # SCRIPT: at most 600 s. Under a scheduler a script that sleeps in
+        # virtual time (the drills route its time.sleep there) is stopped at
+        # its deadline, mid-sleep, as Automation stops it.
+        task = self.clock.scheduler.current if self.clock.scheduler is not None else None
+        if task is not None and deadline is not None:
+            task.deadline = self.clock.origin + deadline
         try:
             payload = handler(inputs.get("InputPayload", {}), None)
         except (ClientError, ParamValidationError, BotoCoreError):
             raise
+        except scheduler.Deadline as e:
+            raise StepFailed("the script ran past its %s s and was stopped" % step.get(
+                "timeoutSeconds", SCRIPT_MAX_TIMEOUT), "TimedOut") from e
         except Exception as e:  # noqa: BLE001  (any script error fails the step, as Automation does)
             raise StepFailed("%s: %s" % (type(e).__name__, e)) from e
         finally:
             boto3.DEFAULT_SESSION = saved
+            if task is not None:
+                task.deadline = None
+                self.clock.sync()
         self.clock.advance(1)
         self._outputs(step, {"Payload": plain(payload)})
 

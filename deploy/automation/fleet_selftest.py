@@ -389,9 +389,44 @@ def test_stop_mid_command():
         f.stop()
 
 
+SLOW_SCRIPT = {
+    "schemaVersion": "0.3",
+    "parameters": {"InstanceId": {"type": "String"}},
+    "mainSteps": [{"name": "Slow", "action": "aws:executeScript", "inputs": {
+        "Runtime": "python3.11", "Handler": "handler", "InputPayload": {"Id": "{{ InstanceId }}"},
+        "Script": "import time\nimport boto3\n\ndef handler(events, context):\n    time.sleep(700)\n"
+                  "    boto3.client('ssm').put_parameter(Name='/late/' + events['Id'], Value='x', Type='String')\n"}}],
+}
+
+
+def test_script_600():
+    """SCRIPT: an aws:executeScript step runs at most 600 s: one that
+    sleeps 700 s (in virtual time) is stopped at 600 s, mid-sleep, and what
+    it would have done after never happens."""
+    import time
+    f = Fleet(n=1)
+    real = time.sleep
+    try:
+        f.ssm.create_document(Name="Fleet-Slow", Content=json.dumps(SLOW_SCRIPT), DocumentType="Automation",
+                              DocumentFormat="JSON")
+        time.sleep = lambda s: f.svc.scheduler.sleep(s) if f.svc.scheduler.current is not None else real(s)
+        eid = f.start(DocumentName="Fleet-Slow", Parameters={"InstanceId": [f.ids[0]]})
+        f.svc.run()
+        rec = f.svc.executions[eid]
+        step = rec.ex.steps[0]
+        late = refused(lambda: f.ssm.get_parameter(Name="/late/" + f.ids[0]))
+        check("script: a script past 600 s is stopped then (TimedOut), its later calls never made",
+              rec.status == "TimedOut" and step["status"] == "TimedOut" and 599 <= step["end"] - step["start"] <= 601
+              and late == "ParameterNotFound", (rec.status, step, late))
+    finally:
+        time.sleep = real
+        f.stop()
+
+
 def run_all():
     for t in (test_scheduler, test_rate_control, test_determinism, test_error_budget, test_cancel, test_validation,
-              test_automation_quota, test_copy_quota_and_rates, test_real_runbook_central, test_stop_mid_command):
+              test_automation_quota, test_copy_quota_and_rates, test_real_runbook_central, test_stop_mid_command,
+              test_script_600):
         try:
             t()
         except Exception as e:  # noqa: BLE001  (a crash is a failure, reported)
