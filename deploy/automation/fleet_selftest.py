@@ -206,10 +206,14 @@ def test_cancel():
         f.svc.sleep(100)
         before = len(f.children(parent))
         f.ssm.stop_automation_execution(AutomationExecutionId=parent)
+        cancelling = f.ssm.get_automation_execution(AutomationExecutionId=parent)["AutomationExecution"][
+            "AutomationExecutionStatus"]
         f.svc.run()
         got = f.ssm.get_automation_execution(AutomationExecutionId=parent)["AutomationExecution"]
         kids = f.children(parent)
         running = [k for k in kids if k["AutomationExecutionStatus"] == "Cancelled"]
+        check("cancel: the parent reads Cancelling until its children have ended", cancelling == "Cancelling",
+              cancelling)
         check("cancel: stopping the parent cancels its running children and starts no more",
               got["AutomationExecutionStatus"] == "Cancelled" and len(kids) == before and running
               and all(k["AutomationExecutionStatus"] in ("Success", "Cancelled") for k in kids)

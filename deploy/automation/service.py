@@ -467,12 +467,12 @@ class AutomationService:
 
     def _running(self, account, region, parents=None):
         return [r for r in self.executions.values() if (r.account, r.region) == (account, region)
-                and r.status == "InProgress" and (parents is None or bool(r.rate) == parents)]
+                and r.status in ("InProgress", "Cancelling") and (parents is None or bool(r.rate) == parents)]
 
     def _admit(self, record, account, region):
         """QUOTA: beyond the running ones and the queue a start fails."""
         kind = [r for r in self.executions.values() if (r.account, r.region) == (account, region)
-                and r.status in ("Pending", "InProgress") and bool(r.rate) == bool(record.rate)]
+                and r.status in ("Pending", "InProgress", "Cancelling") and bool(r.rate) == bool(record.rate)]
         room = self.quota["rate_control"] if record.rate else self.quota["concurrent"]
         queued = [r for r in kind if r.status == "Pending"]
         if len(kind) >= room + self.quota["queue"]:
@@ -588,6 +588,8 @@ class AutomationService:
         if record.status in TERMINAL:
             return
         record.stop = True
+        if record.status == "InProgress":
+            record.status = "Cancelling"  # EXECSTATUS (automation-statuses.html) until it has ended
         if record.ex is not None:
             record.ex.request_stop()
 
