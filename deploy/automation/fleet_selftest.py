@@ -142,8 +142,12 @@ def test_rate_control():
               and {s["Outputs"]["ExecutionId"][0] for s in got["StepExecutions"]} ==
               {k["AutomationExecutionId"] for k in kids}
               and got["ProgressCounters"]["SuccessSteps"] == 12, got["StepExecutions"][:1])
+        spans = sorted((r.start, r.end) for r in f.svc.executions.values() if r.parent_id == parent)
+        check("rate: the first child runs alone, two start once it has ended (RATE's ramp-up)",
+              spans[1][0] >= spans[0][1] and spans[2][0] >= spans[0][1] and spans[3][0] > spans[2][0] - 1e-9
+              and sum(1 for a, b in spans if a < spans[1][1]) <= 3, spans[:4])
         most = f.overlap(parent)
-        check("rate: MaxConcurrency 4 is reached and never exceeded (ramp 1, 3, 4)", most == 4, most)
+        check("rate: MaxConcurrency 4 is reached and never exceeded (ramp 1, 2, 4)", most == 4, most)
         check("rate: the 12 children overlap in virtual time (%d s < 12 x 60 s)" % took, took < 12 * 60 / 2, took)
     finally:
         f.stop()

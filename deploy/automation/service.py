@@ -54,7 +54,8 @@ API = https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
   * ramp-up: "sends the automation to a single resource and waits for the
     initial invocation to complete before sending to two more resources.
     The system exponentially sends the automation to more resources until
-    the concurrency value is met" (scale-controls): 1, then 3, then doubling;
+    the concurrency value is met" (scale-controls): 1, then 2 once it has
+    ended, then doubling at each end (when it doubles is not documented);
   * MaxErrors N: no more children are started once N+1 have failed ("If
     you specify 3 ... stops ... when the fourth error is received"; 0:
     after the first). A percentage of the target set: the API reference
@@ -532,7 +533,7 @@ class AutomationService:
                     if child.status != "Success":
                         errors += 1
                         record.steps[i]["FailureMessage"] = child.failure[:2000]
-                    ramp = 3 if ramp == 1 else ramp * 2  # RATE: 1, then 2 more, then exponentially
+                    ramp *= 2  # RATE: 1, then two more (after the first ended: 2), then exponentially
             spent = errors > budget
             while pending and not record.stop and not spent and len(running) < min(most, ramp):
                 i = pending.pop(0)
