@@ -22,6 +22,9 @@ policies, or refused by S3, or leave what `capture verify --custody-record
               (no If-None-Match) or refused (412); the record stays the
               key's first and only version
   prefix      a record under another account's prefix: denied
+  fleet       a fleet record (issue 24): the member's admin and the intake
+              role cannot write or replace one, nor can another role of
+              the security account; only its responder, once
   retention   a record locked for 100 years: denied
   size        a multi-GB object: multipart denied (no If-None-Match on
               its parts); one PUT over S3's 5 GB: refused (EntityTooLarge)
@@ -243,6 +246,8 @@ def drill_after_the_run():
         check("attacker prefix: records under another account's prefix, the security account's or outside "
               "custody/: denied", all(denied(c) for c in other.values()), str(other))
 
+        drill_fleet_record(w, a, s3, put)  # issue 24
+
         # -- 100 years of retention ----------------------------------------------------------------
         long_put = dict(put, ObjectLockRetainUntilDate=far)
         spare = "custody/%s/%s/IR-2026-042/spare.json" % (MEMBER, w.region)
@@ -262,6 +267,35 @@ def drill_after_the_run():
               denied(multipart) and single == "EntityTooLarge", "multipart %s single %s" % (multipart, single))
     finally:
         w.stop()
+
+
+def drill_fleet_record(w, a, s3, put):
+    """Only the security account's responder writes a fleet record, once:
+    not the member's admin, not its intake session (S3 client S3), not
+    another role of the security account (issue 24)."""
+    fleet_key = "fleet/IR-2026-042/20260101T000000Z-0123abcd.json"
+    fput = dict(put, Body=b'{"schema": "forensics-volume/fleet-record", "entries": []}\n')
+    responder = w.security.client("s3")
+    wrote = outcome(responder.put_object, Key=fleet_key, IfNoneMatch="*", **fput)
+    iam.register_credentials("AKIASECURITYADMIN024", iam.Principal(
+        "arn:aws:iam::%s:role/SecurityAdmin" % SECURITY, session_name="admin", policies=[iam.ADMINISTRATOR]))
+    sec_admin = accounts.boto3.session.Session(aws_access_key_id="AKIASECURITYADMIN024",
+                                               aws_secret_access_key="x", region_name=w.region).client("s3")
+    tries = {"intake role, new key": outcome(s3.put_object, Key="fleet/IR-2026-042/forged.json",
+                                             IfNoneMatch="*", **fput),
+             "intake role, the fleet's key": outcome(s3.put_object, Key=fleet_key, **fput),
+             "member admin": outcome(a.session.client("s3").put_object, Key="fleet/IR-2026-042/forged.json",
+                                     IfNoneMatch="*", **fput),
+             "another security-account role": outcome(sec_admin.put_object, Key="fleet/IR-2026-042/other.json",
+                                                      IfNoneMatch="*", **fput)}
+    again = outcome(responder.put_object, Key=fleet_key, IfNoneMatch="*", **fput)
+    fvs, fmarks = versions(w, "fleet/")
+    check("attacker fleet: only the security account's responder writes a fleet record, once; a member (its "
+          "admin or the intake role) or another security-account role cannot write or replace one (denied), "
+          "and the responder's second write is refused (412)",
+          wrote == "ok" and all(denied(c) for c in tries.values()) and again == "PreconditionFailed"
+          and [v["Key"] for v in fvs] == [fleet_key] and not fmarks,
+          "responder %s tries %s again %s versions %s" % (wrote, tries, again, [v["Key"] for v in fvs]))
 
 
 class Preempt:

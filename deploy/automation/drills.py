@@ -73,6 +73,10 @@ FAULTS = {
 ERROR_SELECTORS = ("$.Volumes[0].State", "$.Snapshots[0].State")
 COMMAND_OUTCOME = {"command-failed": "failed", "command-timeout": "timeout", "undelivered": "undelivered"}
 PERSISTENT = ("api-error-persistent", "throttled")
+# The copy-quota drill: the security account's 20 copies in progress end
+# this long after Custody first runs (more than one round's QUOTA_BUDGET).
+COPY_BUSY = 600
+COPY_REFUSED = []  # per copy-quota drill: how many CopySnapshot calls the quota refused
 # Two faults in one run: the failure route of a failure route.
 TWO_FAULTS = [{"Capture": "command-failed", "SnapshotEvidence": "api-error-persistent"},
               {"Unmount": "command-failed", "SnapshotInUse": "api-error-persistent"},
@@ -135,12 +139,34 @@ class Faults:
             self.world.snapshot_overlay.update({d["SnapshotId"]: "pending" for d in disks})
         elif kind in COMMAND_OUTCOME:
             self.scripted.force = backend_mod.Outcome(COMMAND_OUTCOME[kind], exit_code=1)
+        elif kind == "copy-quota" and first:
+            # The security account's region is at EBS's 20 concurrent copies
+            # (a fleet's): world.py's quota model, on the execution's clock,
+            # with 20 copies pending until COPY_BUSY seconds after Custody
+            # starts: longer than one round's waits (custody.py QUOTA_WAITS),
+            # so both the step's retry and CustodyRounds' are needed. The
+            # step's sleeps advance the execution's virtual clock.
+            world_mod.set_clock(lambda: ex.clock.now)
+            busy = ex.clock.now + COPY_BUSY
+            for i in range(world_mod.COPY_QUOTA):
+                world_mod.QUOTAS.copies["snap-busy%012d" % i] = (accounts.SECURITY, self.world.region, busy)
+            self.saved_sleep, time.sleep = time.sleep, ex.clock.advance
         elif kind == "stop-capture":
             # The responder runs Forensics-StopCapture: capture gets SIGTERM,
             # finalizes a labelled partial image and exits 20.
             self.scripted.force = backend_mod.Outcome("failed", exit_code=20)
 
+    def close(self):
+        """Undo what outlives a step (the copy-quota fault's clock and sleep)."""
+        if getattr(self, "saved_sleep", None) is not None:
+            time.sleep, self.saved_sleep = self.saved_sleep, None
+            COPY_REFUSED.append(sum(1 for r in world_mod.QUOTAS.refused if r[0] == "CopySnapshot"
+                                    and r[3] == "ResourceLimitExceeded"))
+            world_mod.set_clock(None)
+
     def leave(self, name, ex):
+        if name == "CustodyRounds":
+            self.close()
         if len(self.world.injected) > self._seen:
             self.bit.add(name)
         self.world.fail_calls = 0
@@ -190,6 +216,7 @@ def drill(plan, execution_id, params=None, world_options=None, runbook=None):
             violations.append("fault not reached: %s" % sorted(set(plan) - faults.fired))
         return ex, violations, outcome(ex, world, scripted)
     finally:
+        faults.close()
         world.stop()
 
 
@@ -243,12 +270,19 @@ def invariants(ex, world, scripted, before, plan):
         v.append("I3: instance protections %s, were %s" % (after, before))
     # Disks still pending at Custody are no fault, and what becomes of them
     # in WaitDisks (error, timeout) must not fail the memory evidence's run:
-    # I8 holds the custody record to saying why a disk was not copied.
+    # I8 holds the custody record to saying why a disk was not copied. Nor
+    # is EBS's copy quota, which Custody waits out (issue 24).
     lenient = {x["name"] for x in all_steps(ex.runbook) if x.get("isCritical") is False}
     bit = ex.faults.bit if ex.faults is not None else set()
-    if ex.status == "Success" and any(k not in ("api-error", "disks-pending") and n != "WaitDisks" and n not in lenient
+    if ex.status == "Success" and any(k not in ("api-error", "disks-pending", "copy-quota") and n != "WaitDisks"
+                                      and n not in lenient
                                       and (k not in PERSISTENT or n in bit) for n, k in plan.items()):
         v.append("I4: status Success despite %s" % plan)
+    if "copy-quota" in plan.values() and (ex.status != "Success" or not ex.outputs.get("Custody.SecuritySnapshotId")):
+        # Issue 24: a quota that frees up is waited out, never a reason to
+        # leave the evidence outside custody.
+        v.append("I9: the security account's copy quota kept the evidence out of custody: %s %s"
+                 % (ex.status, ex.failure_message[:200]))
     if ex.status != "Success" and not plan:
         v.append("I4: the fault-free run ended %s: %s" % (ex.status, ex.failure_message))
     if ex.status not in ("Success", "Cancelled") and not ex.failure_message:
@@ -445,6 +479,12 @@ def main(argv):
                     reached_by[r["name"]] = plan
                     params_of[r["name"]] = params_of.get(name)
                     todo.append(r["name"])
+    # Issue 24: the security account's region is at CopySnapshot's quota
+    # when Custody runs; the evidence must still end in custody.
+    quota_ex, quota_v, quota_out = one({"Custody": "copy-quota"}, label="Custody x copy-quota")
+    if not (COPY_REFUSED and COPY_REFUSED[-1] > 0):
+        quota_v.append("copy-quota: the quota never refused a copy: the drill proves nothing")
+    results[("(none)", "copy-quota")] = (quota_out, quota_v, None)
     for plan in TWO_FAULTS:
         _, two_v, two_out = one(plan, label="two faults: %s" % plan)
         results[("(two)", " + ".join("%s:%s" % kv for kv in plan.items()))] = (two_out, two_v, None)

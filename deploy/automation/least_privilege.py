@@ -135,6 +135,11 @@ ASSERTIONS = [
     # starter role (B1, S13)
     ("the responder assumes the starter role", RESPONDER, "sts:AssumeRole", STARTER.arn, {}, True),
     ("B1: another security-account role cannot assume the starter", ADMIN, "sts:AssumeRole", STARTER.arn, {}, False),
+    ("issue 24: starter resolves tag targets (tag:GetResources)", STARTER, "tag:GetResources", "*", {}, True),
+    ("issue 24: starter resolves its own account's resource groups", STARTER, "resource-groups:ListGroupResources",
+     arn("resource-groups", "group", MEMBER, "IR-2026-042"), {}, True),
+    ("issue 24: starter cannot read another account's resource groups", STARTER,
+     "resource-groups:ListGroupResources", arn("resource-groups", "group", OTHER, "IR-2026-042"), {}, False),
     ("starter starts Forensics-CaptureInstanceMemory", STARTER, "ssm:StartAutomationExecution",
      arn("ssm", "document", MEMBER, "Forensics-CaptureInstanceMemory"), {}, True),
     ("B1: starter cannot start another runbook", STARTER, "ssm:StartAutomationExecution",
@@ -205,6 +210,7 @@ WRITE_ONCE = {"s3:object-lock-mode": "COMPLIANCE", "s3:object-lock-remaining-ret
 
 def bucket_assertions(pol):
     custody = "arn:aws:s3:::forensics-custody-%s/custody/%s/x.json" % (SECURITY, MEMBER)
+    fleet = "arn:aws:s3:::forensics-custody-%s/fleet/IR-2026-042/20260101T000000Z-0123abcd.json" % SECURITY
     output = pol.stacks["security"].ref("OutputBucket")
     instance = iam.Principal(next(a for a in pol.roles if a.split(":")[4] == MEMBER and "InstanceRole" in a))
     return [
@@ -224,6 +230,14 @@ def bucket_assertions(pol):
         ("issue 21: not even the security account replaces a record", ADMIN, "s3:PutObject", custody,
          {"s3:object-lock-mode": "COMPLIANCE"}, False),
         ("H4: the intake role cannot delete a custody record", INTAKE, "s3:DeleteObject", custody, {}, False),
+        ("issue 24: the responder writes a fleet record, once, locked", RESPONDER, "s3:PutObject", fleet,
+         WRITE_ONCE, True),
+        ("issue 24: no other security-account principal writes a fleet record", ADMIN, "s3:PutObject", fleet,
+         WRITE_ONCE, False),
+        ("issue 24: the intake role (a member's session) cannot write a fleet record", INTAKE, "s3:PutObject",
+         fleet, WRITE_ONCE, False),
+        ("issue 24: not even the responder replaces a fleet record (no If-None-Match)", RESPONDER,
+         "s3:PutObject", fleet, {k: v for k, v in WRITE_ONCE.items() if k != "s3:if-none-match"}, False),
         ("instances write Run Command output under their account's prefix", instance, "s3:PutObject",
          "arn:aws:s3:::%s/run-command/%s/eu-west-1/c/e/x/stdout" % (output, MEMBER), {}, True),
         ("instances give the bucket owner full control of their output", instance, "s3:PutObjectAcl",

@@ -42,6 +42,7 @@ DRILLS = {
     "custody-persistent": ({"Custody": "api-error-persistent"}, None),
     "cancel-snapshot-persistent": ({"Capture": "cancel", "CancelSnapshotEvidence": "api-error-persistent"}, None),
     "wait-snapshot-timeout": ({"WaitSnapshotCompleted": "wait-timeout"}, None),
+    "copy-quota": ({"Custody": "copy-quota"}, None),
 }
 
 
@@ -85,6 +86,16 @@ def cancel_skips_snapshot(doc):
 def cancel_chain_skips_restore(doc):
     s = step(doc, "CancelSnapshotEvidence")
     s["onFailure"], s["nextStep"] = "step:CancelUnmount", "CancelUnmount"
+
+
+def custody_quota_not_retried(doc):
+    """Custody's handover without its wait for EBS's copy quota: a
+    ResourceLimitExceeded is a copy error like any other (issue 24)."""
+    s = step(doc, "Custody")
+    script = s["inputs"]["Script"]
+    if "QUOTA = 'ResourceLimitExceeded'" not in script:
+        raise KeyError("custody.py's QUOTA constant is not in the rendered script")
+    s["inputs"]["Script"] = script.replace("QUOTA = 'ResourceLimitExceeded'", "QUOTA = 'not retried'")
 
 
 # (name, what it does, edit, the drill expected to kill it)
@@ -136,6 +147,8 @@ MUTANTS = [
      setter("SnapshotEvidence", nextStep="DetachVolume"), "wait-snapshot-timeout"),
     ("cancel-snapshot-failure-skips-restore", "the cancel path's failed snapshot goes straight to the unmount",
      setter("CancelSnapshotEvidence", onFailure="step:CancelUnmount"), "cancel-snapshot-persistent"),
+    ("custody-quota-not-retried", "Custody treats CopySnapshot's ResourceLimitExceeded (EBS's 20 concurrent "
+     "copies) as a failure: no wait, no retry", custody_quota_not_retried, "copy-quota"),
 ]
 
 

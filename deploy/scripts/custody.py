@@ -26,11 +26,21 @@ step runs again: a later round handles only the snapshots marked pending or
 waiting, and writes a further record naming the first (never overwriting
 it). A "waiting" snapshot still pending in a later round means the wait
 timed out: every still pending disk is then given up, and the record says so.
+
+EBS copies at most 20 snapshots at once into a Region (ResourceLimitExceeded
+beyond that), and every member account and region of a fleet copies into the
+security account's: copy_snapshot waits and retries within the round
+(QUOTA_WAITS, at most QUOTA_BUDGET of the step's 600 s). A memory snapshot
+still refused ends the round with nothing written (Round "queued",
+Pending=yes), so CustodyRounds runs it again; a disk still refused waits for
+the next round like a pending one. Round LAST_ROUND (the loop's
+MaxIterations) gives up whatever is still refused or pending, and says so.
 """
 
 import datetime
 import json
 import re
+import time
 
 DIGESTS = re.compile(r"sha256 manifest\.json=([0-9a-f]{64}) memory\.lime\.zst=([0-9a-f]{64}) lime=([0-9a-f]{64})")
 ROLE_SESSION = "forensics-custody"
@@ -40,6 +50,12 @@ TAG_MAX = 256
 TAG = "forensics-volume:"
 MARK = TAG + "custody"
 WAIT_HOURS = 24  # WaitDisks' timeoutSeconds, 86400
+LAST_ROUND = 100  # CustodyRounds' MaxIterations
+# CopySnapshot's ResourceLimitExceeded (copy_snapshot): waits between tries,
+# at most QUOTA_BUDGET seconds of a round's 600.
+QUOTA = "ResourceLimitExceeded"
+QUOTA_WAITS = (15, 30, 60, 90, 120, 120)
+QUOTA_BUDGET = 435
 # A round's outputs when it hands nothing over.
 EMPTY = dict(dict.fromkeys(("SecuritySnapshotId", "Copies", "Locked", "CustodyRecord", "ManifestSha256",
                             "ImageSha256", "LimeSha256", "OutputsArrived", "WaitFor"), ""), Pending="no")
@@ -197,7 +213,10 @@ def rounds(events, context):
     member_ec2 = boto3.client("ec2")
     found = member_ec2.describe_snapshots(OwnerIds=["self"], Filters=[
         {"Name": "tag:" + TAG + "execution-id", "Values": [events["ExecutionId"]]}])["Snapshots"]
-    found.sort(key=lambda x: (x.get("StartTime", now), x["SnapshotId"]))
+    # The memory evidence first: a round it cannot copy (EBS's copy quota)
+    # has then copied nothing else.
+    found.sort(key=lambda x: ({t["Key"]: t["Value"] for t in x.get("Tags", [])}.get(TAG + "kind") == "disk",
+                              x.get("StartTime", now), x["SnapshotId"]))
     if not security:
         ids = " ".join(x["SnapshotId"] for x in found) or "none"
         return dict(EMPTY, Round="first", Summary="no SecurityAccountId: the evidence snapshots (%s) stay in "
@@ -217,187 +236,65 @@ def handover(events, boto3, member_ec2, found, now, later):
     round after WaitDisks (only those marked pending or waiting)."""
     security = events["SecurityAccountId"]
     marks = {x["SnapshotId"]: mark_of(x) for x in found}
-    timed_out = later and any(marks[x["SnapshotId"]] == "waiting" and x["State"] == "pending" for x in found)
-    partition = boto3.client("sts").get_caller_identity()["Arn"].split(":")[1]
-    bucket = events.get("CustodyBucket") or "forensics-custody-%s" % security
-    role_arn = "arn:%s:iam::%s:role/%s" % (partition, security, events["CustodyRoleName"])
+    # The last round of CustodyRounds (MaxIterations) gives up what is
+    # still pending or queued, as a WaitDisks that ended would.
+    final = int(events.get("Iteration") or 1) >= LAST_ROUND
+    timed_out = final or later and any(marks[x["SnapshotId"]] == "waiting" and x["State"] == "pending" for x in found)
     retention = int(events["RetentionDays"])
-    lock_days = int(events.get("LockDays") or 0)
     if retention < 1:
         raise CustodyError("RetentionDays %d: custody records must be locked for at least a day" % retention)
-
-    command_ids = commands(boto3.client("ssm"), events["InstanceId"], events["OutputPrefix"])
-    events = dict(events, **capture_invocation(boto3.client("ssm"), command_ids["Capture"], events["InstanceId"]))
-    manifest_sha, image_sha, lime_sha, final_line = digests(events.get("CaptureOutput", ""))
-    outputs = output_objects(boto3.client("s3"), events["OutputBucket"], events["OutputPrefix"], command_ids,
-                             events["InstanceId"])
-    missing = sorted(step for step, o in outputs.items() if not o["arrived"])
-
-    # The intake role's trust policy requires this session tag to be the
-    # caller's own account (aws:PrincipalAccount); its permissions scope
-    # every copy's label and record key by it (docs/deploy.md "Custody").
-    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION, DurationSeconds=900,
-                                            Tags=[{"Key": SESSION_TAG, "Value": events["Account"]}])["Credentials"]
-    session = boto3.session.Session(aws_access_key_id=creds["AccessKeyId"],
-                                    aws_secret_access_key=creds["SecretAccessKey"],
-                                    aws_session_token=creds["SessionToken"], region_name=events["Region"])
-    ec2 = session.client("ec2")
+    events, outputs, digest = evidence_facts(events, boto3)
+    session = intake(events, boto3)
+    ec2, budget = session.client("ec2"), [QUOTA_BUDGET]
     findings, handed, pending = [], [], []
     for snap in found:
-        sid, what = snap["SnapshotId"], holds(snap, events)
-        if later and marks[sid] not in ("pending", "waiting"):
+        if later and marks[snap["SnapshotId"]] not in ("pending", "waiting"):
             continue
-        entry = {"snapshot_id": sid, "holds": what, "state": snap["State"], "copy_id": "", "lock": ""}
+        entry = hand_over(events, boto3, member_ec2, ec2, snap, digest, budget, timed_out, findings)
+        if entry.pop("queued", False) and not later and entry["holds"].startswith("memory") and not final:
+            # The security account's copies in this region are at EBS's
+            # quota: nothing of this round is written; the next round (the
+            # loop goes on: Pending=yes, WaitFor a completed snapshot) tries again.
+            return dict(EMPTY, Round="queued", Pending="yes", WaitFor=entry["snapshot_id"], Summary=entry["why_not_copied"])
         handed.append(entry)
-        if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
-            entry["why_not_copied"] = ("under the AWS managed key aws/ebs, which EBS does not share: it stays here; "
-                                       "hand over a copy under a customer managed key")
-            findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
-            continue
-        if what.startswith("disk") and snap["State"] == "pending":
-            if timed_out:
-                entry["why_not_copied"] = entry["mark"] = (
-                    "still pending when WaitDisks ended (after %d h at most): NOT handed over; hand it over "
-                    "once completed" % WAIT_HOURS)
-                findings.append("%s (%s) %s" % (sid, what, entry["why_not_copied"]))
-            else:
-                entry["why_not_copied"] = ("pending when Custody ran: WaitDisks waits for it, a further "
-                                           "custody record hands it over")
-                pending.append(entry)
-            continue
-        if snap["State"] != "completed":
-            entry["why_not_copied"] = "the snapshot is %s, CopySnapshot needs it completed" % snap["State"]
-            if snap["State"] == "error":
-                entry["why_not_copied"] = "the snapshot failed (state error): EBS could not complete it"
-            findings.append("%s (%s) NOT copied: %s" % (sid, what, entry["why_not_copied"]))
-            continue
-        try:
-            member_ec2.modify_snapshot_attribute(SnapshotId=sid, Attribute="createVolumePermission",
-                                                 OperationType="add", UserIds=[security])
-            copy = ec2.copy_snapshot(
-                SourceSnapshotId=sid, SourceRegion=events["Region"], Encrypted=True, KmsKeyId=events["KmsKeyId"],
-                Description=("forensics evidence case %s instance %s account %s execution %s: %s"
-                             % (events["CaseId"], events["InstanceId"], events["Account"], events["ExecutionId"],
-                                what))[:255],
-                TagSpecifications=[{"ResourceType": "snapshot",
-                                    "Tags": tags(events, manifest_sha, image_sha, lime_sha, sid, what)}])
-        except Exception as e:  # noqa: BLE001  (said in the record; the step then fails)
-            entry["why_not_copied"] = "%s" % e
-            findings.append("%s (%s) NOT copied: %s" % (sid, what, e))
-            continue
-        entry["copy_id"] = copy["SnapshotId"]
-        entry["lock"], finding = lock(ec2, copy["SnapshotId"], lock_days)
-        if finding:
-            findings.append(finding)
+        if entry.pop("later", False):
+            pending.append(entry)
     if not found:
         findings.append("this execution took no evidence snapshot")
-    memory = [h for h in handed if h["holds"].startswith("memory")]
     not_copied = [h for h in handed if not h["copy_id"] and not h["holds"].startswith("disk")]
     if pending and (not_copied or not found):
         for h in pending:
             h["why_not_copied"] = "pending when Custody ran, which failed: not waited for, NOT handed over"
         pending = []
-    wait_for = pending[0]["snapshot_id"] if pending else ""
-    if pending or later:
-        # The marks carry the rounds: the next round handles what is marked
-        # pending or waiting, and finds the earlier copies here.
-        for h in handed:
-            h.setdefault("mark", ("%s %s" % (h["copy_id"], h["lock"]) if h["copy_id"] else
-                                  "waiting" if h["snapshot_id"] == wait_for else
-                                  "pending" if h in pending else "not copied"))
-        try:
-            for h in handed:
-                member_ec2.create_tags(Resources=[h["snapshot_id"]], Tags=[{"Key": MARK, "Value": h["mark"][:TAG_MAX]}])
-        except Exception as e:  # noqa: BLE001  (without the marks a later round could not tell; do not wait)
-            findings.append("marking the snapshots' custody failed (%s): disks still pending are NOT waited "
-                            "for nor handed over" % e)
-            wait_for, pending = "", []
-        for h in handed:
-            marks[h["snapshot_id"]] = h.pop("mark")
-    for h in pending:
+    wait_for = mark_rounds(member_ec2, handed, pending, marks, findings) if pending or later else ""
+    for h in handed:
+        h.pop("mark", None)
+    for h in pending if wait_for else []:
         findings.append("%s (%s) pending: handed over by a later custody record" % (h["snapshot_id"], h["holds"]))
+    bucket = events.get("CustodyBucket") or "forensics-custody-%s" % security
     key = "custody/%s/%s/%s/%s.json" % (events["Account"], events["Region"], events["CaseId"], events["ExecutionId"])
     first = "s3://%s/%s" % (bucket, key)
+    memory = [h for h in handed if h["holds"].startswith("memory")]
     if later:
         memory = [{"snapshot_id": x["SnapshotId"], "copy_id": first_copy(x)} for x in found
                   if holds(x, events).startswith("memory")]
     copy_id = memory[0]["copy_id"] if memory else ""
-    record = {
-        "schema": "forensics-volume/custody-record",
-        "schema_version": 2,
-        "written_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "case_id": events["CaseId"],
-        "examiner": events["Examiner"],
-        "instance_id": events["InstanceId"],
-        "account": events["Account"],
-        "region": events["Region"],
-        "availability_zone": events["AvailabilityZone"],
-        "execution_id": events["ExecutionId"],
-        "forensics_volume_id": events["VolumeId"],
-        "evidence_snapshot_id": memory[0]["snapshot_id"] if memory else "",
-        "security_snapshot_id": copy_id,
-        "snapshots": handed,
-        "security_account": security,
-        "custody_bucket": bucket,
-        "kms_key_id": events["KmsKeyId"],
-        "lock_days": lock_days,
-        "plan": events.get("PlanSummary", ""),
-        "protect": events.get("ProtectSummary", ""),
-        "commands": {step: o["command_id"] for step, o in outputs.items()},
-        "capture": {
-            "status": events.get("CaptureStatus", ""),
-            "response_code": events.get("CaptureResponseCode", ""),
-            "final_line": final_line or "",
-            "manifest_sha256": manifest_sha or "",
-            "image_sha256": image_sha or "",
-            "lime_sha256": lime_sha or "",
-            "output_head": events.get("CaptureOutput", "")[:2400],
-        },
-        "run_command_output": outputs,
-        "findings": findings,
-    }
+    record = record_of(events, now, memory, copy_id, handed, bucket, outputs, findings, digest)
     if later:
         record["first_record"] = first
         key = key[:-5] + ".disks-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
-    elif not manifest_sha:
+    elif not digest[0]:
         findings.append("the capture's final line (its digests) is not in the Capture output: only "
                         "self-consistency can be checked")
-    for step in [] if later else missing:
+    for step in [] if later else sorted(s for s, o in outputs.items() if not o["arrived"]):
         findings.append("the Run Command output of %s did not arrive in s3://%s/%s (only the "
                         "2,400-character console copy is kept)"
                         % (step, events["OutputBucket"], events["OutputPrefix"]))
     until = now + datetime.timedelta(days=retention)
-    s3 = session.client("s3")
     copies = " ".join("%s=%s" % (h["snapshot_id"], h["copy_id"] or "not-copied") for h in handed)
-
-    def put(where):
-        record["record_key"] = where
-        body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
-        # If-None-Match: * (S3 conditional writes): a key is written once;
-        # the bucket policy refuses any PUT without it, so no record ever
-        # gets a second version.
-        return s3.put_object(Bucket=bucket, Key=where, Body=body, ContentType="application/json",
-                             ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
-                             ChecksumAlgorithm="SHA256", IfNoneMatch="*")
-
-    try:
-        written = put(key)
-    except Exception as e:  # noqa: BLE001  (the message says what it means; the step fails)
-        if "PreconditionFailed" not in str(e):
-            raise CustodyError("writing s3://%s/%s failed (%s; RetentionDays %d over the security stack's cap?); "
-                               "%s" % (bucket, key, e, retention, copies))
-        # Someone holding this account's execution role wrote the key
-        # first: the run's own record goes next to it, so that the
-        # execution has two claims and capture verify trusts neither.
-        findings.append("s3://%s/%s existed before this run wrote it" % (bucket, key))
-        other = key[:-5] + ".contested-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
-        try:
-            put(other)
-        except Exception as e2:  # noqa: BLE001
-            other = "not written (%s)" % e2
-        raise CustodyError("FORGED custody record? %s; this run's: %s; %s" % (findings[-1], other, copies))
+    version = write(session.client("s3"), bucket, key, record, until, now, findings, copies, retention)
     summary = "%s %s copied to account %s; custody record s3://%s/%s (version %s) locked until %s" % (
-        "disks" if later else "evidence", copies or "(none)", security, bucket, key, written.get("VersionId", "?"),
+        "disks" if later else "evidence", copies or "(none)", security, bucket, key, version,
         until.strftime("%Y-%m-%d"))
     if findings:
         summary += "; " + "; ".join(findings)
@@ -414,5 +311,190 @@ def handover(events, boto3, member_ec2, found, now, later):
             "WaitFor": wait_for or (memory[0]["snapshot_id"] if memory else found[0]["SnapshotId"]),
             "Locked": " ".join(m.split(" ", 1)[1] for m in marks.values() if m.startswith("snap-"))
             if later else " ".join(h["lock"] for h in handed if h["copy_id"]),
-            "ManifestSha256": manifest_sha or "", "ImageSha256": image_sha or "", "LimeSha256": lime_sha or "",
-            "OutputsArrived": "no" if missing else "yes", "Summary": summary}
+            "ManifestSha256": digest[0] or "", "ImageSha256": digest[1] or "", "LimeSha256": digest[2] or "",
+            "OutputsArrived": "yes" if all(o["arrived"] for o in outputs.values()) else "no", "Summary": summary}
+
+
+def evidence_facts(events, boto3):
+    """The execution's commands, the capture's invocation and digests, and
+    which Run Command outputs arrived."""
+    command_ids = commands(boto3.client("ssm"), events["InstanceId"], events["OutputPrefix"])
+    events = dict(events, **capture_invocation(boto3.client("ssm"), command_ids["Capture"], events["InstanceId"]))
+    outputs = output_objects(boto3.client("s3"), events["OutputBucket"], events["OutputPrefix"], command_ids,
+                             events["InstanceId"])
+    return events, outputs, digests(events.get("CaptureOutput", ""))
+
+
+def intake(events, boto3):
+    """A session as the security account's intake role. Its trust policy
+    requires the session tag to be the caller's own account
+    (aws:PrincipalAccount); its permissions scope every copy's label and
+    record key by it (docs/deploy.md "Custody")."""
+    partition = boto3.client("sts").get_caller_identity()["Arn"].split(":")[1]
+    role_arn = "arn:%s:iam::%s:role/%s" % (partition, events["SecurityAccountId"], events["CustodyRoleName"])
+    creds = boto3.client("sts").assume_role(RoleArn=role_arn, RoleSessionName=ROLE_SESSION, DurationSeconds=900,
+                                            Tags=[{"Key": SESSION_TAG, "Value": events["Account"]}])["Credentials"]
+    return boto3.session.Session(aws_access_key_id=creds["AccessKeyId"],
+                                 aws_secret_access_key=creds["SecretAccessKey"],
+                                 aws_session_token=creds["SessionToken"], region_name=events["Region"])
+
+
+def hand_over(events, boto3, member_ec2, ec2, snap, digest, budget, timed_out, findings):
+    """One snapshot: share it, copy it as the intake role (EC2), lock the
+    copy. The entry says what happened; "later" marks one for a later
+    round, "queued" one CopySnapshot refused for EBS's copy quota."""
+    sid, what = snap["SnapshotId"], holds(snap, events)
+    entry = {"snapshot_id": sid, "holds": what, "state": snap["State"], "copy_id": "", "lock": ""}
+    why = None
+    if what.startswith("disk") and snap.get("Encrypted") and aws_managed(boto3.client("kms"), snap):
+        why = ("under the AWS managed key aws/ebs, which EBS does not share: it stays here; "
+               "hand over a copy under a customer managed key")
+    elif what.startswith("disk") and snap["State"] == "pending" and not timed_out:
+        entry["why_not_copied"], entry["later"] = ("pending when Custody ran: WaitDisks waits for it, a further "
+                                                   "custody record hands it over"), True
+        return entry
+    elif what.startswith("disk") and snap["State"] == "pending":
+        entry["mark"] = why = ("still pending when WaitDisks ended (after %d h at most) or in round %d: NOT "
+                               "handed over; hand it over once completed" % (WAIT_HOURS, LAST_ROUND))
+    elif snap["State"] == "error":
+        why = "the snapshot failed (state error): EBS could not complete it"
+    elif snap["State"] != "completed":
+        why = "the snapshot is %s, CopySnapshot needs it completed" % snap["State"]
+    if why:
+        entry["why_not_copied"] = why
+        findings.append("%s (%s) NOT copied: %s" % (sid, what, why))
+        return entry
+    try:
+        member_ec2.modify_snapshot_attribute(SnapshotId=sid, Attribute="createVolumePermission",
+                                             OperationType="add", UserIds=[events["SecurityAccountId"]])
+        copy = copy_snapshot(ec2, budget, SourceSnapshotId=sid, SourceRegion=events["Region"], Encrypted=True,
+                             KmsKeyId=events["KmsKeyId"],
+                             Description=("forensics evidence case %s instance %s account %s execution %s: %s"
+                                          % (events["CaseId"], events["InstanceId"], events["Account"],
+                                             events["ExecutionId"], what))[:255],
+                             TagSpecifications=[{"ResourceType": "snapshot",
+                                                 "Tags": tags(events, digest[0], digest[1], digest[2], sid, what)}])
+    except Exception as e:  # noqa: BLE001  (said in the record; the step then fails)
+        entry["why_not_copied"] = "%s" % e
+        if QUOTA in str(e) and not timed_out:
+            entry["why_not_copied"] = ("CopySnapshot refused for %d s (%s: the security account's concurrent "
+                                       "copies in this region): retried by the next round" % (QUOTA_BUDGET, e))
+            entry["queued"] = entry["later"] = True
+            return entry
+        findings.append("%s (%s) NOT copied: %s" % (sid, what, e))
+        return entry
+    entry["copy_id"] = copy["SnapshotId"]
+    entry["lock"], finding = lock(ec2, copy["SnapshotId"], int(events.get("LockDays") or 0))
+    if finding:
+        findings.append(finding)
+    return entry
+
+
+def copy_snapshot(ec2, budget, **request):
+    """CopySnapshot, waiting while EBS refuses it for its quota of 20
+    concurrent snapshot copies per destination Region (ResourceLimitExceeded:
+    "wait for one or more of the copy requests to complete, and then make a
+    new request", https://docs.aws.amazon.com/ebs/latest/userguide/ebs-copy-snapshot.html).
+    Every member account and region of a fleet copies into the security
+    account's region, so the quota is shared. BUDGET[0] is what is left of
+    this round's QUOTA_BUDGET seconds (the step runs 600 s at most); then the
+    refusal is raised and the snapshot waits for the next round."""
+    for wait in QUOTA_WAITS:
+        try:
+            return ec2.copy_snapshot(**request)
+        except Exception as e:  # noqa: BLE001
+            if QUOTA not in str(e) or wait > budget[0]:
+                raise
+            budget[0] -= wait
+            time.sleep(wait)
+    return ec2.copy_snapshot(**request)
+
+
+def mark_rounds(member_ec2, handed, pending, marks, findings):
+    """The marks carry the rounds: the next round handles what is marked
+    pending or waiting, and finds the earlier copies here. Returns the
+    snapshot WaitDisks waits for ("" when none: the loop ends)."""
+    wait_for = pending[0]["snapshot_id"] if pending else ""
+    for h in handed:
+        h.setdefault("mark", ("%s %s" % (h["copy_id"], h["lock"]) if h["copy_id"] else
+                              "waiting" if h["snapshot_id"] == wait_for else
+                              "pending" if h in pending else "not copied"))
+    try:
+        for h in handed:
+            member_ec2.create_tags(Resources=[h["snapshot_id"]], Tags=[{"Key": MARK, "Value": h["mark"][:TAG_MAX]}])
+    except Exception as e:  # noqa: BLE001  (without the marks a later round could not tell; do not wait)
+        findings.append("marking the snapshots' custody failed (%s): disks still pending are NOT waited "
+                        "for nor handed over" % e)
+        wait_for = ""
+    for h in handed:
+        marks[h["snapshot_id"]] = h.pop("mark")
+    return wait_for
+
+
+def record_of(events, now, memory, copy_id, handed, bucket, outputs, findings, digest):
+    """The custody record (schema forensics-volume/custody-record 2)."""
+    return {
+        "schema": "forensics-volume/custody-record",
+        "schema_version": 2,
+        "written_utc": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "case_id": events["CaseId"],
+        "examiner": events["Examiner"],
+        "instance_id": events["InstanceId"],
+        "account": events["Account"],
+        "region": events["Region"],
+        "availability_zone": events["AvailabilityZone"],
+        "execution_id": events["ExecutionId"],
+        "forensics_volume_id": events["VolumeId"],
+        "evidence_snapshot_id": memory[0]["snapshot_id"] if memory else "",
+        "security_snapshot_id": copy_id,
+        "snapshots": handed,
+        "security_account": events["SecurityAccountId"],
+        "custody_bucket": bucket,
+        "kms_key_id": events["KmsKeyId"],
+        "lock_days": int(events.get("LockDays") or 0),
+        "plan": events.get("PlanSummary", ""),
+        "protect": events.get("ProtectSummary", ""),
+        "commands": {step: o["command_id"] for step, o in outputs.items()},
+        "capture": {
+            "status": events.get("CaptureStatus", ""),
+            "response_code": events.get("CaptureResponseCode", ""),
+            "final_line": digest[3] or "",
+            "manifest_sha256": digest[0] or "",
+            "image_sha256": digest[1] or "",
+            "lime_sha256": digest[2] or "",
+            "output_head": events.get("CaptureOutput", "")[:2400],
+        },
+        "run_command_output": outputs,
+        "findings": findings,
+    }
+
+
+def write(s3, bucket, key, record, until, now, findings, copies, retention):
+    """PUT the record, locked, with If-None-Match: * (S3 conditional
+    writes): a key is written once; the bucket policy refuses any PUT
+    without it, so no record ever gets a second version. Returns its
+    VersionId."""
+
+    def put(where):
+        record["record_key"] = where
+        body = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+        return s3.put_object(Bucket=bucket, Key=where, Body=body, ContentType="application/json",
+                             ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until,
+                             ChecksumAlgorithm="SHA256", IfNoneMatch="*")
+
+    try:
+        return put(key).get("VersionId", "?")
+    except Exception as e:  # noqa: BLE001  (the message says what it means; the step fails)
+        if "PreconditionFailed" not in str(e):
+            raise CustodyError("writing s3://%s/%s failed (%s; RetentionDays %d over the security stack's cap?); "
+                               "%s" % (bucket, key, e, retention, copies))
+    # Someone holding this account's execution role wrote the key first:
+    # the run's own record goes next to it, so that the execution has two
+    # claims and capture verify trusts neither.
+    findings.append("s3://%s/%s existed before this run wrote it" % (bucket, key))
+    other = key[:-5] + ".contested-%s.json" % now.strftime("%Y%m%dT%H%M%S%fZ")
+    try:
+        put(other)
+    except Exception as e2:  # noqa: BLE001
+        other = "not written (%s)" % e2
+    raise CustodyError("FORGED custody record? %s; this run's: %s; %s" % (findings[-1], other, copies))

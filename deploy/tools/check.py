@@ -32,7 +32,7 @@ from check_cloudformation import check_cfn_lint, check_cfn_portable, check_least
 from check_documents import (check_command_steps, check_deterministic, check_document_shape, check_document_size,
                              check_matches_source, check_patterns, check_volume_copy)
 from check_publish import check_publish_dry_run, check_publish_errors, check_publish_help_and_organization
-from check_runbook import (check_plan, check_plan_handler, check_runbook_failure_paths, check_runbook_hardening,
+from check_runbook import (check_fleet, check_plan, check_plan_handler, check_runbook_failure_paths, check_runbook_hardening,
                            check_runbook_references)
 from check_scripts import check_shellcheck, make_capture_checks, make_pin_checks
 from check_stage0 import (STAGE0_CASES, check_stage0_injection, check_stage0_self_validation, make_root_stage0_check,
@@ -55,7 +55,7 @@ def main():
     else:
         print("note: no --volume-ssm DIR given: the volume's copy of the documents is not compared")
     checks += [check_document_shape, check_patterns, check_command_steps, check_runbook_references,
-              check_runbook_failure_paths, check_runbook_hardening, check_plan, check_plan_handler, check_shellcheck, check_stage0_injection,
+              check_runbook_failure_paths, check_runbook_hardening, check_plan, check_plan_handler, check_fleet, check_shellcheck, check_stage0_injection,
               check_stage0_self_validation]
     for shell in SHELLS:
         checks += [make_stage0_check(shell, case) for case in STAGE0_CASES]

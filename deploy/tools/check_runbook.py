@@ -11,6 +11,8 @@ Why: the runbook decides, unattended, what is created and deleted in the
 member account; a wrong edge loses evidence or leaves a volume behind.
 """
 
+import contextlib
+import io
 import json
 import re
 import sys
@@ -360,3 +362,50 @@ def check_plan_handler():
             raise CheckFailed("a pending snapshot was accepted")
     finally:
         del sys.modules["boto3"]
+
+
+@check("fleet.py and custody.py: the fleet's concurrency split, targets, capture status; the copy-quota waits")
+def check_fleet():
+    import custody
+    import fleet
+
+    starts = [{"account": a, "region": r, "count": n} for a, r, n in
+              (("1", "eu-west-1", 10), ("2", "eu-west-1", 5), ("3", "us-east-1", 15))]
+    fleet.rate_controls(starts, "10", "3")
+    conc = [int(s["max_concurrency"]) for s in starts]
+    expect(sum(conc) == 10 and all(c >= 1 for c in conc) and conc[2] >= conc[0] >= conc[1],
+           "10 over 10/5/15 instances: %s" % conc)
+    expect(sum(int(s["max_errors"]) for s in starts) == 3, "errors %s" % [s["max_errors"] for s in starts])
+    big = [{"account": str(i), "region": "eu-west-1", "count": 40} for i in range(3)]
+    fleet.rate_controls(big, "90", "0")
+    expect(sum(int(s["max_concurrency"]) for s in big) <= fleet.COPY_QUOTA, "one region over the copy quota: %s"
+           % [s["max_concurrency"] for s in big])
+    fleet.rate_controls(big, "25%", "10%")
+    expect({s["max_concurrency"] for s in big} == {"25%"} and {s["max_errors"] for s in big} == {"10%"},
+           "percentages are passed as given")
+    one = [{"account": "1", "region": "eu-west-1", "count": 300}]
+    fleet.rate_controls(one, "500", "1")
+    expect(one[0]["max_concurrency"] == str(fleet.COPY_QUOTA), "one start: %s" % one[0])
+    args = fleet.parse_args(["--case", "C", "--examiner", "e", "--security-account", "2" * 12, "--accounts",
+                             "1" * 12, "--regions", "eu-west-1", "--instances",
+                             ",".join("i-%017x" % i for i in range(120))])
+    planned = fleet.plan(args, None)
+    expect([s["count"] for s in planned] == [50, 50, 20] and
+           all(s["targets"][0]["Key"] == "ParameterValues" for s in planned), "120 IDs: %s"
+           % [s["count"] for s in planned])
+    for bad in (["--case", "C"], ["--case", "bad case", "--examiner", "e", "--security-account", "2" * 12,
+                                  "--accounts", "1" * 12, "--regions", "r", "--tag", "K=V"]):
+        with contextlib.redirect_stderr(io.StringIO()):
+            expect(fleet.main(bad, session=object()) == 2, "%s accepted" % bad)
+    line = "capture: complete: 2.0 GiB of RAM in 3 range(s) from kcore in 41s"
+    expect(fleet.capture_of({"capture": {"final_line": line}}) == ("complete", 2 << 30), "capture_of")
+    expect(fleet.capture_of({"capture": {"final_line": "capture: PARTIAL (stopped; ...): 1.5 GiB of RAM"}})[0]
+           == "partial" and fleet.capture_of(None) == ("none", None), "partial / none")
+    loop = next(s for s in documents()["Forensics-CaptureInstanceMemory"]["mainSteps"] if s["name"] == "CustodyRounds")
+    expect(loop["inputs"]["MaxIterations"] == custody.LAST_ROUND, "custody.LAST_ROUND is not the loop's MaxIterations")
+    custody_step = loop["inputs"]["Steps"][0]
+    spent = 0
+    for w in custody.QUOTA_WAITS:
+        spent += w if spent + w <= custody.QUOTA_BUDGET else 0
+    expect(spent <= custody.QUOTA_BUDGET <= int(custody_step["timeoutSeconds"]) - 120,
+           "the copy-quota waits (%d s) leave the step's %s s no room" % (spent, custody_step["timeoutSeconds"]))

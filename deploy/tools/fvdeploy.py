@@ -12,6 +12,7 @@ Sources (one source of truth, see docs/deploy.md):
 Output (deterministic: same sources, same bytes):
   OUT/ssm/<Document>.json, OUT/ssm/*.sh, OUT/ssm/README.txt
   OUT/cloudformation/forensics-member.json, OUT/cloudformation/forensics-security.json
+  OUT/bin/fleet.py (the responder's fleet start, docs/deploy.md "Fleet")
 
 Only the Python standard library is used.
 """
@@ -37,6 +38,7 @@ TEMPLATES = {"member.json": "forensics-member.json", "security.json": "forensics
 # cloudformation/ files that are pieces of the templates ({"fv:include": FILE}), not templates.
 TEMPLATE_PARTS = ["key-policy.json"]
 SHELL_SCRIPTS = ["mount.sh", "capture.sh", "unmount.sh", "stop.sh"]
+RESPONDER_SCRIPTS = ["fleet.py"]
 
 # The toolkit pin (security review L11): the SHA-256 of the volume's
 # SHA256SUMS, rendered into the documents whose scripts run binaries from the
@@ -159,13 +161,28 @@ def narrow(line):
     return " " * ((len(line) - len(body)) // 4) + body
 
 
+def single_quoted(text):
+    """TEXT with every one-line string literal in double quotes that holds
+    no quote or backslash written in single quotes: the same string, but a
+    JSON document escapes each double quote (two bytes), so the runbook
+    carrying the handler is smaller (about 1.5 KB)."""
+    lines = text.split("\n")
+    for tok in tokenize.generate_tokens(io.StringIO(text).readline):
+        m = re.fullmatch(r'([rRbBuU]{0,2})"([^"\'\\\n]*)"', tok.string) if tok.type == tokenize.STRING else None
+        if m:
+            row, col = tok.start
+            lines[row - 1] = lines[row - 1][:col] + "%s'%s'" % m.groups() + lines[row - 1][tok.end[1]:]
+    return "\n".join(lines)
+
+
 def strip_python(text, name):
     """The Python handler as inlined into a runbook: comment-only lines,
     trailing comments, blank lines and docstrings removed, and indentation
     one space a level instead of four, to keep the runbook under SSM's
     64 KB (the file in deploy/scripts keeps them). The
     result must parse to the same syntax tree as the source minus its
-    docstrings (ast.dump ignores line numbers): the same program, so what
+    docstrings (ast.dump ignores line numbers; string literals are
+    requoted, single_quoted): the same program, so what
     the drills execute, the rendered document, behaves as the source does."""
     try:
         tree = ast.parse(text)
@@ -195,7 +212,7 @@ def strip_python(text, name):
                 line = line[:comments[i]].rstrip()
             if line.strip():
                 out.append(narrow(line))
-    stripped = "\n".join(out) + "\n"
+    stripped = single_quoted("\n".join(out) + "\n")
     try:
         same = ast.dump(ast.parse(stripped)) == ast.dump(without_docstrings(ast.parse(text)))
     except SyntaxError:
@@ -259,6 +276,9 @@ def render_all():
     for script in SHELL_SCRIPTS:
         out["ssm/" + script] = (read_text(os.path.join(SCRIPTS, script)), 0o755)
     out["ssm/README.txt"] = (read_text(os.path.join(DEPLOY, "ssm-README.txt")), 0o644)
+    # The responder's tools, run in the security account (AWS CloudShell: Python 3 and boto3).
+    for script in RESPONDER_SCRIPTS:
+        out["bin/" + script] = (read_text(os.path.join(SCRIPTS, script)), 0o755)
     for src, dst in TEMPLATES.items():
         template = load_json(os.path.join(CLOUDFORMATION, src))
         out["cloudformation/" + dst] = (dump_json(_embed(template, documents)), 0o644)
@@ -267,7 +287,7 @@ def render_all():
 
 def write_all(outdir):
     files = render_all()
-    for sub in ("ssm", "cloudformation"):
+    for sub in ("ssm", "cloudformation", "bin"):
         path = os.path.join(outdir, sub)
         if os.path.islink(path):
             raise RenderError("%s is a symlink: refusing" % path)

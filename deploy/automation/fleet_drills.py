@@ -1,0 +1,334 @@
+"""Fleet drills (issue 24): deploy/scripts/fleet.py, run as the security
+account's responder, against the local Automation service (service.py:
+rate-controlled parents and children in virtual time, the quotas of
+world.py), the rendered runbook and templates, IAM evaluated on every call:
+
+  fleet       instances named by a tag, concurrency and an error budget:
+              every instance's evidence copied into the security account
+              and recorded; ONE fleet record (locked, If-None-Match) whose
+              entries carry each custody record verbatim with its version and
+              SHA-256; the table; exit 0
+  budget      instances that are not managed: the error budget is spent,
+              queued instances are never started and reported NotStarted
+  account     an account without the starter role: its start is refused and
+              reported; the other accounts' instances are still captured
+  region      a region without the forensics snapshot parameter: its
+              instances fail at Plan, each saying so
+  cancel      the parent stopped during the run: running children cancel,
+              queued ones never start, the record says which
+  quota       the security account's region already holds 20 copies in
+              progress: every Custody meets ResourceLimitExceeded, waits,
+              and the fleet still ends with every instance in custody
+  resume      the responder's shell dies after the start: --resume follows
+              the same executions and writes the one record; --report-only
+              writes nothing
+
+    deploy/automation.sh python deploy/automation/fleet_drills.py
+
+Prints PASS/FAIL per check and "N passed, M failed"; exit 1 on a failure.
+"""
+
+import datetime
+import hashlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.join(os.path.dirname(HERE), "tools"))
+sys.path.insert(2, os.path.join(os.path.dirname(HERE), "scripts"))
+
+import accounts  # noqa: E402
+import custody_drills as cd  # noqa: E402
+import fleet  # noqa: E402
+import run as run_mod  # noqa: E402
+import service as service_mod  # noqa: E402
+import world as world_mod  # noqa: E402
+
+CASE = "IR-2026-042"
+FLEET_SIZE = 30
+check = cd.check
+
+
+class FleetWorld:
+    """The security and member accounts with N instances tagged
+    Incident=IR-2026-042, the runbook and templates, and the service."""
+
+    def __init__(self, n, unmanaged=0, seed=0):
+        self.w = accounts.SecurityWorld().start()
+        # The runbook as the member stack creates it: its fv:defaults
+        # (member.json) filled with this world's key, accounts, bucket and
+        # role, so a start needs only CaseId and Examiner (and the target).
+        docs = run_mod.rendered_documents()
+        given = self.w.parameters(SecurityAccountId=accounts.SECURITY)
+        for name in ("KmsKeyId", "SecurityAccountId", "OutputS3BucketName", "AutomationAssumeRole"):
+            docs[run_mod.RUNBOOK]["parameters"][name]["default"] = given[name]
+        self.w.create_documents(docs)
+        ec2 = self.w.session.client("ec2")
+        self.ids = []
+        for i in range(n):
+            inst = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1,
+                                     InstanceType="t3.micro", TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                                         {"Key": "Incident", "Value": CASE}]}])["Instances"][0]
+            self.ids.append(inst["InstanceId"])
+        self.w.unmanaged |= set(self.ids[:unmanaged])
+        self.svc = service_mod.AutomationService(self.w, backend=cd.AnchoredBackend(), seed=seed).start()
+        self.state = tempfile.mkdtemp(prefix="fv-fleet-")
+        self._sleep = time.sleep
+        # The Custody step's waits for EBS's copy quota (time.sleep in
+        # custody.py) run in virtual time: the drill's doing, so that a
+        # quota held for an hour costs nothing.
+        time.sleep = self.sleep
+
+    def sleep(self, seconds):
+        if self.svc.scheduler.current is not None:
+            return self.svc.scheduler.sleep(seconds)
+        return self._sleep(seconds)
+
+    def fleet(self, *args, region=None):
+        out = io.StringIO()
+        argv = ["--case", CASE, "--examiner", "jdoe", "--security-account", accounts.SECURITY,
+                "--accounts", world_mod.ACCOUNT, "--regions", region or self.w.region, "--state-dir", self.state,
+                "--poll", "60"] + list(args)
+        if "--resume" in args or "--report-only" in args:
+            argv = list(args) + ["--state-dir", self.state, "--poll", "60"]
+        elif "--poll" in args:
+            argv.remove("60")
+            argv.remove("--poll")
+        code = fleet.main(argv, session=self.w.security, sleep=self.svc.sleep, out=out,
+                          now=lambda: self.svc.scheduler.time)
+        return code, out.getvalue()
+
+    def records(self):
+        s3 = self.w.security.client("s3")
+        keys = [k for k in self.w.custody_records() if k.startswith("fleet/")]
+        return [(k, json.loads(s3.get_object(Bucket=accounts.CUSTODY_BUCKET, Key=k)["Body"].read())) for k in keys]
+
+    def stop(self):
+        time.sleep = self._sleep
+        shutil.rmtree(self.state, ignore_errors=True)
+        self.w.stop()
+
+
+def sound_entry(w, e):
+    """An entry in custody: its custody record is the object in the bucket
+    (version, SHA-256 of its bytes, content) and names the copy, which the
+    security account owns."""
+    got = e.get("custody_record") or {}
+    s3 = w.security.client("s3")
+    try:
+        obj = s3.get_object(Bucket=got["bucket"], Key=got["key"], VersionId=got["version_id"])
+    except Exception:  # noqa: BLE001
+        return False
+    body = obj["Body"].read()
+    copies = {s["SnapshotId"] for s in w.security_snapshots()}
+    return (hashlib.sha256(body).hexdigest() == got["sha256"] and json.loads(body) == got["record"]
+            and got["record_json"].encode() == body
+            and got["record"]["instance_id"] == e["instance_id"] and e["custody_copy"] in copies
+            and got["record"]["security_snapshot_id"] == e["custody_copy"])
+
+
+def drill_fleet():
+    f = FleetWorld(FLEET_SIZE)
+    try:
+        code, out = f.fleet("--tag", "Incident=" + CASE, "--max-concurrency", "10", "--max-errors", "1")
+        recs = f.records()
+        rec = recs[0][1] if len(recs) == 1 else {}
+        entries = rec.get("entries", [])
+        hit = [r for r in world_mod.QUOTAS.refused if r[0] == "CopySnapshot" and r[3] == "ResourceLimitExceeded"]
+        check("fleet: %d instances by tag, concurrency 10: every instance's evidence in the security account, each "
+              "entry its custody record verbatim (version, SHA-256), ONE fleet record, exit 0; on the way the "
+              "fleet's own copies filled EBS's 20 concurrent copies (%d refusals, waited out)" % (FLEET_SIZE, len(hit)),
+              code == 0 and len(recs) == 1 and sorted(e["instance_id"] for e in entries) == sorted(f.ids)
+              and all(e["status"] == "Success" and e["capture_status"] == "complete" and sound_entry(f.w, e)
+                      for e in entries)
+              and rec["totals"] == {"instances": FLEET_SIZE, "in_custody": FLEET_SIZE, "failed": 0,
+                                    "complete": FLEET_SIZE, "partial": 0, "not_started": 0} and hit,
+              "exit %s records %s\n%s" % (code, [k for k, _ in recs], out[-3000:]))
+        if recs:
+            key = recs[0][0]
+            mode, until = f.w.retain_until(key)
+            kids = [r for r in f.svc.executions.values() if r.parent_id]
+            check("fleet: the record is fleet/CASE/FLEET_ID.json, locked in compliance mode; one parent, its "
+                  "children never more than 10 at once; the table lists every instance",
+                  key == "fleet/%s/%s.json" % (CASE, rec["fleet_id"]) and mode == "COMPLIANCE"
+                  and len({r.parent_id for r in kids}) == 1
+                  and f_overlap(kids) <= 10 and all(i in out for i in f.ids)
+                  and "%d instance(s), %d in custody" % (FLEET_SIZE, FLEET_SIZE) in out, "%s %s overlap %d\n%s" % (key, mode, f_overlap(kids), out))
+    finally:
+        f.stop()
+
+
+def f_overlap(records):
+    spans = [(r.start, r.end) for r in records if r.start is not None]
+    return max((sum(1 for a, b in spans if a <= t < b) for t, _ in spans), default=0)
+
+
+def drill_budget():
+    f = FleetWorld(6, unmanaged=3)
+    try:
+        code, out = f.fleet("--instances", ",".join(f.ids), "--max-concurrency", "1", "--max-errors", "1")
+        rec = (f.records() or [(None, {})])[0][1]
+        by = {e["instance_id"]: e for e in rec.get("entries", [])}
+        failed = [i for i in f.ids if by.get(i, {}).get("status") == "Failed"]
+        queued = [i for i in f.ids if by.get(i, {}).get("status") == "NotStarted"]
+        check("budget: MaxErrors 1 with instances that are not managed: after the second failure no more are "
+              "started; the queued ones are reported NotStarted with why, the failed ones with the runbook's "
+              "message; exit 1",
+              code == 1 and len(failed) == 2 and len(queued) == 4
+              and all("MaxErrors" in by[i]["failure"] for i in queued)
+              and all(by[i]["custody_record"] is None and "CheckManagedAndOnline" in by[i]["failure"] for i in failed)
+              and rec["totals"]["not_started"] == len(queued) and rec["totals"]["failed"] == 2,
+              "exit %s %s\n%s" % (code, {i: (by.get(i, {}).get("status"), (by.get(i, {}).get("failure") or "")[:80])
+                                          for i in f.ids}, out))
+    finally:
+        f.stop()
+
+
+def drill_account():
+    f = FleetWorld(2)
+    try:
+        code, out = f.fleet("--accounts", "%s,%s" % (world_mod.ACCOUNT, "333333333333"), "--tag", "Incident=" + CASE)
+        rec = (f.records() or [(None, {})])[0][1]
+        entries = rec.get("entries", [])
+        other = [e for e in entries if e["account"] == "333333333333"]
+        mine = [e for e in entries if e["account"] == world_mod.ACCOUNT]
+        check("account: an account without the starter role is reported NotStarted with why (could not assume); "
+              "the other account's instances are still captured; exit 1",
+              code == 1 and len(other) == 1 and other[0]["status"] == "NotStarted"
+              and "could not assume" in (other[0]["failure"] or "") and len(mine) == 2
+              and all(sound_entry(f.w, e) for e in mine), "exit %s %s\n%s" % (code, entries, out))
+    finally:
+        f.stop()
+
+
+def drill_region():
+    f = FleetWorld(2)
+    try:
+        f.w.session.client("ssm").delete_parameter(Name=world_mod.PARAMETER)
+        code, out = f.fleet("--tag", "Incident=" + CASE, "--max-errors", "2")
+        rec = (f.records() or [(None, {})])[0][1]
+        entries = rec.get("entries", [])
+        check("region: without the forensics snapshot parameter every instance of the region fails at Plan, "
+              "saying so; nothing is left behind; exit 1",
+              code == 1 and len(entries) == 2 and all(e["status"] == "Failed" and "Plan" in (e["failure"] or "")
+                                                      for e in entries)
+              and not f.w.session.client("ec2").describe_volumes(Filters=[
+                  {"Name": "tag:forensics-volume:role", "Values": ["forensics-volume"]}])["Volumes"],
+              "exit %s %s\n%s" % (code, [(e["status"], e["failure"]) for e in entries], out))
+    finally:
+        f.stop()
+
+
+def drill_cancel():
+    f = FleetWorld(6)
+    try:
+        original = f.svc.sleep
+        stopped = []
+
+        def sleep_then_stop(seconds):
+            original(seconds)
+            if not stopped:
+                parents = [r for r in f.svc.executions.values() if r.rate]
+                kids = [r for r in f.svc.executions.values() if r.parent_id and r.status == "InProgress"]
+                if parents and kids:
+                    starter = accounts.assume(f.w.security, "arn:aws:iam::%s:role/%s" % (
+                        world_mod.ACCOUNT, accounts.STARTER_ROLE), "responder")
+                    starter.client("ssm").stop_automation_execution(AutomationExecutionId=parents[0].id)
+                    stopped.append(parents[0].id)
+
+        f.svc.sleep = sleep_then_stop
+        code, out = f.fleet("--tag", "Incident=" + CASE, "--max-concurrency", "2", "--max-errors", "5", "--poll", "10")
+        rec = (f.records() or [(None, {})])[0][1]
+        entries = rec.get("entries", [])
+        statuses = sorted(e["status"] for e in entries)
+        check("cancel: the parent stopped mid-run: its running children end Cancelled, its queued targets "
+              "NotStarted, each entry says so; one fleet record; exit 1",
+              code == 1 and stopped and len(entries) == 6 and "Cancelled" in statuses and "NotStarted" in statuses
+              and all(e["failure"] for e in entries if e["status"] != "Success"),
+              "exit %s stopped %s %s\n%s" % (code, stopped, [(e["status"], e["failure"]) for e in entries], out))
+    finally:
+        f.stop()
+
+
+def drill_quota():
+    f = FleetWorld(4)
+    try:
+        # Twenty copies already in progress in the security account's region
+        # (another case's evidence, a publish): the quota is full.
+        world_mod.QUOTAS.copy_seconds = 1800.0
+        sec = f.w.security.client("ec2")
+        vol = sec.create_volume(AvailabilityZone=f.w.region + "a", Size=1)["VolumeId"]
+        base = sec.create_snapshot(VolumeId=vol)["SnapshotId"]
+        for _ in range(world_mod.COPY_QUOTA):
+            sec.copy_snapshot(SourceSnapshotId=base, SourceRegion=f.w.region)
+        refused_before = len(world_mod.QUOTAS.refused)
+        code, out = f.fleet("--tag", "Incident=" + CASE, "--max-concurrency", "4")
+        rec = (f.records() or [(None, {})])[0][1]
+        entries = rec.get("entries", [])
+        hit = [r for r in world_mod.QUOTAS.refused[refused_before:] if r[0] == "CopySnapshot"
+               and r[3] == "ResourceLimitExceeded"]
+        check("quota: with 20 copies already in progress the Custody steps meet ResourceLimitExceeded, wait and "
+              "retry: every instance ends in custody, none lost to the quota; exit 0",
+              hit and code == 0 and len(entries) == 4 and all(sound_entry(f.w, e) for e in entries),
+              "refused %d exit %s %s\n%s" % (len(hit), code, [(e["status"], (e["failure"] or "")[:200])
+                                                             for e in entries], out[-2000:]))
+    finally:
+        world_mod.QUOTAS.copy_seconds = 900.0
+        f.stop()
+
+
+def drill_resume():
+    f = FleetWorld(2)
+    try:
+        original = f.svc.sleep
+
+        def die(seconds):
+            raise KeyboardInterrupt
+
+        f.svc.sleep = die
+        code, out = f.fleet("--tag", "Incident=" + CASE)
+        fleet_id = next((line.split()[1].rstrip(":") for line in out.splitlines() if line.startswith("fleet ")), "")
+        f.svc.sleep = original
+        report_code, report = f.fleet("--report-only", fleet_id)
+        none_yet = not f.records()
+        f.svc.run()
+        code2, out2 = f.fleet("--resume", fleet_id)
+        code3, out3 = f.fleet("--resume", fleet_id)
+        recs = f.records()
+        check("resume: an interrupted fleet (exit 4) goes on in AWS; --report-only writes nothing; --resume "
+              "follows the same executions and writes the one record; a second --resume leaves it as it is",
+              code == 4 and "--resume " + fleet_id in out and report_code == 0 and none_yet and code2 == 0
+              and len(recs) == 1 and recs[0][1]["fleet_id"] == fleet_id and code3 == 0
+              and "already written" in out3 and len([r for r in f.svc.executions.values() if r.rate]) == 1,
+              "codes %s %s %s %s records %s\n%s\n%s\n%s" % (code, report_code, code2, code3, [k for k, _ in recs],
+                                                            out, out2, out3))
+    finally:
+        f.stop()
+
+
+def main(argv):
+    started = datetime.datetime.now()
+    drills = {"fleet": drill_fleet, "budget": drill_budget, "account": drill_account, "region": drill_region,
+              "cancel": drill_cancel, "quota": drill_quota, "resume": drill_resume}
+    for name in argv or list(drills):
+        try:
+            drills[name]()
+        except Exception as e:  # noqa: BLE001  (a drill that cannot run is a failure, said)
+            import traceback
+
+            traceback.print_exc()
+            check(name, False, "%s: %s" % (type(e).__name__, e))
+    failed = sum(1 for _, ok in cd.RESULTS if not ok)
+    print("%d passed, %d failed (%.1f s)" % (len(cd.RESULTS) - failed, failed,
+                                            (datetime.datetime.now() - started).total_seconds()))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
