@@ -382,6 +382,9 @@ run_tests() {
 	say "setup's own checks: shellcheck, and its package decisions (tests/setup/check.sh)"
 	shellcheck -x build.sh tests/setup/*.sh tests/vm/*.sh tests/vm/host/*.sh tests/volatility/*.sh
 	"$TOP/tests/setup/check.sh"
+	# issue 25: no function over ~120 lines, no file over ~800, no import circle.
+	say "the house: tests/house/measure.py --check"
+	python3 "$TOP/tests/house/measure.py" --check
 	say "cargo fmt --check"
 	cargo fmt --all -- --check
 	say "cargo clippy (-D warnings)"
