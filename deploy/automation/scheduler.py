@@ -44,6 +44,13 @@ class SchedulerError(Exception):
     """A task failed with an exception nobody caught (the driver gets it)."""
 
 
+class Deadline(BaseException):
+    """A task slept past the deadline its runner set (Task.deadline): it
+    wakes at the deadline with this raised, as a process killed then would
+    stop (a BaseException, so a script's `except Exception` does not hide
+    it). The engine sets one for aws:executeScript (600 s)."""
+
+
 class Task:
     def __init__(self, scheduler, fn, name):
         self.scheduler = scheduler
@@ -55,6 +62,7 @@ class Task:
         self.wake = threading.Semaphore(0)
         self.context = None
         self.thread = None
+        self.deadline = None  # virtual time past which sleep() raises Deadline
 
 
 def _contexts():
@@ -121,12 +129,16 @@ class Scheduler:
         task = self.current
         if task is None:
             raise SchedulerError("Scheduler.sleep outside a task")
-        self._push(task, self.time + max(0.0, float(seconds)))
+        wake = self.time + max(0.0, float(seconds))
+        cut = task.deadline is not None and wake > task.deadline
+        self._push(task, max(self.time, task.deadline) if cut else wake)
         task.context = _contexts()
         self.current = None
         self._back.release()
         task.wake.acquire()
         _restore(task.context)
+        if cut:
+            raise Deadline("past the deadline at %.1f s" % task.deadline)
 
     def _step(self):
         when, _tie, _seq, task = heapq.heappop(self._queue)

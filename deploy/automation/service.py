@@ -54,7 +54,8 @@ API = https://docs.aws.amazon.com/systems-manager/latest/APIReference/):
   * ramp-up: "sends the automation to a single resource and waits for the
     initial invocation to complete before sending to two more resources.
     The system exponentially sends the automation to more resources until
-    the concurrency value is met" (scale-controls): 1, then 3, then doubling;
+    the concurrency value is met" (scale-controls): 1, then 2 once it has
+    ended, then doubling at each end (when it doubles is not documented);
   * MaxErrors N: no more children are started once N+1 have failed ("If
     you specify 3 ... stops ... when the fourth error is received"; 0:
     after the first). A percentage of the target set: the API reference
@@ -160,7 +161,8 @@ class Record:
         self.rate = None  # a parent's: dict(TargetParameterName, Targets, MaxConcurrency, MaxErrors, values)
         self.steps = []  # a parent's: one per target
         self.stop = False
-        self.queued_at = service.scheduler.time
+        service.queued += 1
+        self.queued_at = (service.scheduler.time, service.queued)  # the queue's order
 
     def time(self, t):
         return None if t is None else EPOCH + datetime.timedelta(seconds=t)
@@ -242,6 +244,7 @@ class AutomationService:
         self.rng = self.scheduler.rng
         self.quota = {"concurrent": concurrent, "queue": queue, "rate_control": rate_control}
         self.executions = {}
+        self.queued = 0
         self._sessions = {}
         self._tokens = set()
 
@@ -465,12 +468,12 @@ class AutomationService:
 
     def _running(self, account, region, parents=None):
         return [r for r in self.executions.values() if (r.account, r.region) == (account, region)
-                and r.status == "InProgress" and (parents is None or bool(r.rate) == parents)]
+                and r.status in ("InProgress", "Cancelling") and (parents is None or bool(r.rate) == parents)]
 
     def _admit(self, record, account, region):
         """QUOTA: beyond the running ones and the queue a start fails."""
         kind = [r for r in self.executions.values() if (r.account, r.region) == (account, region)
-                and r.status in ("Pending", "InProgress") and bool(r.rate) == bool(record.rate)]
+                and r.status in ("Pending", "InProgress", "Cancelling") and bool(r.rate) == bool(record.rate)]
         room = self.quota["rate_control"] if record.rate else self.quota["concurrent"]
         queued = [r for r in kind if r.status == "Pending"]
         if len(kind) >= room + self.quota["queue"]:
@@ -484,13 +487,13 @@ class AutomationService:
         while True:
             if record.stop:
                 return False
-            mine = [r for r in self.executions.values() if (r.account, r.region) == (record.account, record.region)
-                    and r.status == "Pending" and bool(r.rate) == bool(record.rate)]
-            first = min(mine, key=lambda r: r.queued_at) is record if mine else True
+            ahead = [r for r in self.executions.values() if (r.account, r.region) == (record.account, record.region)
+                     and r.status == "Pending" and bool(r.rate) == bool(record.rate) and r.queued_at < record.queued_at]
             running = len(self._running(record.account, record.region))
             parents = len(self._running(record.account, record.region, parents=True))
-            room = running < self.quota["concurrent"] and (not record.rate or parents < self.quota["rate_control"])
-            if first and room:
+            room = running + len(ahead) < self.quota["concurrent"] and \
+                (not record.rate or parents + len(ahead) < self.quota["rate_control"])
+            if room:
                 record.status, record.start = "InProgress", self.scheduler.time
                 return True
             self.scheduler.sleep(1)
@@ -530,7 +533,7 @@ class AutomationService:
                     if child.status != "Success":
                         errors += 1
                         record.steps[i]["FailureMessage"] = child.failure[:2000]
-                    ramp = 3 if ramp == 1 else ramp * 2  # RATE: 1, then 2 more, then exponentially
+                    ramp *= 2  # RATE: 1, then two more (after the first ended: 2), then exponentially
             spent = errors > budget
             while pending and not record.stop and not spent and len(running) < min(most, ramp):
                 i = pending.pop(0)
@@ -586,6 +589,8 @@ class AutomationService:
         if record.status in TERMINAL:
             return
         record.stop = True
+        if record.status == "InProgress":
+            record.status = "Cancelling"  # EXECSTATUS (automation-statuses.html) until it has ended
         if record.ex is not None:
             record.ex.request_stop()
 
