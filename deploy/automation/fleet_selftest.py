@@ -142,6 +142,15 @@ def test_rate_control():
               and {s["Outputs"]["ExecutionId"][0] for s in got["StepExecutions"]} ==
               {k["AutomationExecutionId"] for k in kids}
               and got["ProgressCounters"]["SuccessSteps"] == 12, got["StepExecutions"][:1])
+        page = f.ssm.describe_automation_step_executions(AutomationExecutionId=parent, MaxResults=5, Filters=[
+            {"Key": "StepExecutionStatus", "Values": ["Success"]}])
+        rest = f.ssm.describe_automation_step_executions(AutomationExecutionId=parent, MaxResults=50,
+                                                         NextToken=page["NextToken"])
+        check("rate: the parent's steps page (MaxResults, NextToken) and filter by status; an unimplemented "
+              "filter is refused", len(page["StepExecutions"]) == 5 and len(rest["StepExecutions"]) == 7
+              and refused(lambda: f.ssm.describe_automation_step_executions(
+                  AutomationExecutionId=parent, Filters=[{"Key": "StartTimeBefore", "Values": ["x"]}]))
+              == "EngineError", (len(page["StepExecutions"]), len(rest["StepExecutions"])))
         spans = sorted((r.start, r.end) for r in f.svc.executions.values() if r.parent_id == parent)
         check("rate: the first child runs alone, two start once it has ended (RATE's ramp-up)",
               spans[1][0] >= spans[0][1] and spans[2][0] >= spans[0][1] and spans[3][0] > spans[2][0] - 1e-9

@@ -294,7 +294,7 @@ class AutomationService:
         if operation == "GetAutomationExecution":
             return {"AutomationExecution": record.metadata(full=True)}
         if operation == "DescribeAutomationStepExecutions":
-            return {"StepExecutions": record.step_executions()}
+            return self.describe_steps(record, params)
         if params.get("Type", "Cancel") != "Cancel":
             raise engine.EngineError("StopAutomationExecution Type %s is not implemented" % params["Type"])
         self.cancel(record)
@@ -317,6 +317,26 @@ class AutomationService:
         page = found[first:first + most]
         out = {"AutomationExecutionMetadataList": [r.metadata() for r in page]}
         if first + most < len(found):
+            out["NextToken"] = str(first + most)
+        return out
+
+    @staticmethod
+    def describe_steps(record, params):
+        """DescribeAutomationStepExecutions: Filters StepName and
+        StepExecutionStatus, ReverseOrder, MaxResults/NextToken; any other
+        filter is refused (not implemented), never ignored."""
+        steps = record.step_executions()
+        for f in params.get("Filters", []):
+            field = {"StepName": "StepName", "StepExecutionStatus": "StepStatus"}.get(f["Key"])
+            if field is None:
+                raise engine.EngineError("DescribeAutomationStepExecutions filter %s is not implemented" % f["Key"])
+            steps = [x for x in steps if x.get(field) in f["Values"]]
+        if params.get("ReverseOrder"):
+            steps.reverse()
+        first = int(params.get("NextToken") or 0)
+        most = int(params.get("MaxResults", 50))
+        out = {"StepExecutions": steps[first:first + most]}
+        if first + most < len(steps):
             out["NextToken"] = str(first + most)
         return out
 

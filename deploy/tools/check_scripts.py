@@ -200,7 +200,7 @@ def make_pin_checks(shell):
     return [pin, console_budget]
 
 
-def make_capture_checks(shell):
+def _watchdog_check(shell):
     @check("capture.sh (%s): arguments, and SIGTERM to capture when the time budget is spent" % shell)
     def watchdog():
         v = VolumeFixture()
@@ -229,6 +229,10 @@ def make_capture_checks(shell):
         finally:
             v.close()
 
+    return watchdog
+
+
+def _refusals_check(shell):
     @check("capture.sh (%s): refuses a read-only or missing mount, and a missing LiME module" % shell)
     def refusals():
         v = VolumeFixture(options="ro,nosuid,nodev")
@@ -247,6 +251,10 @@ def make_capture_checks(shell):
         finally:
             v.close()
 
+    return refusals
+
+
+def _sources_check(shell):
     @check("capture.sh (%s): takes exactly the Source values both capture documents allow (S10); "
            "lime-tcp is in none (S1)" % shell)
     def sources():
@@ -295,6 +303,10 @@ def make_capture_checks(shell):
         finally:
             v.close()
 
+    return sources
+
+
+def _unmount_check(shell):
     @check("unmount.sh (%s): passes the helper's refusal through, and proves the mount is gone" % shell)
     def unmount():
         v = VolumeFixture()
@@ -315,6 +327,10 @@ def make_capture_checks(shell):
         finally:
             v.close()
 
+    return unmount
+
+
+def _stop_check(shell):
     @check("stop.sh (%s): Forensics-StopCapture ends a running capture with SIGTERM (a partial image), "
            "and leaves a stale pid alone" % shell)
     def stop():
@@ -356,4 +372,9 @@ def make_capture_checks(shell):
         finally:
             v.close()
 
-    return [watchdog, refusals, sources, unmount, stop]
+    return stop
+
+
+def make_capture_checks(shell):
+    """The Command documents' scripts under SHELL: capture.sh, unmount.sh, stop.sh."""
+    return [make(shell) for make in (_watchdog_check, _refusals_check, _sources_check, _unmount_check, _stop_check)]

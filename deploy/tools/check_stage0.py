@@ -221,32 +221,10 @@ def make_root_stage0_check(shell):
     def run():
         expect(os.geteuid() == 0, "needs root (loop devices and mount): run deploy/check.sh as root")
         expect(shutil.which("mkfs.ext4") and shutil.which("losetup"), "needs e2fsprogs and util-linux (mkfs.ext4, losetup)")
-        arch = os.uname().machine
         with tempfile.TemporaryDirectory() as tmp:
             loops = []
             try:
-                for name, marker in (("good", True), ("nomarker", False)):
-                    tree = os.path.join(tmp, name)
-                    os.makedirs(os.path.join(tree, "bin", arch))
-                    if marker:
-                        with open(os.path.join(tree, "forensics-volume.json"), "w") as f:
-                            f.write('{"toolkit":"forensics-volume"}\n')
-                    helper = os.path.join(tree, "bin", arch, "mount-helper")
-                    with open(helper, "w") as f:
-                        f.write(FAKE_MOUNT_HELPER)
-                    os.chmod(helper, 0o755)
-                    with open(helper, "rb") as f:
-                        helper_sha = hashlib.sha256(f.read()).hexdigest()
-                    with open(os.path.join(tree, "SHA256SUMS"), "w") as f:
-                        f.write("%s  bin/%s/mount-helper\n" % (helper_sha, arch))
-                    with open(os.path.join(tree, "SHA256SUMS"), "rb") as f:
-                        pin_good = hashlib.sha256(f.read()).hexdigest()
-                    img = os.path.join(tmp, name + ".img")
-                    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "FORENSICS", "-d", tree, img, "64M"], check=True,
-                                   capture_output=True)
-                    loop = subprocess.run(["losetup", "-f", "--show", img], check=True, capture_output=True,
-                                          text=True).stdout.strip()
-                    loops.append(loop)
+                pin_good = make_stage0_volumes(tmp, loops)
                 fx = Fixture(os.path.join(tmp, "fx"))
                 devdir = os.path.join(tmp, "dev")
                 os.makedirs(devdir)
@@ -269,79 +247,127 @@ def make_root_stage0_check(shell):
                                           env=env, timeout=120)
 
                 mp = "/run/fv-check-stage0-%d" % os.getpid()
-                r = stage0("vol-0123456789abcde00", mp, 0)
-                try:
-                    expect(r.returncode == 0, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr))
-                    line = mountinfo_line(mp)
-                    expect(line, "nothing mounted at %s after success" % mp)
-                    opts = set(line.split()[5].split(","))
-                    expect({"ro", "nosuid", "nodev"} <= opts, "mount options %s" % opts)
-                    with open(args) as f:
-                        got = f.read().split()
-                    expect(got == ["mount", "--volume-id", "vol-0123456789abcde00", "--mountpoint", mp, "--json"],
-                           "mount-helper got %r" % got)
-                    expect(r.stdout.strip().splitlines()[0].startswith("Forensics-MountVolume: OK"), r.stdout)
-                finally:
-                    if mountinfo_line(mp):
-                        subprocess.run(["umount", mp], check=False)
-                    if os.path.isdir(mp):
-                        os.rmdir(mp)
-                # The toolkit pin (L11): a document built for this SHA256SUMS
-                # runs the helper; one built for another toolkit refuses it
-                # and leaves nothing mounted.
-                for pin_value, want in ((pin_good, 0), ("e" * 64, 44)):
-                    fvdeploy.set_toolkit_sums(pin_value)
-                    try:
-                        pinned_doc = documents()["Forensics-MountVolume"]
-                    finally:
-                        fvdeploy.set_toolkit_sums("")
-                    if os.path.exists(args):
-                        os.unlink(args)
-                    r = stage0("vol-0123456789abcde00", mp, 0, pinned_doc)
-                    try:
-                        expect(r.returncode == want, "pin %s: exit %d, expected %d:\n%s%s"
-                               % (pin_value[:8], r.returncode, want, r.stdout, r.stderr))
-                        if want == 0:
-                            expect("toolkit matches this document's pin" in r.stdout, r.stdout)
-                        else:
-                            expect("not the one this document was built for" in r.stderr and not os.path.exists(args)
-                                   and not mountinfo_line(mp), "pin refusal: %s" % r.stderr)
-                    finally:
-                        if mountinfo_line(mp):
-                            subprocess.run(["umount", mp], check=False)
-                        if os.path.isdir(mp):
-                            os.rmdir(mp)
-                r = stage0("vol-0123456789abcde00", mp, 9)
-                expect(r.returncode == 9, "helper refusal: exit %d, expected 9 passed through" % r.returncode)
-                expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
-                r = stage0("vol-0123456789abcde01", mp, 0)
-                expect(r.returncode == 44 and "marker" in r.stderr, "no marker: exit %d %s" % (r.returncode, r.stderr))
-                expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
-                os.makedirs(os.path.join(mp, "x"))
-                r = stage0("vol-0123456789abcde00", mp, 0)
-                expect(r.returncode == 43 and "not an empty directory" in r.stderr and os.path.isdir(mp + "/x"),
-                       "non-empty dir: exit %d %s" % (r.returncode, r.stderr))
-                os.rmdir(os.path.join(mp, "x"))
-                r = stage0("vol-0123456789abcde00", mp, 0)
-                try:
-                    expect(r.returncode == 0 and "removed the empty directory" in r.stderr,
-                           "empty dir left by an earlier run: exit %d %s" % (r.returncode, r.stderr))
-                    r = stage0("vol-0123456789abcde00", mp, 0)
-                    expect(r.returncode == 42 and ("mounted at " + mp) in r.stderr,
-                           "second mount of a mounted volume: exit %d %s" % (r.returncode, r.stderr))
-                finally:
-                    if mountinfo_line(mp):
-                        subprocess.run(["umount", mp], check=False)
-                    os.rmdir(mp)
-                os.symlink("/etc", mp)
-                r = stage0("vol-0123456789abcde00", mp, 0)
-                expect(r.returncode == 43 and os.path.islink(mp) and not mountinfo_line("/etc"),
-                       "planted symlink: exit %d %s" % (r.returncode, r.stderr))
-                os.unlink(mp)
+                stage0_hands_over(stage0, mp, args)
+                stage0_honours_toolkit_pin(stage0, mp, args, pin_good)
+                stage0_refuses_and_cleans_up(stage0, mp)
             finally:
                 for loop in loops:
                     subprocess.run(["losetup", "-d", loop], check=False)
     return run
+
+
+def make_stage0_volumes(tmp, loops):
+    """Two ext4 images on loop devices (appended to loops as they are set
+    up, for the caller to detach): "good", with the marker, and "nomarker";
+    each holds the fake mount-helper and a SHA256SUMS of it. Returns the
+    SHA256SUMS file's own digest (the toolkit pin)."""
+    arch = os.uname().machine
+    for name, marker in (("good", True), ("nomarker", False)):
+        tree = os.path.join(tmp, name)
+        os.makedirs(os.path.join(tree, "bin", arch))
+        if marker:
+            with open(os.path.join(tree, "forensics-volume.json"), "w") as f:
+                f.write('{"toolkit":"forensics-volume"}\n')
+        helper = os.path.join(tree, "bin", arch, "mount-helper")
+        with open(helper, "w") as f:
+            f.write(FAKE_MOUNT_HELPER)
+        os.chmod(helper, 0o755)
+        with open(helper, "rb") as f:
+            helper_sha = hashlib.sha256(f.read()).hexdigest()
+        with open(os.path.join(tree, "SHA256SUMS"), "w") as f:
+            f.write("%s  bin/%s/mount-helper\n" % (helper_sha, arch))
+        with open(os.path.join(tree, "SHA256SUMS"), "rb") as f:
+            pin_good = hashlib.sha256(f.read()).hexdigest()
+        img = os.path.join(tmp, name + ".img")
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "FORENSICS", "-d", tree, img, "64M"], check=True,
+                       capture_output=True)
+        loop = subprocess.run(["losetup", "-f", "--show", img], check=True, capture_output=True,
+                              text=True).stdout.strip()
+        loops.append(loop)
+    return pin_good
+
+
+def unmount_and_remove(mp):
+    if mountinfo_line(mp):
+        subprocess.run(["umount", mp], check=False)
+    if os.path.isdir(mp):
+        os.rmdir(mp)
+
+
+def stage0_hands_over(stage0, mp, args):
+    """A marked volume is mounted ro,nosuid,nodev and handed to mount-helper."""
+    r = stage0("vol-0123456789abcde00", mp, 0)
+    try:
+        expect(r.returncode == 0, "exit %d:\n%s%s" % (r.returncode, r.stdout, r.stderr))
+        line = mountinfo_line(mp)
+        expect(line, "nothing mounted at %s after success" % mp)
+        opts = set(line.split()[5].split(","))
+        expect({"ro", "nosuid", "nodev"} <= opts, "mount options %s" % opts)
+        with open(args) as f:
+            got = f.read().split()
+        expect(got == ["mount", "--volume-id", "vol-0123456789abcde00", "--mountpoint", mp, "--json"],
+               "mount-helper got %r" % got)
+        expect(r.stdout.strip().splitlines()[0].startswith("Forensics-MountVolume: OK"), r.stdout)
+    finally:
+        unmount_and_remove(mp)
+
+
+def stage0_honours_toolkit_pin(stage0, mp, args, pin_good):
+    """The toolkit pin (L11): a document built for this SHA256SUMS runs the
+    helper; one built for another toolkit refuses it and leaves nothing
+    mounted."""
+    for pin_value, want in ((pin_good, 0), ("e" * 64, 44)):
+        fvdeploy.set_toolkit_sums(pin_value)
+        try:
+            pinned_doc = documents()["Forensics-MountVolume"]
+        finally:
+            fvdeploy.set_toolkit_sums("")
+        if os.path.exists(args):
+            os.unlink(args)
+        r = stage0("vol-0123456789abcde00", mp, 0, pinned_doc)
+        try:
+            expect(r.returncode == want, "pin %s: exit %d, expected %d:\n%s%s"
+                   % (pin_value[:8], r.returncode, want, r.stdout, r.stderr))
+            if want == 0:
+                expect("toolkit matches this document's pin" in r.stdout, r.stdout)
+            else:
+                expect("not the one this document was built for" in r.stderr and not os.path.exists(args)
+                       and not mountinfo_line(mp), "pin refusal: %s" % r.stderr)
+        finally:
+            unmount_and_remove(mp)
+
+
+def stage0_refuses_and_cleans_up(stage0, mp):
+    """A helper's refusal passes through and cleans up; no marker, a
+    non-empty or planted mountpoint, a second mount are refused; an empty
+    directory left by an earlier run is reused."""
+    r = stage0("vol-0123456789abcde00", mp, 9)
+    expect(r.returncode == 9, "helper refusal: exit %d, expected 9 passed through" % r.returncode)
+    expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
+    r = stage0("vol-0123456789abcde01", mp, 0)
+    expect(r.returncode == 44 and "marker" in r.stderr, "no marker: exit %d %s" % (r.returncode, r.stderr))
+    expect(not mountinfo_line(mp) and not os.path.exists(mp), "left mounted or left %s behind" % mp)
+    os.makedirs(os.path.join(mp, "x"))
+    r = stage0("vol-0123456789abcde00", mp, 0)
+    expect(r.returncode == 43 and "not an empty directory" in r.stderr and os.path.isdir(mp + "/x"),
+           "non-empty dir: exit %d %s" % (r.returncode, r.stderr))
+    os.rmdir(os.path.join(mp, "x"))
+    r = stage0("vol-0123456789abcde00", mp, 0)
+    try:
+        expect(r.returncode == 0 and "removed the empty directory" in r.stderr,
+               "empty dir left by an earlier run: exit %d %s" % (r.returncode, r.stderr))
+        r = stage0("vol-0123456789abcde00", mp, 0)
+        expect(r.returncode == 42 and ("mounted at " + mp) in r.stderr,
+               "second mount of a mounted volume: exit %d %s" % (r.returncode, r.stderr))
+    finally:
+        if mountinfo_line(mp):
+            subprocess.run(["umount", mp], check=False)
+        os.rmdir(mp)
+    os.symlink("/etc", mp)
+    r = stage0("vol-0123456789abcde00", mp, 0)
+    expect(r.returncode == 43 and os.path.islink(mp) and not mountinfo_line("/etc"),
+           "planted symlink: exit %d %s" % (r.returncode, r.stderr))
+    os.unlink(mp)
 
 
 @check("stage-0: SSM refuses injection in every parameter before the script runs")

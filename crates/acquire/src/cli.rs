@@ -1,10 +1,16 @@
-//! The acquisition's command line (the default action of `capture`).
+//! The acquisition's command line (the default action of `capture`), and
+//! the one place it is read: [`CaptureArgs::plan`] turns it into a typed
+//! [`Plan`], which is all the phases see.
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
+use std::time::Duration;
 
-use crate::physical::Roots;
-use crate::spec::SourceSpec;
+use fv_evidence::manifest::Case;
+
+use crate::plan::{HostPlan, OutputPlan, Plan, SourcePlan, WriterPlan};
+use crate::roots::Roots;
+use crate::source::spec::SourceSpec;
 
 /// Acquire physical memory into a hashed, seekable-zstd LiME image with a
 /// manifest, on the forensics volume.
@@ -123,7 +129,7 @@ pub struct CaptureArgs {
     /// Testing: IMDS address (IP:PORT): IMDS's own link-local address or a
     /// loopback test peer, nothing else (capture's only network use must
     /// stay on the host).
-    #[arg(long, hide = true, default_value = crate::imds::ENDPOINT, value_parser = parse_imds_endpoint)]
+    #[arg(long, hide = true, default_value = crate::host::imds::ENDPOINT, value_parser = parse_imds_endpoint)]
     pub imds_endpoint: String,
 
     /// Testing (feature `test-hooks` only): uncompressed bytes per zstd
@@ -139,8 +145,43 @@ pub struct CaptureArgs {
 /// never does). The shipped binary has no such option on its command line
 /// and always reads the host's own `/proc`, `/sys` and `/dev`.
 impl CaptureArgs {
+    /// The typed plan of this command line: the only reading of its flags.
+    pub fn plan(&self) -> Plan {
+        Plan {
+            source: SourcePlan {
+                spec: self.source.clone(),
+                foreign_lime: self.foreign_lime,
+                trust_lime_peer: self.trust_lime_peer,
+                connect_timeout: Duration::from_secs(self.connect_timeout),
+                stall_timeout: Duration::from_secs(self.stall_timeout.max(1)),
+                page_offset: self.page_offset,
+            },
+            output: OutputPlan {
+                root: self.output.clone(),
+                allow_any: self.allow_any_output,
+                volume_id: self.volume_id.clone(),
+                allow_partial: self.allow_partial,
+            },
+            writer: WriterPlan {
+                level: self.level,
+                threads: self.threads,
+                frame_size: self.frame_size(),
+            },
+            host: HostPlan {
+                roots: self.roots(),
+                imds: (!self.no_imds).then(|| self.imds_endpoint.clone()),
+            },
+            case: Case {
+                case_id: self.case_id.clone(),
+                examiner: self.examiner.clone(),
+                note: self.note.clone(),
+            },
+            quiet: self.quiet,
+        }
+    }
+
     /// Where `/proc`, `/sys` and `/dev` are.
-    pub fn roots(&self) -> Roots {
+    fn roots(&self) -> Roots {
         #[cfg(feature = "test-hooks")]
         {
             Roots {
@@ -160,7 +201,7 @@ impl CaptureArgs {
     }
 
     /// Uncompressed bytes per zstd frame, when a test chose them.
-    pub fn frame_size(&self) -> Option<u32> {
+    fn frame_size(&self) -> Option<u32> {
         #[cfg(feature = "test-hooks")]
         {
             self.frame_size
@@ -202,11 +243,90 @@ fn parse_hex(s: &str) -> Result<u64, String> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
+    use super::CaptureArgs;
+    use crate::source::SourceSpec;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        capture: CaptureArgs,
+    }
+
+    fn plan(args: &[&str]) -> crate::plan::Plan {
+        let mut argv = vec!["capture"];
+        argv.extend_from_slice(args);
+        Cli::try_parse_from(argv).unwrap().capture.plan()
+    }
+
+    /// Issue 25: the plan is the command line, typed, and nothing else: each
+    /// flag lands in the part of the plan its phase takes.
+    #[test]
+    fn the_plan_holds_every_flag_in_its_part() {
+        let p = plan(&[]);
+        assert_eq!(p.source.spec, SourceSpec::Auto);
+        assert_eq!(p.source.connect_timeout.as_secs(), 60);
+        assert_eq!(p.host.imds.as_deref(), Some(crate::host::imds::ENDPOINT));
+        assert!(p.output.root.is_none() && !p.output.allow_any && !p.quiet);
+        let p = plan(&[
+            "--source",
+            "lime:-",
+            "-o",
+            "/v/captures",
+            "--allow-any-output",
+            "--allow-partial",
+            "--level",
+            "3",
+            "--threads",
+            "2",
+            "--case-id",
+            "C-1",
+            "--examiner",
+            "E",
+            "--note",
+            "N",
+            "--foreign-lime",
+            "--trust-lime-peer",
+            "--no-imds",
+            "--quiet",
+            "--connect-timeout",
+            "5",
+            "--stall-timeout",
+            "0",
+            "--page-offset",
+            "0xffff888000000000",
+        ]);
+        assert_eq!(p.source.spec, SourceSpec::LimeStdin);
+        assert!(p.source.foreign_lime && p.source.trust_lime_peer);
+        assert_eq!(p.source.connect_timeout.as_secs(), 5);
+        // A stall limit of 0 would declare every stream stalled at once.
+        assert_eq!(p.source.stall_timeout.as_secs(), 1);
+        assert_eq!(p.source.page_offset, Some(0xffff_8880_0000_0000));
+        assert_eq!(
+            p.output.root.as_deref(),
+            Some(std::path::Path::new("/v/captures"))
+        );
+        assert!(p.output.allow_any && p.output.allow_partial);
+        assert_eq!(p.writer.level, Some(3));
+        assert_eq!(p.writer.threads.map(|t| t.get()), Some(2));
+        assert_eq!(p.host.imds, None);
+        assert_eq!(p.case.case_id.as_deref(), Some("C-1"));
+        assert_eq!(p.case.examiner.as_deref(), Some("E"));
+        assert_eq!(p.case.note.as_deref(), Some("N"));
+        assert!(p.quiet);
+        let p = plan(&["--volume-id", "vol-0123456789abcdef0"]);
+        assert_eq!(
+            p.output.volume_id.map(|v| v.to_string()).as_deref(),
+            Some("vol-0123456789abcdef0")
+        );
+    }
+
     /// L10: the test option cannot point capture's only network use
     /// anywhere but IMDS or loopback.
     #[test]
     fn imds_endpoint_stays_on_the_host() {
-        assert!(super::parse_imds_endpoint(crate::imds::ENDPOINT).is_ok());
+        assert!(super::parse_imds_endpoint(crate::host::imds::ENDPOINT).is_ok());
         assert!(super::parse_imds_endpoint("127.0.0.1:8080").is_ok());
         assert!(super::parse_imds_endpoint("[fd00:ec2::254]:80").is_ok());
         assert!(super::parse_imds_endpoint("203.0.113.7:80").is_err());

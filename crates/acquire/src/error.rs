@@ -9,9 +9,9 @@ use fv_evidence::writer::WriterError;
 use fv_formats::lime::LimeError;
 
 use crate::exit;
-use crate::lime_source::LimeSourceError;
 use crate::output::OutputError;
-use crate::physical::ProbeError;
+use crate::source::lime::LimeSourceError;
+use crate::source::physical::ProbeError;
 
 /// Why a capture did not produce an image.
 #[derive(Debug, thiserror::Error)]
@@ -145,9 +145,4 @@ impl Error {
             }
         }
     }
-}
-
-/// An error as one line (messages already carry their causes).
-pub fn chain(e: &dyn std::error::Error) -> String {
-    e.to_string()
 }

@@ -110,36 +110,9 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         ));
     }
     let data_path = input.data_path().to_path_buf();
-    let mut src: Box<dyn StreamAt> = match &input {
-        Input::Capture(_) | Input::Seekable(_) => {
-            Box::new(ImageAt::new(input.open_data()?, &data_path)?)
-        }
-        Input::PlainLime(p) => Box::new(FileAt::new(input.open_data()?, p)?),
-        Input::PlainZstd(p) => {
-            return Err(Error::Unrecognised {
-                path: p.clone(),
-                reason: "is a zstd stream without a seek table: extract needs random access; decompress it with `zstd -d` and extract from the LiME file".into(),
-            });
-        }
-    };
+    let mut src = open_stream(&input, &data_path)?;
     let map = walk(src.as_mut())?;
-    if let Input::Capture(c) = &input {
-        // The manifest is checked by `verify`; here the ranges must at least
-        // agree, or the analyst would be extracting something else.
-        let same = c.manifest.ranges.len() == map.len()
-            && c.manifest.ranges.iter().zip(&map).all(|(m, r)| {
-                m.start == r.start && m.end == r.end && m.lime_offset == r.header_offset
-            });
-        if !same {
-            return Err(Error::Mismatch {
-                path: data_path.clone(),
-                what: format!(
-                    "the LiME records in the image differ from the manifest's ranges (run `capture verify {}`)",
-                    args.image.display()
-                ),
-            });
-        }
-    }
+    check_manifest_ranges(&input, &map, &data_path, &args.image)?;
     let pieces = plan(&map, args.format, args.range)?;
     if pieces.is_empty() {
         let have: Vec<String> = map
@@ -152,8 +125,100 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             have.join(", ")
         )));
     }
+    warn(err, &input, &data_path, args.format)?;
+
+    let sink = if to_stdout {
+        Sink::Stream(&mut *out)
+    } else {
+        open_file(args, &input, &data_path)?
+    };
+    let whole_lime = args.format == Format::Lime && args.range.is_none();
+    let mut writer = Emit {
+        sink,
+        pieces: &pieces,
+        next: 0,
+        format: args.format,
+        whole_lime,
+        hasher: (args.format != Format::Padded).then(Sha256::new),
+        stream_end: src.stream_len(),
+    };
+    let (lo, hi) = if whole_lime {
+        (0, src.stream_len())
+    } else {
+        let first = pieces.first().map_or(0, |p| p.stream_offset);
+        let last = pieces.last().map_or(0, |p| p.stream_offset + p.len());
+        (first, last)
+    };
+    let frames_decoded = copy(src.as_mut(), &input, &mut writer, (lo, hi), threads)?;
+    let (len, digest) = writer.finish_len();
+    let written = writer.sink_written();
+    let path = writer.sink.finish(len)?;
+
+    let done = Done {
+        path,
+        frames_decoded,
+        digest,
+        written,
+    };
+    let line = summary(args, &input, &pieces, &done)?;
+    // On stdout the data goes there; the summary goes to stderr.
+    if to_stdout {
+        write_line(err, &line).map_err(Error::Report)?;
+    } else {
+        write_line(out, &line).map_err(Error::Report)?;
+    }
+    Ok(Exit::Ok)
+}
+
+/// The stream to read: a seekable image (of a capture or alone) or a LiME
+/// file; a zstd stream without a seek table is refused.
+fn open_stream(input: &Input, data_path: &Path) -> Result<Box<dyn StreamAt>, Error> {
+    Ok(match input {
+        Input::Capture(_) | Input::Seekable(_) => {
+            Box::new(ImageAt::new(input.open_data()?, data_path)?)
+        }
+        Input::PlainLime(p) => Box::new(FileAt::new(input.open_data()?, p)?),
+        Input::PlainZstd(p) => {
+            return Err(Error::Unrecognised {
+                path: p.clone(),
+                reason: "is a zstd stream without a seek table: extract needs random access; decompress it with `zstd -d` and extract from the LiME file".into(),
+            });
+        }
+    })
+}
+
+/// A capture's image must hold the LiME records its manifest lists.
+fn check_manifest_ranges(
+    input: &Input,
+    map: &[Located],
+    data_path: &Path,
+    image: &Path,
+) -> Result<(), Error> {
+    if let Input::Capture(c) = input {
+        // The manifest is checked by `verify`; here the ranges must at least
+        // agree, or the analyst would be extracting something else.
+        let same = c.manifest.ranges.len() == map.len()
+            && c.manifest.ranges.iter().zip(map).all(|(m, r)| {
+                m.start == r.start && m.end == r.end && m.lime_offset == r.header_offset
+            });
+        if !same {
+            return Err(Error::Mismatch {
+                path: data_path.to_path_buf(),
+                what: format!(
+                    "the LiME records in the image differ from the manifest's ranges (run `capture verify {}`)",
+                    image.display()
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// What the analyst must know before using the output, on `err`: an
+/// aborted capture, zeros that are not memory, addresses lost.
+fn warn(err: &mut dyn Write, input: &Input, data_path: &Path, format: Format) -> Result<(), Error> {
     if !matches!(input, Input::Capture(_))
-        && let Some(marker) = crate::input::aborted_marker_near(&data_path)
+        && let Some(marker) = crate::input::aborted_marker_near(data_path)
     {
         write_line(
             err,
@@ -164,7 +229,7 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         )
         .map_err(Error::Report)?;
     }
-    if let Input::Capture(c) = &input {
+    if let Input::Capture(c) = input {
         // Zeros that are not memory must not surprise the analyst.
         let m = &c.manifest;
         if m.status == fv_evidence::manifest::Status::Partial {
@@ -195,55 +260,52 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             .map_err(Error::Report)?;
         }
     }
-    if args.format == Format::Raw {
+    if format == Format::Raw {
         write_line(
             err,
             "warning: raw output concatenates the ranges: physical addresses are lost (use --format lime or padded to keep them)",
         )
         .map_err(Error::Report)?;
     }
+    Ok(())
+}
 
-    let sink = if to_stdout {
-        Sink::Stream(&mut *out)
-    } else {
-        let path = args
-            .output
-            .clone()
-            .unwrap_or_else(|| crate::output::default_name(&data_path, args.format, args.range));
-        let mut inputs = vec![];
-        inputs.extend(identity(&data_path));
-        if let Input::Capture(c) = &input {
-            inputs.extend(identity(&c.manifest_path));
-        }
-        Sink::File {
-            out: OutFile::create(
-                &path,
-                args.force,
-                &inputs,
-                &crate::output::evidence_dirs(&input),
-            )?,
-            sparse: args.format == Format::Padded,
-            written: 0,
-        }
-    };
+/// The output file (`-o`, or a name made from the image's), created as
+/// [`OutFile::create`] does: never over the evidence.
+fn open_file<'w>(args: &ExtractArgs, input: &Input, data_path: &Path) -> Result<Sink<'w>, Error> {
+    let path = args
+        .output
+        .clone()
+        .unwrap_or_else(|| crate::output::default_name(data_path, args.format, args.range));
+    let mut inputs = vec![];
+    inputs.extend(identity(data_path));
+    if let Input::Capture(c) = input {
+        inputs.extend(identity(&c.manifest_path));
+    }
+    Ok(Sink::File {
+        out: OutFile::create(
+            &path,
+            args.force,
+            &inputs,
+            &crate::output::evidence_dirs(input),
+        )?,
+        sparse: args.format == Format::Padded,
+        written: 0,
+    })
+}
 
-    let whole_lime = args.format == Format::Lime && args.range.is_none();
-    let mut writer = Emit {
-        sink,
-        pieces: &pieces,
-        next: 0,
-        format: args.format,
-        whole_lime,
-        hasher: (args.format != Format::Padded).then(Sha256::new),
-        stream_end: src.stream_len(),
-    };
-    let (lo, hi) = if whole_lime {
-        (0, src.stream_len())
-    } else {
-        let first = pieces.first().map_or(0, |p| p.stream_offset);
-        let last = pieces.last().map_or(0, |p| p.stream_offset + p.len());
-        (first, last)
-    };
+/// Feeds the stream bytes `lo..hi` to `writer`, with progress on stderr:
+/// from an image, only the frames holding them, decoded on `threads`
+/// threads and each checked against the seek table; from a LiME file, read
+/// a chunk at a time. Returns the number of frames decoded (images only).
+fn copy(
+    src: &mut dyn StreamAt,
+    input: &Input,
+    writer: &mut Emit<'_, '_>,
+    (lo, hi): (u64, u64),
+    threads: usize,
+) -> Result<Option<usize>, Error> {
+    let data_path = input.data_path().to_path_buf();
     let image_err = |source| Error::Image {
         path: data_path.clone(),
         source,
@@ -296,10 +358,29 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         }
     };
     progress.finish();
-    let (len, digest) = writer.finish_len();
-    let stats = writer.sink_written();
-    let path = writer.sink.finish(len)?;
+    Ok(frames_decoded)
+}
 
+/// What was written.
+struct Done {
+    /// The output ("-" for stdout).
+    path: std::path::PathBuf,
+    frames_decoded: Option<usize>,
+    /// The output's SHA-256 (not for padded output).
+    digest: Option<String>,
+    /// Bytes of data written to a sparse file.
+    written: Option<u64>,
+}
+
+/// The result line. A whole LiME export of a capture whose digest is not
+/// the manifest's is an error (the output stays for the analyst to see).
+fn summary(
+    args: &ExtractArgs,
+    input: &Input,
+    pieces: &[Piece],
+    done: &Done,
+) -> Result<String, Error> {
+    let whole_lime = args.format == Format::Lime && args.range.is_none();
     let bytes: u64 = pieces.iter().map(Piece::len).sum();
     let mut line = format!(
         "extracted {} {} of {} to {}: {} bytes of memory in {} range(s)",
@@ -307,23 +388,23 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
         args.range
             .map_or_else(|| "image".to_string(), |r| format!("range {r}")),
         args.image.display(),
-        path.display(),
+        done.path.display(),
         bytes,
         pieces.len(),
     );
-    if let Some(n) = frames_decoded {
+    if let Some(n) = done.frames_decoded {
         line.push_str(&format!(
             ", {n} frame(s) decompressed and checked against the seek table"
         ));
     }
-    if let Some(d) = digest {
+    if let Some(d) = &done.digest {
         line.push_str(&format!(", output sha256 {d}"));
-        if let (true, Input::Capture(c)) = (whole_lime, &input) {
-            if d == c.manifest.image.lime_sha256 {
+        if let (true, Input::Capture(c)) = (whole_lime, input) {
+            if *d == c.manifest.image.lime_sha256 {
                 line.push_str(" (matches the manifest)");
             } else {
                 return Err(Error::Mismatch {
-                    path: path.clone(),
+                    path: done.path.clone(),
                     what: format!(
                         "extracted LiME stream hashes to {d}, the manifest says {}: the image does not match its manifest (the output was written; run verify)",
                         c.manifest.image.lime_sha256
@@ -332,7 +413,7 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             }
         }
     }
-    if let Some(w) = stats {
+    if let Some(w) = done.written {
         line.push_str(&format!(
             ", {} bytes of data written, the rest left as holes",
             w
@@ -347,13 +428,7 @@ pub fn run(args: &ExtractArgs, out: &mut dyn Write, err: &mut dyn Write) -> Resu
             args.image.display()
         ));
     }
-    // On stdout the data goes there; the summary goes to stderr.
-    if to_stdout {
-        write_line(err, &line).map_err(Error::Report)?;
-    } else {
-        write_line(out, &line).map_err(Error::Report)?;
-    }
-    Ok(Exit::Ok)
+    Ok(line)
 }
 
 /// Writes decoded stream bytes as the chosen format.

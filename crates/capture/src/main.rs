@@ -84,7 +84,7 @@ fn main() -> ExitCode {
             }
         };
     }
-    match fv_acquire::run(&cli.capture) {
+    match fv_acquire::run(&cli.capture.plan()) {
         Ok(outcome) => {
             let line = if cli.capture.json {
                 fv_acquire::run::summary_json(&outcome).to_string()

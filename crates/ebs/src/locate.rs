@@ -21,7 +21,7 @@ use crate::identify::IdentifyController;
 use crate::mountinfo::MountEntry;
 use crate::protect::{Protection, StateError, SystemState};
 use crate::superblock::{self, Superblock};
-use crate::sysfs::Disk;
+use crate::sysfs::{Disk, NvmeAttrs};
 use crate::{DevT, RequestedDevice, Roots, VolumeId, sys};
 
 /// The NVMe model of an EBS volume.
@@ -389,94 +389,21 @@ pub fn locate_once(opts: &LocateOptions<'_>) -> Result<Located, LocateError> {
         notes: state.notes.clone(),
         ..Report::default()
     };
-    let mut warnings = Vec::new();
-    match opts.extra_model {
-        Some(QEMU_TEST_MODEL) => warnings.push(format!(
-            "TEST OVERRIDE: NVMe model {QEMU_TEST_MODEL:?} is accepted as well as {EBS_MODEL:?} (FV_TEST_ACCEPT_NVME_MODEL); never set this on a real instance"
-        )),
-        Some(model) => warnings.push(format!(
-            "FV_TEST_ACCEPT_NVME_MODEL={model:?} ignored: the override admits qemu's model {QEMU_TEST_MODEL:?} only"
-        )),
-        None => {}
-    }
-    let want_serial = opts.volume_id.serial();
+    let mut warnings = override_warnings(opts.extra_model);
     let xen_names = opts
         .requested
         .map(RequestedDevice::xen_candidates)
         .unwrap_or_default();
     let mut found: Vec<Found<'_>> = Vec::new();
     for disk in &state.table.disks {
-        let mut cand = candidate(disk);
-        let protections = state.protections_of(&disk.name);
-        if let Some(nvme) = &disk.nvme {
-            if nvme.model == INSTANCE_STORE_MODEL {
-                cand.reasons.push(Protection::InstanceStore.to_string());
-            } else if nvme.model != EBS_MODEL && !test_model_admitted(opts.extra_model, &nvme.model)
-            {
-                cand.reasons
-                    .push(format!("NVMe model {:?} is not EBS", nvme.model));
-            } else if nvme.serial != want_serial {
-                match VolumeId::from_serial(&nvme.serial) {
-                    Some(other) if opts.protect.contains(&other) => cand.reasons.push(format!(
-                        "another volume ({other}); {}",
-                        Protection::ProtectedVolume {
-                            volume_id: other.to_string()
-                        }
-                    )),
-                    Some(other) => cand.reasons.push(format!("another volume ({other})")),
-                    None => cand
-                        .reasons
-                        .push(format!("serial {:?} is not {want_serial}", nvme.serial)),
-                }
-            } else {
-                cand.accepted = true;
-                cand.reasons
-                    .push(format!("NVMe serial {} = {}", nvme.serial, opts.volume_id));
-                found.push(Found {
-                    disk,
-                    method: Method::NvmeSerial,
-                    superblock: None,
-                });
-            }
-        } else if xen_names.contains(&disk.name) {
-            let node = opts.roots.dev.join(&disk.name);
-            if !opts.expect.has_fs_identity() {
-                cand.reasons.push(
-                    "Xen name matches, but no volume ID is visible on Xen: pass --expect-label or --expect-uuid".to_string(),
-                );
-            } else if opts.expect.size_bytes.is_none() {
-                cand.reasons.push(
-                    "Xen name matches, but no size to check it against: pass --expect-size-gib (required on Xen, where a label alone is too little evidence)".to_string(),
-                );
-            } else if let Err(why) = opts.expect.check_size(disk) {
-                cand.reasons.push(format!("Xen name matches, but {why}"));
-            } else {
-                match read_superblock(&node).and_then(|sb| opts.expect.check(&sb).map(|()| sb)) {
-                    Ok(sb) => {
-                        cand.accepted = true;
-                        cand.reasons.push(format!(
-                            "Xen name for {}; label {:?}, UUID {}",
-                            opts.requested.map_or("", RequestedDevice::given),
-                            sb.label,
-                            sb.uuid
-                        ));
-                        found.push(Found {
-                            disk,
-                            method: Method::XenName,
-                            superblock: Some(sb),
-                        });
-                    }
-                    Err(why) => cand.reasons.push(format!("Xen name matches, but {why}")),
-                }
-            }
-        } else if disk.size_bytes == 0 {
-            cand.reasons.push("no medium (size 0)".to_string());
-        } else {
-            cand.reasons
-                .push("not NVMe and not a Xen name for the requested device".to_string());
-        }
-        cand.reasons
-            .extend(protections.iter().map(ToString::to_string));
+        let (mut cand, hit) = judge(disk, opts, &xen_names);
+        found.extend(hit);
+        cand.reasons.extend(
+            state
+                .protections_of(&disk.name)
+                .iter()
+                .map(ToString::to_string),
+        );
         report.candidates.push(cand);
     }
 
@@ -508,78 +435,16 @@ pub fn locate_once(opts: &LocateOptions<'_>) -> Result<Located, LocateError> {
             report: Box::new(report),
         });
     }
-    let mismatch = |detail: String, report: Report| LocateError::IdentityMismatch {
-        device: disk.name.clone(),
-        detail,
-        report: Box::new(report),
-    };
     if let Err(why) = opts.expect.check_size(disk) {
-        return Err(mismatch(why, report));
+        return Err(mismatch(disk, why, &mut report));
     }
     let node = opts.roots.dev.join(&disk.name);
-    let mut identified_by = Vec::new();
-    let mut identify = None;
-    match chosen.method {
+    let (identified_by, identify) = match chosen.method {
         Method::NvmeSerial => {
-            identified_by.push(format!("sysfs NVMe serial {want_serial}"));
-            match opts.identify.identify(&node) {
-                Ok(data) => {
-                    if data.model != EBS_MODEL && !test_model_admitted(opts.extra_model, &data.model) {
-                        return Err(mismatch(
-                            format!("sysfs says EBS but NVMe identify says model {:?}", data.model),
-                            report,
-                        ));
-                    }
-                    if data.serial != want_serial {
-                        return Err(mismatch(
-                            format!("sysfs serial is {want_serial} but NVMe identify says {:?}", data.serial),
-                            report,
-                        ));
-                    }
-                    identified_by.push(format!("NVMe identify controller serial {}", data.serial));
-                    match (opts.requested, data.attached_as.as_str()) {
-                        (Some(req), "") => warnings.push(format!(
-                            "the NVMe identify data carries no attached-as device name; --requested-device {req} not confirmed"
-                        )),
-                        (Some(req), name) if !req.matches(name) => {
-                            return Err(mismatch(
-                                format!("the volume is attached as {name:?}, not --requested-device {req}"),
-                                report,
-                            ));
-                        }
-                        (Some(_), name) => identified_by.push(format!("attached as {name} (NVMe vendor data)")),
-                        (None, "") => {}
-                        (None, name) => identified_by.push(format!("attached as {name} (NVMe vendor data)")),
-                    }
-                    identify = Some(data);
-                }
-                Err(e) if e.vanished => {
-                    report.notes.push(format!("{} vanished: {}", disk.name, e.reason));
-                    return Err(LocateError::NotFound {
-                        volume_id,
-                        waited_secs: 0,
-                        report: Box::new(report),
-                    });
-                }
-                Err(e) => warnings.push(format!(
-                    "identity not confirmed with NVMe identify data ({}); identified by sysfs serial alone",
-                    e.reason
-                )),
-            }
+            confirm_nvme(opts, disk, &node, &volume_id, &mut warnings, &mut report)?
         }
-        Method::XenName => {
-            identified_by.push(format!(
-                "Xen device name {} for the requested device",
-                disk.name
-            ));
-            if let Some(sb) = &chosen.superblock {
-                identified_by.push(format!("superblock label {:?}, UUID {}", sb.label, sb.uuid));
-            }
-            if opts.expect.size_bytes.is_some() {
-                identified_by.push(format!("size {} bytes as expected", disk.size_bytes));
-            }
-        }
-    }
+        Method::XenName => (confirm_xen(opts, chosen), None),
+    };
     Ok(Located {
         volume_id,
         device: disk.name.clone(),
@@ -594,6 +459,219 @@ pub fn locate_once(opts: &LocateOptions<'_>) -> Result<Located, LocateError> {
         warnings,
         report,
     })
+}
+
+/// What the test-only NVMe model override says about itself.
+fn override_warnings(extra_model: Option<&str>) -> Vec<String> {
+    match extra_model {
+        Some(QEMU_TEST_MODEL) => vec![format!(
+            "TEST OVERRIDE: NVMe model {QEMU_TEST_MODEL:?} is accepted as well as {EBS_MODEL:?} (FV_TEST_ACCEPT_NVME_MODEL); never set this on a real instance"
+        )],
+        Some(model) => vec![format!(
+            "FV_TEST_ACCEPT_NVME_MODEL={model:?} ignored: the override admits qemu's model {QEMU_TEST_MODEL:?} only"
+        )],
+        None => Vec::new(),
+    }
+}
+
+/// One disk's verdict (its protections aside): the candidate with its
+/// reasons, and the disk if it is the volume asked for.
+fn judge<'s>(
+    disk: &'s Disk,
+    opts: &LocateOptions<'_>,
+    xen_names: &[String],
+) -> (Candidate, Option<Found<'s>>) {
+    let mut cand = candidate(disk);
+    let hit = if let Some(nvme) = &disk.nvme {
+        judge_nvme(disk, nvme, opts, &mut cand)
+    } else if xen_names.contains(&disk.name) {
+        judge_xen(disk, opts, &mut cand)
+    } else {
+        if disk.size_bytes == 0 {
+            cand.reasons.push("no medium (size 0)".to_string());
+        } else {
+            cand.reasons
+                .push("not NVMe and not a Xen name for the requested device".to_string());
+        }
+        None
+    };
+    (cand, hit)
+}
+
+/// An NVMe disk is the volume when it is EBS and its serial is the volume ID.
+fn judge_nvme<'s>(
+    disk: &'s Disk,
+    nvme: &NvmeAttrs,
+    opts: &LocateOptions<'_>,
+    cand: &mut Candidate,
+) -> Option<Found<'s>> {
+    let want_serial = opts.volume_id.serial();
+    if nvme.model == INSTANCE_STORE_MODEL {
+        cand.reasons.push(Protection::InstanceStore.to_string());
+    } else if nvme.model != EBS_MODEL && !test_model_admitted(opts.extra_model, &nvme.model) {
+        cand.reasons
+            .push(format!("NVMe model {:?} is not EBS", nvme.model));
+    } else if nvme.serial != want_serial {
+        match VolumeId::from_serial(&nvme.serial) {
+            Some(other) if opts.protect.contains(&other) => cand.reasons.push(format!(
+                "another volume ({other}); {}",
+                Protection::ProtectedVolume {
+                    volume_id: other.to_string()
+                }
+            )),
+            Some(other) => cand.reasons.push(format!("another volume ({other})")),
+            None => cand
+                .reasons
+                .push(format!("serial {:?} is not {want_serial}", nvme.serial)),
+        }
+    } else {
+        cand.accepted = true;
+        cand.reasons
+            .push(format!("NVMe serial {} = {}", nvme.serial, opts.volume_id));
+        return Some(Found {
+            disk,
+            method: Method::NvmeSerial,
+            superblock: None,
+        });
+    }
+    None
+}
+
+/// A disk with a Xen name for the requested device is the volume when its
+/// size and filesystem identity are what the caller expects (Xen shows no
+/// volume ID).
+fn judge_xen<'s>(
+    disk: &'s Disk,
+    opts: &LocateOptions<'_>,
+    cand: &mut Candidate,
+) -> Option<Found<'s>> {
+    let node = opts.roots.dev.join(&disk.name);
+    if !opts.expect.has_fs_identity() {
+        cand.reasons.push(
+            "Xen name matches, but no volume ID is visible on Xen: pass --expect-label or --expect-uuid".to_string(),
+        );
+    } else if opts.expect.size_bytes.is_none() {
+        cand.reasons.push(
+            "Xen name matches, but no size to check it against: pass --expect-size-gib (required on Xen, where a label alone is too little evidence)".to_string(),
+        );
+    } else if let Err(why) = opts.expect.check_size(disk) {
+        cand.reasons.push(format!("Xen name matches, but {why}"));
+    } else {
+        match read_superblock(&node).and_then(|sb| opts.expect.check(&sb).map(|()| sb)) {
+            Ok(sb) => {
+                cand.accepted = true;
+                cand.reasons.push(format!(
+                    "Xen name for {}; label {:?}, UUID {}",
+                    opts.requested.map_or("", RequestedDevice::given),
+                    sb.label,
+                    sb.uuid
+                ));
+                return Some(Found {
+                    disk,
+                    method: Method::XenName,
+                    superblock: Some(sb),
+                });
+            }
+            Err(why) => cand.reasons.push(format!("Xen name matches, but {why}")),
+        }
+    }
+    None
+}
+
+fn mismatch(disk: &Disk, detail: String, report: &mut Report) -> LocateError {
+    LocateError::IdentityMismatch {
+        device: disk.name.clone(),
+        detail,
+        report: Box::new(std::mem::take(report)),
+    }
+}
+
+/// Confirms a disk found by its sysfs serial with the controller's own
+/// identify data, and the attached-as name when one was requested. Returns
+/// what identified it, and the identify data.
+fn confirm_nvme(
+    opts: &LocateOptions<'_>,
+    disk: &Disk,
+    node: &Path,
+    volume_id: &str,
+    warnings: &mut Vec<String>,
+    report: &mut Report,
+) -> Result<(Vec<String>, Option<IdentifyController>), LocateError> {
+    let want_serial = opts.volume_id.serial();
+    let mut identified_by = vec![format!("sysfs NVMe serial {want_serial}")];
+    let data = match opts.identify.identify(node) {
+        Ok(data) => data,
+        Err(e) if e.vanished => {
+            report
+                .notes
+                .push(format!("{} vanished: {}", disk.name, e.reason));
+            return Err(LocateError::NotFound {
+                volume_id: volume_id.to_string(),
+                waited_secs: 0,
+                report: Box::new(std::mem::take(report)),
+            });
+        }
+        Err(e) => {
+            warnings.push(format!(
+                "identity not confirmed with NVMe identify data ({}); identified by sysfs serial alone",
+                e.reason
+            ));
+            return Ok((identified_by, None));
+        }
+    };
+    if data.model != EBS_MODEL && !test_model_admitted(opts.extra_model, &data.model) {
+        return Err(mismatch(
+            disk,
+            format!(
+                "sysfs says EBS but NVMe identify says model {:?}",
+                data.model
+            ),
+            report,
+        ));
+    }
+    if data.serial != want_serial {
+        return Err(mismatch(
+            disk,
+            format!(
+                "sysfs serial is {want_serial} but NVMe identify says {:?}",
+                data.serial
+            ),
+            report,
+        ));
+    }
+    identified_by.push(format!("NVMe identify controller serial {}", data.serial));
+    match (opts.requested, data.attached_as.as_str()) {
+        (Some(req), "") => warnings.push(format!(
+            "the NVMe identify data carries no attached-as device name; --requested-device {req} not confirmed"
+        )),
+        (Some(req), name) if !req.matches(name) => {
+            return Err(mismatch(
+                disk,
+                format!("the volume is attached as {name:?}, not --requested-device {req}"),
+                report,
+            ));
+        }
+        (Some(_), name) => identified_by.push(format!("attached as {name} (NVMe vendor data)")),
+        (None, "") => {}
+        (None, name) => identified_by.push(format!("attached as {name} (NVMe vendor data)")),
+    }
+    Ok((identified_by, Some(data)))
+}
+
+/// What identified a disk found by its Xen name.
+fn confirm_xen(opts: &LocateOptions<'_>, chosen: &Found<'_>) -> Vec<String> {
+    let disk = chosen.disk;
+    let mut identified_by = vec![format!(
+        "Xen device name {} for the requested device",
+        disk.name
+    )];
+    if let Some(sb) = &chosen.superblock {
+        identified_by.push(format!("superblock label {:?}, UUID {}", sb.label, sb.uuid));
+    }
+    if opts.expect.size_bytes.is_some() {
+        identified_by.push(format!("size {} bytes as expected", disk.size_bytes));
+    }
+    identified_by
 }
 
 /// Looks until the volume appears or `wait` passes, polling every second

@@ -35,8 +35,15 @@
 //! asks the writer to raise it while it mostly waits for the disk and lower
 //! it when the CPUs are the bound. Measurements and reasons:
 //! `docs/performance.md`.
+//!
+//! Files: this one holds [`ImageWriter`] (start, write, recover, finish);
+//! `options.rs` the options, their limits and what they cost in memory and
+//! disk; `error.rs` [`WriterError`]; `pipeline.rs` the threads; `entries.rs`
+//! the seek-table entries; `sys.rs` the calls below the standard library.
 
 mod entries;
+mod error;
+mod options;
 mod pipeline;
 mod sys;
 
@@ -51,64 +58,20 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use fv_core::fs::{Dir, FsError};
+use fv_core::fs::Dir;
 use sha2::{Digest, Sha256};
 
 pub use entries::EntriesError;
 use entries::{Entries, MEM_ENTRIES};
-use pipeline::{
-    HashingWriter, OrderedWriter, Shared, Slot, ToWriter, WriteFailure, WriterEnd, ZeroFrame,
+pub use error::WriterError;
+pub use options::{
+    ADAPTIVE_LEVEL, ADAPTIVE_MAX, ADAPTIVE_MIN, DEFAULT_FRAME_SIZE, DEFAULT_LEVEL, MAX_FRAME_SIZE,
+    MAX_THREADS, MEMORY_BUDGET, MIN_FRAME_SIZE, WriterOptions, memory_estimate, threads_within,
 };
+use options::{check_options, effective_level, slot_count, zero_frame};
+use pipeline::{HashingWriter, OrderedWriter, Shared, Slot, ToWriter, WriterEnd};
 
-use crate::seektable::{TableWriteError, TableWriter, table_len};
-
-/// Default uncompressed frame size (see the module docs for why).
-pub const DEFAULT_FRAME_SIZE: u32 = 1 << 20;
-/// Smallest frame size accepted.
-pub const MIN_FRAME_SIZE: u32 = 4096;
-/// Largest frame size accepted (memory in flight grows with it).
-pub const MAX_FRAME_SIZE: u32 = 16 << 20;
-/// Default zstd level (see `docs/performance.md` for the measurements).
-pub const DEFAULT_LEVEL: i32 = 1;
-/// The level that asks for an adaptive level: from [`ADAPTIVE_MIN`] up to
-/// [`ADAPTIVE_MAX`] as long as the writer mostly waits for the disk (the
-/// output volume is the bound and the CPU has time to spare), back down when
-/// the CPU is the bound. (zstd itself reads level 0 as "pick the default".)
-pub const ADAPTIVE_LEVEL: i32 = 0;
-/// Lowest level the adaptive level uses.
-pub const ADAPTIVE_MIN: i32 = 1;
-/// Highest level the adaptive level uses: past 6, each step costs far more
-/// CPU for little ratio, and zstd's tables for 1 MiB frames grow past what
-/// the 64 MiB memory budget allows with 8 threads.
-pub const ADAPTIVE_MAX: i32 = 6;
-/// Most compression threads accepted.
-pub const MAX_THREADS: usize = 256;
-/// What the writer may allocate: `capture` promises a peak RSS under 64 MiB
-/// whatever the RAM size, level or CPU count; 8 MiB are left for the rest
-/// of the process.
-pub const MEMORY_BUDGET: u64 = 56 << 20;
-
-/// How to write the image.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WriterOptions {
-    /// zstd level; [`ADAPTIVE_LEVEL`] (0) for an adaptive one.
-    pub level: i32,
-    /// Compression threads (at least 1).
-    pub threads: usize,
-    /// Uncompressed bytes per frame.
-    pub frame_size: u32,
-}
-
-impl Default for WriterOptions {
-    /// [`DEFAULT_LEVEL`], one thread per CPU, [`DEFAULT_FRAME_SIZE`].
-    fn default() -> Self {
-        Self {
-            level: DEFAULT_LEVEL,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
-            frame_size: DEFAULT_FRAME_SIZE,
-        }
-    }
-}
+use crate::seektable::TableWriter;
 
 /// What a finished image is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,166 +97,6 @@ pub struct ImageSummary {
     pub level_max: i32,
     /// Compression threads used.
     pub threads: usize,
-}
-
-/// Why writing the image failed.
-#[derive(Debug, thiserror::Error)]
-pub enum WriterError {
-    /// An option is out of range.
-    #[error("image writer: {what} {value} is out of range ({range})")]
-    Option {
-        /// Which option.
-        what: &'static str,
-        /// The value given.
-        value: i64,
-        /// What is accepted.
-        range: String,
-    },
-    /// The output's directory could not be opened (for the spill file).
-    #[error("{path}: opening the image's directory: {source}")]
-    Dir {
-        /// The output path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: FsError,
-    },
-    /// Starting a thread failed.
-    #[error("starting image writer thread: {0}")]
-    Spawn(#[source] io::Error),
-    /// zstd refused the level or failed to compress.
-    #[error("{path}: zstd compression (level {level}) of frame {frame}: {source}")]
-    Compress {
-        /// The output path.
-        path: PathBuf,
-        /// The level.
-        level: i32,
-        /// Frame number.
-        frame: u64,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// Writing a frame failed (`ENOSPC`, `EIO`, ...). Recoverable with
-    /// [`ImageWriter::recover`].
-    #[error("{path}: writing frame {frame}: {source}")]
-    Write {
-        /// The output path.
-        path: PathBuf,
-        /// Frame number.
-        frame: u64,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// Written data failed to reach the disk: not recoverable.
-    #[error("{path}: writeback failed at byte {offset}: {source}")]
-    Writeback {
-        /// The output path.
-        path: PathBuf,
-        /// Start of the range that failed.
-        offset: u64,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// The seek-table entry store failed.
-    #[error("{path}: {source}")]
-    Entries {
-        /// The output path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: EntriesError,
-    },
-    /// Truncating, syncing or finishing the file failed.
-    #[error("{path}: {op}: {source}")]
-    Io {
-        /// The output path.
-        path: PathBuf,
-        /// What was being done.
-        op: &'static str,
-        /// The cause.
-        #[source]
-        source: io::Error,
-    },
-    /// Writing the seek table failed.
-    #[error("{path}: writing the seek table: {source}")]
-    Table {
-        /// The output path.
-        path: PathBuf,
-        /// The cause.
-        #[source]
-        source: TableWriteError,
-    },
-    /// An earlier error was reported and [`ImageWriter::recover`] has not
-    /// been called since.
-    #[error("{path}: image writer stopped after an earlier error; recover() first")]
-    NotRecovered {
-        /// The output path.
-        path: PathBuf,
-    },
-    /// A pipeline thread ended unexpectedly (a bug).
-    #[error("{path}: image writer pipeline stopped unexpectedly ({what})")]
-    Pipeline {
-        /// The output path.
-        path: PathBuf,
-        /// Which part.
-        what: &'static str,
-    },
-}
-
-impl WriterError {
-    /// The OS error number behind this error, if any (`ENOSPC` is the one a
-    /// caller recovers from).
-    pub fn raw_os_error(&self) -> Option<i32> {
-        match self {
-            Self::Dir { source, .. } => source.raw_os_error(),
-            Self::Spawn(e)
-            | Self::Compress { source: e, .. }
-            | Self::Write { source: e, .. }
-            | Self::Writeback { source: e, .. }
-            | Self::Io { source: e, .. } => e.raw_os_error(),
-            Self::Entries { source, .. } => source.raw_os_error(),
-            Self::Table {
-                source: TableWriteError::Io(e),
-                ..
-            } => e.raw_os_error(),
-            Self::Option { .. }
-            | Self::Table { .. }
-            | Self::NotRecovered { .. }
-            | Self::Pipeline { .. } => None,
-        }
-    }
-
-    /// Whether the output file system is full.
-    pub fn is_no_space(&self) -> bool {
-        matches!(self.raw_os_error(), Some(libc::ENOSPC | libc::EDQUOT))
-    }
-
-    fn from_failure(path: &Path, level: i32, f: WriteFailure) -> Self {
-        let path = path.to_path_buf();
-        match f {
-            WriteFailure::Write { frame, source } => Self::Write {
-                path,
-                frame,
-                source,
-            },
-            WriteFailure::Compress { frame, source } => Self::Compress {
-                path,
-                level,
-                frame,
-                source,
-            },
-            WriteFailure::Entries(source) => Self::Entries { path, source },
-            WriteFailure::Writeback { offset, source } => Self::Writeback {
-                path,
-                offset,
-                source,
-            },
-            WriteFailure::Recover { op, source } => Self::Io { path, op, source },
-        }
-    }
 }
 
 /// The running pipeline's handles.
@@ -652,27 +455,7 @@ impl ImageWriter {
     /// (e.g. as a preallocated file it deletes before [`ImageWriter::recover`])
     /// so that an image cut short by a full disk can still be completed.
     pub fn reserve_for(stream_len: u64, opts: &WriterOptions) -> u64 {
-        let frame_size = u64::from(opts.frame_size.max(1));
-        let frames = stream_len.div_ceil(frame_size);
-        let table = table_len(frames, true).unwrap_or(u64::MAX);
-        // The spill file holds the same entries while the table is written.
-        let spill = if frames > MEM_ENTRIES as u64 {
-            frames.saturating_mul(12)
-        } else {
-            0
-        };
-        // The zero frame's exact size (compressing 1 MiB of zeros takes well
-        // under a millisecond), or a generous bound if zstd refuses.
-        let zero_len = zero_frame(opts.frame_size, effective_level(opts.level))
-            .map_or(zero_frame_bound(opts.frame_size), |z| z.bytes.len() as u64);
-        let zeros = frames.saturating_mul(zero_len);
-        // One frame in flight per slot may have reached the disk partly when
-        // the disk filled; and a little slack for the file system's metadata.
-        let slack = slot_count(opts.threads) as u64 * zstd_bound(frame_size) + (1 << 20);
-        table
-            .saturating_add(spill)
-            .saturating_add(zeros)
-            .saturating_add(slack)
+        options::reserve(stream_len, opts)
     }
 
     fn check_failed(&mut self) -> Result<(), WriterError> {
@@ -734,114 +517,6 @@ impl ImageWriter {
             what,
         }
     }
-}
-
-/// The level frames start at.
-fn effective_level(level: i32) -> i32 {
-    if level == ADAPTIVE_LEVEL {
-        ADAPTIVE_MIN
-    } else {
-        level
-    }
-}
-
-fn check_options(opts: &WriterOptions) -> Result<(), WriterError> {
-    let levels = zstd::compression_level_range();
-    if !levels.contains(&opts.level) {
-        return Err(WriterError::Option {
-            what: "zstd level",
-            value: i64::from(opts.level),
-            range: format!("{}..={}", levels.start(), levels.end()),
-        });
-    }
-    if opts.threads == 0 || opts.threads > MAX_THREADS {
-        return Err(WriterError::Option {
-            what: "threads",
-            value: i64::try_from(opts.threads).unwrap_or(i64::MAX),
-            range: format!("1..={MAX_THREADS}"),
-        });
-    }
-    if !(MIN_FRAME_SIZE..=MAX_FRAME_SIZE).contains(&opts.frame_size) {
-        return Err(WriterError::Option {
-            what: "frame size",
-            value: i64::from(opts.frame_size),
-            range: format!("{MIN_FRAME_SIZE}..={MAX_FRAME_SIZE}"),
-        });
-    }
-    Ok(())
-}
-
-/// What the writer allocates for `opts`, at most: the slots, and one zstd
-/// context per worker at the highest level it may use (zstd's own estimate
-/// for a frame-sized input).
-pub fn memory_estimate(opts: &WriterOptions) -> u64 {
-    let frame = u64::from(opts.frame_size);
-    let slots = slot_count(opts.threads) as u64 * (frame + zstd_bound(frame));
-    let level = if opts.level == ADAPTIVE_LEVEL {
-        ADAPTIVE_MAX
-    } else {
-        opts.level
-    };
-    slots.saturating_add((opts.threads as u64).saturating_mul(context_size(level, frame)))
-}
-
-/// The most compression threads, up to `opts.threads` and at least one,
-/// whose [`memory_estimate`] fits `budget`. High levels need far larger
-/// zstd contexts (measured with 8 threads: 30 MiB at level 1, 106 MiB at
-/// level 9, 160 MiB at level 19; estimated 28, 123 and 162 MiB), and a
-/// machine with many CPUs would otherwise get a context and a slot per CPU.
-/// The budget allows 18 threads at level 1 (more than the single SHA-256
-/// stream of the LiME data keeps up with), 8 at level 6 (the adaptive
-/// level's ceiling), 2 at level 9 and 1 from level 15.
-pub fn threads_within(opts: &WriterOptions, budget: u64) -> usize {
-    let mut fit = *opts;
-    while fit.threads > 1 && memory_estimate(&fit) > budget {
-        fit.threads -= 1;
-    }
-    fit.threads
-}
-
-/// zstd's estimate of a compression context for `level` and inputs of
-/// `frame` bytes.
-fn context_size(level: i32, frame: u64) -> u64 {
-    use zstd::zstd_safe::zstd_sys;
-    // SAFETY: both are pure functions of their arguments (ZSTD_getCParams
-    // clamps any level; the estimate reads the parameters it is given).
-    let size = unsafe {
-        zstd_sys::ZSTD_estimateCCtxSize_usingCParams(zstd_sys::ZSTD_getCParams(level, frame, 0))
-    };
-    size as u64
-}
-
-/// Frames in flight: one being compressed per worker, one being filled by
-/// the caller, one being written, and spares, at least 12 in all. The
-/// spares let the caller (reading and hashing the stream) and the writer
-/// (writing and hashing the image) run ahead of or behind the workers for a
-/// while instead of waiting on each other: on a 2-CPU machine, 12 slots
-/// instead of 6 took 3 % off the benchmark's wall time. Each is a frame's
-/// raw bytes plus its compressed bound: 2 MiB at the default frame size, so
-/// 8 threads (12 slots) stay well inside 64 MiB.
-fn slot_count(threads: usize) -> usize {
-    (threads + 4).max(12)
-}
-
-/// zstd's worst-case compressed size for `n` input bytes.
-fn zstd_bound(n: u64) -> u64 {
-    usize::try_from(n).map_or(u64::MAX, |n| zstd::zstd_safe::compress_bound(n) as u64)
-}
-
-/// Upper bound of a compressed all-zero frame of `frame_size` bytes: frame
-/// header (at most 18), per 128 KiB block a header and at most one
-/// sequence (16 bytes is generous), 4-byte checksum.
-fn zero_frame_bound(frame_size: u32) -> u64 {
-    18 + u64::from(frame_size).div_ceil(128 << 10) * 16 + 4
-}
-
-fn zero_frame(frame_size: u32, level: i32) -> io::Result<ZeroFrame> {
-    let zeros = vec![0u8; frame_size as usize];
-    let bytes = pipeline::new_compressor(level)?.compress(&zeros)?;
-    let checksum = pipeline::frame_checksum(&bytes);
-    Ok(ZeroFrame { bytes, checksum })
 }
 
 /// Positional writes at an advancing offset (the seek table after the frames).

@@ -9,34 +9,21 @@ use std::fs::File;
 use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
+use fv_ebs::DevT;
 use fv_ebs::locate::{Expectation, Located};
 use fv_ebs::mountinfo;
 use fv_ebs::superblock::FsKind;
 use fv_ebs::sys;
-use fv_ebs::sysfs::{self, BlockTable};
+use fv_ebs::sysfs::{self, BlockTable, Disk, Partition};
 use nix::errno::Errno;
 use nix::mount::MsFlags;
-use serde::Serialize;
 
 use crate::mountpoint;
+pub use crate::ops::EvidenceProof;
 use crate::ops::{
-    MountError, Mounted, Undo, confirm_mounted, describe, open_device, read_superblock, sys_mount,
+    MountError, Mounted, Undo, confirm_mounted, describe, device_fd_path, open_device,
+    read_superblock, sys_mount,
 };
-
-/// Proof that an evidence mount wrote nothing.
-#[derive(Debug, Clone, Serialize)]
-pub struct EvidenceProof {
-    /// Whole device.
-    pub device: String,
-    /// Mounted device (partition or whole).
-    pub mounted_device: String,
-    /// Sectors written (whole device, `/sys/block/X/stat`) before mounting.
-    pub written_sectors_before: u64,
-    /// And after mounting.
-    pub written_sectors_after_mount: u64,
-    /// The kernel read-only flag (BLKROGET) after BLKROSET.
-    pub device_read_only: bool,
-}
 
 /// What to mount an evidence volume with.
 #[derive(Debug, Clone)]
@@ -100,6 +87,83 @@ pub fn mount_evidence(loc: &Located, req: &EvidenceRequest) -> Result<Mounted, M
             path: loc.device_path.clone(),
             detail: "gone from sysfs".into(),
         })?;
+    let part = pick_partition(disk, req.partition)?;
+    let whole = open_device(&loc.device_path, loc.dev)?;
+    let before = sysfs::written_sectors(&req.sys_root, &disk.name, None)?;
+    let mut target = open_read_only(loc, disk, part, whole, &req.dev_root)?;
+    let sb = read_superblock(&mut target.file, &target.path)?;
+    req.expect
+        .check(&sb)
+        .map_err(|detail| MountError::Filesystem {
+            path: target.path.clone(),
+            detail,
+        })?;
+    let mounts = mountinfo::read(&req.proc_root)?;
+    let name = match req.partition {
+        Some(n) => format!("evidence-{}-p{n}", loc.volume_id),
+        None => format!("evidence-{}", loc.volume_id),
+    };
+    let mut mp = match &req.mountpoint {
+        Some(p) => mountpoint::given_mountpoint(p, &mounts)?,
+        None => mountpoint::default_mountpoint(&req.run_root, &name, &mounts)?,
+    };
+    let mut undo = Undo {
+        mounted: None,
+        created: mp.created.take(),
+    };
+    let data = match sb.kind {
+        FsKind::Ext4 => "noload",
+        FsKind::Xfs => "norecovery,nouuid",
+    };
+    sys_mount(
+        &device_fd_path(&target.file),
+        &mp.fd_path(),
+        sb.kind.mount_type(),
+        EVIDENCE_FLAGS,
+        data,
+        &mp.path,
+    )
+    .map_err(|e| undo.fail(e))?;
+    undo.mounted = Some(mp.path.clone());
+    confirm_mounted(&mp.path, target.dev).map_err(|e| undo.fail(e))?;
+    let after =
+        sysfs::written_sectors(&req.sys_root, &disk.name, None).map_err(|e| undo.fail(e.into()))?;
+    if after != before {
+        return Err(undo.fail(MountError::Written {
+            device: disk.name.clone(),
+            before,
+            after,
+        }));
+    }
+    let mut warnings = Vec::new();
+    if sb.needs_recovery {
+        warnings.push("the ext4 journal needs recovery (unclean shutdown); it was NOT replayed (noload), so recent changes may be missing or inconsistent in this view".into());
+    }
+    let created_mountpoint = undo.created.is_some();
+    undo.disarm();
+    Ok(Mounted {
+        mountpoint: mp.path.clone(),
+        device_path: target.path,
+        options: describe(EVIDENCE_FLAGS, data),
+        filesystem: sb,
+        adopted_stage0: false,
+        created_mountpoint,
+        toolkit: None,
+        grow: None,
+        evidence: Some(EvidenceProof {
+            device: disk.name.clone(),
+            mounted_device: target.name,
+            written_sectors_before: before,
+            written_sectors_after_mount: after,
+            device_read_only: target.read_only,
+        }),
+        warnings,
+    })
+}
+
+/// The partition asked for, or the whole disk when it has none; a disk
+/// with partitions needs `--partition N`.
+fn pick_partition(disk: &Disk, partition: Option<u32>) -> Result<Option<&Partition>, MountError> {
     let numbers = || {
         disk.partitions
             .iter()
@@ -108,7 +172,7 @@ pub fn mount_evidence(loc: &Located, req: &EvidenceRequest) -> Result<Mounted, M
             .join(", ")
     };
     let part =
-        match (req.partition, disk.partitions.is_empty()) {
+        match (partition, disk.partitions.is_empty()) {
             (None, true) => None,
             (None, false) => {
                 return Err(MountError::Partition {
@@ -130,84 +194,50 @@ pub fn mount_evidence(loc: &Located, req: &EvidenceRequest) -> Result<Mounted, M
                 },
             )?),
         };
-    let whole = open_device(&loc.device_path, loc.dev)?;
-    let before = sysfs::written_sectors(&req.sys_root, &disk.name, None)?;
-    let mut device_read_only = set_read_only(&whole, &loc.device_path)?;
-    let (mut target, target_path, target_dev, target_name) = match part {
+    Ok(part)
+}
+
+/// The device to mount, opened and set read-only (the whole disk always,
+/// and the partition too when one is mounted).
+struct Target {
+    file: File,
+    path: PathBuf,
+    dev: DevT,
+    name: String,
+    /// BLKROGET says read-only for each device set read-only.
+    read_only: bool,
+}
+
+/// Sets the whole disk (`whole`, opened) read-only, then opens and sets
+/// the partition read-only if one is mounted.
+fn open_read_only(
+    loc: &Located,
+    disk: &Disk,
+    part: Option<&Partition>,
+    whole: File,
+    dev_root: &Path,
+) -> Result<Target, MountError> {
+    let mut read_only = set_read_only(&whole, &loc.device_path)?;
+    let target = match part {
         Some(p) => {
-            let node = req.dev_root.join(&p.name);
+            let node = dev_root.join(&p.name);
             let file = open_device(&node, p.dev)?;
-            device_read_only &= set_read_only(&file, &node)?;
-            (file, node, p.dev, p.name.clone())
+            read_only &= set_read_only(&file, &node)?;
+            Target {
+                file,
+                path: node,
+                dev: p.dev,
+                name: p.name.clone(),
+                read_only,
+            }
         }
-        None => (whole, loc.device_path.clone(), loc.dev, disk.name.clone()),
+        None => Target {
+            file: whole,
+            path: loc.device_path.clone(),
+            dev: loc.dev,
+            name: disk.name.clone(),
+            read_only,
+        },
     };
-    let sb = read_superblock(&mut target, &target_path)?;
-    req.expect
-        .check(&sb)
-        .map_err(|detail| MountError::Filesystem {
-            path: target_path.clone(),
-            detail,
-        })?;
-    let mounts = mountinfo::read(&req.proc_root)?;
-    let name = match req.partition {
-        Some(n) => format!("evidence-{}-p{n}", loc.volume_id),
-        None => format!("evidence-{}", loc.volume_id),
-    };
-    let mut mp = match &req.mountpoint {
-        Some(p) => mountpoint::given_mountpoint(p, &mounts)?,
-        None => mountpoint::default_mountpoint(&req.run_root, &name, &mounts)?,
-    };
-    let mut undo = Undo {
-        mounted: None,
-        created: mp.created.take(),
-    };
-    let data = match sb.kind {
-        FsKind::Ext4 => "noload",
-        FsKind::Xfs => "norecovery,nouuid",
-    };
-    sys_mount(
-        &crate::ops::device_fd_path(&target),
-        &mp.fd_path(),
-        sb.kind.mount_type(),
-        EVIDENCE_FLAGS,
-        data,
-        &mp.path,
-    )
-    .map_err(|e| undo.fail(e))?;
-    undo.mounted = Some(mp.path.clone());
-    confirm_mounted(&mp.path, target_dev).map_err(|e| undo.fail(e))?;
-    let after =
-        sysfs::written_sectors(&req.sys_root, &disk.name, None).map_err(|e| undo.fail(e.into()))?;
-    if after != before {
-        return Err(undo.fail(MountError::Written {
-            device: disk.name.clone(),
-            before,
-            after,
-        }));
-    }
-    let mut warnings = Vec::new();
-    if sb.needs_recovery {
-        warnings.push("the ext4 journal needs recovery (unclean shutdown); it was NOT replayed (noload), so recent changes may be missing or inconsistent in this view".into());
-    }
-    let created_mountpoint = undo.created.is_some();
-    undo.disarm();
-    Ok(Mounted {
-        mountpoint: mp.path.clone(),
-        device_path: target_path,
-        options: describe(EVIDENCE_FLAGS, data),
-        filesystem: sb,
-        adopted_stage0: false,
-        created_mountpoint,
-        toolkit: None,
-        grow: None,
-        evidence: Some(EvidenceProof {
-            device: disk.name.clone(),
-            mounted_device: target_name,
-            written_sectors_before: before,
-            written_sectors_after_mount: after,
-            device_read_only,
-        }),
-        warnings,
-    })
+    Ok(target)
 }

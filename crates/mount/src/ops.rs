@@ -1,6 +1,7 @@
 //! Mounting the forensics volume (verify read-only, then read-write and
-//! grow), the errors of every mount (also [`crate::evidence`]'s), and the
-//! undo guard both use.
+//! grow), the errors and the result of every mount (the evidence mount's
+//! too: [`Mounted`], with its [`EvidenceProof`]), and the undo guard both
+//! use.
 //!
 //! The forensics volume is first mounted `ro,noload` (or stage-0's
 //! read-only mount is adopted), its marker and toolkit are verified, then it
@@ -211,9 +212,24 @@ pub struct Mounted {
     /// Online grow (forensics volume).
     pub grow: Option<Grow>,
     /// Read-only proof (evidence mode).
-    pub evidence: Option<crate::evidence::EvidenceProof>,
+    pub evidence: Option<EvidenceProof>,
     /// Things to know.
     pub warnings: Vec<String>,
+}
+
+/// Proof that an evidence mount wrote nothing.
+#[derive(Debug, Clone, Serialize)]
+pub struct EvidenceProof {
+    /// Whole device.
+    pub device: String,
+    /// Mounted device (partition or whole).
+    pub mounted_device: String,
+    /// Sectors written (whole device, `/sys/block/X/stat`) before mounting.
+    pub written_sectors_before: u64,
+    /// And after mounting.
+    pub written_sectors_after_mount: u64,
+    /// The kernel read-only flag (BLKROGET) after BLKROSET.
+    pub device_read_only: bool,
 }
 
 /// Undoes a mount and a created mountpoint on failure. `finish` reports

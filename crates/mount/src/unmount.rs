@@ -274,46 +274,12 @@ pub fn unmount(target: &Target, roots: &Roots, run_root: &Path) -> Result<Unmoun
     let device_path = roots.dev.join(&device);
 
     // 1. Flush this filesystem, then make sure nobody holds it.
-    let dir = Dir::open(&mountpoint).map_err(|e| UnmountError::Sys {
-        what: format!("open {}", mountpoint.display()),
-        source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
-    })?;
-    nix::unistd::syncfs(&dir).map_err(|source| UnmountError::Sys {
-        what: format!("syncfs {}", mountpoint.display()),
-        source,
-    })?;
-    drop(dir);
-    let holders = holders::scan(&roots.proc, entry.dev);
-    if !holders.is_empty() {
-        return Err(UnmountError::Busy {
-            mountpoint,
-            holders,
-        });
-    }
+    sync_idle(&mountpoint, &roots.proc, entry.dev)?;
     let before = sysfs::written_sectors(&roots.sys, &disk.name, None)?;
 
     // 2. Unmount (no MNT_FORCE, no MNT_DETACH: a lazy unmount would report
     //    success while the filesystem stays alive).
-    nix::mount::umount2(&mountpoint, MntFlags::empty()).map_err(|source| match source {
-        Errno::EBUSY => {
-            let holders = holders::scan(&roots.proc, entry.dev);
-            if holders.is_empty() {
-                UnmountError::KernelBusy {
-                    mountpoint: mountpoint.clone(),
-                    source,
-                }
-            } else {
-                UnmountError::Busy {
-                    mountpoint: mountpoint.clone(),
-                    holders,
-                }
-            }
-        }
-        _ => UnmountError::Sys {
-            what: format!("umount {}", mountpoint.display()),
-            source,
-        },
-    })?;
+    umount(&mountpoint, &roots.proc, entry.dev)?;
 
     // 3. Gone everywhere?
     let places = mounted_anywhere(&roots.proc, entry.dev);
@@ -322,49 +288,12 @@ pub fn unmount(target: &Target, roots: &Roots, run_root: &Path) -> Result<Unmoun
     }
 
     // 4. Write back and drop the device's buffers.
-    let flush_err = |detail: String| UnmountError::Flush {
-        device: device_path.clone(),
-        detail,
-    };
-    let node = File::open(&device_path).map_err(|e| flush_err(format!("open: {e}")))?;
-    let meta = node
-        .metadata()
-        .map_err(|e| flush_err(format!("stat: {e}")))?;
-    if !meta.file_type().is_block_device() || DevT::from_raw(meta.rdev()) != entry.dev {
-        return Err(flush_err(format!(
-            "{} is not block device {}",
-            device_path.display(),
-            entry.dev
-        )));
-    }
-    node.sync_all()
-        .map_err(|e| flush_err(format!("fsync: {e}")))?;
-    sys::block_flush_buffers(&node.as_fd()).map_err(|e| flush_err(format!("BLKFLSBUF: {e}")))?;
-    let device_read_only = sys::block_is_read_only(&node.as_fd()).unwrap_or(false);
+    let device_read_only = flush_device(&device_path, entry.dev)?;
     let after = sysfs::written_sectors(&roots.sys, &disk.name, None)?;
 
     // 5. Remove the mountpoint stage-0 or mount-helper made.
     let mut notes = Vec::new();
-    let base = run_root.join(BASE_DIR);
-    let mountpoint_removed = match (mountpoint.parent(), mountpoint.file_name()) {
-        (Some(parent), Some(name)) if parent == base => {
-            match Dir::open(parent).and_then(|d| d.remove_dir(name)) {
-                Ok(()) => true,
-                Err(e) => {
-                    notes.push(format!("mountpoint kept: {e}"));
-                    false
-                }
-            }
-        }
-        _ => {
-            notes.push(format!(
-                "mountpoint {} kept (only directories under {} are removed)",
-                mountpoint.display(),
-                base.display()
-            ));
-            false
-        }
-    };
+    let mountpoint_removed = remove_mountpoint(&mountpoint, run_root, &mut notes);
     Ok(Unmounted {
         volume_id: volume_id_of(&table, &disk.name).or(match target {
             Target::Device { volume_id, .. } | Target::MountpointOf { volume_id, .. } => {
@@ -383,4 +312,100 @@ pub fn unmount(target: &Target, roots: &Roots, run_root: &Path) -> Result<Unmoun
         notes,
         safe_to_detach: true,
     })
+}
+
+/// `syncfs` on the filesystem at `mountpoint`, then [`UnmountError::Busy`]
+/// if any process still holds it.
+fn sync_idle(mountpoint: &Path, proc_root: &Path, dev: DevT) -> Result<(), UnmountError> {
+    let dir = Dir::open(mountpoint).map_err(|e| UnmountError::Sys {
+        what: format!("open {}", mountpoint.display()),
+        source: Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+    })?;
+    nix::unistd::syncfs(&dir).map_err(|source| UnmountError::Sys {
+        what: format!("syncfs {}", mountpoint.display()),
+        source,
+    })?;
+    drop(dir);
+    let holders = holders::scan(proc_root, dev);
+    if !holders.is_empty() {
+        return Err(UnmountError::Busy {
+            mountpoint: mountpoint.to_path_buf(),
+            holders,
+        });
+    }
+    Ok(())
+}
+
+/// `umount2` without flags; `EBUSY` says who holds it, if anyone can be
+/// found.
+fn umount(mountpoint: &Path, proc_root: &Path, dev: DevT) -> Result<(), UnmountError> {
+    nix::mount::umount2(mountpoint, MntFlags::empty()).map_err(|source| match source {
+        Errno::EBUSY => {
+            let holders = holders::scan(proc_root, dev);
+            if holders.is_empty() {
+                UnmountError::KernelBusy {
+                    mountpoint: mountpoint.to_path_buf(),
+                    source,
+                }
+            } else {
+                UnmountError::Busy {
+                    mountpoint: mountpoint.to_path_buf(),
+                    holders,
+                }
+            }
+        }
+        _ => UnmountError::Sys {
+            what: format!("umount {}", mountpoint.display()),
+            source,
+        },
+    })
+}
+
+/// Writes back and drops the buffers of the block device `device_path`
+/// (checked to be `dev`); returns whether it is read-only.
+fn flush_device(device_path: &Path, dev: DevT) -> Result<bool, UnmountError> {
+    let flush_err = |detail: String| UnmountError::Flush {
+        device: device_path.to_path_buf(),
+        detail,
+    };
+    let node = File::open(device_path).map_err(|e| flush_err(format!("open: {e}")))?;
+    let meta = node
+        .metadata()
+        .map_err(|e| flush_err(format!("stat: {e}")))?;
+    if !meta.file_type().is_block_device() || DevT::from_raw(meta.rdev()) != dev {
+        return Err(flush_err(format!(
+            "{} is not block device {}",
+            device_path.display(),
+            dev
+        )));
+    }
+    node.sync_all()
+        .map_err(|e| flush_err(format!("fsync: {e}")))?;
+    sys::block_flush_buffers(&node.as_fd()).map_err(|e| flush_err(format!("BLKFLSBUF: {e}")))?;
+    Ok(sys::block_is_read_only(&node.as_fd()).unwrap_or(false))
+}
+
+/// Removes `mountpoint` if stage-0 or mount-helper made it (a directory
+/// under `run_root`'s base directory); says in `notes` why not otherwise.
+fn remove_mountpoint(mountpoint: &Path, run_root: &Path, notes: &mut Vec<String>) -> bool {
+    let base = run_root.join(BASE_DIR);
+    match (mountpoint.parent(), mountpoint.file_name()) {
+        (Some(parent), Some(name)) if parent == base => {
+            match Dir::open(parent).and_then(|d| d.remove_dir(name)) {
+                Ok(()) => true,
+                Err(e) => {
+                    notes.push(format!("mountpoint kept: {e}"));
+                    false
+                }
+            }
+        }
+        _ => {
+            notes.push(format!(
+                "mountpoint {} kept (only directories under {} are removed)",
+                mountpoint.display(),
+                base.display()
+            ));
+            false
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use fv_evidence::manifest::{self, Span};
 
-use super::Outcome;
+use super::state::Outcome;
 use crate::progress::{duration, human};
 
 /// The one-line human summary.

@@ -1,6 +1,13 @@
 //! The stream against a plain `Vec<u8>` sink: bytes as the LiME module
 //! writes them, bounded records, cuts, the unreadable cap, H1.
+use std::io;
+
+use fv_evidence::manifest::{PartialCause, Span};
+use fv_formats::iomem::RamRange;
+use fv_formats::lime::{Header, RecordReader};
+
 use super::*;
+use crate::progress::Progress;
 
 /// Memory whose byte at `p` is a function of `p`; fails where told.
 struct Pattern {

@@ -6,7 +6,8 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-use super::{Frame, FrameError, ReadError, SeekTable, TABLE_CHUNK, decode_frame, new_dctx};
+use super::frame::{Frame, FrameError, ReadError, TABLE_CHUNK, decode_frame, new_dctx};
+use super::table::{FrameCursor, SeekTable};
 
 /// Frames queued per decoding thread: enough to keep every core busy while
 /// the caller consumes frames in order.
@@ -24,6 +25,158 @@ const IN_FLIGHT_BUDGET: u64 = 128 << 20;
 const BATCH_FRAMES: usize = 256;
 /// See [`BATCH_FRAMES`].
 const BATCH_BYTES: u64 = 1 << 20;
+
+/// Why the reading thread stopped early.
+enum Stop {
+    /// Reading failed: the consumer is told with [`Slot::Failed`].
+    Failed(ReadError),
+    /// The consumer or the workers are gone: nobody to tell.
+    Gone,
+}
+
+/// The reading thread of a [`FrameStream`]: reads the frames in file order,
+/// gathers them into batches, hands each batch to the workers and its slot
+/// to the consumer, then reads the trailing bytes.
+struct Reading {
+    table: SeekTable,
+    cursor: FrameCursor,
+    slot_tx: SyncSender<Slot>,
+    pool_rx: Receiver<(Vec<u8>, Vec<u8>)>,
+}
+
+impl Reading {
+    /// Reads everything, tells the consumer of a failure, and gives the
+    /// callback back.
+    fn run<R: Read + Seek, C: OnCompressed>(
+        mut self,
+        inner: R,
+        job_tx: SyncSender<Job>,
+        trailing: u64,
+        mut on_compressed: C,
+    ) -> C {
+        // Buffered: frames can be tiny (a crafted table of 9-byte
+        // frames), and one read(2) per frame would dominate.
+        let mut inner = std::io::BufReader::with_capacity(READ_BUF, inner);
+        let done = self
+            .frames(&mut inner, &job_tx, &mut on_compressed)
+            .and_then(|(started, mut offset)| {
+                if !started && trailing > 0 {
+                    inner
+                        .seek(SeekFrom::Start(offset))
+                        .map_err(|source| Stop::Failed(ReadError::Io { offset, source }))?;
+                }
+                drop(job_tx);
+                read_trailing(&mut inner, &mut offset, trailing, &mut on_compressed)
+            });
+        if let Err(Stop::Failed(e)) = done {
+            let _ = self.slot_tx.send(Slot::Failed(e));
+        }
+        on_compressed
+    }
+
+    /// Reads the frames, in batches; returns whether there was any, and
+    /// the offset after the last (without frames, "after the last frame"
+    /// is the table).
+    fn frames<R: Read + Seek, C: OnCompressed>(
+        &mut self,
+        inner: &mut R,
+        job_tx: &SyncSender<Job>,
+        on_compressed: &mut C,
+    ) -> Result<(bool, u64), Stop> {
+        let mut offset = self.table.data_len();
+        let mut started = false;
+        while let Some(frame) = self.next_frame(inner)? {
+            if !started {
+                started = true;
+                offset = frame.compressed_offset;
+                inner
+                    .seek(SeekFrom::Start(offset))
+                    .map_err(|source| Stop::Failed(ReadError::Io { offset, source }))?;
+            }
+            let (mut compressed, out) = self.pool_rx.try_recv().unwrap_or_default();
+            compressed.clear();
+            let batch = self.batch(frame, inner, &mut offset, &mut compressed)?;
+            on_compressed.consume(&compressed);
+            let (reply, done) = sync_channel(1);
+            self.slot_tx
+                .send(Slot::Frame(done))
+                .map_err(|_| Stop::Gone)?;
+            let job = Job {
+                frames: batch,
+                compressed,
+                out,
+                reply,
+            };
+            job_tx.send(job).map_err(|_| Stop::Gone)?;
+        }
+        Ok((started, offset))
+    }
+
+    /// A batch: `first`, then the next frames while the batch's content
+    /// stays under [`BATCH_BYTES`], their bytes read into `compressed`.
+    /// Frames that are no zstd frame at all (a hole, garbage) count for
+    /// nothing: millions of them go in batches of [`BATCH_FRAMES`] instead
+    /// of a thread hand-off each.
+    fn batch<R: Read + Seek>(
+        &mut self,
+        first: Frame,
+        inner: &mut R,
+        offset: &mut u64,
+        compressed: &mut Vec<u8>,
+    ) -> Result<Vec<Frame>, Stop> {
+        let mut batch = Vec::new();
+        let mut batch_bytes = 0u64;
+        let mut next = Some(first);
+        while let Some(f) = next.take() {
+            let at = compressed.len();
+            compressed.resize(at + f.compressed_len as usize, 0);
+            if let Err(source) = inner.read_exact(&mut compressed[at..]) {
+                let offset = *offset;
+                return Err(Stop::Failed(ReadError::Io { offset, source }));
+            }
+            *offset += u64::from(f.compressed_len);
+            let is_frame = zstd::zstd_safe::find_frame_compressed_size(&compressed[at..])
+                .is_ok_and(|n| n == f.compressed_len as usize);
+            if is_frame {
+                batch_bytes += u64::from(f.decompressed_len);
+            }
+            batch.push(f);
+            if batch.len() < BATCH_FRAMES && batch_bytes < BATCH_BYTES {
+                next = self.next_frame(inner)?;
+            }
+        }
+        Ok(batch)
+    }
+
+    fn next_frame<R: Read + Seek>(&mut self, inner: &mut R) -> Result<Option<Frame>, Stop> {
+        self.cursor
+            .next_frame(&self.table, inner)
+            .map_err(Stop::Failed)
+    }
+}
+
+/// Reads the `trailing` bytes after the last frame (the seek table), for
+/// the callback only.
+fn read_trailing<R: Read, C: OnCompressed>(
+    inner: &mut R,
+    offset: &mut u64,
+    trailing: u64,
+    on_compressed: &mut C,
+) -> Result<(), Stop> {
+    let mut left = trailing;
+    let mut buf = vec![0u8; TABLE_CHUNK];
+    while left > 0 {
+        let n = usize::try_from(left.min(TABLE_CHUNK as u64)).unwrap_or(TABLE_CHUNK);
+        if let Err(source) = inner.read_exact(&mut buf[..n]) {
+            let offset = *offset;
+            return Err(Stop::Failed(ReadError::Io { offset, source }));
+        }
+        on_compressed.consume(&buf[..n]);
+        *offset += n as u64;
+        left -= n as u64;
+    }
+    Ok(())
+}
 
 /// A run of consecutive frames: one, or several small ones.
 struct Job {
@@ -105,7 +258,7 @@ impl<C: OnCompressed> FrameStream<C> {
         frames: std::ops::Range<u32>,
         trailing: u64,
         threads: usize,
-        mut on_compressed: C,
+        on_compressed: C,
     ) -> Result<Self, ReadError>
     where
         R: Read + Seek + Send + 'static,
@@ -135,105 +288,15 @@ impl<C: OnCompressed> FrameStream<C> {
             })
             .collect::<Result<Vec<_>, _>>()?;
 
-        let table = table.clone();
-        let mut cursor = table.cursor(frames);
+        let reading = Reading {
+            table: table.clone(),
+            cursor: table.cursor(frames),
+            slot_tx,
+            pool_rx,
+        };
         let reader = std::thread::Builder::new()
             .name("fv-read".into())
-            .spawn(move || {
-                // Buffered: frames can be tiny (a crafted table of 9-byte
-                // frames), and one read(2) per frame would dominate.
-                let mut inner = std::io::BufReader::with_capacity(READ_BUF, inner);
-                // Without frames, "after the last frame" is the table.
-                let mut offset = table.data_len();
-                let mut started = false;
-                loop {
-                    let frame = match cursor.next_frame(&table, &mut inner) {
-                        Ok(Some(f)) => f,
-                        Ok(None) => break,
-                        Err(e) => {
-                            let _ = slot_tx.send(Slot::Failed(e));
-                            return on_compressed;
-                        }
-                    };
-                    if !started {
-                        started = true;
-                        offset = frame.compressed_offset;
-                        if let Err(source) = inner.seek(SeekFrom::Start(offset)) {
-                            let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
-                            return on_compressed;
-                        }
-                    }
-                    // A batch: this frame, then the next ones while the
-                    // batch's content stays under BATCH_BYTES. Frames that
-                    // are no zstd frame at all (a hole, garbage) count for
-                    // nothing: millions of them go in batches of
-                    // BATCH_FRAMES instead of a thread hand-off each.
-                    let (mut compressed, out) = pool_rx.try_recv().unwrap_or_default();
-                    compressed.clear();
-                    let mut batch = Vec::new();
-                    let mut batch_bytes = 0u64;
-                    let mut next = Some(frame);
-                    while let Some(f) = next.take() {
-                        let at = compressed.len();
-                        compressed.resize(at + f.compressed_len as usize, 0);
-                        if let Err(source) = inner.read_exact(&mut compressed[at..]) {
-                            let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
-                            return on_compressed;
-                        }
-                        offset += u64::from(f.compressed_len);
-                        let is_frame =
-                            zstd::zstd_safe::find_frame_compressed_size(&compressed[at..])
-                                .is_ok_and(|n| n == f.compressed_len as usize);
-                        if is_frame {
-                            batch_bytes += u64::from(f.decompressed_len);
-                        }
-                        batch.push(f);
-                        if batch.len() < BATCH_FRAMES && batch_bytes < BATCH_BYTES {
-                            match cursor.next_frame(&table, &mut inner) {
-                                Ok(n) => next = n,
-                                Err(e) => {
-                                    let _ = slot_tx.send(Slot::Failed(e));
-                                    return on_compressed;
-                                }
-                            }
-                        }
-                    }
-                    on_compressed.consume(&compressed);
-                    let (reply, done) = sync_channel(1);
-                    if slot_tx.send(Slot::Frame(done)).is_err() {
-                        return on_compressed;
-                    }
-                    let job = Job {
-                        frames: batch,
-                        compressed,
-                        out,
-                        reply,
-                    };
-                    if job_tx.send(job).is_err() {
-                        return on_compressed;
-                    }
-                }
-                if !started && trailing > 0 {
-                    if let Err(source) = inner.seek(SeekFrom::Start(offset)) {
-                        let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
-                        return on_compressed;
-                    }
-                }
-                drop(job_tx);
-                let mut left = trailing;
-                let mut buf = vec![0u8; TABLE_CHUNK];
-                while left > 0 {
-                    let n = usize::try_from(left.min(TABLE_CHUNK as u64)).unwrap_or(TABLE_CHUNK);
-                    if let Err(source) = inner.read_exact(&mut buf[..n]) {
-                        let _ = slot_tx.send(Slot::Failed(ReadError::Io { offset, source }));
-                        return on_compressed;
-                    }
-                    on_compressed.consume(&buf[..n]);
-                    offset += n as u64;
-                    left -= n as u64;
-                }
-                on_compressed
-            });
+            .spawn(move || reading.run(inner, job_tx, trailing, on_compressed));
         let reader = reader.map_err(spawn_failed)?;
 
         Ok(Self {

@@ -15,7 +15,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::ops::Range;
 use std::sync::Arc;
 
-use super::{Frame, MAX_FRAME_DECOMPRESSED, MIN_FRAME_LEN, ReadError, io_at, max_frame_len};
+use super::frame::{Frame, MAX_FRAME_DECOMPRESSED, MIN_FRAME_LEN, ReadError, io_at, max_frame_len};
 use crate::seektable::{FOOTER_LEN, FRAME_HEADER_LEN, Footer, SKIPPABLE_MAGIC, entry_len};
 
 /// Frames per block: one checkpoint each in memory, one read of

@@ -1,7 +1,8 @@
 //! Tests of the reader on images built in code with zstd and the table writer.
 
 use super::*;
-use crate::seektable::{Entry, TableWriter};
+use crate::seektable::{Entry, FooterError, TableWriter};
+use crate::xxh64::frame_checksum;
 use std::io::Cursor;
 
 /// A seekable image of `data` in frames of `frame` bytes, with checksums.

@@ -1,4 +1,5 @@
-//! The one system call the writer needs that `nix` does not wrap.
+//! What the writer needs below the standard library: `sync_file_range(2)`,
+//! which `nix` does not wrap, and zstd's estimate of a context's size.
 
 use std::fs::File;
 use std::io;
@@ -51,4 +52,16 @@ pub(super) fn unsupported(err: &io::Error) -> bool {
         err.raw_os_error(),
         Some(libc::EINVAL | libc::ENOSYS | libc::ESPIPE | libc::EOPNOTSUPP)
     )
+}
+
+/// zstd's estimate of a compression context for `level` and inputs of
+/// `frame` bytes.
+pub(super) fn context_size(level: i32, frame: u64) -> u64 {
+    use zstd::zstd_safe::zstd_sys;
+    // SAFETY: both are pure functions of their arguments (ZSTD_getCParams
+    // clamps any level; the estimate reads the parameters it is given).
+    let size = unsafe {
+        zstd_sys::ZSTD_estimateCCtxSize_usingCParams(zstd_sys::ZSTD_getCParams(level, frame, 0))
+    };
+    size as u64
 }

@@ -4,8 +4,9 @@ use std::sync::atomic::Ordering;
 
 use sha2::{Digest, Sha256};
 
+use super::options::zero_frame_bound;
 use super::*;
-use crate::seektable::{Entry, FOOTER_LEN, Footer};
+use crate::seektable::{Entry, FOOTER_LEN, Footer, table_len};
 
 /// A deterministic LiME-like stream: zero runs, text, pseudo-random bytes.
 pub(super) fn sample(len: usize, seed: u64) -> Vec<u8> {

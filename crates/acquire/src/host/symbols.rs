@@ -27,8 +27,9 @@ use fv_formats::kcore;
 use fv_symbols::{kallsyms, vmcoreinfo};
 use sha2::{Digest, Sha256};
 
-use crate::output::hex;
-use crate::physical::Roots;
+use super::copy::copy_into;
+use crate::hex::hex;
+use crate::roots::Roots;
 
 /// Folder under `context/` for the BTF files.
 pub const BTF_DIR: &str = "btf";
@@ -104,7 +105,7 @@ fn copy_btf(roots: &Roots, ctx: &Dir, files: &mut Vec<FileEntry>, warnings: &mut
             skipped += 1;
             continue;
         }
-        match crate::host::copy_into(&src.join(&name), &dir, &name, BTF_TOTAL_CAP - total) {
+        match copy_into(&src.join(&name), &dir, &name, BTF_TOTAL_CAP - total) {
             Ok((size, sha256)) => {
                 total += size;
                 files.push(FileEntry {

@@ -81,7 +81,7 @@ impl<R: Read> LimeOrAvml<R> {
             return None;
         };
         let seen = self.seen.borrow();
-        let digest = crate::output::hex(&seen.hasher.clone().finalize());
+        let digest = crate::hex::hex(&seen.hasher.clone().finalize());
         Some(format!(
             "AVML compressed image (avml --compress, its 'LiME version 2': snappy-framed blocks), {} block(s) repackaged as LiME records of the same ranges and bytes; sha256 {digest} of the {} AVML bytes read",
             a.blocks(),
@@ -166,7 +166,7 @@ mod tests {
         r.read_to_end(&mut got).unwrap();
         assert!(got == plain);
         let note = r.note().unwrap();
-        let digest = crate::output::hex(&Sha256::digest(&avml));
+        let digest = crate::hex::hex(&Sha256::digest(&avml));
         assert!(note.contains(&digest), "{note}");
         assert!(note.contains("1 block(s)"), "{note}");
         assert!(

@@ -1,86 +1,19 @@
-//! The captured host: identity (`uname`, boot ID), the running binary's
-//! hash, peak RSS, and the kernel context files copied for the analyst —
-//! only from `/proc` and `/sys`, never from the suspect's disks.
+//! The kernel context files copied for the analyst into `context/` of the
+//! capture directory ([`ContextJob`], [`write_context`]): only from `/proc`
+//! and `/sys`, never from the suspect's disks.
 
 use std::ffi::OsStr;
-use std::fs::File;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::PathBuf;
 
 use fv_core::fs::Dir;
 use fv_evidence::manifest::FileEntry;
 use sha2::{Digest, Sha256};
 
-use crate::output::hex;
-use crate::physical::Roots;
-
-/// Most bytes copied from one context file (kallsyms is the largest, tens
-/// of MiB at most); bounds time and space on a hostile or odd kernel.
-pub const CONTEXT_CAP: u64 = 256 << 20;
-
-/// `uname` fields.
-#[derive(Debug, Clone, Default)]
-pub struct Uname {
-    /// sysname.
-    pub sysname: String,
-    /// nodename.
-    pub nodename: String,
-    /// release.
-    pub release: String,
-    /// version.
-    pub version: String,
-    /// machine.
-    pub machine: String,
-}
-
-/// `uname(2)`.
-pub fn uname() -> Uname {
-    match nix::sys::utsname::uname() {
-        Ok(u) => Uname {
-            sysname: u.sysname().to_string_lossy().into_owned(),
-            nodename: u.nodename().to_string_lossy().into_owned(),
-            release: u.release().to_string_lossy().into_owned(),
-            version: u.version().to_string_lossy().into_owned(),
-            machine: u.machine().to_string_lossy().into_owned(),
-        },
-        Err(_) => Uname::default(),
-    }
-}
-
-/// `/proc/sys/kernel/random/boot_id`, trimmed.
-pub fn boot_id(roots: &Roots) -> Option<String> {
-    let b = crate::physical::read_small(&roots.proc.join("sys/kernel/random/boot_id"), 256).ok()?;
-    let s = String::from_utf8_lossy(&b).trim().to_string();
-    (!s.is_empty()).then_some(s)
-}
-
-/// The running binary's path and SHA-256 (through `/proc/self/exe`, the
-/// real one: this is about our own process).
-pub fn self_exe() -> (PathBuf, Option<String>) {
-    let path = std::fs::read_link("/proc/self/exe").unwrap_or_default();
-    let sha = File::open("/proc/self/exe").ok().and_then(|f| {
-        let mut h = Sha256::new();
-        let mut r = f;
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => h.update(&buf[..n]),
-                Err(_) => return None,
-            }
-        }
-        Some(hex(&h.finalize()))
-    });
-    (path, sha)
-}
-
-/// Peak resident memory (`VmHWM` of `/proc/self/status`), bytes.
-pub fn peak_rss() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = text.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
+use super::copy::{CONTEXT_CAP, copy_into};
+use super::identity::Uname;
+use crate::hex::hex;
+use crate::roots::{Roots, read_small};
 
 /// The GNU build ID (`NT_GNU_BUILD_ID`, name `GNU`) from the ELF notes of
 /// `/sys/kernel/notes`, as hex. Pure over bytes; stops at the first
@@ -111,39 +44,6 @@ fn context_sources(roots: &Roots) -> Vec<(&'static str, PathBuf)> {
         ("lockdown", s("kernel/security/lockdown")),
         ("tainted", p("sys/kernel/tainted")),
     ]
-}
-
-/// Copies `src` into `dir/name` (created `O_EXCL`), `cap` bytes at most;
-/// its length and SHA-256.
-pub(crate) fn copy_into(
-    src: &Path,
-    dir: &Dir,
-    name: &str,
-    cap: u64,
-) -> Result<(u64, String), String> {
-    let cap = cap.min(CONTEXT_CAP);
-    let mut input = File::open(src).map_err(|e| format!("{}: {e}", src.display()))?;
-    let mut out = dir
-        .create_file(OsStr::new(name))
-        .map_err(|e| e.to_string())?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut len = 0u64;
-    while len < cap {
-        let n = match input.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n.min((cap - len) as usize),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(format!("{}: read: {e}", src.display())),
-        };
-        out.write_all(&buf[..n])
-            .map_err(|e| format!("{}: write: {e}", dir.path().join(name).display()))?;
-        h.update(&buf[..n]);
-        len += n as u64;
-    }
-    fv_core::fs::sync_file(&out, &dir.path().join(name)).map_err(|e| e.to_string())?;
-    fv_core::fs::drop_cached(&out, 0, 0);
-    Ok((len, hex(&h.finalize())))
 }
 
 /// What [`write_context`] returns: the files written and the warnings.
@@ -249,7 +149,7 @@ pub fn write_context(roots: &Roots, capture: &Dir, uname: &Uname) -> (Vec<FileEn
         Err(e) => warnings.push(format!("context/uname: {e}")),
     }
     // The kernel build ID, decoded for the analyst (symbol servers key on it).
-    if let Some(id) = crate::physical::read_small(&roots.sys.join("kernel/notes"), 1 << 20)
+    if let Some(id) = read_small(&roots.sys.join("kernel/notes"), 1 << 20)
         .ok()
         .and_then(|n| build_id(&n))
     {
@@ -290,7 +190,7 @@ pub fn write_context(roots: &Roots, capture: &Dir, uname: &Uname) -> (Vec<FileEn
             }
         }
     }
-    crate::symbols_context::write(roots, &dir, &mut files, &mut warnings);
+    super::symbols::write(roots, &dir, &mut files, &mut warnings);
     if let Err(e) = dir.sync() {
         warnings.push(format!("context: {e}"));
     }

@@ -13,18 +13,8 @@ use fv_evidence::manifest::Attempt;
 use fv_formats::iomem::{self, IomemError, RamRange};
 use fv_formats::kcore::{self, AddressMode, KcoreError, Lookup, Map};
 
+use crate::roots::{Roots, read_small};
 use crate::stream::PhysRead;
-
-/// The roots every path is read under (fixture trees in tests).
-#[derive(Debug, Clone)]
-pub struct Roots {
-    /// `/proc`.
-    pub proc: PathBuf,
-    /// `/sys`.
-    pub sys: PathBuf,
-    /// `/dev`.
-    pub dev: PathBuf,
-}
 
 /// A physical source kind.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -225,14 +215,6 @@ pub fn read_ram(roots: &Roots) -> Result<Vec<RamRange>, ProbeError> {
         source,
     })?;
     Ok(iomem::system_ram(&bytes)?)
-}
-
-/// Reads at most `cap` bytes of a small (procfs) file.
-pub(crate) fn read_small(path: &Path, cap: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let mut out = Vec::new();
-    File::open(path)?.take(cap).read_to_end(&mut out)?;
-    Ok(out)
 }
 
 /// The kernel lockdown mode, if lockdown is on (`integrity` or
@@ -518,7 +500,7 @@ pub fn auto(roots: &Roots, page_offset: Option<u64>) -> Result<(Physical, Vec<At
                 attempts.push(Attempt {
                     kind: kind.name().into(),
                     outcome: "failed".into(),
-                    reason: Some(crate::error::chain(&e)),
+                    reason: Some(e.to_string()),
                 });
                 failures.push((kind, e));
             }
