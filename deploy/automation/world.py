@@ -243,6 +243,34 @@ def _wrap_create_client():
 _wrap_create_client()
 
 
+def _share_data_loader():
+    """Every botocore session of the process reads botocore's data files
+    (service models, endpoints: a JSON decode of megabytes each) through one
+    Loader, whose instance cache then serves them all. Within one session
+    botocore already hands the same loaded data to every client; the fleet
+    tool and custody.py make a boto3 Session per assumed role, and a fleet
+    of several accounts and regions makes hundreds (the fleet drill spent
+    half its time decoding the same files again)."""
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "_fv_shared", False):
+        return
+    original = botocore.loaders.create_loader
+    loaders = {}
+
+    def create_loader(search_path_string=None):
+        if search_path_string not in loaders:
+            loaders[search_path_string] = original(search_path_string)
+        return loaders[search_path_string]
+
+    create_loader._fv_shared = True
+    botocore.session.create_loader = create_loader
+
+
+_share_data_loader()
+
+
 class Clients:
     """boto3 clients shared by every world of a process: loading botocore's
     service models is what costs (a quarter second per client), so each
