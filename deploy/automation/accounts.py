@@ -22,7 +22,9 @@ policies: iam.py does, on every call, from the rendered templates
 account's administrator, which it does not evaluate.
 """
 
+import copy
 import datetime
+import json
 
 import boto3
 from botocore.awsrequest import AWSResponse  # noqa: F401  (re-exported for drivers)
@@ -37,12 +39,13 @@ STARTER_ROLE = "Forensics-AutomationStarter"
 RESPONDER_ROLE = "Forensics-Responder"
 
 
-def assume(session_or_clients, role_arn, name):
+def assume(session_or_clients, role_arn, name, region=None):
     """A boto3 Session with the credentials of role_arn, assumed from the
-    given session (a World's Clients or a boto3 Session)."""
+    given session (a World's Clients or a boto3 Session), in its region or
+    REGION."""
     sts = session_or_clients.client("sts")
     creds = sts.assume_role(RoleArn=role_arn, RoleSessionName=name)["Credentials"]
-    region = getattr(session_or_clients, "region_name", None)
+    region = region or getattr(session_or_clients, "region_name", None)
     return boto3.session.Session(aws_access_key_id=creds["AccessKeyId"],
                                  aws_secret_access_key=creds["SecretAccessKey"],
                                  aws_session_token=creds["SessionToken"], region_name=region)
@@ -144,6 +147,13 @@ class SecurityWorld(world_mod.World):
             self._saved_copy = None
         super().stop()
 
+    def key_in(self, region):
+        return self.security_key_arn
+
+    def security_in(self, region):
+        """The security account's responder session in REGION."""
+        return self.security
+
     def parameters(self, **extra):
         # The forensics key is the security account's (key-policy.json
         # lets members use it through EC2); the copy is made under it too.
@@ -168,3 +178,102 @@ class SecurityWorld(world_mod.World):
     @staticmethod
     def days_from_now(when):
         return (when - datetime.datetime.now(datetime.timezone.utc)).days
+
+
+# Organizations' role in an account it created (the world's set-up in the
+# other member accounts assumes it as the administrator: not evaluated).
+SETUP_ROLE = "OrganizationAccountAccessRole"
+
+
+class MultiWorld(SecurityWorld):
+    """A fleet's world (issue 24): the security account and MEMBERS (the
+    first is world.ACCOUNT) in REGIONS (the first is the stacks'
+    GlobalResourcesRegion and holds the custody bucket). Each member's stack
+    is in IAM (its starter, execution and instance roles: Deployment
+    members), the security stack in every region (its key's replica); in
+    every member account and region: the published forensics volume snapshot
+    and its SSM parameter (World's STAND-IN: in moto's member account, to
+    IAM the security account's, shared with the member, under the security
+    key's replica of that region), the Run Command output bucket (one, the
+    security account's). create_documents creates the documents in every
+    location. STAND-IN: moto 5.2.5 makes a multi-Region key's ID mrk-<uuid>
+    where AWS writes mrk-<32 hex> (the runbook's pattern); the security key
+    is a single-Region key of moto's, copied into every other region by
+    moto's ReplicateKey (same key ID, the region's ARN), as a replica is."""
+
+    def __init__(self, members, regions, **kw):
+        super().__init__(region=regions[0], **kw)
+        if members[0] != MEMBER:
+            raise ValueError("the first member is world.ACCOUNT (%s)" % MEMBER)
+        self.members, self.regions = list(members), list(regions)
+        self._admins = {}
+        self._keys = {}
+        self._security = {}
+        self.snapshots = {}  # (member, region) -> the forensics volume snapshot there
+
+    def start(self):
+        super().start()
+        from moto.kms.models import kms_backends
+
+        key_id = self.security_key_arn.rsplit("/", 1)[1]
+        self._keys[self.region] = self.security_key_arn
+        self._security[self.region] = self.security
+        self.snapshots[(MEMBER, self.region)] = self.forensics_snapshot
+        for region in self.regions[1:]:
+            home = kms_backends[SECURITY][self.region].keys[key_id]
+            replica = copy.copy(home)  # STAND-IN: the replica (class docstring)
+            replica.region, replica.arn = region, home.arn.replace(":%s:" % self.region, ":%s:" % region)
+            kms_backends[SECURITY][region].keys[key_id] = replica
+            self._keys[region] = replica.arn
+            self._security[region] = assume(self.session, "arn:aws:iam::%s:role/%s" % (SECURITY, RESPONDER_ROLE),
+                                            "setup", region=region)
+        for member, region in self.locations():
+            if (member, region) == (MEMBER, self.region):
+                continue
+            s = self.admin(member, region)
+            ec2, kms = s.client("ec2"), s.client("kms")
+            # As World.start: a volume of its own key in moto's member
+            # account; IAM sees it as AWS has it (located_snapshots).
+            key = kms.create_key(Description="forensics")["KeyMetadata"]["Arn"]
+            vol = ec2.create_volume(AvailabilityZone=region + "a", Size=1, VolumeType="gp3", Encrypted=True,
+                                    KmsKeyId=key)["VolumeId"]
+            sid = ec2.create_snapshot(VolumeId=vol, Description="forensics volume")["SnapshotId"]
+            ec2.delete_volume(VolumeId=vol)
+            s.client("ssm").put_parameter(Name=world_mod.PARAMETER, Type="String", Value=sid)
+            self.snapshots[(member, region)] = sid
+            self.located_snapshots[sid] = (member, self._keys[region])
+        self.activate_iam(self.security_key_arn)
+        return self
+
+    def admin(self, account, region):
+        if (account, region) == (MEMBER, self.region):
+            return self.session
+        if (account, region) not in self._admins:
+            if account == MEMBER:
+                s = boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                          region_name=region)
+            else:
+                s = assume(self.session, "arn:aws:iam::%s:role/%s" % (account, SETUP_ROLE), "setup", region=region)
+            self._admins[(account, region)] = s
+        return self._admins[(account, region)]
+
+    def key_in(self, region):
+        return self._keys[region]
+
+    def security_in(self, region):
+        return self._security[region]
+
+    def create_documents(self, documents, per_location=None):
+        """DOCUMENTS in every member account and region; PER_LOCATION(account,
+        region, documents) -> the documents for that location (e.g. the
+        runbook's fv:defaults as that location's member stack fills them)."""
+        for member, region in self.locations():
+            docs = per_location(member, region, documents) if per_location else documents
+            ssm = self.admin(member, region).client("ssm")
+            for name, doc in docs.items():
+                kind = "Automation" if doc.get("schemaVersion") == "0.3" else "Command"
+                ssm.create_document(Name=name, Content=json.dumps(doc), DocumentType=kind, DocumentFormat="JSON")
+
+    def security_snapshots(self):
+        return [dict(s, Region=region) for region in self.regions
+                for s in self._security[region].client("ec2").describe_snapshots(OwnerIds=["self"])["Snapshots"]]

@@ -3,11 +3,17 @@ account's responder, against the local Automation service (service.py:
 rate-controlled parents and children in virtual time, the quotas of
 world.py), the rendered runbook and templates, IAM evaluated on every call:
 
-  fleet       instances named by a tag, concurrency and an error budget:
-              every instance's evidence copied into the security account
-              and recorded; ONE fleet record (locked, If-None-Match) whose
-              entries carry each custody record verbatim with its version and
-              SHA-256; the table; exit 0
+  fleet       30 instances named by a tag over 3 member accounts x 2
+              regions (5 per location: accounts.MultiWorld), concurrency 10
+              and an error budget: one parent per account and region; every
+              instance's evidence copied into the security account in its
+              own region under the forensics key (that region's replica) and
+              recorded; ONE fleet record (locked, If-None-Match) of 30
+              entries, each carrying its custody record verbatim with its
+              version and SHA-256; totals; the table; exit 0. The first
+              region's copy quota is already busy with 17 copies: the
+              fleet's copies meet ResourceLimitExceeded there and wait, the
+              second region's never do (the quota is per destination region)
   budget      instances that are not managed: the error budget is spent,
               queued instances are never started and reported NotStarted
   account     an account without the starter role: its start is refused and
@@ -46,36 +52,59 @@ sys.path.insert(2, os.path.join(os.path.dirname(HERE), "scripts"))
 import accounts  # noqa: E402
 import custody_drills as cd  # noqa: E402
 import fleet  # noqa: E402
+import iam  # noqa: E402
 import run as run_mod  # noqa: E402
 import service as service_mod  # noqa: E402
 import world as world_mod  # noqa: E402
 
 CASE = "IR-2026-042"
 FLEET_SIZE = 30
+# The issue's fleet: three member accounts (world.ACCOUNT first) in two regions.
+MEMBERS = [world_mod.ACCOUNT, "333333333333", "444444444444"]
+REGIONS = ["eu-west-1", "us-east-1"]
 check = cd.check
 
 
 class FleetWorld:
     """The security and member accounts with N instances tagged
-    Incident=IR-2026-042, the runbook and templates, and the service."""
+    Incident=IR-2026-042 in every member account and region (MEMBERS x
+    REGIONS: accounts.MultiWorld; default one member in one region), the
+    runbook and templates, and the service."""
 
-    def __init__(self, n, unmanaged=0, seed=0):
-        self.w = accounts.SecurityWorld().start()
-        # The runbook as the member stack creates it: its fv:defaults
-        # (member.json) filled with this world's key, accounts, bucket and
-        # role, so a start needs only CaseId and Examiner (and the target).
+    def __init__(self, n, unmanaged=0, seed=0, members=None, regions=None):
+        if members or regions:
+            self.w = accounts.MultiWorld(members or [world_mod.ACCOUNT], regions or ["eu-west-1"]).start()
+        else:
+            self.w = accounts.SecurityWorld().start()
+        # The runbook as each location's member stack creates it: its
+        # fv:defaults (member.json) filled with this world's key (the
+        # region's), accounts, bucket and role, so a start needs only CaseId
+        # and Examiner (and the target).
         docs = run_mod.rendered_documents()
-        given = self.w.parameters(SecurityAccountId=accounts.SECURITY)
-        for name in ("KmsKeyId", "SecurityAccountId", "OutputS3BucketName", "AutomationAssumeRole"):
-            docs[run_mod.RUNBOOK]["parameters"][name]["default"] = given[name]
-        self.w.create_documents(docs)
-        ec2 = self.w.session.client("ec2")
+
+        def located(account, region, docs):
+            docs = json.loads(json.dumps(docs))
+            given = self.w.parameters(SecurityAccountId=accounts.SECURITY, KmsKeyId=self.w.key_in(region),
+                                      AutomationAssumeRole=world_mod.ROLE.replace(world_mod.ACCOUNT, account))
+            for name in ("KmsKeyId", "SecurityAccountId", "OutputS3BucketName", "AutomationAssumeRole"):
+                docs[run_mod.RUNBOOK]["parameters"][name]["default"] = given[name]
+            return docs
+
+        if isinstance(self.w, accounts.MultiWorld):
+            self.w.create_documents(docs, per_location=located)
+        else:
+            self.w.create_documents(located(world_mod.ACCOUNT, self.w.region, docs))
         self.ids = []
-        for i in range(n):
-            inst = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1,
-                                     InstanceType="t3.micro", TagSpecifications=[{"ResourceType": "instance", "Tags": [
-                                         {"Key": "Incident", "Value": CASE}]}])["Instances"][0]
-            self.ids.append(inst["InstanceId"])
+        self.where = {}  # instance -> (account, region)
+        for account, region in self.w.locations():
+            ec2 = self.w.admin(account, region).client("ec2")
+            for i in range(n):
+                inst = ec2.run_instances(ImageId="ami-0123456789abcdef0", MinCount=1, MaxCount=1,
+                                         InstanceType="t3.micro", TagSpecifications=[{
+                                             "ResourceType": "instance", "Tags": [
+                                                 {"Key": "Incident", "Value": CASE}]}])["Instances"][0]
+                self.ids.append(inst["InstanceId"])
+                self.where[inst["InstanceId"]] = (account, region)
         self.w.unmanaged |= set(self.ids[:unmanaged])
         self.svc = service_mod.AutomationService(self.w, backend=cd.AnchoredBackend(), seed=seed).start()
         self.state = tempfile.mkdtemp(prefix="fv-fleet-")
@@ -93,7 +122,8 @@ class FleetWorld:
     def fleet(self, *args, region=None):
         out = io.StringIO()
         argv = ["--case", CASE, "--examiner", "jdoe", "--security-account", accounts.SECURITY,
-                "--accounts", world_mod.ACCOUNT, "--regions", region or self.w.region, "--state-dir", self.state,
+                "--accounts", ",".join(self.w.members), "--regions", region or ",".join(self.w.regions),
+                "--state-dir", self.state,
                 "--poll", "60"] + list(args)
         if "--resume" in args or "--report-only" in args:
             argv = list(args) + ["--state-dir", self.state, "--poll", "60"]
@@ -126,7 +156,7 @@ def sound_entry(w, e):
     except Exception:  # noqa: BLE001
         return False
     body = obj["Body"].read()
-    copies = {s["SnapshotId"] for s in w.security_snapshots()}
+    copies = {s["SnapshotId"] for s in w.security_snapshots() if s.get("Region", e["region"]) == e["region"]}
     return (hashlib.sha256(body).hexdigest() == got["sha256"] and json.loads(body) == got["record"]
             and got["record_json"].encode() == body
             and got["record"]["instance_id"] == e["instance_id"] and e["custody_copy"] in copies
@@ -134,33 +164,68 @@ def sound_entry(w, e):
 
 
 def drill_fleet():
-    f = FleetWorld(FLEET_SIZE)
+    f = FleetWorld(FLEET_SIZE // (len(MEMBERS) * len(REGIONS)), members=MEMBERS, regions=REGIONS)
     try:
+        # Each region takes 15 copies of this fleet, at most 5 at once (the
+        # concurrency split): within EBS's 20 alone. The first region's is
+        # already busy with 17 copies of another case, so there the fleet's
+        # own copies meet the quota; the second region's is not (the quota is
+        # per destination region).
+        world_mod.QUOTAS.copy_seconds = 1800.0
+        busy = f.w.security_in(REGIONS[0]).client("ec2")
+        vol = busy.create_volume(AvailabilityZone=REGIONS[0] + "a", Size=1)["VolumeId"]
+        base = busy.create_snapshot(VolumeId=vol)["SnapshotId"]
+        for _ in range(world_mod.COPY_QUOTA - 3):
+            busy.copy_snapshot(SourceSnapshotId=base, SourceRegion=REGIONS[0])
         code, out = f.fleet("--tag", "Incident=" + CASE, "--max-concurrency", "10", "--max-errors", "1")
         recs = f.records()
         rec = recs[0][1] if len(recs) == 1 else {}
         entries = rec.get("entries", [])
         hit = [r for r in world_mod.QUOTAS.refused if r[0] == "CopySnapshot" and r[3] == "ResourceLimitExceeded"]
-        check("fleet: %d instances by tag, concurrency 10: every instance's evidence in the security account, each "
-              "entry its custody record verbatim (version, SHA-256), ONE fleet record, exit 0; on the way the "
-              "fleet's own copies filled EBS's 20 concurrent copies (%d refusals, waited out)" % (FLEET_SIZE, len(hit)),
-              code == 0 and len(recs) == 1 and sorted(e["instance_id"] for e in entries) == sorted(f.ids)
+        copies = {c["SnapshotId"]: c for c in f.w.security_snapshots()}
+        placed = [e for e in entries if f.where.get(e["instance_id"]) == (e["account"], e["region"])
+                  and copies.get(e["custody_copy"], {}).get("Region") == e["region"]
+                  and copies[e["custody_copy"]].get("KmsKeyId") == f.w.key_in(e["region"])]
+        check("fleet: %d instances by tag over %d accounts x %d regions, concurrency 10: every instance's evidence "
+              "copied into the security account in its own region under the forensics key (the region's replica), "
+              "each entry its custody record verbatim (version, SHA-256), ONE fleet record with %d entries, totals "
+              "right, exit 0; on the way EBS's 20 concurrent copies were full in %s only (%d refusals, waited "
+              "out)" % (FLEET_SIZE, len(MEMBERS), len(REGIONS), FLEET_SIZE,
+                        ", ".join(sorted({r[2] for r in hit})) or "no region", len(hit)),
+              code == 0 and len(recs) == 1 and len(f.ids) == FLEET_SIZE
+              and sorted(e["instance_id"] for e in entries) == sorted(f.ids) and len(placed) == FLEET_SIZE
+              and {(e["account"], e["region"]) for e in entries} == set(f.w.locations())
               and all(e["status"] == "Success" and e["capture_status"] == "complete" and sound_entry(f.w, e)
                       for e in entries)
               and rec["totals"] == {"instances": FLEET_SIZE, "in_custody": FLEET_SIZE, "failed": 0,
-                                    "complete": FLEET_SIZE, "partial": 0, "not_started": 0} and hit,
-              "exit %s records %s\n%s" % (code, [k for k, _ in recs], out[-3000:]))
+                                    "complete": FLEET_SIZE, "partial": 0, "not_started": 0}
+              and {(r[1], r[2]) for r in hit} == {(accounts.SECURITY, REGIONS[0])},
+              "exit %s records %s placed %d\n%s" % (code, [k for k, _ in recs], len(placed), out[-3000:]))
         if recs:
             key = recs[0][0]
             mode, until = f.w.retain_until(key)
             kids = [r for r in f.svc.executions.values() if r.parent_id]
-            check("fleet: the record is fleet/CASE/FLEET_ID.json, locked in compliance mode; one parent, its "
-                  "children never more than 10 at once; the table lists every instance",
+            parents = {r.parent_id for r in kids}
+            check("fleet: the record is fleet/CASE/FLEET_ID.json, locked in compliance mode; one parent per "
+                  "account and region, their children never more than 10 at once; the table lists every instance",
                   key == "fleet/%s/%s.json" % (CASE, rec["fleet_id"]) and mode == "COMPLIANCE"
-                  and len({r.parent_id for r in kids}) == 1
+                  and len(parents) == len(f.w.locations())
+                  and {(f.svc.executions[p].account, f.svc.executions[p].region) for p in parents}
+                  == set(f.w.locations())
                   and f_overlap(kids) <= 10 and all(i in out for i in f.ids)
-                  and "%d instance(s), %d in custody" % (FLEET_SIZE, FLEET_SIZE) in out, "%s %s overlap %d\n%s" % (key, mode, f_overlap(kids), out))
+                  and "%d instance(s), %d in custody" % (FLEET_SIZE, FLEET_SIZE) in out,
+                  "%s %s overlap %d\n%s" % (key, mode, f_overlap(kids), out))
+        # IAM resolved each region's security stack: the replica's key
+        # policy lets EBS use it only through EC2 in its own region.
+        role = iam.Principal("arn:aws:iam::%s:role/Forensics-AutomationExecutionRole" % MEMBERS[2], session_name="x")
+        grants = {(key, via): bool(iam.authorize(role, "kms:CreateGrant", f.w.key_in(key), {
+            "kms:ViaService": "ec2.%s.amazonaws.com" % via, "kms:GrantIsForAWSResource": "true",
+            "kms:CallerAccount": MEMBERS[2], "aws:ViaAWSService": "true"})) for key in REGIONS for via in REGIONS}
+        check("fleet: IAM holds each region's own key policy: a third member's execution role may have EBS use the "
+              "key in a region only through EC2 in that region",
+              grants == {(key, via): key == via for key in REGIONS for via in REGIONS}, grants)
     finally:
+        world_mod.QUOTAS.copy_seconds = 900.0
         f.stop()
 
 

@@ -2,6 +2,10 @@
 holding one member account's resources, the stand-ins moto lacks, and the
 fault injection the drills use.
 
+A fleet's world (accounts.MultiWorld) holds several member accounts and
+regions: the stand-ins below answer for the account and region of the
+client that calls (World._location).
+
 Resources made by World.start(): a multi-Region KMS key, the published
 forensics volume snapshot and its SSM parameter, the Run Command output
 bucket, the suspect instance (optionally in an Auto Scaling group), and the
@@ -239,6 +243,34 @@ def _wrap_create_client():
 _wrap_create_client()
 
 
+def _share_data_loader():
+    """Every botocore session of the process reads botocore's data files
+    (service models, endpoints: a JSON decode of megabytes each) through one
+    Loader, whose instance cache then serves them all. Within one session
+    botocore already hands the same loaded data to every client; the fleet
+    tool and custody.py make a boto3 Session per assumed role, and a fleet
+    of several accounts and regions makes hundreds (the fleet drill spent
+    half its time decoding the same files again)."""
+    import botocore.loaders
+    import botocore.session
+
+    if getattr(botocore.session.create_loader, "_fv_shared", False):
+        return
+    original = botocore.loaders.create_loader
+    loaders = {}
+
+    def create_loader(search_path_string=None):
+        if search_path_string not in loaders:
+            loaders[search_path_string] = original(search_path_string)
+        return loaders[search_path_string]
+
+    create_loader._fv_shared = True
+    botocore.session.create_loader = create_loader
+
+
+_share_data_loader()
+
+
 class Clients:
     """boto3 clients shared by every world of a process: loading botocore's
     service models is what costs (a quarter second per client), so each
@@ -258,10 +290,10 @@ class Clients:
         events = self.session.events
         events.register_first("before-call.*.*", lambda **kw: self.world._inject(**kw))
         events.register("before-call.ssm.DescribeInstanceInformation",
-                        lambda **kw: self.world._describe_instance_information(**kw))
+                        lambda **kw: self.world._describe_instance_information(clients=self, **kw))
         events.register("after-call.ec2.DescribeInstances", lambda **kw: self.world._platform_details(**kw))
         events.register("before-call.ec2.ModifyInstanceAttribute",
-                        lambda **kw: self.world._shutdown_behaviour(**kw))
+                        lambda **kw: self.world._shutdown_behaviour(clients=self, **kw))
         events.register("after-call.ec2.DescribeVolumes", lambda **kw: self.world._overlay_volumes(**kw))
         events.register("after-call.ec2.DescribeSnapshots", lambda **kw: self.world._overlay_snapshots(**kw))
         events.register("after-call.kms.DescribeKey", lambda **kw: self.world._key_manager(**kw))
@@ -302,6 +334,13 @@ class World:
         self.aws_managed_keys = set()  # key IDs KMS reports as AWS managed (aws/ebs)
         self.unmanaged = set()  # further instances whose agent is not connected (ConnectionLost)
         self.service = None  # service.AutomationService while one runs
+        # A fleet's world (accounts.MultiWorld) holds more member accounts
+        # and regions; IAM is resolved for all of them (activate_iam).
+        self.members = [ACCOUNT]
+        self.regions = [region]
+        # Forensics volume snapshots of the other locations: id -> (member,
+        # the security account's key ARN in its region); see activate_iam.
+        self.located_snapshots = {}
 
     def __enter__(self):
         self.start()
@@ -361,7 +400,8 @@ class World:
         key = (security_key_arn or self.key_arn).rsplit("/", 1)[1]
         deployment = iam.Deployment(member=ACCOUNT, security=SECURITY_ACCOUNT, region=self.region, physical={
             "security": {"ForensicsKey": key, "OutputBucket": BUCKET,
-                         "CustodyBucket": "forensics-custody-%s" % SECURITY_ACCOUNT}})
+                         "CustodyBucket": "forensics-custody-%s" % SECURITY_ACCOUNT}},
+            members=self.members, regions=self.regions)
         self.iam = iam.Policies.from_templates(deployment)
         # The security account's responder (CentralResponderRoleName): the
         # customer's own role, not the templates'; here an administrator of
@@ -370,7 +410,7 @@ class World:
         self.iam.add_role("arn:aws:iam::%s:role/Forensics-Responder" % SECURITY_ACCOUNT, {"Statement": [{
             "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::%s:root" % SECURITY_ACCOUNT},
             "Action": "sts:AssumeRole"}]}, policies=[iam.ADMINISTRATOR])
-        facts = iam.Facts(self.region, accounts=[ACCOUNT, SECURITY_ACCOUNT])
+        facts = iam.Facts(self.region, accounts=self.members + [SECURITY_ACCOUNT], regions=self.regions)
         # STAND-IN (IAM only): the published forensics volume snapshot and the
         # Run Command output bucket live in moto's member account (moto
         # cannot create a volume from another account's snapshot); on AWS both
@@ -379,6 +419,8 @@ class World:
         # key. IAM sees them as AWS has them.
         facts.overrides[self.forensics_snapshot] = {"account": SECURITY_ACCOUNT, "shared_with": {ACCOUNT},
                                                     "kms_key_id": security_key_arn or self.key_arn}
+        for sid, (member, key_arn) in self.located_snapshots.items():
+            facts.overrides[sid] = {"account": SECURITY_ACCOUNT, "shared_with": {member}, "kms_key_id": key_arn}
         facts.overrides["s3:" + BUCKET] = {"account": SECURITY_ACCOUNT}
         self.iam_facts = facts
         # The security stack's creation: KMS refuses a key policy that locks
@@ -386,6 +428,21 @@ class World:
         iam.create_key_check(self.iam, key, iam.Principal(
             "arn:aws:iam::%s:role/%s" % (SECURITY_ACCOUNT, iam.DEPLOYER_ROLE), policies=[iam.ADMINISTRATOR]))
         iam.activate(self.iam, facts)
+
+    def locations(self):
+        """(member account, region) of every location of the world."""
+        return [(m, r) for m in self.members for r in self.regions]
+
+    def admin(self, account, region):
+        """The administrator's session of ACCOUNT in REGION (set-up and
+        inspection: not evaluated)."""
+        if (account, region) != (ACCOUNT, self.region):
+            raise ValueError("this world holds %s in %s only" % (ACCOUNT, self.region))
+        return self.session
+
+    def key_in(self, region):
+        """The forensics key's ARN in REGION (a multi-Region key: its replica)."""
+        return self.key_arn
 
     def create_documents(self, documents):
         ssm = self.session.client("ssm")
@@ -421,7 +478,15 @@ class World:
             raise ClientError({"Error": {"Code": self.fail_code, "Message": "injected by the drill"}},
                               model.name)
 
-    def _describe_instance_information(self, params, **_kw):
+    def _location(self, clients):
+        """(account, region) of CLIENTS' calls: the account of whom they act
+        as now (a fleet's world has several members), else the member's."""
+        if clients is None:
+            return ACCOUNT, self.region
+        p = iam.session_principal(clients)
+        return (p.account if p is not None and p.account else ACCOUNT), clients.region_name
+
+    def _describe_instance_information(self, params, clients=None, **_kw):
         # STAND-IN: moto lacks ssm:DescribeInstanceInformation. Request
         # validated by botocore before this hook; answer shaped as the API
         # reference documents InstanceInformation.
@@ -436,7 +501,8 @@ class World:
                 ids += f["valueSet"]
         items = []
         from moto.ec2.models import ec2_backends
-        known = [i.id for r in ec2_backends[ACCOUNT][self.region].reservations.values() for i in r.instances
+        account, region = self._location(clients)
+        known = [i.id for r in ec2_backends[account][region].reservations.values() for i in r.instances
                  if i.state != "terminated"]
         for iid in sorted(known):
             if ids and iid not in ids:
@@ -445,7 +511,7 @@ class World:
             items.append({"InstanceId": iid, "PingStatus": "Online" if online else "ConnectionLost",
                           "PlatformType": "Linux", "PlatformName": "Amazon Linux", "AgentVersion": "3.3.1142.0",
                           "ResourceType": "EC2Instance"})
-        return AWSResponse("https://ssm.%s.amazonaws.com/" % self.region, 200, {}, None), \
+        return AWSResponse("https://ssm.%s.amazonaws.com/" % region, 200, {}, None), \
             {"InstanceInformationList": items}
 
     def hold_attached(self, volume_id, instance_id):
@@ -457,7 +523,7 @@ class World:
         ec2.attach_volume(VolumeId=volume_id, InstanceId=instance_id, Device=device)
         self.volume_overlay.setdefault(volume_id, {})["Attachment"] = "busy"
 
-    def _shutdown_behaviour(self, params, **_kw):
+    def _shutdown_behaviour(self, params, clients=None, **_kw):
         # STAND-IN: moto 5.2.5 answers ModifyInstanceAttribute with
         # InstanceInitiatedShutdownBehavior but does not store it (its
         # handler list lacks the attribute); the world stores it in moto's
@@ -466,7 +532,8 @@ class World:
         value = body.get("InstanceInitiatedShutdownBehavior.Value") if isinstance(body, dict) else None
         if value is not None:
             from moto.ec2.models import ec2_backends
-            instance = ec2_backends[ACCOUNT][self.region].get_instance(body["InstanceId"])
+            account, region = self._location(clients)
+            instance = ec2_backends[account][region].get_instance(body["InstanceId"])
             instance.instance_initiated_shutdown_behavior = value
 
     def _key_manager(self, parsed, **_kw):

@@ -14,7 +14,8 @@ API (stable; other drills build on it):
     iam.Principal.admin(account)          the world's own setup and inspection: not evaluated
     iam.Principal.aws_service("ssm.amazonaws.com", source_account=..., source_arn=...)
     pol = iam.Policies.from_templates(iam.Deployment(member=..., security=..., region=...,
-                                                      org_id=..., physical={...}))
+                                                      org_id=..., physical={...},
+                                                      members=[...], regions=[...]))   (a fleet's: optional)
     d = pol.authorize(principal, action, resource_arn, context=None)    -> iam.Decision
     iam.activate(pol, facts) / iam.deactivate()     policies and world facts in force
     d = iam.authorize(principal, action, resources, context=None)       -> iam.Decision

@@ -20,4 +20,5 @@ def _list(x):
 
 
 # The policies and world facts in force, the credentials issued, the denials seen (hook.py).
-_STATE = {"policies": None, "facts": None, "keys": {}, "denials": []}
+# "region": the region of the call being authorized (Facts.region).
+_STATE = {"policies": None, "facts": None, "keys": {}, "denials": [], "region": None}

@@ -288,7 +288,7 @@ def _resource_policy(policies, check):
         return "bucket", policies.buckets.get(bucket)
     if res.startswith("arn:") and res.split(":")[2] == "kms" and ":key/" in res:
         key_id = res.rsplit("/", 1)[1]
-        return "key", policies.key_policy(key_id, res.split(":")[4], res.split(":")[1])
+        return "key", policies.key_policy(key_id, res.split(":")[4], res.split(":")[1], res.split(":")[3])
     if check.action.lower() in ("sts:assumerole", "sts:tagsession") and ":role/" in res:
         role = policies.roles.get(res)
         return "trust", role.trust if role else {"Statement": []}

@@ -1,7 +1,7 @@
 """The world's facts a decision needs: resource owners, tags, keys."""
 
 
-from .common import ORG_ID
+from .common import _STATE, ORG_ID
 
 
 class Facts:
@@ -9,11 +9,21 @@ class Facts:
     read from moto's models (no API call, so nothing recursive): owners,
     tags, snapshot sharing, encryption keys. OVERRIDES: {resource id:
     {attribute: value}} for what the world models differently from AWS
-    (each labelled STAND-IN where it is set)."""
+    (each labelled STAND-IN where it is set). REGIONS: a fleet's world
+    (issue 24) spans several; each call is then mapped and its resources
+    looked up in the region of the client that makes it (hook.py sets it);
+    a one-region world keeps REGION throughout."""
 
-    def __init__(self, region, partition="aws", accounts=(), org_id=ORG_ID):
-        self.region, self.partition, self.accounts, self.org_id = region, partition, list(accounts), org_id
+    def __init__(self, region, partition="aws", accounts=(), org_id=ORG_ID, regions=None):
+        self.home, self.partition, self.accounts, self.org_id = region, partition, list(accounts), org_id
+        self.regions = [region] + [r for r in (regions or []) if r != region]
         self.overrides = {}
+
+    @property
+    def region(self):
+        """The region of the call being authorized (one-region worlds: theirs)."""
+        calling = _STATE.get("region")
+        return calling if len(self.regions) > 1 and calling in self.regions else self.home
 
     def _ec2(self, account):
         from moto.ec2.models import ec2_backends
@@ -79,10 +89,11 @@ class Facts:
         from moto.kms.models import kms_backends
 
         ref = key_id
+        region = ref.split(":")[3] if ref.startswith("arn:") and ref.split(":")[3] in self.regions else self.region
         for account in self.accounts:
             if ref.startswith("arn:") and ref.split(":")[4] != account:
                 continue
-            backend = kms_backends[account][self.region]
+            backend = kms_backends[account][region]
             key_id = ref.rsplit("/", 1)[-1]
             if "alias/" in ref:
                 key_id = backend.get_key_id_from_alias(ref[ref.index("alias/"):]) or ""

@@ -106,6 +106,7 @@ def _hooks(client):
         if _STATE["policies"] is None:
             return
         prefix = model.service_model.signing_name
+        _STATE["region"] = client.meta.region_name  # the call's region (Facts.region: several-region worlds)
         enforce(prefix, model.name, params, _client_principal(client))
 
     def after_assume(parsed, model, **_kw):
@@ -244,6 +245,7 @@ class automation:
         if pol is None or not role:
             return self
         region, account = ex.region, ex.account_id
+        _STATE["region"] = region
         caller = session_principal(ex.session)
         partition = role.split(":")[1]
         name = ex.runbook.get("fv:name", "Forensics-CaptureInstanceMemory")

@@ -9,16 +9,24 @@ from .evaluate import Check, evaluate
 
 
 class Deployment:
-    """The drill world's two stacks: the security stack in SECURITY and the
+    """The drill world's stacks: the security stack in SECURITY and the
     member stack in MEMBER, both in REGION (their GlobalResourcesRegion), with
     PHYSICAL IDs for what CloudFormation would generate ({logical: id}, e.g.
-    the KMS key's ID) and PARAMETERS overriding the defaults per template."""
+    the KMS key's ID) and PARAMETERS overriding the defaults per template.
+    A fleet's world (issue 24) names more MEMBERS (MEMBER first; the member
+    stack set's IAM resources are created in REGION only, InGlobalRegion)
+    and more REGIONS (REGION first): the security stack is then also
+    resolved in every other region, as deploy/docs say it is deployed there
+    (PrimaryKeyArn: the home key, its ForensicsReplicaKey keeping the home
+    key's ID, as a multi-Region replica does)."""
 
     def __init__(self, member, security, region, partition="aws", org_id=ORG_ID, physical=None,
-                 parameters=None):
+                 parameters=None, members=None, regions=None):
         self.member = member
         self.security = security
         self.region = region
+        self.members = [member] + [m for m in (members or []) if m != member]
+        self.regions = [region] + [r for r in (regions or []) if r != region]
         self.partition = partition
         self.org_id = org_id
         self.physical = dict(physical or {})
@@ -189,7 +197,18 @@ class Policies:
         mem = Stack(rendered["cloudformation/forensics-member.json"], d.member, d.region, d.partition,
                     mem_params, d.physical.get("member", {}), "forensics-member")
         pol.stacks = {"security": sec, "member": mem}
-        for stack in (sec, mem):
+        for region in d.regions[1:]:
+            params = dict(sec_params, PrimaryKeyArn=sec.getatt("ForensicsKey", "Arn"))
+            physical = dict(d.physical.get("security", {}))
+            physical.setdefault("ForensicsReplicaKey", sec.ref("ForensicsKey"))
+            pol.stacks["security:%s" % region] = Stack(
+                rendered["cloudformation/forensics-security.json"], d.security, region, d.partition, params,
+                physical, "forensics-security")
+        for member in d.members[1:]:
+            pol.stacks["member:%s" % member] = Stack(
+                rendered["cloudformation/forensics-member.json"], member, d.region, d.partition, mem_params,
+                d.physical.get("member", {}), "forensics-member")
+        for stack in pol.stacks.values():
             pol._add_stack(stack)
         return pol
 
@@ -211,7 +230,9 @@ class Policies:
                 self.bucket_accounts[stack.ref(logical)] = stack.account
             elif kind in ("AWS::KMS::Key", "AWS::KMS::ReplicaKey"):
                 key_id = stack.ref(logical)
-                self.keys[key_id] = stack.resolve(props["KeyPolicy"])
+                policy = stack.resolve(props["KeyPolicy"])
+                self.keys.setdefault(key_id, policy)  # the home region's (the first stack's)
+                self.keys[(key_id, stack.region)] = policy  # a replica's: ViaService names its region
                 self.key_accounts[key_id] = stack.account
 
     def add_role(self, arn, trust, policies=(), managed=(), tags=None):
@@ -230,8 +251,8 @@ class Policies:
                     self.unevaluated.add(m)
         return docs
 
-    def key_policy(self, key_id, account, partition="aws"):
-        return self.keys.get(key_id) or default_key_policy(account, partition)
+    def key_policy(self, key_id, account, partition="aws", region=None):
+        return self.keys.get((key_id, region)) or self.keys.get(key_id) or default_key_policy(account, partition)
 
     def authorize(self, principal, action, resource, context=None, resource_account=None, resource_policy=None,
                   kind=None):
