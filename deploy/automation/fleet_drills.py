@@ -25,6 +25,9 @@ world.py), the rendered runbook and templates, IAM evaluated on every call:
   quota       the security account's region already holds 20 copies in
               progress: every Custody meets ResourceLimitExceeded, waits,
               and the fleet still ends with every instance in custody
+  grants      the forensics key one grant short of KMS's grants per key:
+              the runs whose CreateVolume cannot get a grant fail naming
+              the limit and leave nothing behind; the others end in custody
   resume      the responder's shell dies after the start: --resume follows
               the same executions and writes the one record; --report-only
               writes nothing
@@ -215,6 +218,18 @@ def drill_fleet():
                   and f_overlap(kids) <= 10 and all(i in out for i in f.ids)
                   and "%d instance(s), %d in custody" % (FLEET_SIZE, FLEET_SIZE) in out,
                   "%s %s overlap %d\n%s" % (key, mode, f_overlap(kids), out))
+        # KMS grants (world.Quotas, GRANTS): one per CreateVolume and per
+        # CopySnapshot under the region's replica of the forensics key; the
+        # volumes' grants retired with the volumes.
+        per_region = FLEET_SIZE // len(REGIONS)
+        made = {r: world_mod.QUOTAS.grants_made.get(world_mod.QUOTAS.grant_key(f.w.key_in(r), r), 0)
+                for r in REGIONS}
+        held = {r: world_mod.QUOTAS.grants.get(world_mod.QUOTAS.grant_key(f.w.key_in(r), r), 0) for r in REGIONS}
+        check("fleet: KMS grants on the forensics key, per region's replica: %s made, %s still held at the end, "
+              "of the %d grants per KMS key: far below the quota"
+              % (made, held, world_mod.QUOTAS.grant_quota),
+              made == {r: 2 * per_region for r in REGIONS} and held == {r: per_region for r in REGIONS}
+              and max(held.values()) * 100 < world_mod.QUOTAS.grant_quota, "made %s held %s" % (made, held))
         # IAM resolved each region's security stack: the replica's key
         # policy lets EBS use it only through EC2 in its own region.
         role = iam.Principal("arn:aws:iam::%s:role/Forensics-AutomationExecutionRole" % MEMBERS[2], session_name="x")
@@ -348,6 +363,78 @@ def drill_quota():
         f.stop()
 
 
+def drill_grants():
+    f = FleetWorld(4)
+    try:
+        # The forensics key already holds all but one of its grants (other
+        # cases' volumes and copies): one run gets the last grant, its
+        # volume's grant is retired with the volume before its copy needs
+        # one; the others' CreateVolume meets KMS's quota.
+        quotas = world_mod.QUOTAS
+        key = quotas.grant_key(f.w.key_in(f.w.region), f.w.region)
+        quotas.grants[key] = quotas.grant_quota - 1
+        code, out = f.fleet("--tag", "Incident=" + CASE, "--max-concurrency", "4", "--max-errors", "4")
+        rec = (f.records() or [(None, {})])[0][1]
+        entries = rec.get("entries", [])
+        done = [e for e in entries if e["status"] == "Success"]
+        failed = [e for e in entries if e["status"] == "Failed"]
+        ec2 = f.w.session.client("ec2")
+        left = ec2.describe_volumes(Filters=[{"Name": "tag:forensics-volume:role",
+                                              "Values": ["forensics-volume"]}])["Volumes"]
+        evidence = [s for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+                    if s["SnapshotId"] != f.w.forensics_snapshot]
+        records = " ".join(e["custody_record"]["record_json"] for e in done if e.get("custody_record"))
+        check("grants: the forensics key one grant short of its quota: the runs that cannot get a grant fail at "
+              "CreateVolume naming the KMS limit, leave no volume and lose no evidence (every evidence snapshot "
+              "the fleet took is in custody), the fleet record says why; the others finish in custody; exit 1",
+              code == 1 and len(entries) == 4 and done and failed and len(done) + len(failed) == 4
+              and all(sound_entry(f.w, e) for e in done)
+              and all("CreateVolume" in (e["failure"] or "") and "Grants per KMS key" in (e["failure"] or "")
+                      and e["custody_record"] is None for e in failed)
+              and rec["totals"]["failed"] == len(failed) and rec["totals"]["in_custody"] == len(done)
+              and not left and len(evidence) == len(done)
+              and all(s["SnapshotId"] in records for s in evidence)
+              and quotas.grants[key] <= quotas.grant_quota,
+              "exit %s %s left %s evidence %s\n%s"
+              % (code, [(e["status"], (e["failure"] or "")[:300]) for e in entries],
+                 [v["VolumeId"] for v in left], [s["SnapshotId"] for s in evidence], out[-2000:]))
+    finally:
+        f.stop()
+    f = FleetWorld(1)
+    try:
+        # Other cases take every grant that frees up once the run has its
+        # volume: its copy meets the quota in Custody.
+        quotas = world_mod.QUOTAS
+        key = quotas.grant_key(f.w.key_in(f.w.region), f.w.region)
+        quotas.grants[key] = quotas.grant_quota - 1
+        retire = quotas.retire_volume_grant
+
+        def others_take_grants(parsed, context):
+            retire(parsed, context)
+            quotas.grants[key] = max(quotas.grants[key], quotas.grant_quota)
+
+        quotas.retire_volume_grant = others_take_grants
+        try:
+            code, out = f.fleet("--tag", "Incident=" + CASE)
+        finally:
+            del quotas.retire_volume_grant
+        rec = (f.records() or [(None, {})])[0][1]
+        e = (rec.get("entries") or [{}])[0]
+        ec2 = f.w.session.client("ec2")
+        evidence = [s for s in ec2.describe_snapshots(OwnerIds=["self"])["Snapshots"]
+                    if s["SnapshotId"] != f.w.forensics_snapshot]
+        said = (e.get("failure") or "") + json.dumps(e.get("custody_record"))
+        check("grants: the key full when the run's evidence is copied: Custody fails naming the KMS limit, the "
+              "evidence snapshot stays in the member account, named in the fleet record; no volume left; exit 1",
+              code == 1 and e.get("status") == "Failed" and "Grants per KMS key" in said
+              and len(evidence) == 1 and evidence[0]["State"] == "completed" and evidence[0]["SnapshotId"] in said
+              and not f.w.volumes_of(e.get("execution_id") or "-")
+              and not [c for c in f.w.security_snapshots() if c["SnapshotId"] != f.w.forensics_snapshot],
+              "exit %s %s evidence %s\n%s" % (code, e, [s["SnapshotId"] for s in evidence], out[-2000:]))
+    finally:
+        f.stop()
+
+
 def drill_resume():
     f = FleetWorld(2)
     try:
@@ -380,7 +467,7 @@ def drill_resume():
 def main(argv):
     started = datetime.datetime.now()
     drills = {"fleet": drill_fleet, "budget": drill_budget, "account": drill_account, "region": drill_region,
-              "cancel": drill_cancel, "quota": drill_quota, "resume": drill_resume}
+              "cancel": drill_cancel, "quota": drill_quota, "grants": drill_grants, "resume": drill_resume}
     for name in argv or list(drills):
         try:
             drills[name]()
