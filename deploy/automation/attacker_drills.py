@@ -350,18 +350,7 @@ def drill_preempt():
 
 def main(argv):
     started = datetime.datetime.now()
-    for d in (drill_after_the_run, drill_preempt):
-        try:
-            d()
-        except Exception as e:  # noqa: BLE001  (a drill that cannot run is a failure, said)
-            import traceback
-
-            traceback.print_exc()
-            check(d.__name__, False, "%s: %s" % (type(e).__name__, e))
-    failed = sum(1 for _, ok in cd.RESULTS if not ok)
-    print("%d passed, %d failed (%.1f s)" % (len(cd.RESULTS) - failed, failed,
-                                            (datetime.datetime.now() - started).total_seconds()))
-    return 1 if failed else 0
+    return cd.run_drills([(d.__name__, d) for d in (drill_after_the_run, drill_preempt)], started)
 
 
 if __name__ == "__main__":

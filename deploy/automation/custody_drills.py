@@ -107,6 +107,29 @@ def check(name, ok, detail=""):
     print("%s %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + detail))
 
 
+def run_drills(named, started):
+    """Run each (name, drill) of NAMED; a drill that cannot run (any
+    exception) is a failure, said with its traceback. Then print the
+    totals since STARTED; the exit code."""
+    for name, drill in named:
+        try:
+            drill()
+        except Exception as e:  # noqa: BLE001  (a drill that cannot run is a failure, said)
+            import traceback
+
+            traceback.print_exc()
+            check(name, False, "%s: %s" % (type(e).__name__, e))
+    return summary(started)
+
+
+def summary(started):
+    """Print how many checks passed and failed since STARTED; the exit code."""
+    failed = sum(1 for _, ok in RESULTS if not ok)
+    print("%d passed, %d failed (%.1f s)" % (len(RESULTS) - failed, failed,
+                                            (datetime.datetime.now() - started).total_seconds()))
+    return 1 if failed else 0
+
+
 def execute(world, session=None, faults=None, parameters=None, execution_id=None):
     docs = run_mod.rendered_documents()
     if not getattr(world, "documents_created", False):
@@ -672,10 +695,7 @@ def main(argv):
             d()
         except engine.EngineError as e:
             check(d.__name__, False, "engine error: %s" % e)
-    failed = sum(1 for _, ok in RESULTS if not ok)
-    print("%d passed, %d failed (%.1f s)" % (len(RESULTS) - failed, failed,
-                                            (datetime.datetime.now() - started).total_seconds()))
-    return 1 if failed else 0
+    return summary(started)
 
 
 if __name__ == "__main__":

@@ -468,18 +468,7 @@ def main(argv):
     started = datetime.datetime.now()
     drills = {"fleet": drill_fleet, "budget": drill_budget, "account": drill_account, "region": drill_region,
               "cancel": drill_cancel, "quota": drill_quota, "grants": drill_grants, "resume": drill_resume}
-    for name in argv or list(drills):
-        try:
-            drills[name]()
-        except Exception as e:  # noqa: BLE001  (a drill that cannot run is a failure, said)
-            import traceback
-
-            traceback.print_exc()
-            check(name, False, "%s: %s" % (type(e).__name__, e))
-    failed = sum(1 for _, ok in cd.RESULTS if not ok)
-    print("%d passed, %d failed (%.1f s)" % (len(cd.RESULTS) - failed, failed,
-                                            (datetime.datetime.now() - started).total_seconds()))
-    return 1 if failed else 0
+    return cd.run_drills([(name, drills[name]) for name in argv or list(drills)], started)
 
 
 if __name__ == "__main__":
